@@ -1,0 +1,163 @@
+//! Messages the supervisor sends to a connection actor.
+
+use std::time::Duration;
+
+use actix::{ActorContext, Context, Handler, Message, MessageResult, Recipient, ResponseFuture};
+use futures::channel::oneshot;
+
+use super::{ConnectionActor, Next};
+use crate::{
+    ConnectionState, EndpointId, Error, MessageReceived, MessagesReceived, Payload, StatusChanged,
+};
+
+/// A subscriber of one kind of event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscriber {
+    /// Receives every [`StatusChanged`].
+    Status(Recipient<StatusChanged>),
+    /// Receives every inbound message as its own [`MessageReceived`].
+    Messages(Recipient<MessageReceived>),
+    /// Receives inbound messages in [`MessagesReceived`] batches: one mailbox
+    /// hop per burst, the fast path.
+    Batches(Recipient<MessagesReceived>),
+}
+
+/// A snapshot of one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct EndpointStatus {
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// Its URL with any password and query redacted.
+    pub url: String,
+    /// Current state.
+    pub state: ConnectionState,
+    /// Successful connections so far.
+    pub generation: u64,
+    /// Consecutive failures counted by the reconnect policy.
+    pub attempt: u32,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Close;
+
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Error>")]
+pub(crate) struct ForceReconnect {
+    pub(crate) delay: Duration,
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), Error>")]
+pub(crate) struct Write(pub(crate) Payload);
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Subscribe(pub(crate) Subscriber);
+
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Unsubscribe(pub(crate) Subscriber);
+
+#[derive(Debug, Message)]
+#[rtype(result = "EndpointStatus")]
+pub(crate) struct QueryStatus;
+
+impl ConnectionActor {
+    pub(crate) fn status(&self) -> EndpointStatus {
+        EndpointStatus {
+            endpoint: self.id.clone(),
+            url: crate::redact::redact_url(&self.config.url),
+            state: self.state,
+            generation: self.generation,
+            attempt: self.retry.failures(),
+        }
+    }
+}
+
+impl Handler<Close> for ConnectionActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.close_waiters.push(tx);
+        self.begin_close(ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+impl Handler<ForceReconnect> for ConnectionActor {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, msg: ForceReconnect, ctx: &mut Context<Self>) -> Self::Result {
+        use ConnectionState::*;
+        match self.state {
+            Closing | Closed => return Err(Error::endpoint("endpoint is closed")),
+            Connecting => return Ok(()),
+            Failed => self.retry.revive(),
+            Connected | Authenticated => {
+                self.transition(Reconnecting, None, Some(msg.delay));
+            }
+            Disconnected | Reconnecting => {}
+        }
+        self.next = Next::Connect(msg.delay);
+        ctx.stop();
+        Ok(())
+    }
+}
+
+impl Handler<Write> for ConnectionActor {
+    type Result = Result<(), Error>;
+
+    fn handle(&mut self, Write(payload): Write, _: &mut Context<Self>) -> Self::Result {
+        let link = match self.link.as_mut() {
+            Some(link) if self.state.is_up() && link.ending.is_none() => link,
+            _ => {
+                return Err(Error::endpoint(format!(
+                    "endpoint is not connected (state {})",
+                    self.state
+                )))
+            }
+        };
+        let len = payload.len() as u64;
+        link.writer.send(payload)?;
+        self.samples.messages_out += 1;
+        self.samples.bytes_out += len;
+        Ok(())
+    }
+}
+
+impl Handler<Subscribe> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, Subscribe(subscriber): Subscribe, _: &mut Context<Self>) {
+        match subscriber {
+            Subscriber::Status(r) => self.status_subs.add(r),
+            Subscriber::Messages(r) => self.message_subs.add(r),
+            Subscriber::Batches(r) => self.batch_subs.add(r),
+        }
+    }
+}
+
+impl Handler<Unsubscribe> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, Unsubscribe(subscriber): Unsubscribe, _: &mut Context<Self>) {
+        match subscriber {
+            Subscriber::Status(r) => self.status_subs.remove(&r),
+            Subscriber::Messages(r) => self.message_subs.remove(&r),
+            Subscriber::Batches(r) => self.batch_subs.remove(&r),
+        }
+    }
+}
+
+impl Handler<QueryStatus> for ConnectionActor {
+    type Result = MessageResult<QueryStatus>;
+
+    fn handle(&mut self, _: QueryStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status())
+    }
+}

@@ -1,0 +1,279 @@
+//! Errors: one categorised, cloneable error type shared by every actor.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+/// A `Result` whose error defaults to [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] reports.
+///
+/// Each variant says what the connection actor does when it meets one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorCategory {
+    /// The network failed: DNS, TCP connect, TLS, a reset socket.
+    /// The connection reconnects with backoff.
+    Network,
+    /// Connecting or a close handshake took longer than its configured bound.
+    /// The connection reconnects with backoff.
+    Timeout,
+    /// The peer broke the protocol (bad frame, bad handshake, invalid UTF-8, an
+    /// over-long message, or a protocol close code). Reconnects with a long delay,
+    /// and after a bounded number of consecutive faults the endpoint fails.
+    Protocol,
+    /// The server refused our credentials (HTTP 401/403, close 1008). No retry
+    /// unless the endpoint's config allows it.
+    Auth,
+    /// The server answered with an error status (5xx, 429) or asked us to try
+    /// later. Reconnects with backoff, honouring any `retry_after`.
+    Server,
+    /// The peer stopped answering heartbeats: the connection is treated as dead
+    /// and restarted.
+    Heartbeat,
+    /// The peer closed the connection. What follows depends on the close code
+    /// policy of the endpoint; [`Error::is_recoverable`] tells.
+    ClosedByPeer,
+    /// The reconnect policy gave up (`max_attempts` reached). The endpoint stays
+    /// registered in the Failed state until a forced reconnect.
+    Exhausted,
+    /// The request named no registered endpoint, or an operation the endpoint's
+    /// state or transport cannot do. Nothing is retried.
+    Endpoint,
+    /// A configuration value is invalid. Nothing is retried.
+    Config,
+    /// The supervisor is shutting down or already stopped.
+    Shutdown,
+}
+
+impl ErrorCategory {
+    /// A short lowercase name for logs and JSON (`"network"`, `"closed-by-peer"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Network => "network",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+            Self::Auth => "auth",
+            Self::Server => "server",
+            Self::Heartbeat => "heartbeat",
+            Self::ClosedByPeer => "closed-by-peer",
+            Self::Exhausted => "exhausted",
+            Self::Endpoint => "endpoint",
+            Self::Config => "config",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An owned, cheaply cloneable error that can ride in actor messages.
+///
+/// Transport errors from awc are `!Send`; they are converted into this type at
+/// the boundary, so an `Error` is `Send + Sync + Clone + 'static`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    category: ErrorCategory,
+    message: Arc<str>,
+    recoverable: bool,
+    retry_after: Option<Duration>,
+    close_code: Option<u16>,
+    http_status: Option<u16>,
+}
+
+impl Error {
+    /// Creates an error of `category`; recoverability defaults to what the
+    /// category implies (see [`ErrorCategory`]).
+    pub fn new(category: ErrorCategory, message: impl Into<Arc<str>>) -> Self {
+        let recoverable = matches!(
+            category,
+            ErrorCategory::Network
+                | ErrorCategory::Timeout
+                | ErrorCategory::Protocol
+                | ErrorCategory::Server
+                | ErrorCategory::Heartbeat
+                | ErrorCategory::ClosedByPeer
+        );
+        Self {
+            category,
+            message: message.into(),
+            recoverable,
+            retry_after: None,
+            close_code: None,
+            http_status: None,
+        }
+    }
+
+    pub(crate) fn network(message: impl Into<Arc<str>>) -> Self {
+        Self::new(ErrorCategory::Network, message)
+    }
+
+    pub(crate) fn timeout(message: impl Into<Arc<str>>) -> Self {
+        Self::new(ErrorCategory::Timeout, message)
+    }
+
+    pub(crate) fn protocol(message: impl Into<Arc<str>>) -> Self {
+        Self::new(ErrorCategory::Protocol, message)
+    }
+
+    pub(crate) fn endpoint(message: impl Into<Arc<str>>) -> Self {
+        Self::new(ErrorCategory::Endpoint, message)
+    }
+
+    pub(crate) fn shutdown() -> Self {
+        Self::new(ErrorCategory::Shutdown, "supervisor is shutting down")
+    }
+
+    /// Sets whether retrying makes sense.
+    pub fn with_recoverable(mut self, recoverable: bool) -> Self {
+        self.recoverable = recoverable;
+        self
+    }
+
+    /// Sets the delay the server asked for before the next attempt.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn with_close_code(mut self, code: Option<u16>) -> Self {
+        self.close_code = code;
+        self
+    }
+
+    pub(crate) fn with_http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    /// The kind of failure.
+    pub fn category(&self) -> ErrorCategory {
+        self.category
+    }
+
+    /// Human-readable detail, lowercase, without the category.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the connection actor retries after this error.
+    pub fn is_recoverable(&self) -> bool {
+        self.recoverable
+    }
+
+    /// The delay the server asked for (HTTP `Retry-After`, close 1013), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The WebSocket close code, when the error comes from a close frame.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
+    }
+
+    /// The HTTP status, when the error comes from a refused handshake.
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_status
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.category, self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("category", &self.category)
+            .field("message", &self.message)
+            .field("recoverable", &self.recoverable);
+        if let Some(after) = self.retry_after {
+            d.field("retry_after", &after);
+        }
+        if let Some(code) = self.close_code {
+            d.field("close_code", &code);
+        }
+        if let Some(status) = self.http_status {
+            d.field("http_status", &status);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An invalid configuration value, reported by the builders' `build()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigError {
+    field: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+
+    /// The configuration field at fault, such as `"heartbeat.interval"`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<ConfigError> for Error {
+    fn from(err: ConfigError) -> Self {
+        Error::new(ErrorCategory::Config, err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_bounds<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn error_is_send_sync_clone_static() {
+        assert_bounds::<Error>();
+        assert_bounds::<ConfigError>();
+    }
+
+    #[test]
+    fn display_is_lowercase_with_category() {
+        let err = Error::new(ErrorCategory::Heartbeat, "heartbeat timed out");
+        assert_eq!(err.to_string(), "heartbeat: heartbeat timed out");
+        assert!(err.is_recoverable());
+        let auth = Error::new(ErrorCategory::Auth, "handshake refused with 401");
+        assert!(!auth.is_recoverable());
+    }
+
+    #[test]
+    fn config_error_names_its_field() {
+        let err: Error = ConfigError::new("heartbeat.interval", "must be above zero").into();
+        assert_eq!(err.category(), ErrorCategory::Config);
+        assert_eq!(
+            err.message(),
+            "invalid heartbeat.interval: must be above zero"
+        );
+    }
+}

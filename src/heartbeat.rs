@@ -1,0 +1,242 @@
+//! Pure liveness bookkeeping for one connection: pings in flight, missed
+//! pings, the silence deadline and round-trip samples. Time is passed in.
+
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
+
+/// Tag that starts every protocol ping payload we send, so a pong can be
+/// matched to its ping and told apart from unsolicited pongs.
+const PING_TAG: &[u8; 2] = b"at";
+/// Tag plus a big-endian sequence number; far below the 125-byte limit.
+pub(crate) const PING_PAYLOAD_LEN: usize = PING_TAG.len() + 8;
+
+/// What a heartbeat tick asks the connection to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// Send a ping with this sequence number.
+    Ping(u64),
+    /// The peer is dead: too long silent, or too many pings unanswered.
+    Dead { silent_for: Duration, missed: u32 },
+}
+
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    timeout: Duration,
+    max_missed: u32,
+    last_seen: Instant,
+    /// Pings sent since the last inbound traffic.
+    unanswered: u32,
+    /// Consecutive pings whose interval passed with no inbound traffic.
+    missed: u32,
+    next_seq: u64,
+    in_flight: VecDeque<(u64, Instant)>,
+}
+
+impl Liveness {
+    pub(crate) fn new(now: Instant, timeout: Duration, max_missed: u32) -> Self {
+        Self {
+            timeout,
+            max_missed: max_missed.max(1),
+            last_seen: now,
+            unanswered: 0,
+            missed: 0,
+            next_seq: 0,
+            in_flight: VecDeque::with_capacity(max_missed as usize + 1),
+        }
+    }
+
+    /// Any inbound frame or byte proves the peer alive.
+    #[inline]
+    pub(crate) fn on_inbound(&mut self, now: Instant) {
+        self.last_seen = now;
+        self.unanswered = 0;
+        self.missed = 0;
+    }
+
+    /// Consecutive missed pings.
+    pub(crate) fn missed(&self) -> u32 {
+        self.missed
+    }
+
+    /// When inbound traffic last arrived.
+    pub(crate) fn last_seen(&self) -> Instant {
+        self.last_seen
+    }
+
+    /// The instant at which silence alone declares the peer dead.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.last_seen + self.timeout
+    }
+
+    /// Checks the silence deadline without sending anything.
+    pub(crate) fn check(&self, now: Instant) -> Option<Tick> {
+        let silent_for = now.saturating_duration_since(self.last_seen);
+        (silent_for >= self.timeout || self.missed >= self.max_missed).then_some(Tick::Dead {
+            silent_for,
+            missed: self.missed,
+        })
+    }
+
+    /// Called every heartbeat interval.
+    pub(crate) fn on_tick(&mut self, now: Instant) -> Tick {
+        if self.unanswered > 0 {
+            self.missed = self.missed.saturating_add(1);
+        }
+        if let Some(dead) = self.check(now) {
+            return dead;
+        }
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.unanswered = self.unanswered.saturating_add(1);
+        if self.in_flight.len() > self.max_missed as usize {
+            self.in_flight.pop_front();
+        }
+        self.in_flight.push_back((seq, now));
+        Tick::Ping(seq)
+    }
+
+    /// A pong arrived; returns the round trip if it answers one of our pings.
+    pub(crate) fn on_pong(&mut self, payload: &[u8], now: Instant) -> Option<Duration> {
+        self.on_inbound(now);
+        let seq = decode_ping(payload)?;
+        self.take_in_flight(|s| s == seq, now)
+    }
+
+    /// An application-level heartbeat reply arrived: it answers the oldest ping.
+    pub(crate) fn on_application_reply(&mut self, now: Instant) -> Option<Duration> {
+        self.on_inbound(now);
+        self.take_in_flight(|_| true, now)
+    }
+
+    fn take_in_flight(&mut self, matches: impl Fn(u64) -> bool, now: Instant) -> Option<Duration> {
+        let pos = self.in_flight.iter().position(|(s, _)| matches(*s))?;
+        let (_, sent) = self.in_flight.remove(pos)?;
+        // Older pings were overtaken: they will never be answered.
+        self.in_flight.drain(..pos);
+        Some(now.saturating_duration_since(sent))
+    }
+}
+
+/// The payload of protocol ping number `seq`.
+pub(crate) fn encode_ping(seq: u64) -> [u8; PING_PAYLOAD_LEN] {
+    let mut out = [0u8; PING_PAYLOAD_LEN];
+    out[..2].copy_from_slice(PING_TAG);
+    out[2..].copy_from_slice(&seq.to_be_bytes());
+    out
+}
+
+fn decode_ping(payload: &[u8]) -> Option<u64> {
+    if payload.len() != PING_PAYLOAD_LEN || &payload[..2] != PING_TAG {
+        return None;
+    }
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&payload[2..]);
+    Some(u64::from_be_bytes(seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn answered_pings_give_round_trips_and_keep_it_alive() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(3), 3);
+        for i in 0..10u64 {
+            let now = t + S(i);
+            let Tick::Ping(seq) = l.on_tick(now) else {
+                panic!("dead at {i}")
+            };
+            let rtt = l.on_pong(&encode_ping(seq), now + Duration::from_millis(20));
+            assert_eq!(rtt, Some(Duration::from_millis(20)));
+        }
+        assert_eq!(l.missed(), 0);
+    }
+
+    #[test]
+    fn silent_peer_is_dead_after_the_timeout() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(3), 3);
+        assert!(matches!(l.on_tick(t + S(1)), Tick::Ping(_)));
+        assert!(matches!(l.on_tick(t + S(2)), Tick::Ping(_)));
+        assert_eq!(l.deadline(), t + S(3));
+        assert_eq!(
+            l.check(t + S(3)),
+            Some(Tick::Dead {
+                silent_for: S(3),
+                missed: 1
+            })
+        );
+        assert!(matches!(l.on_tick(t + S(3)), Tick::Dead { .. }));
+    }
+
+    #[test]
+    fn missed_count_kills_before_a_longer_timeout() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(100), 2);
+        assert!(matches!(l.on_tick(t + S(1)), Tick::Ping(_)));
+        assert!(matches!(l.on_tick(t + S(2)), Tick::Ping(_)));
+        assert_eq!(
+            l.on_tick(t + S(3)),
+            Tick::Dead {
+                silent_for: S(3),
+                missed: 2
+            }
+        );
+    }
+
+    #[test]
+    fn any_inbound_traffic_counts_as_life() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(3), 2);
+        for i in 1..20 {
+            assert!(matches!(l.on_tick(t + S(i)), Tick::Ping(_)), "dead at {i}");
+            l.on_inbound(t + S(i));
+        }
+    }
+
+    #[test]
+    fn foreign_and_late_pongs_give_no_sample() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(10), 3);
+        let Tick::Ping(first) = l.on_tick(t) else {
+            panic!()
+        };
+        let Tick::Ping(second) = l.on_tick(t + S(1)) else {
+            panic!()
+        };
+        assert_eq!(l.on_pong(b"hello", t + S(1)), None);
+        assert_eq!(l.on_pong(&encode_ping(second), t + S(2)), Some(S(1)));
+        // The first ping was overtaken and forgotten.
+        assert_eq!(l.on_pong(&encode_ping(first), t + S(2)), None);
+    }
+
+    #[test]
+    fn in_flight_is_bounded() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(1000), 1000);
+        for i in 0..50 {
+            l.on_tick(t + Duration::from_millis(i));
+            l.on_inbound(t + Duration::from_millis(i));
+        }
+        assert!(l.in_flight.len() <= 1001);
+        let mut small = Liveness::new(t, S(1000), 2);
+        for i in 0..50 {
+            small.on_tick(t + Duration::from_millis(i));
+            small.on_inbound(t + Duration::from_millis(i));
+        }
+        assert!(small.in_flight.len() <= 3);
+    }
+
+    #[test]
+    fn ping_payload_round_trips_and_fits_the_rfc_limit() {
+        let p = encode_ping(u64::MAX - 1);
+        assert!(p.len() <= 125);
+        assert_eq!(decode_ping(&p), Some(u64::MAX - 1));
+        assert_eq!(decode_ping(b"ab12345678"), None);
+    }
+}

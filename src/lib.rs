@@ -1,0 +1,108 @@
+//! Keeps an actix service's outbound long-lived connections alive.
+//!
+//! A [`SupervisorActor`] owns one [`ConnectionActor`] per endpoint. Each
+//! connection actor connects with a bounded timeout, runs its own heartbeat
+//! (protocol pings, or an application-level ping and reply), detects dead and
+//! half-open peers, and reconnects with backoff under a close-code policy. A
+//! [`MonitorActor`] folds latency, error, traffic and state samples into
+//! per-endpoint statistics and a 0–100 health score. Subscribers register as
+//! actix `Recipient`s for [`StatusChanged`] events and inbound messages, one
+//! at a time ([`MessageReceived`]) or in bursts ([`MessagesReceived`]).
+//!
+//! # Quick start
+//! ```no_run
+//! use actix::prelude::*;
+//! use actix_tether::{
+//!     AddEndpoint, EndpointConfig, MessageReceived, StatusChanged, Subscribe, Subscriber,
+//!     SupervisorActor,
+//! };
+//!
+//! struct Printer;
+//! impl Actor for Printer {
+//!     type Context = Context<Self>;
+//! }
+//! impl Handler<StatusChanged> for Printer {
+//!     type Result = ();
+//!     fn handle(&mut self, e: StatusChanged, _: &mut Context<Self>) {
+//!         println!("{}: {} -> {}", e.endpoint, e.from, e.to);
+//!     }
+//! }
+//! impl Handler<MessageReceived> for Printer {
+//!     type Result = ();
+//!     fn handle(&mut self, m: MessageReceived, _: &mut Context<Self>) {
+//!         println!("{}: {:?}", m.endpoint, m.payload);
+//!     }
+//! }
+//!
+//! #[actix::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let supervisor = SupervisorActor::default().start();
+//!     let printer = Printer.start();
+//!     supervisor
+//!         .send(Subscribe { endpoint: None, subscriber: Subscriber::Status(printer.clone().recipient()) })
+//!         .await??;
+//!     supervisor
+//!         .send(Subscribe { endpoint: None, subscriber: Subscriber::Messages(printer.recipient()) })
+//!         .await??;
+//!     let config = EndpointConfig::websocket("wss://relay.example/ws").build()?;
+//!     supervisor.send(AddEndpoint::new("relay", config)).await??;
+//!     actix_rt::signal::ctrl_c().await?;
+//!     supervisor.send(actix_tether::Shutdown).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Lifecycle
+//! States and legal moves are in [`ConnectionState`]. The first attempt starts
+//! at once; every failure after it waits for the endpoint's backoff policy
+//! (see [`BackoffConfig`]), raised by server hints (close 1013). The failure
+//! count resets only after a connection stayed up for `reset_after`. After
+//! `max_attempts` consecutive failures the endpoint goes to Failed and stays
+//! registered; [`Reconnect`] revives it. What a server's close code does is
+//! set by [`ClosePolicy`].
+//!
+//! # What is not guaranteed
+//! A message written to a socket whose connection then dies may or may not
+//! have reached the server. [`SendPayload`] to an endpoint that is not
+//! connected fails; nothing is queued. Inbound delivery to a subscriber uses
+//! its unbounded actix mailbox: a subscriber that cannot keep up grows it.
+//!
+//! # Secrets
+//! Header values, URL passwords and query strings never reach logs or `Debug`
+//! output ([`redact_url`]).
+
+pub mod backoff;
+mod close;
+mod config;
+mod connection;
+mod duration;
+mod endpoint;
+mod error;
+mod heartbeat;
+mod message;
+pub mod monitor;
+mod redact;
+mod retry;
+mod status;
+mod subscribers;
+mod supervisor;
+
+#[cfg(feature = "backoff")]
+pub use crate::backoff::FromBackoff;
+pub use crate::{
+    backoff::{BackoffPolicy, ConstantBackoff, DecorrelatedJitter, ExponentialBackoff},
+    close::{CloseAction, ClosePolicy, MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
+    config::*,
+    connection::{ConnectionActor, EndpointStatus, Subscriber},
+    duration::parse_duration,
+    endpoint::{EndpointId, TransportKind},
+    error::{ConfigError, Error, ErrorCategory, Result},
+    message::{MessageReceived, MessagesReceived, Payload},
+    monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
+    redact::redact_url,
+    status::{ConnectionState, StatusChanged},
+    supervisor::{
+        AddEndpoint, Added, GetAllStatuses, GetMonitor, GetStatus, Reconnect, RemoveEndpoint,
+        SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+    },
+};

@@ -1,0 +1,100 @@
+//! Inbound payloads and the events that carry them to subscribers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::EndpointId;
+
+/// A message's content. Both variants are reference-counted buffers: cloning
+/// one for another subscriber copies no bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// A UTF-8 text message.
+    Text(ByteString),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Payload {
+    /// A text payload.
+    pub fn text(text: impl Into<ByteString>) -> Self {
+        Self::Text(text.into())
+    }
+
+    /// A binary payload.
+    pub fn binary(bytes: impl Into<Bytes>) -> Self {
+        Self::Binary(bytes.into())
+    }
+
+    /// The raw bytes of either variant.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Text(text) => text.as_bytes(),
+            Self::Binary(bytes) => bytes,
+        }
+    }
+
+    /// The text, when this is a text payload.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(text) => Some(text),
+            Self::Binary(_) => None,
+        }
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<&'static str> for Payload {
+    fn from(text: &'static str) -> Self {
+        Self::Text(ByteString::from_static(text))
+    }
+}
+
+impl From<String> for Payload {
+    fn from(text: String) -> Self {
+        Self::Text(text.into())
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Binary(bytes.into())
+    }
+}
+
+/// One inbound message, for subscribers that want them one at a time.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub struct MessageReceived {
+    /// The endpoint that received it.
+    pub endpoint: EndpointId,
+    /// The connection generation that received it (see
+    /// [`StatusChanged::generation`](crate::StatusChanged::generation)).
+    pub generation: u64,
+    /// The content.
+    pub payload: Payload,
+}
+
+/// Every message that was ready at once on one connection, in order: a burst
+/// costs one mailbox hop. The batch is shared between subscribers, not copied.
+#[derive(Debug, Clone, actix::Message)]
+#[rtype(result = "()")]
+pub struct MessagesReceived {
+    /// The endpoint that received them.
+    pub endpoint: EndpointId,
+    /// The connection generation that received them.
+    pub generation: u64,
+    /// The messages, oldest first; never empty.
+    pub payloads: Arc<[Payload]>,
+}

@@ -1,0 +1,456 @@
+//! Pure per-endpoint statistics: what the monitor folds samples into.
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    time::{Duration, Instant, SystemTime},
+};
+
+use super::health::{self, HealthInputs};
+use crate::{ConnectionState, ErrorCategory, StatusChanged};
+
+/// RTT samples kept per endpoint for percentiles.
+pub const LATENCY_WINDOW: usize = 256;
+/// Heartbeat outcomes kept per endpoint for the success ratio.
+const HEARTBEAT_WINDOW: u32 = 32;
+/// Recent error instants kept per endpoint for the per-minute rate.
+const RECENT_ERRORS: usize = 64;
+
+/// Counters a connection actor accumulates between two flushes to the monitor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Samples {
+    pub(crate) rtts: Vec<Duration>,
+    pub(crate) heartbeats_sent: u64,
+    pub(crate) heartbeats_acked: u64,
+    pub(crate) heartbeats_missed: u64,
+    pub(crate) messages_in: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) messages_out: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) last_seen: Option<SystemTime>,
+}
+
+impl Samples {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Samples::default()
+    }
+}
+
+/// Latency figures over the rolling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LatencySummary {
+    /// The newest sample.
+    pub last: Duration,
+    /// The smallest sample in the window.
+    pub min: Duration,
+    /// Median.
+    pub p50: Duration,
+    /// 95th percentile.
+    pub p95: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Samples in the window.
+    pub samples: usize,
+}
+
+/// Traffic counters and per-second rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Traffic {
+    /// Messages received.
+    pub messages_in: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+    /// Messages received per second, over the last flush period.
+    pub messages_in_per_sec: f64,
+    /// Bytes received per second, over the last flush period.
+    pub bytes_in_per_sec: f64,
+    /// Messages sent per second, over the last flush period.
+    pub messages_out_per_sec: f64,
+    /// Bytes sent per second, over the last flush period.
+    pub bytes_out_per_sec: f64,
+}
+
+/// Connection attempt counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Attempts {
+    /// Attempts started.
+    pub attempts: u64,
+    /// Attempts that connected.
+    pub successes: u64,
+    /// Attempts that failed.
+    pub failures: u64,
+    /// Successful connections after the first.
+    pub reconnects: u64,
+}
+
+/// Heartbeat counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Heartbeats {
+    /// Pings sent.
+    pub sent: u64,
+    /// Pings answered.
+    pub acknowledged: u64,
+    /// Pings whose interval passed unanswered.
+    pub missed: u64,
+}
+
+/// Everything the monitor knows about one endpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct EndpointHealth {
+    /// The endpoint.
+    pub endpoint: crate::EndpointId,
+    /// Current state.
+    pub state: ConnectionState,
+    /// 0 (down) to 100 (healthy); see the [`monitor`](crate::monitor) docs.
+    pub score: u8,
+    /// RTT figures, when any sample arrived.
+    pub latency: Option<LatencySummary>,
+    /// Errors by category since the endpoint was added.
+    pub errors: BTreeMap<ErrorCategory, u64>,
+    /// Retries (reconnects scheduled after an error) by category.
+    pub retries: BTreeMap<ErrorCategory, u64>,
+    /// Errors in the last minute.
+    pub errors_last_minute: u32,
+    /// Traffic counters and rates.
+    pub traffic: Traffic,
+    /// Connection attempt counters.
+    pub connects: Attempts,
+    /// Heartbeat counters.
+    pub heartbeats: Heartbeats,
+    /// How long the current connection has been up.
+    pub uptime: Option<Duration>,
+    /// When the last inbound traffic arrived.
+    pub last_seen: Option<SystemTime>,
+}
+
+#[derive(Debug)]
+pub(crate) struct EndpointStats {
+    state: ConnectionState,
+    latency: VecDeque<Duration>,
+    errors: BTreeMap<ErrorCategory, u64>,
+    retries: BTreeMap<ErrorCategory, u64>,
+    recent_errors: VecDeque<Instant>,
+    traffic: Traffic,
+    last_traffic_flush: Option<Instant>,
+    connects: Attempts,
+    heartbeats: Heartbeats,
+    /// Last heartbeat outcomes, newest in bit 0 (1 = answered).
+    heartbeat_bits: u32,
+    heartbeat_len: u32,
+    connected_since: Option<Instant>,
+    last_seen: Option<SystemTime>,
+}
+
+impl Default for EndpointStats {
+    fn default() -> Self {
+        Self {
+            state: ConnectionState::Disconnected,
+            latency: VecDeque::with_capacity(16),
+            errors: BTreeMap::new(),
+            retries: BTreeMap::new(),
+            recent_errors: VecDeque::new(),
+            traffic: Traffic::default(),
+            last_traffic_flush: None,
+            connects: Attempts::default(),
+            heartbeats: Heartbeats::default(),
+            heartbeat_bits: 0,
+            heartbeat_len: 0,
+            connected_since: None,
+            last_seen: None,
+        }
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_sec(count: u64, over: Duration) -> f64 {
+    if over.is_zero() {
+        0.0
+    } else {
+        count as f64 / over.as_secs_f64()
+    }
+}
+
+impl EndpointStats {
+    pub(crate) fn on_status(&mut self, event: &StatusChanged, now: Instant) {
+        use ConnectionState::*;
+        if event.to == Connecting {
+            self.connects.attempts += 1;
+        }
+        if event.from == Connecting && event.to.is_up() {
+            self.connects.successes += 1;
+            if event.generation > 1 {
+                self.connects.reconnects += 1;
+            }
+            self.connected_since = Some(now);
+        }
+        if event.from == Connecting && matches!(event.to, Reconnecting | Failed | Closed) {
+            self.connects.failures += 1;
+        }
+        if !event.to.is_up() {
+            self.connected_since = None;
+        }
+        if let Some(err) = &event.reason {
+            *self.errors.entry(err.category()).or_default() += 1;
+            if event.to == Reconnecting {
+                *self.retries.entry(err.category()).or_default() += 1;
+            }
+            if self.recent_errors.len() == RECENT_ERRORS {
+                self.recent_errors.pop_front();
+            }
+            self.recent_errors.push_back(now);
+        }
+        self.state = event.to;
+    }
+
+    pub(crate) fn on_samples(&mut self, samples: Samples, now: Instant) {
+        for rtt in samples.rtts {
+            if self.latency.len() == LATENCY_WINDOW {
+                self.latency.pop_front();
+            }
+            self.latency.push_back(rtt);
+        }
+        self.heartbeats.sent += samples.heartbeats_sent;
+        self.heartbeats.acknowledged += samples.heartbeats_acked;
+        self.heartbeats.missed += samples.heartbeats_missed;
+        let outcomes = samples.heartbeats_acked + samples.heartbeats_missed;
+        for i in 0..outcomes.min(u64::from(HEARTBEAT_WINDOW)) {
+            let answered = i < samples.heartbeats_acked;
+            self.heartbeat_bits = (self.heartbeat_bits << 1) | u32::from(answered);
+            self.heartbeat_len = (self.heartbeat_len + 1).min(HEARTBEAT_WINDOW);
+        }
+        let t = &mut self.traffic;
+        t.messages_in += samples.messages_in;
+        t.bytes_in += samples.bytes_in;
+        t.messages_out += samples.messages_out;
+        t.bytes_out += samples.bytes_out;
+        if let Some(prev) = self.last_traffic_flush {
+            let over = now.saturating_duration_since(prev);
+            t.messages_in_per_sec = per_sec(samples.messages_in, over);
+            t.bytes_in_per_sec = per_sec(samples.bytes_in, over);
+            t.messages_out_per_sec = per_sec(samples.messages_out, over);
+            t.bytes_out_per_sec = per_sec(samples.bytes_out, over);
+        }
+        self.last_traffic_flush = Some(now);
+        if samples.last_seen.is_some() {
+            self.last_seen = samples.last_seen;
+        }
+    }
+
+    fn latency_summary(&self) -> Option<LatencySummary> {
+        let last = *self.latency.back()?;
+        let mut sorted: Vec<Duration> = self.latency.iter().copied().collect();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
+            sorted[idx.min(sorted.len() - 1)]
+        };
+        Some(LatencySummary {
+            last,
+            min: sorted[0],
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            samples: sorted.len(),
+        })
+    }
+
+    fn heartbeat_success(&self) -> Option<f64> {
+        (self.heartbeat_len > 0).then(|| {
+            let mask = if self.heartbeat_len >= 32 {
+                u32::MAX
+            } else {
+                (1 << self.heartbeat_len) - 1
+            };
+            f64::from((self.heartbeat_bits & mask).count_ones()) / f64::from(self.heartbeat_len)
+        })
+    }
+
+    fn errors_last_minute(&self, now: Instant) -> u32 {
+        let recent = self
+            .recent_errors
+            .iter()
+            .filter(|at| now.saturating_duration_since(**at) < Duration::from_secs(60))
+            .count();
+        u32::try_from(recent).unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn report(&self, endpoint: crate::EndpointId, now: Instant) -> EndpointHealth {
+        let latency = self.latency_summary();
+        let errors_last_minute = self.errors_last_minute(now);
+        let score = health::score(&HealthInputs {
+            state: self.state,
+            heartbeat_success: self.heartbeat_success(),
+            errors_last_minute,
+            p95: latency.map(|l| l.p95),
+        });
+        EndpointHealth {
+            endpoint,
+            state: self.state,
+            score,
+            latency,
+            errors: self.errors.clone(),
+            retries: self.retries.clone(),
+            errors_last_minute,
+            traffic: self.traffic,
+            connects: self.connects,
+            heartbeats: self.heartbeats,
+            uptime: self
+                .connected_since
+                .map(|at| now.saturating_duration_since(at)),
+            last_seen: self.last_seen,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EndpointId, Error};
+
+    fn change(
+        from: ConnectionState,
+        to: ConnectionState,
+        generation: u64,
+        reason: Option<Error>,
+    ) -> StatusChanged {
+        StatusChanged {
+            endpoint: EndpointId::new("e"),
+            from,
+            to,
+            reason,
+            attempt: 0,
+            next_delay: None,
+            generation,
+            at: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn scripted_lifecycle_gives_the_right_counters() {
+        use ConnectionState::*;
+        let t = Instant::now();
+        let mut s = EndpointStats::default();
+        let lost = Error::network("connection reset");
+        s.on_status(&change(Disconnected, Connecting, 0, None), t);
+        s.on_status(
+            &change(Connecting, Reconnecting, 0, Some(Error::network("refused"))),
+            t,
+        );
+        s.on_status(&change(Reconnecting, Connecting, 0, None), t);
+        s.on_status(&change(Connecting, Connected, 1, None), t);
+        s.on_status(&change(Connected, Reconnecting, 1, Some(lost)), t);
+        s.on_status(&change(Reconnecting, Connecting, 1, None), t);
+        s.on_status(
+            &change(Connecting, Connected, 2, None),
+            t + Duration::from_secs(1),
+        );
+        let r = s.report(EndpointId::new("e"), t + Duration::from_secs(4));
+        assert_eq!(
+            r.connects,
+            Attempts {
+                attempts: 3,
+                successes: 2,
+                failures: 1,
+                reconnects: 1
+            }
+        );
+        assert_eq!(r.errors.get(&ErrorCategory::Network), Some(&2));
+        assert_eq!(r.retries.get(&ErrorCategory::Network), Some(&2));
+        assert_eq!(r.errors_last_minute, 2);
+        assert_eq!(r.uptime, Some(Duration::from_secs(3)));
+        assert_eq!(r.state, Connected);
+        // Two errors in the last minute: 100 - 25 * 0.2 = 95.
+        assert_eq!(r.score, 95);
+        let later = s.report(EndpointId::new("e"), t + Duration::from_secs(120));
+        assert_eq!(later.errors_last_minute, 0);
+        assert_eq!(later.score, 100);
+    }
+
+    #[test]
+    fn latency_percentiles_over_the_window() {
+        let t = Instant::now();
+        let mut s = EndpointStats::default();
+        let rtts = (1..=100).map(Duration::from_millis).collect();
+        s.on_samples(
+            Samples {
+                rtts,
+                heartbeats_sent: 100,
+                heartbeats_acked: 100,
+                ..Samples::default()
+            },
+            t,
+        );
+        let l = s.report(EndpointId::new("e"), t).latency.unwrap();
+        assert_eq!(l.last, Duration::from_millis(100));
+        assert_eq!(l.min, Duration::from_millis(1));
+        assert_eq!(l.p50, Duration::from_millis(51));
+        assert_eq!(l.p95, Duration::from_millis(95));
+        assert_eq!(l.p99, Duration::from_millis(99));
+        // The window is bounded.
+        let more = (0..1000).map(|_| Duration::from_millis(7)).collect();
+        s.on_samples(
+            Samples {
+                rtts: more,
+                ..Samples::default()
+            },
+            t,
+        );
+        let l = s.report(EndpointId::new("e"), t).latency.unwrap();
+        assert_eq!(l.samples, LATENCY_WINDOW);
+        assert_eq!(l.p99, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn heartbeat_window_and_traffic_rates() {
+        let t = Instant::now();
+        let mut s = EndpointStats::default();
+        s.on_status(
+            &change(
+                ConnectionState::Connecting,
+                ConnectionState::Connected,
+                1,
+                None,
+            ),
+            t,
+        );
+        s.on_samples(
+            Samples {
+                heartbeats_sent: 4,
+                heartbeats_acked: 2,
+                heartbeats_missed: 2,
+                ..Samples::default()
+            },
+            t,
+        );
+        s.on_samples(
+            Samples {
+                messages_in: 500,
+                bytes_in: 5000,
+                ..Samples::default()
+            },
+            t + Duration::from_secs(5),
+        );
+        let r = s.report(EndpointId::new("e"), t + Duration::from_secs(5));
+        assert_eq!(
+            r.heartbeats,
+            Heartbeats {
+                sent: 4,
+                acknowledged: 2,
+                missed: 2
+            }
+        );
+        assert_eq!(r.score, 75);
+        assert_eq!(r.traffic.messages_in, 500);
+        assert!((r.traffic.messages_in_per_sec - 100.0).abs() < 1e-9);
+        assert!((r.traffic.bytes_in_per_sec - 1000.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,236 @@
+//! Pure reconnect bookkeeping: consecutive failures, the give-up rule, the
+//! stable-period reset and server hints. Time is passed in.
+
+use std::time::{Duration, Instant};
+
+use crate::backoff::BackoffPolicy;
+
+/// What to do after a failed attempt or a lost connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextAttempt {
+    /// Try again after `delay`; `attempt` counts consecutive failures.
+    After { delay: Duration, attempt: u32 },
+    /// Stop: the policy or `max_attempts` gave up after `attempts` failures.
+    GiveUp { attempts: u32 },
+}
+
+/// How urgently the failure asks for a new attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Urgency {
+    /// The backoff policy decides.
+    Backoff,
+    /// The first retry after a stable connection is immediate (a clean close
+    /// from a server that wants the connection back); later ones back off.
+    Prompt,
+    /// A protocol fault: at least `floor`, and counted against a cap.
+    Fault { floor: Duration, cap: u32 },
+}
+
+#[derive(Debug)]
+pub(crate) struct RetryState {
+    policy: Box<dyn BackoffPolicy>,
+    max_attempts: Option<u32>,
+    reset_after: Duration,
+    failures: u32,
+    faults: u32,
+    connected_at: Option<Instant>,
+}
+
+impl RetryState {
+    pub(crate) fn new(
+        policy: Box<dyn BackoffPolicy>,
+        max_attempts: Option<u32>,
+        reset_after: Duration,
+    ) -> Self {
+        Self {
+            policy,
+            max_attempts,
+            reset_after,
+            failures: 0,
+            faults: 0,
+            connected_at: None,
+        }
+    }
+
+    /// Consecutive failures since the last stable connection.
+    pub(crate) fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    pub(crate) fn on_connected(&mut self, now: Instant) {
+        self.connected_at = Some(now);
+    }
+
+    /// Forgets the failures of a revived endpoint (forced reconnect).
+    pub(crate) fn revive(&mut self) {
+        self.failures = 0;
+        self.faults = 0;
+        self.connected_at = None;
+        self.policy.reset();
+    }
+
+    /// Records a failed attempt or a lost connection and decides the next step.
+    /// `hint` is a server's request to wait at least that long.
+    pub(crate) fn on_failure(
+        &mut self,
+        now: Instant,
+        urgency: Urgency,
+        hint: Option<Duration>,
+    ) -> NextAttempt {
+        if let Some(since) = self.connected_at.take() {
+            if now.saturating_duration_since(since) >= self.reset_after {
+                self.failures = 0;
+                self.faults = 0;
+                self.policy.reset();
+            }
+        }
+        let first_after_stable = self.failures == 0;
+        self.failures = self.failures.saturating_add(1);
+        if self.max_attempts.is_some_and(|max| self.failures >= max) {
+            return NextAttempt::GiveUp {
+                attempts: self.failures,
+            };
+        }
+        let mut floor = hint.unwrap_or_default();
+        let delay = match urgency {
+            Urgency::Prompt if first_after_stable => Some(Duration::ZERO),
+            Urgency::Prompt | Urgency::Backoff => self.policy.next_delay(),
+            Urgency::Fault {
+                floor: fault_floor,
+                cap,
+            } => {
+                self.faults = self.faults.saturating_add(1);
+                if self.faults > cap {
+                    return NextAttempt::GiveUp {
+                        attempts: self.failures,
+                    };
+                }
+                floor = floor.max(fault_floor);
+                self.policy.next_delay()
+            }
+        };
+        match delay {
+            Some(delay) => NextAttempt::After {
+                delay: delay.max(floor),
+                attempt: self.failures,
+            },
+            None => NextAttempt::GiveUp {
+                attempts: self.failures,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backoff::{ConstantBackoff, ExponentialBackoff, SplitMix64};
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn exp(max_attempts: Option<u32>) -> RetryState {
+        let policy = ExponentialBackoff::with_rng(S(1), 2.0, S(30), false, SplitMix64::seeded(1));
+        RetryState::new(Box::new(policy), max_attempts, S(60))
+    }
+
+    fn delay(next: NextAttempt) -> Duration {
+        match next {
+            NextAttempt::After { delay, .. } => delay,
+            NextAttempt::GiveUp { .. } => panic!("gave up"),
+        }
+    }
+
+    #[test]
+    fn delays_grow_while_failing_and_max_attempts_gives_up() {
+        let t = Instant::now();
+        let mut r = exp(Some(4));
+        assert_eq!(
+            r.on_failure(t, Urgency::Backoff, None),
+            NextAttempt::After {
+                delay: S(1),
+                attempt: 1
+            }
+        );
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, None)), S(2));
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, None)), S(4));
+        assert_eq!(
+            r.on_failure(t, Urgency::Backoff, None),
+            NextAttempt::GiveUp { attempts: 4 }
+        );
+    }
+
+    #[test]
+    fn a_flapping_connection_does_not_reset_the_counter() {
+        let t = Instant::now();
+        let mut r = exp(None);
+        r.on_failure(t, Urgency::Backoff, None);
+        r.on_connected(t);
+        // Up for 5 s only: shorter than reset_after, the sequence goes on.
+        assert_eq!(delay(r.on_failure(t + S(5), Urgency::Backoff, None)), S(2));
+        r.on_connected(t + S(10));
+        // Up for 60 s: stable, so the sequence starts over.
+        assert_eq!(
+            r.on_failure(t + S(70), Urgency::Backoff, None),
+            NextAttempt::After {
+                delay: S(1),
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn prompt_is_immediate_only_after_a_stable_connection() {
+        let t = Instant::now();
+        let mut r = exp(None);
+        assert_eq!(
+            delay(r.on_failure(t, Urgency::Prompt, None)),
+            Duration::ZERO
+        );
+        assert_eq!(delay(r.on_failure(t, Urgency::Prompt, None)), S(1));
+    }
+
+    #[test]
+    fn server_hint_raises_the_delay() {
+        let t = Instant::now();
+        let mut r = exp(None);
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Some(S(7)))), S(7));
+        // A hint below the policy's delay changes nothing.
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Some(S(1)))), S(2));
+    }
+
+    #[test]
+    fn protocol_faults_wait_long_and_are_capped() {
+        let t = Instant::now();
+        let mut r = RetryState::new(Box::new(ConstantBackoff(S(1))), None, S(60));
+        let fault = Urgency::Fault {
+            floor: S(30),
+            cap: 2,
+        };
+        assert_eq!(delay(r.on_failure(t, fault, None)), S(30));
+        assert_eq!(delay(r.on_failure(t, fault, None)), S(30));
+        assert_eq!(
+            r.on_failure(t, fault, None),
+            NextAttempt::GiveUp { attempts: 3 }
+        );
+    }
+
+    #[test]
+    fn revive_starts_over() {
+        let t = Instant::now();
+        let mut r = exp(Some(2));
+        r.on_failure(t, Urgency::Backoff, None);
+        assert!(matches!(
+            r.on_failure(t, Urgency::Backoff, None),
+            NextAttempt::GiveUp { .. }
+        ));
+        r.revive();
+        assert_eq!(r.failures(), 0);
+        assert_eq!(
+            r.on_failure(t, Urgency::Backoff, None),
+            NextAttempt::After {
+                delay: S(1),
+                attempt: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,413 @@
+//! `SupervisorActor`: owns one connection actor per endpoint, spread over a
+//! pool of arbiters, and routes commands, queries and subscriptions to them.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use actix::{
+    Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, MessageResult, ResponseFuture,
+    Supervisor,
+};
+use futures::future::join_all;
+
+use crate::{
+    connection::{
+        Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
+        Unsubscribe as UnsubscribeConnection, Write,
+    },
+    monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
+    EndpointConfig, EndpointId, EndpointStatus, Error, Payload, Result, Subscriber,
+    SupervisorConfig,
+};
+
+/// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
+///
+/// Connection actors run on `SupervisorConfig::arbiters` arbiter threads
+/// (awc's client is per thread), assigned round-robin. All interaction goes
+/// through messages: [`AddEndpoint`], [`RemoveEndpoint`], [`GetStatus`],
+/// [`GetAllStatuses`], [`Reconnect`], [`Subscribe`], [`Unsubscribe`],
+/// [`SendPayload`], [`GetHealthReport`], [`GetMonitor`] and [`Shutdown`].
+///
+/// ```no_run
+/// use actix::Actor;
+/// use actix_tether::{AddEndpoint, EndpointConfig, SupervisorActor};
+///
+/// # #[actix::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let supervisor = SupervisorActor::default().start();
+/// let config = EndpointConfig::websocket("wss://feed.example/stream").build()?;
+/// supervisor.send(AddEndpoint::new("feed", config)).await??;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct SupervisorActor {
+    config: SupervisorConfig,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+    endpoints: BTreeMap<EndpointId, Addr<ConnectionActor>>,
+    global_subscribers: Vec<Subscriber>,
+    monitor: Option<Addr<MonitorActor>>,
+    shut_down: bool,
+}
+
+impl Default for SupervisorActor {
+    fn default() -> Self {
+        Self::new(SupervisorConfig::default())
+    }
+}
+
+impl SupervisorActor {
+    /// A supervisor with the given settings; start it with `Actor::start`.
+    pub fn new(config: SupervisorConfig) -> Self {
+        Self {
+            config,
+            arbiters: Vec::new(),
+            next_arbiter: 0,
+            endpoints: BTreeMap::new(),
+            global_subscribers: Vec::new(),
+            monitor: None,
+            shut_down: false,
+        }
+    }
+
+    fn monitor(&mut self) -> Addr<MonitorActor> {
+        self.monitor
+            .get_or_insert_with(|| MonitorActor::default().start())
+            .clone()
+    }
+
+    fn endpoint(&self, id: &EndpointId) -> Result<Addr<ConnectionActor>> {
+        self.endpoints
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::endpoint(format!("unknown endpoint {id:?}")))
+    }
+}
+
+fn mailbox_closed(_: actix::MailboxError) -> Error {
+    Error::shutdown()
+}
+
+impl Actor for SupervisorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        self.monitor();
+        self.arbiters = (0..self.config.arbiters.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Registers an endpoint and starts connecting it.
+///
+/// Adding an id that already exists opens no second connection: the reply
+/// is [`Added::Existing`] with the current status.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Added>")]
+pub struct AddEndpoint {
+    /// The endpoint's name.
+    pub id: EndpointId,
+    /// How to connect.
+    pub config: EndpointConfig,
+}
+
+impl AddEndpoint {
+    /// An add request.
+    pub fn new(id: impl Into<EndpointId>, config: EndpointConfig) -> Self {
+        Self {
+            id: id.into(),
+            config,
+        }
+    }
+}
+
+/// The answer to [`AddEndpoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Added {
+    /// A new endpoint was registered.
+    New(EndpointId),
+    /// The id already existed; nothing changed.
+    Existing(EndpointId),
+}
+
+impl Handler<AddEndpoint> for SupervisorActor {
+    type Result = Result<Added>;
+
+    fn handle(&mut self, msg: AddEndpoint, _: &mut Context<Self>) -> Self::Result {
+        if self.shut_down {
+            return Err(Error::shutdown());
+        }
+        if self.endpoints.contains_key(&msg.id) {
+            return Ok(Added::Existing(msg.id));
+        }
+        msg.config.validate()?;
+        let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        let (id, config) = (msg.id.clone(), Arc::new(msg.config));
+        let tls = self.config.tls.clone();
+        let monitor = self.monitor();
+        let subscribers = self.global_subscribers.clone();
+        let addr = Supervisor::start_in_arbiter(&arbiter, move |ctx| {
+            // Subscribers go in before the first attempt, so none misses
+            // the first transition.
+            for subscriber in subscribers {
+                ctx.notify(SubscribeConnection(subscriber));
+            }
+            ConnectionActor::new(id, config, tls, monitor)
+        });
+        self.endpoints.insert(msg.id.clone(), addr);
+        Ok(Added::New(msg.id))
+    }
+}
+
+/// Closes an endpoint cleanly (close frame 1000) and forgets it. The reply
+/// comes once the connection is closed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct RemoveEndpoint {
+    /// The endpoint.
+    pub id: EndpointId,
+}
+
+impl Handler<RemoveEndpoint> for SupervisorActor {
+    type Result = ResponseFuture<Result<()>>;
+
+    fn handle(&mut self, msg: RemoveEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let removed = self.endpoints.remove(&msg.id);
+        let monitor = self.monitor();
+        Box::pin(async move {
+            let addr =
+                removed.ok_or_else(|| Error::endpoint(format!("unknown endpoint {:?}", msg.id)))?;
+            addr.send(Close).await.map_err(mailbox_closed)?;
+            monitor.do_send(EndpointRemoved { endpoint: msg.id });
+            Ok(())
+        })
+    }
+}
+
+/// Asks for one endpoint's status.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EndpointStatus>")]
+pub struct GetStatus {
+    /// The endpoint.
+    pub id: EndpointId,
+}
+
+impl Handler<GetStatus> for SupervisorActor {
+    type Result = ResponseFuture<Result<EndpointStatus>>;
+
+    fn handle(&mut self, msg: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let addr = self.endpoint(&msg.id);
+        Box::pin(async move { addr?.send(QueryStatus).await.map_err(mailbox_closed) })
+    }
+}
+
+/// Asks for every endpoint's status, sorted by id.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<EndpointStatus>")]
+pub struct GetAllStatuses;
+
+impl Handler<GetAllStatuses> for SupervisorActor {
+    type Result = ResponseFuture<Vec<EndpointStatus>>;
+
+    fn handle(&mut self, _: GetAllStatuses, _: &mut Context<Self>) -> Self::Result {
+        let queries: Vec<_> = self
+            .endpoints
+            .values()
+            .map(|a| a.send(QueryStatus))
+            .collect();
+        Box::pin(async move {
+            join_all(queries)
+                .await
+                .into_iter()
+                .filter_map(|r| r.ok())
+                .collect()
+        })
+    }
+}
+
+/// Forces a reconnect of one endpoint, or of all (spread over the
+/// supervisor's `reconnect_stagger` window). Revives a Failed endpoint. A
+/// live connection is dropped without a close handshake.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct Reconnect {
+    /// The endpoint; `None` for all.
+    pub id: Option<EndpointId>,
+}
+
+impl Handler<Reconnect> for SupervisorActor {
+    type Result = ResponseFuture<Result<()>>;
+
+    fn handle(&mut self, msg: Reconnect, _: &mut Context<Self>) -> Self::Result {
+        let targets: Result<Vec<(Addr<ConnectionActor>, Duration)>> = match msg.id {
+            Some(id) => self.endpoint(&id).map(|a| vec![(a, Duration::ZERO)]),
+            None => {
+                let n = u32::try_from(self.endpoints.len())
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                let window = self.config.reconnect_stagger;
+                Ok(self
+                    .endpoints
+                    .values()
+                    .zip(0u32..)
+                    .map(|(a, i)| (a.clone(), window * i / n))
+                    .collect())
+            }
+        };
+        Box::pin(async move {
+            let sends = targets?.into_iter().map(|(a, delay)| async move {
+                a.send(ForceReconnect { delay })
+                    .await
+                    .map_err(mailbox_closed)?
+            });
+            join_all(sends).await.into_iter().collect()
+        })
+    }
+}
+
+/// Subscribes to one endpoint's events, or to every endpoint's (including
+/// endpoints added later).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct Subscribe {
+    /// The endpoint; `None` for all.
+    pub endpoint: Option<EndpointId>,
+    /// Who receives what.
+    pub subscriber: Subscriber,
+}
+
+/// Removes a subscription made with [`Subscribe`] (same endpoint scope).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct Unsubscribe {
+    /// The endpoint; `None` for all.
+    pub endpoint: Option<EndpointId>,
+    /// The subscription to remove.
+    pub subscriber: Subscriber,
+}
+
+impl Handler<Subscribe> for SupervisorActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        match msg.endpoint {
+            Some(id) => self
+                .endpoint(&id)?
+                .do_send(SubscribeConnection(msg.subscriber)),
+            None => {
+                for addr in self.endpoints.values() {
+                    addr.do_send(SubscribeConnection(msg.subscriber.clone()));
+                }
+                if !self.global_subscribers.contains(&msg.subscriber) {
+                    self.global_subscribers.push(msg.subscriber);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler<Unsubscribe> for SupervisorActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) -> Self::Result {
+        match msg.endpoint {
+            Some(id) => self
+                .endpoint(&id)?
+                .do_send(UnsubscribeConnection(msg.subscriber)),
+            None => {
+                for addr in self.endpoints.values() {
+                    addr.do_send(UnsubscribeConnection(msg.subscriber.clone()));
+                }
+                self.global_subscribers.retain(|s| *s != msg.subscriber);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends a payload on an endpoint's live connection.
+///
+/// # Errors
+/// An [`ErrorCategory::Endpoint`](crate::ErrorCategory::Endpoint) error when
+/// the endpoint is unknown or not connected.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct SendPayload {
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// What to send.
+    pub payload: Payload,
+}
+
+impl Handler<SendPayload> for SupervisorActor {
+    type Result = ResponseFuture<Result<()>>;
+
+    fn handle(&mut self, msg: SendPayload, _: &mut Context<Self>) -> Self::Result {
+        let addr = self.endpoint(&msg.endpoint);
+        Box::pin(async move {
+            addr?
+                .send(Write(msg.payload))
+                .await
+                .map_err(mailbox_closed)?
+        })
+    }
+}
+
+/// Returns the monitor's address.
+#[derive(Debug, Message)]
+#[rtype(result = "Addr<MonitorActor>")]
+pub struct GetMonitor;
+
+impl Handler<GetMonitor> for SupervisorActor {
+    type Result = MessageResult<GetMonitor>;
+
+    fn handle(&mut self, _: GetMonitor, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.monitor())
+    }
+}
+
+impl Handler<GetHealthReport> for SupervisorActor {
+    type Result = ResponseFuture<HealthReport>;
+
+    fn handle(&mut self, msg: GetHealthReport, _: &mut Context<Self>) -> Self::Result {
+        let monitor = self.monitor();
+        Box::pin(async move {
+            monitor.send(msg).await.unwrap_or_else(|_| HealthReport {
+                endpoints: Vec::new(),
+                overall: 0,
+                at: std::time::SystemTime::now(),
+            })
+        })
+    }
+}
+
+/// Closes every connection (close frame 1000, then up to each endpoint's
+/// `close_timeout` for the peer's close) and replies once all are closed.
+/// Afterwards the supervisor refuses new endpoints; the monitor keeps the
+/// final figures.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for SupervisorActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        self.shut_down = true;
+        self.global_subscribers.clear();
+        let closing: Vec<_> = std::mem::take(&mut self.endpoints)
+            .into_values()
+            .map(|addr| addr.send(Close))
+            .collect();
+        Box::pin(async move {
+            join_all(closing).await;
+        })
+    }
+}
