@@ -4,8 +4,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use actix::{
-    Actor, Addr, Arbiter, AsyncContext, Context, Handler, Message, MessageResult, ResponseFuture,
-    Supervisor,
+    Actor, Addr, Arbiter, Context, Handler, Message, MessageResult, ResponseFuture, Supervisor,
 };
 use futures::future::join_all;
 
@@ -152,13 +151,14 @@ impl Handler<AddEndpoint> for SupervisorActor {
         let tls = self.config.tls.clone();
         let monitor = self.monitor();
         let subscribers = self.global_subscribers.clone();
-        let addr = Supervisor::start_in_arbiter(&arbiter, move |ctx| {
+        let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
             // Subscribers go in before the first attempt, so none misses
             // the first transition.
+            let mut actor = ConnectionActor::new(id, config, tls, monitor);
             for subscriber in subscribers {
-                ctx.notify(SubscribeConnection(subscriber));
+                actor.subscribe(subscriber);
             }
-            ConnectionActor::new(id, config, tls, monitor)
+            actor
         });
         self.endpoints.insert(msg.id.clone(), addr);
         Ok(Added::New(msg.id))

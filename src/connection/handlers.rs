@@ -134,6 +134,12 @@ impl Handler<Subscribe> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, Subscribe(subscriber): Subscribe, _: &mut Context<Self>) {
+        self.subscribe(subscriber);
+    }
+}
+
+impl ConnectionActor {
+    pub(crate) fn subscribe(&mut self, subscriber: Subscriber) {
         match subscriber {
             Subscriber::Status(r) => self.status_subs.add(r),
             Subscriber::Messages(r) => self.message_subs.add(r),

@@ -319,7 +319,7 @@ impl ConnectionActor {
             return;
         };
         // Echo the close (RFC 6455 §5.5.1), flush it, then act.
-        link.writer.close(code.unwrap_or(1000), "");
+        link.writer.close(code.unwrap_or(1000), "", true);
         link.ending = Some(Ending::ByPeer(Loss { error, urgency }));
         ctx.run_later(self.config.close_timeout, Self::socket_finished);
     }
@@ -354,7 +354,7 @@ impl ConnectionActor {
             ConnectionState::Connected | ConnectionState::Authenticated => {
                 self.transition(ConnectionState::Closing, None, None);
                 if let Some(link) = self.link.as_mut() {
-                    link.writer.close(1000, "");
+                    link.writer.close(1000, "", false);
                     link.ending = Some(Ending::ByUs);
                 }
                 ctx.run_later(self.config.close_timeout, |act, ctx| {

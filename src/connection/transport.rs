@@ -56,8 +56,10 @@ impl Writer {
         }
     }
 
-    /// Sends a close frame and closes the write half once it is flushed.
-    pub(crate) fn close(&mut self, code: u16, reason: &str) {
+    /// Sends a close frame; with `then_shutdown`, also closes the write half
+    /// once it is flushed (only after the peer's close: a peer that has not
+    /// closed yet may treat the half-close as a broken stream).
+    pub(crate) fn close(&mut self, code: u16, reason: &str, then_shutdown: bool) {
         match self {
             Self::WebSocket(sink) => {
                 let reason = truncate_close_reason(reason);
@@ -66,7 +68,9 @@ impl Writer {
                     description: (!reason.is_empty()).then(|| reason.to_owned()),
                 };
                 let _ = sink.write(awc::ws::Message::Close(Some(close)));
-                sink.close();
+                if then_shutdown {
+                    sink.close();
+                }
             }
         }
     }

@@ -1,0 +1,251 @@
+//! A self-contained tour: three in-process WebSocket servers, three endpoints
+//! kept alive through a server restart and a half-open peer.
+//!
+//! ```text
+//! cargo run --example demo
+//! ```
+//!
+//! Timeline: all three connect; at 6 s the `prices` server dies and comes back
+//! at 10 s; at 8 s the `orders` server turns half-open (keeps TCP, stops
+//! answering), which the heartbeat detects within 3 s. Status changes print as
+//! they happen and a health table every 2 s. Exits by itself after 22 s.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use actix_tether::{
+    AddEndpoint, BackoffConfig, EndpointConfig, GetHealthReport, HealthReport, MessagesReceived,
+    Shutdown, StatusChanged, Subscribe, Subscriber, SupervisorActor,
+};
+use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
+
+/// A server that sends a tick every 100 ms and answers pings; when `half_open`
+/// is raised, its live sessions fall silent (new ones are healthy).
+async fn session(
+    req: HttpRequest,
+    body: web::Payload,
+    half_open: web::Data<Arc<AtomicBool>>,
+) -> actix_web::Result<HttpResponse> {
+    half_open.store(false, Ordering::SeqCst);
+    let (response, mut session, mut stream) = actix_ws::handle(&req, body)?;
+    let half_open = Arc::clone(half_open.get_ref());
+    actix_web::rt::spawn(async move {
+        let mut ticker = actix_web::rt::time::interval(Duration::from_millis(100));
+        let mut n = 0u64;
+        loop {
+            if half_open.load(Ordering::SeqCst) {
+                let _hold = (session, stream);
+                std::future::pending::<()>().await;
+                return;
+            }
+            step(&mut ticker, &mut stream, &mut session, &mut n).await;
+            if n == u64::MAX {
+                return;
+            }
+        }
+    });
+    Ok(response)
+}
+
+/// One step of the session loop: a tick to send, or an inbound frame.
+async fn step(
+    ticker: &mut actix_web::rt::time::Interval,
+    stream: &mut actix_ws::MessageStream,
+    session: &mut actix_ws::Session,
+    n: &mut u64,
+) {
+    use futures::{future::select, future::Either, pin_mut};
+    let tick = ticker.tick();
+    let next = stream.recv();
+    pin_mut!(tick, next);
+    match select(tick, next).await {
+        Either::Left(_) => {
+            *n += 1;
+            if session.text(format!("tick {n}")).await.is_err() {
+                *n = u64::MAX;
+            }
+        }
+        Either::Right((Some(Ok(actix_ws::Message::Ping(p))), _)) => {
+            let _ = session.pong(&p).await;
+        }
+        Either::Right((Some(Ok(actix_ws::Message::Close(reason))), _)) => {
+            let _ = session.clone().close(reason).await;
+            *n = u64::MAX;
+        }
+        Either::Right((None | Some(Err(_)), _)) => *n = u64::MAX,
+        Either::Right(_) => {}
+    }
+}
+
+fn start_server(port: u16, half_open: Arc<AtomicBool>) -> (u16, ServerHandle) {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(Arc::clone(&half_open)))
+            .route("/ws", web::get().to(session))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .bind(("127.0.0.1", port))
+    .expect("bind a loopback port");
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (port, handle)
+}
+
+/// Prints status changes and counts inbound messages.
+struct Printer {
+    started: Instant,
+    received: BTreeMap<String, u64>,
+}
+
+impl Actor for Printer {
+    type Context = Context<Self>;
+}
+
+impl Handler<StatusChanged> for Printer {
+    type Result = ();
+    fn handle(&mut self, e: StatusChanged, _: &mut Context<Self>) {
+        let why = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        let delay = e
+            .next_delay
+            .map(|d| format!(", retry in {d:.1?}"))
+            .unwrap_or_default();
+        println!(
+            "[{:>5.1}s] {:<7} {} -> {}{why}{delay}",
+            self.started.elapsed().as_secs_f64(),
+            e.endpoint,
+            e.from,
+            e.to
+        );
+    }
+}
+
+impl Handler<MessagesReceived> for Printer {
+    type Result = ();
+    fn handle(&mut self, batch: MessagesReceived, _: &mut Context<Self>) {
+        *self.received.entry(batch.endpoint.to_string()).or_default() +=
+            batch.payloads.len() as u64;
+    }
+}
+
+fn print_table(report: &HealthReport, at: Duration) {
+    println!(
+        "[{:>5.1}s] health: overall {}",
+        at.as_secs_f64(),
+        report.overall
+    );
+    println!(
+        "         {:<7} {:<13} {:>5} {:>9} {:>8} {:>10}",
+        "id", "state", "score", "p50 rtt", "msgs in", "reconnects"
+    );
+    for e in &report.endpoints {
+        let p50 = e
+            .latency
+            .map(|l| format!("{:.1?}", l.p50))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "         {:<7} {:<13} {:>5} {:>9} {:>8} {:>10}",
+            e.endpoint.as_str(),
+            e.state.name(),
+            e.score,
+            p50,
+            e.traffic.messages_in,
+            e.connects.reconnects
+        );
+    }
+}
+
+#[actix::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let flags: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let mut servers: Vec<(u16, ServerHandle)> = flags
+        .iter()
+        .map(|f| start_server(0, Arc::clone(f)))
+        .collect();
+
+    let supervisor = SupervisorActor::default().start();
+    let printer = Printer {
+        started,
+        received: BTreeMap::new(),
+    }
+    .start();
+    for subscriber in [
+        Subscriber::Status(printer.clone().recipient()),
+        Subscriber::Batches(printer.recipient()),
+    ] {
+        supervisor
+            .send(Subscribe {
+                endpoint: None,
+                subscriber,
+            })
+            .await??;
+    }
+    for (name, (port, _)) in ["prices", "orders", "chat"].into_iter().zip(&servers) {
+        let config = EndpointConfig::websocket(format!("ws://127.0.0.1:{port}/ws"))
+            .heartbeat_interval(Duration::from_secs(1))
+            .max_missed(3)
+            .backoff(BackoffConfig::Exponential {
+                initial: Duration::from_millis(250),
+                multiplier: 2.0,
+                max: Duration::from_secs(2),
+                jitter: true,
+            })
+            .build()?;
+        supervisor.send(AddEndpoint::new(name, config)).await??;
+    }
+
+    let mut killed = false;
+    let mut restarted = false;
+    let mut half_open = false;
+    let mut next_table = Duration::from_secs(2);
+    while started.elapsed() < Duration::from_secs(22) {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        let now = started.elapsed();
+        if !killed && now >= Duration::from_secs(6) {
+            killed = true;
+            println!("[{:>5.1}s] -- killing the prices server", now.as_secs_f64());
+            servers[0].1.stop(false).await;
+        }
+        if !half_open && now >= Duration::from_secs(8) {
+            half_open = true;
+            println!(
+                "[{:>5.1}s] -- the orders server turns half-open",
+                now.as_secs_f64()
+            );
+            flags[1].store(true, Ordering::SeqCst);
+        }
+        if !restarted && now >= Duration::from_secs(10) {
+            restarted = true;
+            println!(
+                "[{:>5.1}s] -- restarting the prices server",
+                now.as_secs_f64()
+            );
+            servers[0] = start_server(servers[0].0, Arc::clone(&flags[0]));
+        }
+        if now >= next_table {
+            next_table += Duration::from_secs(2);
+            print_table(&supervisor.send(GetHealthReport::default()).await?, now);
+        }
+    }
+
+    supervisor.send(Shutdown).await?;
+    print_table(
+        &supervisor.send(GetHealthReport::default()).await?,
+        started.elapsed(),
+    );
+    for (_, handle) in servers {
+        handle.stop(false).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Connect, receive in order (one at a time and in batches), send, and answer
+//! the server's pings.
+
+mod common;
+
+use actix_tether::{ConnectionState, Payload, SendPayload, Subscribe, Subscriber};
+use common::*;
+
+#[actix::test]
+async fn receives_every_message_in_order_one_by_one_and_in_batches() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    supervisor
+        .send(Subscribe {
+            endpoint: None,
+            subscriber: Subscriber::Batches(events.addr.clone().recipient()),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    add(&supervisor, "feed", fast(&server.url()).build().unwrap()).await;
+    let seen = events.until_state(ConnectionState::Connected).await;
+    assert_eq!(seen.last().unwrap().generation, 1);
+    server
+        .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
+        .await;
+
+    const N: usize = 2000;
+    supervisor
+        .send(SendPayload {
+            endpoint: "feed".into(),
+            payload: Payload::text(format!("count {N}")),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..N {
+        let (generation, text) = events.next_text().await;
+        assert_eq!((generation, text), (1, i.to_string()));
+    }
+    let mut batched = Vec::new();
+    let mut batches = 0;
+    while batched.len() < N {
+        let batch = next(&mut events.batches, WAIT).await;
+        assert!(!batch.payloads.is_empty());
+        assert_eq!(batch.endpoint.as_str(), "feed");
+        batches += 1;
+        batched.extend(
+            batch
+                .payloads
+                .iter()
+                .map(|p| p.as_text().unwrap().to_owned()),
+        );
+    }
+    let expected: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(batched, expected);
+    assert!(batches <= N, "batches: {batches}");
+}
+
+#[actix::test]
+async fn sends_reach_the_server_and_server_pings_are_answered_with_the_same_payload() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    add(&supervisor, "echo", fast(&server.url()).build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+
+    let send = |text: &str| SendPayload {
+        endpoint: "echo".into(),
+        payload: Payload::text(text.to_owned()),
+    };
+    supervisor.send(send("hello")).await.unwrap().unwrap();
+    let got = server
+        .wait_for("text", |e| matches!(e, ServerEvent::Text { .. }))
+        .await;
+    assert!(matches!(got, ServerEvent::Text { ref text, .. } if text == "hello"));
+    assert_eq!(events.next_text().await.1, "hello");
+
+    supervisor.send(send("ping marco")).await.unwrap().unwrap();
+    let pong = server
+        .wait_for(
+            "pong",
+            |e| matches!(e, ServerEvent::Pong { payload, .. } if payload == b"marco"),
+        )
+        .await;
+    assert!(matches!(pong, ServerEvent::Pong { .. }));
+
+    let binary = SendPayload {
+        endpoint: "echo".into(),
+        payload: Payload::binary(vec![0u8, 159, 255]),
+    };
+    supervisor.send(binary).await.unwrap().unwrap();
+    let m = next(&mut events.messages, WAIT).await;
+    assert_eq!(m.payload, Payload::binary(vec![0u8, 159, 255]));
+
+    let unknown = supervisor
+        .send(SendPayload {
+            endpoint: "nope".into(),
+            payload: Payload::text("x"),
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(unknown.category(), actix_tether::ErrorCategory::Endpoint);
+}

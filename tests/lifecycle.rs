@@ -1,0 +1,156 @@
+//! Registration and teardown: duplicate add, remove, shutdown, and the order
+//! of status events.
+
+mod common;
+
+use actix_tether::{
+    AddEndpoint, Added, ConnectionState, ErrorCategory, GetAllStatuses, GetStatus, RemoveEndpoint,
+    Shutdown,
+};
+use common::*;
+
+#[actix::test]
+async fn adding_an_existing_id_answers_with_it_and_opens_no_second_connection() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    let config = fast(&server.url()).build().unwrap();
+    let first = supervisor
+        .send(AddEndpoint::new("one", config.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = supervisor
+        .send(AddEndpoint::new("one", config))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, Added::New("one".into()));
+    assert_eq!(second, Added::Existing("one".into()));
+    events.until_state(ConnectionState::Connected).await;
+    assert!(matches!(
+        server.next_event().await,
+        ServerEvent::Connected { id: 0, .. }
+    ));
+    // Ask for statuses (a round trip through the actor), then check the server
+    // saw no second connection.
+    let all = supervisor.send(GetAllStatuses).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, ConnectionState::Connected);
+    assert!(server.events.try_recv().is_err());
+}
+
+#[actix::test]
+async fn remove_closes_with_1000_and_forgets_the_endpoint() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    add(&supervisor, "gone", fast(&server.url()).build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+    supervisor
+        .send(RemoveEndpoint { id: "gone".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    let closed = server
+        .wait_for("client close", |e| {
+            matches!(e, ServerEvent::ClosedByClient { .. })
+        })
+        .await;
+    assert_eq!(
+        closed,
+        ServerEvent::ClosedByClient {
+            id: 0,
+            code: Some(1000)
+        }
+    );
+    let seen = events.until_state(ConnectionState::Closed).await;
+    assert_eq!(
+        seen.iter().map(|e| e.to).collect::<Vec<_>>(),
+        vec![ConnectionState::Closing, ConnectionState::Closed]
+    );
+    let err = supervisor
+        .send(GetStatus { id: "gone".into() })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Endpoint);
+    let err = supervisor
+        .send(RemoveEndpoint { id: "gone".into() })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Endpoint);
+}
+
+#[actix::test]
+async fn shutdown_closes_every_connection_with_1000_before_replying() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    for id in ["a", "b", "c"] {
+        add(&supervisor, id, fast(&server.url()).build().unwrap()).await;
+    }
+    events.count_state(ConnectionState::Connected, 3).await;
+    supervisor.send(Shutdown).await.unwrap();
+    let mut codes = Vec::new();
+    while codes.len() < 3 {
+        if let ServerEvent::ClosedByClient { code, .. } = server.next_event().await {
+            codes.push(code);
+        }
+    }
+    assert_eq!(codes, vec![Some(1000); 3]);
+    events.count_state(ConnectionState::Closed, 3).await;
+    let refused = supervisor
+        .send(AddEndpoint::new(
+            "late",
+            fast(&server.url()).build().unwrap(),
+        ))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.category(), ErrorCategory::Shutdown);
+}
+
+#[actix::test]
+async fn subscribers_receive_every_transition_in_order() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    add(&supervisor, "x", fast(&server.url()).build().unwrap()).await;
+    let mut seen = events.until_state(ConnectionState::Connected).await;
+    server.stop().await;
+    seen.extend(events.until_state(ConnectionState::Reconnecting).await);
+    server.restart().await;
+    seen.extend(events.until_state(ConnectionState::Connected).await);
+    supervisor
+        .send(RemoveEndpoint { id: "x".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    seen.extend(events.until_state(ConnectionState::Closed).await);
+
+    assert_eq!(seen[0].from, ConnectionState::Disconnected);
+    for pair in seen.windows(2) {
+        assert_eq!(
+            pair[0].to, pair[1].from,
+            "gap between {:?} and {:?}",
+            pair[0], pair[1]
+        );
+        assert!(pair[0].at <= pair[1].at);
+    }
+    let generations: Vec<u64> = seen
+        .iter()
+        .filter(|e| e.to == ConnectionState::Connected)
+        .map(|e| e.generation)
+        .collect();
+    assert_eq!(generations, vec![1, 2]);
+}

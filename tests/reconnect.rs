@@ -1,0 +1,222 @@
+//! Reconnection: server restarts, growing delays, max attempts, forced
+//! reconnects, handshake refusals.
+
+mod common;
+
+use std::time::Duration;
+
+use actix_tether::{ConnectionState, ErrorCategory, GetStatus, OnAuthFailure, Reconnect};
+use common::*;
+
+#[actix::test]
+async fn reconnects_with_growing_delays_after_the_server_dies_and_returns() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    add(&supervisor, "svc", fast(&server.url()).build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+
+    server.stop().await;
+    // Collect four failed attempts while the server is down.
+    let mut delays = Vec::new();
+    while delays.len() < 4 {
+        let e = events.next_status().await;
+        if e.to == ConnectionState::Reconnecting {
+            assert!(e.reason.is_some(), "a reconnect says why");
+            delays.push(e.next_delay.expect("reconnecting carries the delay"));
+        }
+    }
+    assert!(
+        delays.windows(2).all(|w| w[1] > w[0]),
+        "delays must grow: {delays:?}"
+    );
+    assert_eq!(delays[0], Duration::from_millis(100));
+
+    server.restart().await;
+    let seen = events.until_state(ConnectionState::Connected).await;
+    assert_eq!(
+        seen.last().unwrap().generation,
+        2,
+        "second successful connection"
+    );
+    server
+        .wait_for("reconnect", |e| matches!(e, ServerEvent::Connected { .. }))
+        .await;
+}
+
+#[actix::test]
+async fn gives_up_after_max_attempts_and_a_forced_reconnect_revives_it() {
+    let port = closed_port();
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    add(
+        &supervisor,
+        "down",
+        fast(&url).max_attempts(3).build().unwrap(),
+    )
+    .await;
+
+    let seen = events.until_state(ConnectionState::Failed).await;
+    let failed = seen.last().unwrap();
+    let reason = failed.reason.as_ref().expect("failed says why");
+    assert_eq!(reason.category(), ErrorCategory::Exhausted);
+    assert!(reason.message().contains("max attempts"), "{reason}");
+    assert_eq!(failed.attempt, 3);
+    let attempts = seen
+        .iter()
+        .filter(|e| e.to == ConnectionState::Connecting)
+        .count();
+    assert_eq!(attempts, 3);
+
+    // Still registered; a server appears and a forced reconnect revives it.
+    let status = supervisor
+        .send(GetStatus { id: "down".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.state, ConnectionState::Failed);
+    let mut server = TestServer::start().await;
+    let url = server.url();
+    supervisor
+        .send(actix_tether::RemoveEndpoint { id: "down".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    add(
+        &supervisor,
+        "revived",
+        fast(&url).max_attempts(1).build().unwrap(),
+    )
+    .await;
+    events.until_state(ConnectionState::Connected).await;
+    server.stop().await;
+    events.until_state(ConnectionState::Failed).await;
+    server.restart().await;
+    supervisor
+        .send(Reconnect {
+            id: Some("revived".into()),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = events.until_state(ConnectionState::Connected).await;
+    assert_eq!(seen.first().unwrap().from, ConnectionState::Failed);
+    assert_eq!(seen.last().unwrap().generation, 2);
+}
+
+#[actix::test]
+async fn forced_reconnect_of_a_live_connection_opens_a_new_one() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    add(&supervisor, "a", fast(&server.url()).build().unwrap()).await;
+    add(&supervisor, "b", fast(&server.url()).build().unwrap()).await;
+    events.count_state(ConnectionState::Connected, 2).await;
+    supervisor
+        .send(Reconnect { id: None })
+        .await
+        .unwrap()
+        .unwrap();
+    let mut generations = Vec::new();
+    while generations.len() < 2 {
+        let e = events.next_status().await;
+        if e.to == ConnectionState::Connected {
+            generations.push(e.generation);
+        }
+    }
+    assert_eq!(generations, vec![2, 2]);
+    let mut connects = 0;
+    while connects < 4 {
+        if matches!(server.next_event().await, ServerEvent::Connected { .. }) {
+            connects += 1;
+        }
+    }
+}
+
+#[actix::test]
+async fn handshake_401_fails_without_retry_and_503_retries() {
+    let server = TestServer::start().await;
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+
+    server.set_mode(Mode::Refuse(401));
+    add(&supervisor, "auth", fast(&server.url()).build().unwrap()).await;
+    let seen = events.until_state(ConnectionState::Failed).await;
+    let reason = seen.last().unwrap().reason.clone().unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Auth);
+    assert_eq!(reason.http_status(), Some(401));
+    assert!(!seen.iter().any(|e| e.to == ConnectionState::Reconnecting));
+
+    server.set_mode(Mode::Refuse(503));
+    add(
+        &supervisor,
+        "busy",
+        fast(&server.url())
+            .on_auth_failure(OnAuthFailure::Fail)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let e = loop {
+        let e = events.next_status().await;
+        if e.endpoint.as_str() == "busy" && e.to == ConnectionState::Reconnecting {
+            break e;
+        }
+    };
+    let reason = e.reason.unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Server);
+    assert_eq!(reason.http_status(), Some(503));
+    server.set_mode(Mode::Normal);
+    loop {
+        let e = events.next_status().await;
+        if e.endpoint.as_str() == "busy" && e.to == ConnectionState::Connected {
+            break;
+        }
+    }
+}
+
+#[actix::test]
+async fn header_provider_is_called_on_every_attempt() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let minted = counter.clone();
+    let config = fast(&server.url())
+        .header_provider(move || {
+            let n = minted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            vec![("Authorization".to_owned(), format!("Bearer token-{n}"))]
+        })
+        .build()
+        .unwrap();
+    add(&supervisor, "tok", config).await;
+    let first = server
+        .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
+        .await;
+    events.until_state(ConnectionState::Connected).await;
+    supervisor
+        .send(Reconnect {
+            id: Some("tok".into()),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let second = server
+        .wait_for("reconnect", |e| matches!(e, ServerEvent::Connected { .. }))
+        .await;
+    let token = |e: ServerEvent| match e {
+        ServerEvent::Connected { authorization, .. } => authorization.unwrap(),
+        _ => unreachable!(),
+    };
+    assert_eq!(token(first), "Bearer token-0");
+    assert_eq!(token(second), "Bearer token-1");
+}
