@@ -83,6 +83,7 @@ mod message;
 pub mod monitor;
 mod redact;
 mod retry;
+mod retry_after;
 mod status;
 mod subscribers;
 mod supervisor;
@@ -100,6 +101,7 @@ pub use crate::{
     message::{MessageReceived, MessagesReceived, Payload},
     monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
     redact::redact_url,
+    retry_after::MAX_RETRY_AFTER,
     status::{ConnectionState, StatusChanged},
     supervisor::{
         AddEndpoint, Added, GetAllStatuses, GetMonitor, GetStatus, Reconnect, RemoveEndpoint,

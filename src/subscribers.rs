@@ -53,3 +53,46 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix::prelude::*;
+
+    use super::Subscribers;
+
+    #[derive(Clone, Message)]
+    #[rtype(result = "()")]
+    struct Ping;
+
+    struct Sink(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+    impl Handler<Ping> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: Ping, ctx: &mut Context<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ctx.stop();
+        }
+    }
+
+    #[actix::test]
+    async fn stopped_recipients_are_pruned_and_duplicates_ignored() {
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let addr = Sink(hits.clone()).start();
+        let mut subs = Subscribers::default();
+        subs.add(addr.clone().recipient());
+        subs.add(addr.clone().recipient());
+        assert_eq!(subs.recipients.len(), 1);
+        // The first delivery stops the actor.
+        subs.deliver(Ping);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while addr.connected() {
+            assert!(std::time::Instant::now() < deadline, "actor did not stop");
+            actix_rt::task::yield_now().await;
+        }
+        subs.deliver(Ping);
+        assert!(subs.is_empty());
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+}

@@ -140,13 +140,13 @@ async fn forced_reconnect_of_a_live_connection_opens_a_new_one() {
 }
 
 #[actix::test]
-async fn handshake_401_fails_without_retry_and_503_retries() {
+async fn handshake_401_fails_without_retry_and_503_retries_after_the_server_hint() {
     let server = TestServer::start().await;
     let supervisor = supervisor();
     let mut events = Events::start();
     events.subscribe_all(&supervisor).await;
 
-    server.set_mode(Mode::Refuse(401));
+    server.set_mode(Mode::Refuse(401, None));
     add(&supervisor, "auth", fast(&server.url()).build().unwrap()).await;
     let seen = events.until_state(ConnectionState::Failed).await;
     let reason = seen.last().unwrap().reason.clone().unwrap();
@@ -154,7 +154,7 @@ async fn handshake_401_fails_without_retry_and_503_retries() {
     assert_eq!(reason.http_status(), Some(401));
     assert!(!seen.iter().any(|e| e.to == ConnectionState::Reconnecting));
 
-    server.set_mode(Mode::Refuse(503));
+    server.set_mode(Mode::Refuse(503, Some(1)));
     add(
         &supervisor,
         "busy",
@@ -173,6 +173,9 @@ async fn handshake_401_fails_without_retry_and_503_retries() {
     let reason = e.reason.unwrap();
     assert_eq!(reason.category(), ErrorCategory::Server);
     assert_eq!(reason.http_status(), Some(503));
+    // The server's Retry-After (1 s) outweighs the 100 ms backoff step.
+    assert_eq!(reason.retry_after(), Some(Duration::from_secs(1)));
+    assert_eq!(e.next_delay, Some(Duration::from_secs(1)));
     server.set_mode(Mode::Normal);
     loop {
         let e = events.next_status().await;

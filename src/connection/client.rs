@@ -53,6 +53,7 @@ pub(crate) fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Client {
             .rustls_0_23(http1_tls(tls));
         let client = Client::builder()
             .connector(connector)
+            .wrap(super::hints::RetryAfterProbe)
             .disable_timeout()
             .finish();
         clients.push((tls.cloned(), client.clone()));

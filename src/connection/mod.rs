@@ -14,6 +14,7 @@
 mod client;
 mod fragments;
 mod handlers;
+mod hints;
 mod transport;
 mod ws;
 

@@ -76,7 +76,12 @@ pub(crate) fn connect(
                     "connect timed out after {timeout:?}"
                 )))
             }
-            Ok(result) => result.map_err(handshake_error)?,
+            Ok(result) => result.map_err(|err| match err {
+                WsClientError::InvalidResponseStatus(status) => {
+                    status_error(status).with_retry_after(super::hints::take_hint(&url))
+                }
+                other => handshake_error(other),
+            })?,
         };
         let (sink, stream) = framed.split();
         Ok(Connected { sink, stream })
@@ -101,11 +106,8 @@ fn handshake_error(err: WsClientError) -> Error {
     }
 }
 
-/// Handshake refused with an HTTP status.
-///
-/// awc drops the response headers of a refused WebSocket handshake, so a
-/// `Retry-After` sent with 429/503 cannot be read here; those statuses retry
-/// with the endpoint's backoff.
+/// Handshake refused with an HTTP status (its `Retry-After`, if any, is
+/// recovered by the `hints` middleware).
 pub(crate) fn status_error(status: StatusCode) -> Error {
     let code = status.as_u16();
     let message = format!("handshake refused with http {status}");

@@ -31,8 +31,8 @@ pub enum Mode {
     Normal,
     /// Upgrade, then never read or write: a half-open peer.
     Silent,
-    /// Refuse the handshake with this HTTP status.
-    Refuse(u16),
+    /// Refuse the handshake with this HTTP status and optional `Retry-After` seconds.
+    Refuse(u16, Option<u64>),
 }
 
 /// What the server saw.
@@ -79,8 +79,12 @@ async fn ws_route(
     shared: web::Data<Arc<Shared>>,
 ) -> actix_web::Result<HttpResponse> {
     let mode = shared.mode.lock().unwrap().clone();
-    if let Mode::Refuse(status) = mode {
-        return Ok(HttpResponse::build(StatusCode::from_u16(status).unwrap()).finish());
+    if let Mode::Refuse(status, retry_after) = mode {
+        let mut refusal = HttpResponse::build(StatusCode::from_u16(status).unwrap());
+        if let Some(seconds) = retry_after {
+            refusal.insert_header(("Retry-After", seconds.to_string()));
+        }
+        return Ok(refusal.finish());
     }
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let authorization = req
