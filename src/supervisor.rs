@@ -402,9 +402,11 @@ impl Handler<Shutdown> for SupervisorActor {
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shut_down = true;
         self.global_subscribers.clear();
+        // Each future owns its address until the reply, so an idle actor
+        // cannot end before it has handled the close.
         let closing: Vec<_> = std::mem::take(&mut self.endpoints)
             .into_values()
-            .map(|addr| addr.send(Close))
+            .map(|addr| async move { addr.send(Close).await })
             .collect();
         Box::pin(async move {
             join_all(closing).await;

@@ -97,7 +97,22 @@ async fn shutdown_closes_every_connection_with_1000_before_replying() {
     for id in ["a", "b", "c"] {
         add(&supervisor, id, fast(&server.url()).build().unwrap()).await;
     }
-    events.count_state(ConnectionState::Connected, 3).await;
+    // An endpoint that already gave up is closed too.
+    let down = format!("ws://127.0.0.1:{}/ws", closed_port());
+    add(
+        &supervisor,
+        "failed",
+        fast(&down).max_attempts(1).build().unwrap(),
+    )
+    .await;
+    let (mut up, mut failed) = (0, 0);
+    while up < 3 || failed < 1 {
+        match events.next_status().await.to {
+            ConnectionState::Connected => up += 1,
+            ConnectionState::Failed => failed += 1,
+            _ => {}
+        }
+    }
     supervisor.send(Shutdown).await.unwrap();
     let mut codes = Vec::new();
     while codes.len() < 3 {
@@ -106,7 +121,10 @@ async fn shutdown_closes_every_connection_with_1000_before_replying() {
         }
     }
     assert_eq!(codes, vec![Some(1000); 3]);
-    events.count_state(ConnectionState::Closed, 3).await;
+    let closed = events.count_state(ConnectionState::Closed, 4).await;
+    assert!(closed
+        .iter()
+        .any(|e| e.endpoint.as_str() == "failed" && e.from == ConnectionState::Failed));
     let refused = supervisor
         .send(AddEndpoint::new(
             "late",
