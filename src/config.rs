@@ -108,6 +108,35 @@ impl HeartbeatConfig {
     }
 }
 
+/// Settings only SSE endpoints use.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SseConfig {
+    /// Largest line or event in bytes; more is a protocol error and a
+    /// reconnect, never unbounded memory. Default 1 MiB.
+    pub max_event_size: usize,
+    /// Event types that only prove the stream alive (for example
+    /// `heartbeat`): not delivered to subscribers. Default: none.
+    pub liveness_events: Vec<String>,
+    /// A URL fetched with GET every heartbeat interval to measure round trips
+    /// for the monitor. Default: none.
+    pub ping_url: Option<String>,
+    /// Redirects followed per attempt. Default 10.
+    pub max_redirects: u8,
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        Self {
+            max_event_size: crate::sse::DEFAULT_MAX_EVENT_SIZE,
+            liveness_events: Vec::new(),
+            ping_url: None,
+            max_redirects: 10,
+        }
+    }
+}
+
 /// Reconnect delay policy, as data.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "policy", rename_all = "kebab-case", deny_unknown_fields)]
@@ -243,7 +272,7 @@ pub enum OnAuthFailure {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EndpointConfig {
-    /// `ws://` or `wss://` URL.
+    /// `ws://`/`wss://` URL for WebSocket, `http://`/`https://` for SSE.
     pub url: String,
     /// Transport. Default: WebSocket.
     #[serde(default = "default_kind")]
@@ -284,9 +313,13 @@ pub struct EndpointConfig {
     /// Largest inbound message in bytes. Default 16 MiB.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
-    /// Most frames read and delivered at once to batch subscribers. Default 256.
+    /// Most frames (or SSE chunks) read and delivered at once to batch
+    /// subscribers. Default 256.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// SSE settings (ignored by WebSocket endpoints).
+    #[serde(default)]
+    pub sse: SseConfig,
     /// Handshake headers sent on every attempt (values are secret: never logged).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -329,9 +362,18 @@ fn default_max_batch() -> usize {
 impl EndpointConfig {
     /// Starts a WebSocket endpoint config with every default.
     pub fn websocket(url: impl Into<String>) -> EndpointBuilder {
+        Self::with_kind(url.into(), TransportKind::WebSocket)
+    }
+
+    /// Starts a Server-Sent Events endpoint config with every default.
+    pub fn sse(url: impl Into<String>) -> EndpointBuilder {
+        Self::with_kind(url.into(), TransportKind::Sse)
+    }
+
+    fn with_kind(url: String, kind: TransportKind) -> EndpointBuilder {
         EndpointBuilder(Self {
-            url: url.into(),
-            kind: TransportKind::WebSocket,
+            url,
+            kind,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             heartbeat: HeartbeatConfig::default(),
@@ -345,6 +387,7 @@ impl EndpointConfig {
             on_auth_failure: OnAuthFailure::Fail,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_batch: DEFAULT_MAX_BATCH,
+            sse: SseConfig::default(),
             headers: Vec::new(),
             header_provider: None,
             backoff_policy: None,
@@ -356,30 +399,32 @@ impl EndpointConfig {
     /// # Errors
     /// [`ConfigError`] naming the first invalid field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let scheme_ok = match self.kind {
-            TransportKind::WebSocket => {
-                self.url.starts_with("ws://") || self.url.starts_with("wss://")
-            }
+        let schemes = match self.kind {
+            TransportKind::WebSocket => ["ws://", "wss://"],
+            TransportKind::Sse => ["http://", "https://"],
         };
-        if !scheme_ok {
+        if !is_absolute_url(&self.url, &schemes) {
             return Err(ConfigError::new(
                 "url",
                 format!(
-                    "{} endpoints need a ws:// or wss:// url, got {:?}",
+                    "{} endpoints need an absolute {} or {} url with a host, got {:?}",
                     self.kind.name(),
+                    schemes[0],
+                    schemes[1],
                     crate::redact::redact_url(&self.url)
                 ),
             ));
         }
-        if self
-            .url
-            .parse::<awc::http::Uri>()
-            .map_or(true, |u| u.host().is_none())
-        {
-            return Err(ConfigError::new(
-                "url",
-                "is not a valid absolute url with a host",
-            ));
+        if self.sse.max_event_size == 0 {
+            return Err(ConfigError::new("sse.max_event_size", "must be above zero"));
+        }
+        if let Some(ping) = &self.sse.ping_url {
+            if !is_absolute_url(ping, &["http://", "https://"]) {
+                return Err(ConfigError::new(
+                    "sse.ping_url",
+                    "is not an absolute http:// or https:// url with a host",
+                ));
+            }
         }
         let nonzero = [
             ("connect_timeout", self.connect_timeout),
@@ -428,6 +473,14 @@ impl EndpointConfig {
     }
 }
 
+/// Whether `url` starts with one of `schemes` and names a host.
+fn is_absolute_url(url: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|s| url.starts_with(s))
+        && url
+            .parse::<awc::http::Uri>()
+            .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
+}
+
 impl fmt::Debug for EndpointConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
@@ -444,6 +497,7 @@ impl fmt::Debug for EndpointConfig {
             .field("on_auth_failure", &self.on_auth_failure)
             .field("max_message_size", &self.max_message_size)
             .field("max_batch", &self.max_batch)
+            .field("sse", &self.sse)
             .field("headers (values redacted)", &header_names)
             .field("header_provider", &self.header_provider.is_some())
             .field("backoff_policy", &self.backoff_policy.is_some())
@@ -555,6 +609,24 @@ impl EndpointBuilder {
     /// Most frames delivered in one batch. Default 256.
     pub fn max_batch(mut self, frames: usize) -> Self {
         self.0.max_batch = frames;
+        self
+    }
+
+    /// SSE: largest line or event in bytes. Default 1 MiB.
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.0.sse.max_event_size = bytes;
+        self
+    }
+
+    /// SSE: an event type that only proves the stream alive and is not delivered.
+    pub fn liveness_event(mut self, event_type: impl Into<String>) -> Self {
+        self.0.sse.liveness_events.push(event_type.into());
+        self
+    }
+
+    /// SSE: a URL fetched every heartbeat interval for round-trip samples.
+    pub fn ping_url(mut self, url: impl Into<String>) -> Self {
+        self.0.sse.ping_url = Some(url.into());
         self
     }
 
@@ -670,6 +742,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.field(), "headers");
         assert!(EndpointConfig::websocket("wss://h:1/x").build().is_ok());
+        assert_eq!(
+            EndpointConfig::sse("ws://h/").build().unwrap_err().field(),
+            "url"
+        );
+        assert!(EndpointConfig::sse("https://h/events").build().is_ok());
+        let err = EndpointConfig::sse("http://h/")
+            .ping_url("nope")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.ping_url");
     }
 
     #[test]
@@ -704,5 +786,13 @@ mod tests {
         assert_eq!(config.max_attempts, Some(4));
         assert_eq!(config.reset_after, DEFAULT_RESET_AFTER);
         assert!(serde_json::from_str::<EndpointConfig>(r#"{"url":"ws://h/","bogus":1}"#).is_err());
+        let sse: EndpointConfig = serde_json::from_str(
+            r#"{"url": "http://127.0.0.1:1/events", "kind": "sse",
+                "sse": {"liveness_events": ["heartbeat"], "max_event_size": 4096}}"#,
+        )
+        .unwrap();
+        sse.validate().unwrap();
+        assert_eq!(sse.kind, TransportKind::Sse);
+        assert_eq!(sse.sse.liveness_events, vec!["heartbeat".to_owned()]);
     }
 }

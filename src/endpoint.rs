@@ -58,6 +58,8 @@ impl AsRef<str> for EndpointId {
 pub enum TransportKind {
     /// WebSocket over `ws://` or `wss://`.
     WebSocket,
+    /// Server-Sent Events over `http://` or `https://`.
+    Sse,
 }
 
 impl TransportKind {
@@ -65,6 +67,7 @@ impl TransportKind {
     pub const fn name(self) -> &'static str {
         match self {
             Self::WebSocket => "websocket",
+            Self::Sse => "sse",
         }
     }
 }

@@ -84,6 +84,7 @@ pub mod monitor;
 mod redact;
 mod retry;
 mod retry_after;
+pub mod sse;
 mod status;
 mod subscribers;
 mod supervisor;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::EndpointId;
+use crate::{sse::SseEvent, EndpointId};
 
 /// A message's content. Both variants are reference-counted buffers: cloning
 /// one for another subscriber copies no bytes.
@@ -15,6 +15,8 @@ pub enum Payload {
     Text(ByteString),
     /// A binary message.
     Binary(Bytes),
+    /// A Server-Sent Event.
+    Event(SseEvent),
 }
 
 impl Payload {
@@ -28,11 +30,12 @@ impl Payload {
         Self::Binary(bytes.into())
     }
 
-    /// The raw bytes of either variant.
+    /// The raw bytes: the text, the binary content, or an event's data.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Self::Text(text) => text.as_bytes(),
             Self::Binary(bytes) => bytes,
+            Self::Event(event) => event.data.as_bytes(),
         }
     }
 
@@ -40,7 +43,15 @@ impl Payload {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Self::Text(text) => Some(text),
-            Self::Binary(_) => None,
+            Self::Binary(_) | Self::Event(_) => None,
+        }
+    }
+
+    /// The event, when this is a Server-Sent Event.
+    pub fn as_event(&self) -> Option<&SseEvent> {
+        match self {
+            Self::Event(event) => Some(event),
+            Self::Text(_) | Self::Binary(_) => None,
         }
     }
 

@@ -54,6 +54,8 @@ pub(crate) fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Client {
         let client = Client::builder()
             .connector(connector)
             .wrap(super::hints::RetryAfterProbe)
+            // SSE follows redirects itself, to reconnect to the final URL.
+            .disable_redirects()
             .disable_timeout()
             .finish();
         clients.push((tls.cloned(), client.clone()));

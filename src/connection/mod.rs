@@ -15,6 +15,7 @@ mod client;
 mod fragments;
 mod handlers;
 mod hints;
+mod sse;
 mod transport;
 mod ws;
 
@@ -30,7 +31,7 @@ pub(crate) use self::handlers::{
     Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write,
 };
 pub use self::handlers::{EndpointStatus, Subscriber};
-use self::{fragments::Fragments, transport::Writer};
+use self::transport::{Reader, Resume, Writer};
 use crate::{
     close::CloseAction,
     config::{EndpointConfig, OnAuthFailure},
@@ -76,8 +77,8 @@ enum Ending {
 #[derive(Debug)]
 struct Link {
     writer: Writer,
+    reader: Reader,
     liveness: Liveness,
-    fragments: Fragments,
     ending: Option<Ending>,
 }
 
@@ -96,6 +97,9 @@ pub struct ConnectionActor {
     retry: RetryState,
     generation: u64,
     link: Option<Link>,
+    resume: Resume,
+    /// SSE: the reconnection time the server set with `retry:`.
+    retry_floor: Option<Duration>,
     monitor: actix::Addr<MonitorActor>,
     status_subs: Subscribers<StatusChanged>,
     message_subs: Subscribers<MessageReceived>,
@@ -128,6 +132,8 @@ impl ConnectionActor {
             retry,
             generation: 0,
             link: None,
+            resume: Resume::default(),
+            retry_floor: None,
             monitor,
             status_subs: Subscribers::default(),
             message_subs: Subscribers::default(),
@@ -189,7 +195,7 @@ impl ConnectionActor {
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.transition(ConnectionState::Connecting, None, None);
         let client = client::client_for(self.tls.as_ref());
-        let attempt = ws::connect(client, &self.config);
+        let attempt = transport::connect(client, &self.config, &self.resume);
         ctx.spawn(
             attempt
                 .into_actor(self)
@@ -200,18 +206,19 @@ impl ConnectionActor {
         );
     }
 
-    fn on_connected(&mut self, conn: ws::Connected, ctx: &mut Context<Self>) {
+    fn on_connected(&mut self, conn: transport::Connected, ctx: &mut Context<Self>) {
         if self.state != ConnectionState::Connecting {
             return;
         }
         let now = Instant::now();
         self.generation += 1;
         self.retry.on_connected(now);
+        let (reader, writer) = transport::attach(conn, &self.config, &mut self.resume, ctx);
         let heartbeat = &self.config.heartbeat;
         self.link = Some(Link {
-            writer: ws::attach(conn, self.config.max_batch, ctx),
+            writer,
+            reader,
             liveness: Liveness::new(now, heartbeat.effective_timeout(), heartbeat.max_missed),
-            fragments: Fragments::new(self.config.max_message_size),
             ending: None,
         });
         ctx.run_interval(heartbeat.interval, Self::on_heartbeat_tick);
@@ -221,6 +228,10 @@ impl ConnectionActor {
     fn on_attempt_failed(&mut self, error: Error, ctx: &mut Context<Self>) {
         if self.state != ConnectionState::Connecting {
             return;
+        }
+        if error.http_status() == Some(204) {
+            // SSE: the server asks us to stop for good.
+            return self.finish_close(Some(error), ctx);
         }
         let urgency = match error.category() {
             ErrorCategory::Protocol => self.fault_urgency(),
@@ -239,6 +250,7 @@ impl ConnectionActor {
     /// Decides between Reconnecting (with a delay) and Failed, then restarts
     /// the actor so the old connection and its timers are dropped.
     fn retry_or_fail(&mut self, loss: Loss, ctx: &mut Context<Self>) {
+        self.harvest_resume();
         let Loss { error, urgency } = loss;
         let retry = error.is_recoverable()
             || (error.category() == ErrorCategory::Auth
@@ -247,10 +259,8 @@ impl ConnectionActor {
             self.transition(ConnectionState::Failed, Some(error), None);
             self.next = Next::Idle;
         } else {
-            match self
-                .retry
-                .on_failure(Instant::now(), urgency, error.retry_after())
-            {
+            let hint = error.retry_after().max(self.retry_floor);
+            match self.retry.on_failure(Instant::now(), urgency, hint) {
                 NextAttempt::After { delay, .. } => {
                     self.transition(ConnectionState::Reconnecting, Some(error), Some(delay));
                     self.next = Next::Connect(delay);
@@ -270,6 +280,21 @@ impl ConnectionActor {
         ctx.stop();
     }
 
+    /// Keeps what the next connection resumes from (SSE last event id and
+    /// `retry:`), before the live connection is dropped.
+    fn harvest_resume(&mut self) {
+        if let Some(Link {
+            reader: Reader::Sse(parser),
+            ..
+        }) = self.link.as_mut()
+        {
+            self.resume.last_event_id = parser.last_event_id().clone();
+            if let Some(retry) = parser.take_retry() {
+                self.retry_floor = Some(retry);
+            }
+        }
+    }
+
     /// The live connection failed (transport error, heartbeat, peer close).
     fn connection_lost(&mut self, loss: Loss, ctx: &mut Context<Self>) {
         if !self.state.is_up() {
@@ -287,7 +312,7 @@ impl ConnectionActor {
     ) {
         match self.link.as_ref().map(|link| &link.ending) {
             None | Some(Some(Ending::ByPeer(_))) => return,
-            Some(Some(Ending::ByUs)) => return self.finish_close(ctx),
+            Some(Some(Ending::ByUs)) => return self.finish_close(None, ctx),
             Some(None) => {}
         }
         let action = self.config.close_policy.action(code);
@@ -331,11 +356,15 @@ impl ConnectionActor {
             return;
         };
         match link.ending.take() {
-            Some(Ending::ByUs) => self.finish_close(ctx),
+            Some(Ending::ByUs) => self.finish_close(None, ctx),
             Some(Ending::ByPeer(loss)) => self.connection_lost(loss, ctx),
             None => {
-                let error = Error::network("connection closed without a close frame")
-                    .with_close_code(Some(1006));
+                let error = if link.writer.has_close_handshake() {
+                    Error::network("connection closed without a close frame")
+                        .with_close_code(Some(1006))
+                } else {
+                    Error::network("event stream ended")
+                };
                 self.connection_lost(
                     Loss {
                         error,
@@ -352,7 +381,12 @@ impl ConnectionActor {
         match self.state {
             ConnectionState::Closed => self.notify_closed(),
             ConnectionState::Closing => {}
-            ConnectionState::Connected | ConnectionState::Authenticated => {
+            ConnectionState::Connected | ConnectionState::Authenticated
+                if self
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.writer.has_close_handshake()) =>
+            {
                 self.transition(ConnectionState::Closing, None, None);
                 if let Some(link) = self.link.as_mut() {
                     link.writer.close(1000, "", false);
@@ -363,17 +397,18 @@ impl ConnectionActor {
                         act.span.in_scope(|| {
                             tracing::warn!("close handshake timed out; dropping the connection")
                         });
-                        act.finish_close(ctx);
+                        act.finish_close(None, ctx);
                     }
                 });
             }
-            _ => self.finish_close(ctx),
+            _ => self.finish_close(None, ctx),
         }
     }
 
-    fn finish_close(&mut self, ctx: &mut Context<Self>) {
+    /// Enters Closed for good (a close we own, or a server's stop request).
+    fn finish_close(&mut self, reason: Option<Error>, ctx: &mut Context<Self>) {
         if self.state != ConnectionState::Closed {
-            self.transition(ConnectionState::Closed, None, None);
+            self.transition(ConnectionState::Closed, reason, None);
         }
         self.next = Next::Terminated;
         self.notify_closed();
@@ -394,35 +429,64 @@ impl ConnectionActor {
         if link.ending.is_some() {
             return;
         }
-        let missed_before = link.liveness.missed();
-        let tick = link.liveness.on_tick(now);
-        if link.liveness.missed() > missed_before {
-            self.samples.heartbeats_missed += 1;
-        }
-        match tick {
-            Tick::Ping(seq) => {
-                match &self.config.heartbeat.application {
-                    Some(app) => {
-                        // A failed write means the link is ending; that path reports it.
-                        let _ = link.writer.send((app.make_ping)(seq));
-                    }
-                    None => link.writer.ping(seq),
-                }
-                self.samples.heartbeats_sent += 1;
-                let deadline = link.liveness.deadline();
-                if deadline < now + self.config.heartbeat.interval {
-                    ctx.run_later(
-                        deadline.saturating_duration_since(now),
-                        Self::check_deadline,
-                    );
-                }
-                if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
-                    self.note_last_seen(now);
-                    self.flush_samples();
-                }
+        let tick = if link.writer.can_ping() {
+            let missed_before = link.liveness.missed();
+            let tick = link.liveness.on_tick(now);
+            if link.liveness.missed() > missed_before {
+                self.samples.heartbeats_missed += 1;
             }
-            Tick::Dead { silent_for, missed } => self.declare_dead(silent_for, missed, ctx),
+            tick
+        } else {
+            // Receive-only transports are alive while bytes arrive.
+            link.liveness.check(now).unwrap_or(Tick::Ping(0))
+        };
+        let seq = match tick {
+            Tick::Ping(seq) => seq,
+            Tick::Dead { silent_for, missed } => return self.declare_dead(silent_for, missed, ctx),
+        };
+        if link.writer.can_ping() {
+            match &self.config.heartbeat.application {
+                Some(app) => {
+                    // A failed write means the link is ending; that path reports it.
+                    let _ = link.writer.send((app.make_ping)(seq));
+                }
+                None => link.writer.ping(seq),
+            }
+            self.samples.heartbeats_sent += 1;
         }
+        let deadline = link.liveness.deadline();
+        if deadline < now + self.config.heartbeat.interval {
+            ctx.run_later(
+                deadline.saturating_duration_since(now),
+                Self::check_deadline,
+            );
+        }
+        if let (false, Some(url)) = (link.writer.can_ping(), self.config.sse.ping_url.clone()) {
+            self.spawn_ping(url, ctx);
+        }
+        if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
+            self.note_last_seen(now);
+            self.flush_samples();
+        }
+    }
+
+    /// SSE: measures one round trip to the ping URL for the monitor.
+    fn spawn_ping(&mut self, url: String, ctx: &mut Context<Self>) {
+        self.samples.heartbeats_sent += 1;
+        let client = client::client_for(self.tls.as_ref());
+        let timeout = self.config.heartbeat.interval;
+        let ping = sse::measure_ping(client, url, timeout).into_actor(self);
+        ctx.spawn(ping.map(|result, act, _| match result {
+            Ok(rtt) => {
+                act.samples.heartbeats_acked += 1;
+                act.samples.rtts.push(rtt);
+            }
+            Err(err) => {
+                act.samples.heartbeats_missed += 1;
+                act.span
+                    .in_scope(|| tracing::debug!(error = %err, "ping url failed"));
+            }
+        }));
     }
 
     fn check_deadline(&mut self, ctx: &mut Context<Self>) {
@@ -528,6 +592,7 @@ impl Supervised for ConnectionActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         // The context already dropped the stream and timers; drop the writer
         // (and so the socket) too.
+        self.harvest_resume();
         self.link = None;
     }
 }

@@ -1,20 +1,140 @@
-//! The outbound half of a transport: what the lifecycle can write.
+//! The transport abstraction: how to connect, what inbound state a live
+//! connection keeps, and what the lifecycle can write.
+//!
+//! A transport adds a variant to [`Connected`], [`Reader`] and [`Writer`],
+//! and a stream handler that calls the lifecycle methods of
+//! [`ConnectionActor`]; the lifecycle itself is not copied.
 
-use actix::io::SinkWrite;
+use std::{future::Future, pin::Pin, time::Duration};
+
+use actix::{io::SinkWrite, Context};
+use awc::http::{
+    header::{HeaderName, HeaderValue},
+    StatusCode,
+};
 use bytes::Bytes;
+use bytestring::ByteString;
 
-use super::ws::WsSink;
-use crate::{close::truncate_close_reason, heartbeat::encode_ping, Error, Payload};
+use super::{fragments::Fragments, sse, ws, ws::WsSink, ConnectionActor};
+use crate::{
+    close::truncate_close_reason, config::EndpointConfig, heartbeat::encode_ping, sse::SseParser,
+    Error, ErrorCategory, Payload, TransportKind,
+};
+
+/// What a reconnect carries over from the previous connection.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resume {
+    /// SSE: the URL after redirects, used by later attempts.
+    pub(crate) url: Option<String>,
+    /// SSE: the last event id, sent as `Last-Event-ID`.
+    pub(crate) last_event_id: ByteString,
+}
+
+/// A completed handshake, before it is wired into the actor.
+pub(crate) enum Connected {
+    WebSocket(ws::Connected),
+    Sse(sse::Connected),
+}
+
+/// One connection attempt for the endpoint's transport.
+pub(crate) fn connect(
+    client: awc::Client,
+    config: &EndpointConfig,
+    resume: &Resume,
+) -> Pin<Box<dyn Future<Output = Result<Connected, Error>>>> {
+    match config.kind {
+        TransportKind::WebSocket => {
+            let attempt = ws::connect(client, config);
+            Box::pin(async move { attempt.await.map(Connected::WebSocket) })
+        }
+        TransportKind::Sse => {
+            let attempt = sse::connect(client, config, resume);
+            Box::pin(async move { attempt.await.map(Connected::Sse) })
+        }
+    }
+}
+
+/// Collects this attempt's headers: the static ones, then the provider's.
+pub(crate) fn handshake_headers(
+    config: &EndpointConfig,
+) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
+    let dynamic = config
+        .header_provider
+        .as_ref()
+        .map(|provide| provide())
+        .unwrap_or_default();
+    config
+        .headers
+        .iter()
+        .cloned()
+        .chain(dynamic)
+        .map(|(name, value)| {
+            let header = HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("invalid header name {name:?}"))?;
+            // The value is secret: say only which header is wrong.
+            let value = HeaderValue::try_from(value)
+                .map_err(|_| format!("invalid value for header {name:?}"))?;
+            Ok((header, value))
+        })
+        .collect::<Result<_, String>>()
+        .map_err(|problem| Error::new(ErrorCategory::Config, problem))
+}
+
+/// A request refused with an HTTP status, categorised; `retry_after` is the
+/// server's hint, if it sent one.
+pub(crate) fn refused(status: StatusCode, retry_after: Option<Duration>) -> Error {
+    let code = status.as_u16();
+    let message = format!("refused with http {status}");
+    let error = match code {
+        401 | 403 => Error::new(ErrorCategory::Auth, message),
+        408 => Error::timeout(message),
+        429 | 500..=599 => Error::new(ErrorCategory::Server, message),
+        _ => Error::new(ErrorCategory::Server, message).with_recoverable(false),
+    };
+    error.with_http_status(code).with_retry_after(retry_after)
+}
+
+/// Inbound state of a live connection.
+#[derive(Debug)]
+pub(crate) enum Reader {
+    WebSocket(Fragments),
+    Sse(SseParser),
+}
+
+/// Wires a completed handshake into the actor's context.
+pub(crate) fn attach(
+    conn: Connected,
+    config: &EndpointConfig,
+    resume: &mut Resume,
+    ctx: &mut Context<ConnectionActor>,
+) -> (Reader, Writer) {
+    match conn {
+        Connected::WebSocket(conn) => {
+            let writer = ws::attach(conn, config.max_batch, ctx);
+            (
+                Reader::WebSocket(Fragments::new(config.max_message_size)),
+                writer,
+            )
+        }
+        Connected::Sse(conn) => {
+            let parser = sse::attach(conn, config, resume, ctx);
+            (Reader::Sse(parser), Writer::Sse)
+        }
+    }
+}
 
 /// Writes to the live connection; one variant per transport.
 pub(crate) enum Writer {
     WebSocket(SinkWrite<awc::ws::Message, WsSink>),
+    /// SSE is receive-only: nothing to write.
+    Sse,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::WebSocket(_) => f.write_str("Writer::WebSocket"),
+            Self::Sse => f.write_str("Writer::Sse"),
         }
     }
 }
@@ -24,6 +144,16 @@ fn closing() -> Error {
 }
 
 impl Writer {
+    /// Whether heartbeats are written (pings) or only observed (SSE).
+    pub(crate) fn can_ping(&self) -> bool {
+        matches!(self, Self::WebSocket(_))
+    }
+
+    /// Whether a close we start waits for the peer's close frame.
+    pub(crate) fn has_close_handshake(&self) -> bool {
+        matches!(self, Self::WebSocket(_))
+    }
+
     /// Queues a data message.
     pub(crate) fn send(&mut self, payload: Payload) -> Result<(), Error> {
         match self {
@@ -31,28 +161,30 @@ impl Writer {
                 let msg = match payload {
                     Payload::Text(text) => awc::ws::Message::Text(text),
                     Payload::Binary(bytes) => awc::ws::Message::Binary(bytes),
+                    Payload::Event(_) => {
+                        return Err(Error::endpoint(
+                            "an sse event cannot be sent over a websocket",
+                        ))
+                    }
                 };
                 sink.write(msg).map_err(|_| closing())
             }
+            Self::Sse => Err(Error::endpoint("sse endpoints are receive-only")),
         }
     }
 
     /// Sends heartbeat ping `seq`.
     pub(crate) fn ping(&mut self, seq: u64) {
-        match self {
-            Self::WebSocket(sink) => {
-                let payload = Bytes::copy_from_slice(&encode_ping(seq));
-                let _ = sink.write(awc::ws::Message::Ping(payload));
-            }
+        if let Self::WebSocket(sink) = self {
+            let payload = Bytes::copy_from_slice(&encode_ping(seq));
+            let _ = sink.write(awc::ws::Message::Ping(payload));
         }
     }
 
     /// Answers a ping with the same payload (awc does not do it for us).
     pub(crate) fn pong(&mut self, payload: Bytes) {
-        match self {
-            Self::WebSocket(sink) => {
-                let _ = sink.write(awc::ws::Message::Pong(payload));
-            }
+        if let Self::WebSocket(sink) = self {
+            let _ = sink.write(awc::ws::Message::Pong(payload));
         }
     }
 
@@ -60,17 +192,15 @@ impl Writer {
     /// once it is flushed (only after the peer's close: a peer that has not
     /// closed yet may treat the half-close as a broken stream).
     pub(crate) fn close(&mut self, code: u16, reason: &str, then_shutdown: bool) {
-        match self {
-            Self::WebSocket(sink) => {
-                let reason = truncate_close_reason(reason);
-                let close = awc::ws::CloseReason {
-                    code: code.into(),
-                    description: (!reason.is_empty()).then(|| reason.to_owned()),
-                };
-                let _ = sink.write(awc::ws::Message::Close(Some(close)));
-                if then_shutdown {
-                    sink.close();
-                }
+        if let Self::WebSocket(sink) = self {
+            let reason = truncate_close_reason(reason);
+            let close = awc::ws::CloseReason {
+                code: code.into(),
+                description: (!reason.is_empty()).then(|| reason.to_owned()),
+            };
+            let _ = sink.write(awc::ws::Message::Close(Some(close)));
+            if then_shutdown {
+                sink.close();
             }
         }
     }

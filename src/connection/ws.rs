@@ -7,10 +7,6 @@ use actix_codec::Framed;
 use actix_http::ws::{Item, ProtocolError};
 use awc::{
     error::WsClientError,
-    http::{
-        header::{HeaderName, HeaderValue},
-        StatusCode,
-    },
     ws::{Codec, Frame},
     BoxedSocket, Client,
 };
@@ -19,7 +15,11 @@ use futures::{
     StreamExt,
 };
 
-use super::{fragments, transport::Writer, ConnectionActor, Loss};
+use super::{
+    fragments,
+    transport::{handshake_headers, refused, Reader, Writer},
+    ConnectionActor, Loss,
+};
 use crate::{config::EndpointConfig, retry::Urgency, Error, ErrorCategory, Payload};
 
 pub(crate) type WsSink = SplitSink<Framed<BoxedSocket, Codec>, awc::ws::Message>;
@@ -30,30 +30,6 @@ type Frames = Vec<Result<Frame, ProtocolError>>;
 pub(crate) struct Connected {
     sink: WsSink,
     stream: WsStream,
-}
-
-/// Collects this attempt's headers: the static ones, then the provider's.
-fn handshake_headers(config: &EndpointConfig) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
-    let dynamic = config
-        .header_provider
-        .as_ref()
-        .map(|provide| provide())
-        .unwrap_or_default();
-    config
-        .headers
-        .iter()
-        .cloned()
-        .chain(dynamic)
-        .map(|(name, value)| {
-            let header = HeaderName::try_from(name.as_str())
-                .map_err(|_| format!("invalid header name {name:?}"))?;
-            // The value is secret: say only which header is wrong.
-            let value = HeaderValue::try_from(value)
-                .map_err(|_| format!("invalid value for header {name:?}"))?;
-            Ok((header, value))
-        })
-        .collect::<Result<_, String>>()
-        .map_err(|problem| Error::new(ErrorCategory::Config, problem))
 }
 
 /// One connection attempt, bounded by `connect_timeout`.
@@ -78,7 +54,7 @@ pub(crate) fn connect(
             }
             Ok(result) => result.map_err(|err| match err {
                 WsClientError::InvalidResponseStatus(status) => {
-                    status_error(status).with_retry_after(super::hints::take_hint(&url))
+                    refused(status, super::hints::take_hint(&url))
                 }
                 other => handshake_error(other),
             })?,
@@ -92,7 +68,7 @@ pub(crate) fn connect(
 fn handshake_error(err: WsClientError) -> Error {
     use awc::error::SendRequestError as Send;
     match err {
-        WsClientError::InvalidResponseStatus(status) => status_error(status),
+        WsClientError::InvalidResponseStatus(status) => refused(status, None),
         WsClientError::SendRequest(Send::Connect(e)) => {
             Error::network(format!("connect failed: {e}"))
         }
@@ -104,20 +80,6 @@ fn handshake_error(err: WsClientError) -> Error {
         WsClientError::Protocol(e) => Error::protocol(format!("handshake protocol error: {e}")),
         other => Error::protocol(format!("invalid handshake response: {other}")),
     }
-}
-
-/// Handshake refused with an HTTP status (its `Retry-After`, if any, is
-/// recovered by the `hints` middleware).
-pub(crate) fn status_error(status: StatusCode) -> Error {
-    let code = status.as_u16();
-    let message = format!("handshake refused with http {status}");
-    let error = match code {
-        401 | 403 => Error::new(ErrorCategory::Auth, message),
-        408 => Error::timeout(message),
-        429 | 500..=599 => Error::new(ErrorCategory::Server, message),
-        _ => Error::new(ErrorCategory::Server, message).with_recoverable(false),
-    };
-    error.with_http_status(code)
 }
 
 /// Wires a completed handshake into the actor: the stream is read in
@@ -146,22 +108,22 @@ impl StreamHandler<Frames> for ConnectionActor {
         let mut payloads = Vec::with_capacity(frames.len());
         for frame in frames {
             let interleaved = matches!(frame, Ok(Frame::Text(_) | Frame::Binary(_)))
-                && self
-                    .link
-                    .as_ref()
-                    .is_some_and(|l| l.fragments.in_progress());
+                && matches!(
+                    self.link.as_ref().map(|l| &l.reader),
+                    Some(Reader::WebSocket(f)) if f.in_progress()
+                );
             let step = match frame {
                 _ if interleaved => Err(Error::protocol("data frame inside a fragmented message")),
                 Ok(Frame::Text(bytes)) => fragments::text(bytes).map(Some),
                 Ok(Frame::Binary(bytes)) => Ok(Some(Payload::Binary(bytes))),
-                Ok(Frame::Continuation(item)) => match self.link.as_mut() {
-                    Some(link) => match item {
-                        Item::FirstText(b) => link.fragments.first_text(&b),
-                        Item::FirstBinary(b) => link.fragments.first_binary(&b),
-                        Item::Continue(b) => link.fragments.more(&b),
-                        Item::Last(b) => link.fragments.last(&b),
+                Ok(Frame::Continuation(item)) => match self.link.as_mut().map(|l| &mut l.reader) {
+                    Some(Reader::WebSocket(fragments)) => match item {
+                        Item::FirstText(b) => fragments.first_text(&b),
+                        Item::FirstBinary(b) => fragments.first_binary(&b),
+                        Item::Continue(b) => fragments.more(&b),
+                        Item::Last(b) => fragments.last(&b),
                     },
-                    None => Ok(None),
+                    _ => Ok(None),
                 },
                 Ok(Frame::Ping(payload)) => {
                     if let Some(link) = self.link.as_mut() {

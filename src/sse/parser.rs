@@ -1,0 +1,449 @@
+//! Pure, push-based SSE parser: bytes in any chunking, events out.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+
+use super::SseEvent;
+use crate::{retry_after::MAX_RETRY_AFTER, Error};
+
+/// Largest line or event the parser buffers: 1 MiB.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+const MESSAGE: ByteString = ByteString::from_static("message");
+
+/// The data buffer, kept as the chunk's own bytes while an event has one line.
+#[derive(Debug, Default)]
+enum Data {
+    #[default]
+    None,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Data {
+    fn len(&self) -> usize {
+        match self {
+            Data::None => 0,
+            Data::One(b) => b.len(),
+            Data::Many(b) => b.len(),
+        }
+    }
+}
+
+/// Incremental SSE parser.
+///
+/// Feed it chunks as they arrive with [`push`](Self::push); the events it
+/// dispatches do not depend on where the chunks split. Lines end with CR, LF
+/// or CRLF (also split across chunks); a leading UTF-8 BOM is skipped once;
+/// invalid UTF-8 is replaced with U+FFFD; an incomplete event at the end of
+/// the stream is never dispatched.
+///
+/// ```
+/// use actix_tether::sse::SseParser;
+/// let mut parser = SseParser::new(1024);
+/// let mut events = Vec::new();
+/// parser.push("event: greet\nid: 7\ndata: hel".into(), &mut events).unwrap();
+/// parser.push("lo\r\ndata: world\r\n\r\n".into(), &mut events).unwrap();
+/// assert_eq!(events.len(), 1);
+/// assert_eq!(&*events[0].event, "greet");
+/// assert_eq!(&*events[0].data, "hello\nworld");
+/// assert_eq!(parser.last_event_id(), "7");
+/// ```
+#[derive(Debug)]
+pub struct SseParser {
+    max_size: usize,
+    /// Bytes of a line whose end has not arrived yet.
+    partial: BytesMut,
+    /// The previous chunk ended with CR: a leading LF belongs to that line end.
+    skip_lf: bool,
+    bom_checked: bool,
+    data: Data,
+    event_type: Option<Bytes>,
+    id_buffer: ByteString,
+    last_event_id: ByteString,
+    retry: Option<Duration>,
+}
+
+impl SseParser {
+    /// A parser that refuses lines and events larger than `max_size` bytes.
+    pub fn new(max_size: usize) -> Self {
+        Self {
+            max_size,
+            partial: BytesMut::new(),
+            skip_lf: false,
+            bom_checked: false,
+            data: Data::None,
+            event_type: None,
+            id_buffer: ByteString::new(),
+            last_event_id: ByteString::new(),
+            retry: None,
+        }
+    }
+
+    /// A parser for a reconnection that resumes after `last_event_id`.
+    pub fn resuming(max_size: usize, last_event_id: ByteString) -> Self {
+        Self {
+            id_buffer: last_event_id.clone(),
+            last_event_id,
+            ..Self::new(max_size)
+        }
+    }
+
+    /// The last event id in force (set when an event block ends), `""` if none.
+    pub fn last_event_id(&self) -> &ByteString {
+        &self.last_event_id
+    }
+
+    /// The reconnection time the server asked for with `retry:`, once.
+    pub fn take_retry(&mut self) -> Option<Duration> {
+        self.retry.take()
+    }
+
+    /// Parses one chunk, appending dispatched events to `out`.
+    ///
+    /// # Errors
+    /// A protocol [`Error`] when a line or an event's data exceeds the size
+    /// limit; the parser must not be used after an error.
+    pub fn push(&mut self, mut chunk: Bytes, out: &mut Vec<SseEvent>) -> Result<(), Error> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if !self.bom_checked {
+            chunk = match self.strip_bom(chunk) {
+                Some(rest) => rest,
+                None => return Ok(()),
+            };
+        }
+        let mut pos = 0;
+        if self.skip_lf {
+            self.skip_lf = false;
+            if chunk.first() == Some(&b'\n') {
+                pos = 1;
+            }
+        }
+        let len = chunk.len();
+        while pos < len {
+            let Some(offset) = memchr::memchr2(b'\n', b'\r', &chunk[pos..]) else {
+                self.keep_partial(&chunk[pos..])?;
+                break;
+            };
+            let end = pos + offset;
+            let line = if self.partial.is_empty() {
+                chunk.slice(pos..end)
+            } else {
+                self.keep_partial(&chunk[pos..end])?;
+                self.partial.split().freeze()
+            };
+            if line.len() > self.max_size {
+                return Err(self.too_large("line"));
+            }
+            self.process_line(line, out)?;
+            pos = end + 1;
+            if chunk[end] == b'\r' {
+                if pos == len {
+                    self.skip_lf = true;
+                } else if chunk[pos] == b'\n' {
+                    pos += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds back the first bytes until they can be told apart from a BOM.
+    fn strip_bom(&mut self, chunk: Bytes) -> Option<Bytes> {
+        let mut head = std::mem::take(&mut self.partial);
+        head.extend_from_slice(&chunk);
+        let known = head.len().min(BOM.len());
+        if head[..known] == BOM[..known] && head.len() < BOM.len() {
+            self.partial = head;
+            return None;
+        }
+        self.bom_checked = true;
+        let mut head = head.freeze();
+        if head.starts_with(BOM) {
+            head = head.slice(BOM.len()..);
+        }
+        Some(head)
+    }
+
+    fn keep_partial(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if self.partial.len() + bytes.len() > self.max_size {
+            return Err(self.too_large("line"));
+        }
+        self.partial.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn too_large(&self, what: &str) -> Error {
+        Error::protocol(format!(
+            "sse {what} larger than the {} byte limit",
+            self.max_size
+        ))
+    }
+
+    fn process_line(&mut self, line: Bytes, out: &mut Vec<SseEvent>) -> Result<(), Error> {
+        if line.is_empty() {
+            self.dispatch(out);
+            return Ok(());
+        }
+        if line[0] == b':' {
+            return Ok(());
+        }
+        let (field, value) = match memchr::memchr(b':', &line) {
+            Some(colon) => {
+                let skip = usize::from(line.get(colon + 1) == Some(&b' '));
+                (line.slice(..colon), line.slice(colon + 1 + skip..))
+            }
+            None => (line.clone(), Bytes::new()),
+        };
+        match &field[..] {
+            b"data" => self.append_data(value)?,
+            b"event" => self.event_type = Some(value),
+            b"id" if !value.contains(&0) => self.id_buffer = text(value),
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // All digits: an overflow means "very long", which the cap handles.
+                let ms = std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                self.retry = Some(Duration::from_millis(ms).min(MAX_RETRY_AFTER));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn append_data(&mut self, value: Bytes) -> Result<(), Error> {
+        if self.data.len() + value.len() + 1 > self.max_size {
+            return Err(self.too_large("event"));
+        }
+        self.data = match std::mem::take(&mut self.data) {
+            Data::None => Data::One(value),
+            Data::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + 1 + value.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(b"\n");
+                joined.extend_from_slice(&value);
+                Data::Many(joined)
+            }
+            Data::Many(mut joined) => {
+                joined.extend_from_slice(b"\n");
+                joined.extend_from_slice(&value);
+                Data::Many(joined)
+            }
+        };
+        Ok(())
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        self.last_event_id = self.id_buffer.clone();
+        let event_type = self.event_type.take();
+        let data = match std::mem::take(&mut self.data) {
+            Data::None => return,
+            Data::One(bytes) => bytes,
+            Data::Many(joined) => joined.freeze(),
+        };
+        out.push(SseEvent {
+            event: match event_type {
+                Some(t) if !t.is_empty() => text(t),
+                _ => MESSAGE,
+            },
+            data: text(data),
+            id: (!self.last_event_id.is_empty()).then(|| self.last_event_id.clone()),
+        });
+    }
+}
+
+/// UTF-8 without a copy when valid; with U+FFFD replacements otherwise.
+fn text(bytes: Bytes) -> ByteString {
+    match ByteString::try_from(bytes.clone()) {
+        Ok(text) => text,
+        Err(_) => ByteString::from(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backoff::{RandomSource, SplitMix64};
+
+    fn parse_chunks(chunks: &[&[u8]]) -> (Vec<SseEvent>, SseParser) {
+        let mut parser = SseParser::new(1 << 20);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            parser
+                .push(Bytes::copy_from_slice(chunk), &mut out)
+                .unwrap();
+        }
+        (out, parser)
+    }
+
+    fn parse(stream: &str) -> Vec<SseEvent> {
+        parse_chunks(&[stream.as_bytes()]).0
+    }
+
+    fn ev(event: &str, data: &str, id: Option<&str>) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+            id: id.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn fields_comments_and_dispatch() {
+        let events = parse(
+            ": a comment\nevent: connected\nid: 1\ndata: {\"ok\":true}\n\n\
+             data:no space\ndata:  two spaces\n\n\
+             event: tool-request\ndata\n\n",
+        );
+        assert_eq!(
+            events,
+            vec![
+                ev("connected", "{\"ok\":true}", Some("1")),
+                ev("message", "no space\n two spaces", Some("1")),
+                ev("tool-request", "", Some("1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_data_buffer_is_not_dispatched_and_unknown_fields_are_ignored() {
+        assert!(parse("event: x\n\n").is_empty());
+        assert!(parse("id: 3\nfoo: bar\n\n").is_empty());
+        let (events, parser) = parse_chunks(&[b"id: 3\n\n"]);
+        assert!(events.is_empty());
+        assert_eq!(
+            parser.last_event_id(),
+            "3",
+            "the id is kept even without an event"
+        );
+        // The event type resets after a block, dispatched or not.
+        assert_eq!(
+            parse("event: x\n\ndata: d\n\n"),
+            vec![ev("message", "d", None)]
+        );
+    }
+
+    #[test]
+    fn id_rules() {
+        let events = parse("id: 5\ndata: a\n\ndata: b\n\nid\ndata: c\n\nid: x\0y\ndata: d\n\n");
+        assert_eq!(
+            events,
+            vec![
+                ev("message", "a", Some("5")),
+                ev("message", "b", Some("5")),
+                ev("message", "c", None),
+                ev("message", "d", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn retry_only_with_ascii_digits() {
+        let (_, mut p) = parse_chunks(&[b"retry: 2500\n\n"]);
+        assert_eq!(p.take_retry(), Some(Duration::from_millis(2500)));
+        assert_eq!(p.take_retry(), None);
+        for bad in ["retry: 25s\n", "retry: -1\n", "retry:\n", "retry: 1 0\n"] {
+            let (_, mut p) = parse_chunks(&[bad.as_bytes()]);
+            assert_eq!(p.take_retry(), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn line_endings_cr_lf_crlf_and_cr_split_from_lf() {
+        let expected = vec![ev("message", "a\nb", None), ev("message", "c", None)];
+        assert_eq!(parse("data: a\rdata: b\r\rdata: c\r\r"), expected);
+        assert_eq!(parse("data: a\r\ndata: b\r\n\r\ndata: c\n\n"), expected);
+        let (events, _) = parse_chunks(&[
+            b"data: a\r",
+            b"\ndata: b\r",
+            b"\n\r",
+            b"\ndata: c\r\n",
+            b"\r\n",
+        ]);
+        assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn bom_is_skipped_once_even_when_split() {
+        let (events, _) = parse_chunks(&[b"\xEF", b"\xBB", b"\xBFdata: x\n\n"]);
+        assert_eq!(events, vec![ev("message", "x", None)]);
+        // A second BOM is content: it makes the field name unknown.
+        assert!(parse("\u{FEFF}\u{FEFF}data: x\n\n").is_empty());
+        // Bytes that only start like a BOM are kept.
+        let (events, _) = parse_chunks(&[b"\xEF", b"data: x\n\n"]);
+        assert!(events.is_empty(), "the line's field name is not 'data'");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let (events, _) = parse_chunks(&[b"data: a\xFFb\n\n"]);
+        assert_eq!(&*events[0].data, "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn incomplete_event_at_end_of_stream_is_not_dispatched() {
+        let (events, parser) = parse_chunks(&[b"data: one\n\nid: 2\ndata: partial"]);
+        assert_eq!(events, vec![ev("message", "one", None)]);
+        assert_eq!(parser.last_event_id(), "", "id 2 was never dispatched");
+    }
+
+    #[test]
+    fn oversized_lines_and_events_are_errors_not_memory() {
+        let mut p = SseParser::new(16);
+        let mut out = Vec::new();
+        let err = p.push(Bytes::from(vec![b'x'; 100]), &mut out).unwrap_err();
+        assert_eq!(err.category(), crate::ErrorCategory::Protocol);
+        assert!(err.message().contains("line"), "{err}");
+        let mut p = SseParser::new(16);
+        for _ in 0..2 {
+            p.push(Bytes::from_static(b"data: 0123456\n"), &mut out)
+                .unwrap();
+        }
+        let err = p
+            .push(Bytes::from_static(b"data: 0123456\n"), &mut out)
+            .unwrap_err();
+        assert!(err.message().contains("event"), "{err}");
+    }
+
+    #[test]
+    fn resuming_keeps_the_last_event_id() {
+        let mut p = SseParser::resuming(1024, "41".into());
+        let mut out = Vec::new();
+        p.push(Bytes::from_static(b"data: x\n\n"), &mut out)
+            .unwrap();
+        assert_eq!(out[0].id.as_deref(), Some("41"));
+    }
+
+    /// Any split of a stream yields the same events (randomised, seeded).
+    #[test]
+    fn any_chunking_gives_the_same_events() {
+        let stream: &[u8] = b"\xEF\xBB\xBF: hi\r\nevent: a\rdata: 1\r\ndata:2\n\nid: 9\nretry: 10\ndata: \xC3\xA9t\xC3\xA9\r\n\r\
+            data: x\n\n\n:c\rdata\n\nevent:\ndata: last\r\n\r\ndata: cut";
+        let (expected, _) = parse_chunks(&[stream]);
+        assert_eq!(expected.len(), 5);
+        let mut rng = SplitMix64::seeded(0x5EE);
+        for _ in 0..2000 {
+            let mut chunks = Vec::new();
+            let mut pos = 0;
+            while pos < stream.len() {
+                let n = 1 + (rng.next_u64() % 7) as usize;
+                let end = (pos + n).min(stream.len());
+                chunks.push(&stream[pos..end]);
+                pos = end;
+            }
+            let (events, _) = parse_chunks(&chunks);
+            assert_eq!(events, expected, "chunks: {chunks:?}");
+        }
+        // Every single split point, too.
+        for split in 0..=stream.len() {
+            let (events, _) = parse_chunks(&[&stream[..split], &stream[split..]]);
+            assert_eq!(events, expected, "split at {split}");
+        }
+    }
+}
