@@ -1,14 +1,17 @@
-//! A self-contained tour: three in-process WebSocket servers, three endpoints
-//! kept alive through a server restart and a half-open peer.
+//! A self-contained tour: three in-process servers, three WebSocket endpoints
+//! and one Server-Sent Events endpoint kept alive through a server restart and
+//! a half-open peer.
 //!
 //! ```text
 //! cargo run --example demo
 //! ```
 //!
-//! Timeline: all three connect; at 6 s the `prices` server dies and comes back
-//! at 10 s; at 8 s the `orders` server turns half-open (keeps TCP, stops
-//! answering), which the heartbeat detects within 3 s. Status changes print as
-//! they happen and a health table every 2 s. Exits by itself after 22 s.
+//! Timeline: all four connect; at 6 s the `prices` server (which also serves
+//! the `quotes` event stream) dies and comes back at 10 s, and `quotes`
+//! resumes after the last event it saw (Last-Event-ID); at 8 s the `orders`
+//! server turns half-open (keeps TCP, stops answering), which the heartbeat
+//! detects within 3 s. Status changes print as they happen and a health table
+//! every 2 s. Exits by itself after 22 s.
 
 use std::{
     collections::BTreeMap,
@@ -84,11 +87,30 @@ async fn step(
     }
 }
 
+/// An SSE stream of quotes every 200 ms that continues after Last-Event-ID.
+async fn quotes(req: HttpRequest) -> HttpResponse {
+    let after: u64 = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    let body = futures::stream::unfold(after, |n| async move {
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+        let n = n + 1;
+        let event = format!("event: quote\nid: {n}\ndata: {{\"seq\":{n}}}\n\n");
+        Some((Ok::<_, actix_web::Error>(bytes::Bytes::from(event)), n))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(body)
+}
+
 fn start_server(port: u16, half_open: Arc<AtomicBool>) -> (u16, ServerHandle) {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(Arc::clone(&half_open)))
             .route("/ws", web::get().to(session))
+            .route("/quotes", web::get().to(quotes))
     })
     .workers(1)
     .disable_signals()
@@ -102,10 +124,10 @@ fn start_server(port: u16, half_open: Arc<AtomicBool>) -> (u16, ServerHandle) {
     (port, handle)
 }
 
-/// Prints status changes and counts inbound messages.
+/// Prints status changes and where each event-stream connection resumes.
 struct Printer {
     started: Instant,
-    received: BTreeMap<String, u64>,
+    generations: BTreeMap<String, u64>,
 }
 
 impl Actor for Printer {
@@ -133,8 +155,23 @@ impl Handler<StatusChanged> for Printer {
 impl Handler<MessagesReceived> for Printer {
     type Result = ();
     fn handle(&mut self, batch: MessagesReceived, _: &mut Context<Self>) {
-        *self.received.entry(batch.endpoint.to_string()).or_default() +=
-            batch.payloads.len() as u64;
+        let seen = self
+            .generations
+            .entry(batch.endpoint.to_string())
+            .or_default();
+        if *seen == batch.generation {
+            return;
+        }
+        *seen = batch.generation;
+        if let Some(event) = batch.payloads[0].as_event() {
+            println!(
+                "[{:>5.1}s] {:<7} connection {} starts at event id {}",
+                self.started.elapsed().as_secs_f64(),
+                batch.endpoint,
+                batch.generation,
+                event.id.as_deref().unwrap_or("-")
+            );
+        }
     }
 }
 
@@ -177,7 +214,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let supervisor = SupervisorActor::default().start();
     let printer = Printer {
         started,
-        received: BTreeMap::new(),
+        generations: BTreeMap::new(),
     }
     .start();
     for subscriber in [
@@ -204,6 +241,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?;
         supervisor.send(AddEndpoint::new(name, config)).await??;
     }
+    let quotes = EndpointConfig::sse(format!("http://127.0.0.1:{}/quotes", servers[0].0))
+        .heartbeat_interval(Duration::from_secs(1))
+        .max_missed(3)
+        .backoff(BackoffConfig::Constant {
+            delay: Duration::from_millis(500),
+        })
+        .build()?;
+    supervisor
+        .send(AddEndpoint::new("quotes", quotes))
+        .await??;
 
     let mut killed = false;
     let mut restarted = false;

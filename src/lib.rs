@@ -1,6 +1,8 @@
 //! Keeps an actix service's outbound long-lived connections alive.
 //!
-//! A [`SupervisorActor`] owns one [`ConnectionActor`] per endpoint. Each
+//! A [`SupervisorActor`] owns one [`ConnectionActor`] per endpoint, over
+//! WebSocket (`ws://`, `wss://`) or Server-Sent Events (`http://`,
+//! `https://`, see [`sse`]). Each
 //! connection actor connects with a bounded timeout, runs its own heartbeat
 //! (protocol pings, or an application-level ping and reply), detects dead and
 //! half-open peers, and reconnects with backoff under a close-code policy. A

@@ -154,6 +154,7 @@ impl ConnectionActor {
         if !from.can_move_to(to) {
             self.span
                 .in_scope(|| tracing::error!(%from, %to, "bug: illegal state transition ignored"));
+            debug_assert!(false, "illegal state transition {from} -> {to}");
             return;
         }
         self.flush_samples();
@@ -381,17 +382,18 @@ impl ConnectionActor {
         match self.state {
             ConnectionState::Closed => self.notify_closed(),
             ConnectionState::Closing => {}
-            ConnectionState::Connected | ConnectionState::Authenticated
-                if self
-                    .link
-                    .as_ref()
-                    .is_some_and(|l| l.writer.has_close_handshake()) =>
-            {
+            ConnectionState::Connected | ConnectionState::Authenticated => {
                 self.transition(ConnectionState::Closing, None, None);
-                if let Some(link) = self.link.as_mut() {
-                    link.writer.close(1000, "", false);
-                    link.ending = Some(Ending::ByUs);
-                }
+                let Some(link) = self
+                    .link
+                    .as_mut()
+                    .filter(|l| l.writer.has_close_handshake())
+                else {
+                    // Receive-only transports have no close handshake.
+                    return self.finish_close(None, ctx);
+                };
+                link.writer.close(1000, "", false);
+                link.ending = Some(Ending::ByUs);
                 ctx.run_later(self.config.close_timeout, |act, ctx| {
                     if act.state == ConnectionState::Closing {
                         act.span.in_scope(|| {

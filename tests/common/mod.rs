@@ -3,6 +3,8 @@
 //! subscriptions into channels awaited with bounded timeouts.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod sse_server;
+
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
