@@ -183,7 +183,7 @@ async fn status_503_with_retry_after_delays_the_retry() {
 }
 
 #[actix::test]
-async fn status_404_and_a_wrong_content_type_fail_with_clear_errors() {
+async fn status_404_401_and_a_wrong_content_type_fail_with_clear_errors() {
     let (server, supervisor, mut events) = setup(SseMode::Status(404, None)).await;
     add(
         &supervisor,
@@ -195,6 +195,13 @@ async fn status_404_and_a_wrong_content_type_fail_with_clear_errors() {
     let reason = failed.reason.unwrap();
     assert_eq!(reason.http_status(), Some(404));
     assert!(reason.message().contains("404"), "{reason}");
+
+    server.set_mode(SseMode::Status(401, None));
+    add(&supervisor, "denied", fast_sse(&server.url("/events")).build().unwrap()).await;
+    let failed = until(&mut events, ConnectionState::Failed).await;
+    let reason = failed.reason.unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Auth);
+    assert_eq!(reason.http_status(), Some(401));
 
     server.set_mode(SseMode::WrongType);
     add(
