@@ -197,7 +197,12 @@ async fn status_404_401_and_a_wrong_content_type_fail_with_clear_errors() {
     assert!(reason.message().contains("404"), "{reason}");
 
     server.set_mode(SseMode::Status(401, None));
-    add(&supervisor, "denied", fast_sse(&server.url("/events")).build().unwrap()).await;
+    add(
+        &supervisor,
+        "denied",
+        fast_sse(&server.url("/events")).build().unwrap(),
+    )
+    .await;
     let failed = until(&mut events, ConnectionState::Failed).await;
     let reason = failed.reason.unwrap();
     assert_eq!(reason.category(), ErrorCategory::Auth);
