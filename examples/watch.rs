@@ -21,9 +21,9 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    parse_duration, AddEndpoint, BackoffConfig, EndpointBuilder, EndpointConfig, GetHealthReport,
-    MessageReceived, Payload, SendPayload, Shutdown, StatusChanged, Subscribe, Subscriber,
-    SupervisorActor,
+    parse_duration, Accepted, AddEndpoint, BackoffConfig, EndpointBuilder, EndpointConfig,
+    GetHealthReport, MessageReceived, Payload, SendPayload, Shutdown, StatusChanged, Subscribe,
+    Subscriber, SupervisorActor,
 };
 use serde_json::{json, Value};
 
@@ -349,20 +349,28 @@ fn spawn_stdin_reader(supervisor: Addr<SupervisorActor>) {
                 }
                 continue;
             };
-            let send = SendPayload {
-                endpoint: name.into(),
-                payload: Payload::text(text.to_owned()),
-            };
+            let send = SendPayload::new(name, Payload::text(text.to_owned()));
             let name = name.to_owned();
             let supervisor = supervisor.clone();
-            // Send from the system's thread; the reply prints the outcome.
+            // Send from the system's thread; print once the outcome settles
+            // (a queued message settles when it is written or fails).
             let _ = arbiter.spawn(async move {
-                let (ok, error) = match supervisor.send(send).await {
-                    Ok(Ok(())) => (true, None),
-                    Ok(Err(e)) => (false, Some(e.to_string())),
-                    Err(e) => (false, Some(e.to_string())),
+                let (accepted, outcome) = match supervisor.send(send).await {
+                    Ok(Ok(receipt)) => {
+                        let accepted = match receipt.accepted() {
+                            Accepted::Written { .. } => json!("written"),
+                            Accepted::Queued { position } => json!({ "queued": position }),
+                        };
+                        (accepted, receipt.outcome().await.map(|_| ()))
+                    }
+                    Ok(Err(e)) => (Value::Null, Err(e)),
+                    Err(e) => (Value::Null, Err(actix_tether::Error::new(actix_tether::ErrorCategory::Shutdown, e.to_string()))),
                 };
-                emit("send", json!({"endpoint": name, "ok": ok, "error": error}));
+                let error = outcome.err().map(|e| e.to_string());
+                emit(
+                    "send",
+                    json!({"endpoint": name, "ok": error.is_none(), "accepted": accepted, "error": error}),
+                );
             });
         }
     });

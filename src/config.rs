@@ -6,6 +6,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use crate::{
     backoff::{BackoffPolicy, ConstantBackoff, DecorrelatedJitter, ExponentialBackoff},
     close::ClosePolicy,
+    delivery::{AckConfig, AuthConfig, AuthReply, BatchConfig, OverflowPolicy},
     duration::{serde_duration, serde_opt_duration},
     ConfigError, Payload, TransportKind,
 };
@@ -42,6 +43,9 @@ pub const DEFAULT_TRY_AGAIN_LATER: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Most frames read at once and delivered in one batch to batch subscribers.
 pub const DEFAULT_MAX_BATCH: usize = 256;
+/// Messages an endpoint's outbox holds while it is not connected: enough to
+/// ride out a reconnect of a busy sender, small enough to stay bounded.
+pub const DEFAULT_OUTBOX_CAPACITY: usize = 1024;
 
 /// Supplies handshake headers; called on every attempt, so a token can be
 /// refreshed per reconnect. Values never reach logs or `Debug` output.
@@ -320,6 +324,26 @@ pub struct EndpointConfig {
     /// SSE settings (ignored by WebSocket endpoints).
     #[serde(default)]
     pub sse: SseConfig,
+    /// Messages queued while not connected (or not yet authenticated).
+    /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024).
+    #[serde(default = "default_outbox_capacity")]
+    pub outbox_capacity: usize,
+    /// What a full outbox does. Default: reject the new message.
+    #[serde(default)]
+    pub overflow: OverflowPolicy,
+    /// Sent on every connection, after authentication and before the outbox
+    /// (for example re-subscribe requests).
+    #[serde(skip)]
+    pub on_connect: Vec<Payload>,
+    /// Optional authentication handshake after every connect.
+    #[serde(skip)]
+    pub auth: Option<AuthConfig>,
+    /// Optional acknowledged mode.
+    #[serde(skip)]
+    pub ack: Option<AckConfig>,
+    /// Optional coalescing of queued messages into one frame. Default: off.
+    #[serde(skip)]
+    pub batch: Option<BatchConfig>,
     /// Handshake headers sent on every attempt (values are secret: never logged).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -358,6 +382,9 @@ fn default_max_message_size() -> usize {
 fn default_max_batch() -> usize {
     DEFAULT_MAX_BATCH
 }
+fn default_outbox_capacity() -> usize {
+    DEFAULT_OUTBOX_CAPACITY
+}
 
 impl EndpointConfig {
     /// Starts a WebSocket endpoint config with every default.
@@ -388,6 +415,12 @@ impl EndpointConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_batch: DEFAULT_MAX_BATCH,
             sse: SseConfig::default(),
+            outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
+            overflow: OverflowPolicy::Reject,
+            on_connect: Vec::new(),
+            auth: None,
+            ack: None,
+            batch: None,
             headers: Vec::new(),
             header_provider: None,
             backoff_policy: None,
@@ -454,6 +487,28 @@ impl EndpointConfig {
         if self.max_message_size == 0 {
             return Err(ConfigError::new("max_message_size", "must be above zero"));
         }
+        if self.outbox_capacity == 0 {
+            return Err(ConfigError::new("outbox_capacity", "must be at least 1"));
+        }
+        if self.batch.as_ref().is_some_and(|b| b.max_batch == 0) {
+            return Err(ConfigError::new("batch.max_batch", "must be at least 1"));
+        }
+        if self.auth.as_ref().is_some_and(|a| a.timeout.is_zero()) {
+            return Err(ConfigError::new("auth.timeout", "must be above zero"));
+        }
+        if self.ack.as_ref().is_some_and(|a| a.timeout.is_zero()) {
+            return Err(ConfigError::new("ack.timeout", "must be above zero"));
+        }
+        let sends = self.auth.is_some()
+            || self.ack.is_some()
+            || self.batch.is_some()
+            || !self.on_connect.is_empty();
+        if self.kind == TransportKind::Sse && sends {
+            return Err(ConfigError::new(
+                "auth",
+                "sse endpoints are receive-only: no auth, ack, batch or on-connect messages (use headers)",
+            ));
+        }
         if self.max_batch == 0 {
             return Err(ConfigError::new("max_batch", "must be at least 1"));
         }
@@ -498,6 +553,12 @@ impl fmt::Debug for EndpointConfig {
             .field("max_message_size", &self.max_message_size)
             .field("max_batch", &self.max_batch)
             .field("sse", &self.sse)
+            .field("outbox_capacity", &self.outbox_capacity)
+            .field("overflow", &self.overflow)
+            .field("on_connect", &self.on_connect.len())
+            .field("auth", &self.auth)
+            .field("ack", &self.ack)
+            .field("batch", &self.batch)
             .field("headers (values redacted)", &header_names)
             .field("header_provider", &self.header_provider.is_some())
             .field("backoff_policy", &self.backoff_policy.is_some())
@@ -609,6 +670,72 @@ impl EndpointBuilder {
     /// Most frames delivered in one batch. Default 256.
     pub fn max_batch(mut self, frames: usize) -> Self {
         self.0.max_batch = frames;
+        self
+    }
+
+    /// Messages the outbox holds while not connected. Default 1024.
+    pub fn outbox_capacity(mut self, messages: usize) -> Self {
+        self.0.outbox_capacity = messages;
+        self
+    }
+
+    /// What a full outbox does. Default: reject the new message.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.0.overflow = policy;
+        self
+    }
+
+    /// A message sent on every connection before the outbox flushes.
+    pub fn on_connect(mut self, payload: impl Into<Payload>) -> Self {
+        self.0.on_connect.push(payload.into());
+        self
+    }
+
+    /// Runs an authentication handshake after every connect: `make_request`
+    /// builds the message (per attempt, so tokens can be fresh), `check_reply`
+    /// judges replies, `timeout` bounds the wait. The outbox is held until the
+    /// endpoint is Authenticated.
+    pub fn authenticate(
+        mut self,
+        make_request: impl Fn() -> Payload + Send + Sync + 'static,
+        check_reply: impl Fn(&Payload) -> AuthReply + Send + Sync + 'static,
+        timeout: Duration,
+    ) -> Self {
+        self.0.auth = Some(AuthConfig {
+            make_request: Arc::new(make_request),
+            check_reply: Arc::new(check_reply),
+            timeout,
+        });
+        self
+    }
+
+    /// Turns on acknowledged mode: `matcher` reads the acknowledged id out of
+    /// a server message; messages sent with an ack id wait up to `timeout`.
+    pub fn acknowledged(
+        mut self,
+        matcher: impl Fn(&Payload) -> Option<String> + Send + Sync + 'static,
+        timeout: Duration,
+    ) -> Self {
+        self.0.ack = Some(AckConfig {
+            matcher: Arc::new(matcher),
+            timeout,
+        });
+        self
+    }
+
+    /// Coalesces queued messages into one frame built by `encoder`, at most
+    /// `max_batch` per frame, waiting at most `max_delay` for more.
+    pub fn batch(
+        mut self,
+        encoder: impl Fn(&[Payload]) -> Payload + Send + Sync + 'static,
+        max_batch: usize,
+        max_delay: Duration,
+    ) -> Self {
+        self.0.batch = Some(BatchConfig {
+            encoder: Arc::new(encoder),
+            max_batch,
+            max_delay,
+        });
         self
     }
 

@@ -46,6 +46,9 @@ pub enum ErrorCategory {
     Config,
     /// The supervisor is shutting down or already stopped.
     Shutdown,
+    /// The endpoint's outbox was full: the message was refused, or dropped
+    /// as the oldest (see `OverflowPolicy`). Nothing is retried.
+    Overflow,
 }
 
 impl ErrorCategory {
@@ -63,6 +66,7 @@ impl ErrorCategory {
             Self::Endpoint => "endpoint",
             Self::Config => "config",
             Self::Shutdown => "shutdown",
+            Self::Overflow => "overflow",
         }
     }
 }

@@ -63,11 +63,17 @@
 //! registered; [`Reconnect`] revives it. What a server's close code does is
 //! set by [`ClosePolicy`].
 //!
+//! # Sending
+//! [`SendPayload`] answers with a [`Receipt`]: written, or queued in the
+//! endpoint's bounded outbox while it (re)connects or authenticates; the
+//! receipt's outcome settles exactly once. The [`delivery`] module states the
+//! promise and its limits, acknowledged mode, authentication and batching.
+//!
 //! # What is not guaranteed
 //! A message written to a socket whose connection then dies may or may not
-//! have reached the server. [`SendPayload`] to an endpoint that is not
-//! connected fails; nothing is queued. Inbound delivery to a subscriber uses
-//! its unbounded actix mailbox: a subscriber that cannot keep up grows it.
+//! have reached the server (use acknowledged mode where that matters).
+//! Inbound delivery to a subscriber uses its unbounded actix mailbox: a
+//! subscriber that cannot keep up grows it.
 //!
 //! # Secrets
 //! Header values, URL passwords and query strings never reach logs or `Debug`
@@ -77,12 +83,14 @@ pub mod backoff;
 mod close;
 mod config;
 mod connection;
+pub mod delivery;
 mod duration;
 mod endpoint;
 mod error;
 mod heartbeat;
 mod message;
 pub mod monitor;
+mod outbox;
 mod redact;
 mod retry;
 mod retry_after;
@@ -98,6 +106,9 @@ pub use crate::{
     close::{CloseAction, ClosePolicy, MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
     config::*,
     connection::{ConnectionActor, EndpointStatus, Subscriber},
+    delivery::{
+        Accepted, AckConfig, AuthConfig, AuthReply, BatchConfig, Delivered, OverflowPolicy, Receipt,
+    },
     duration::parse_duration,
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},

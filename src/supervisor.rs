@@ -14,7 +14,7 @@ use crate::{
         Unsubscribe as UnsubscribeConnection, Write,
     },
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
-    EndpointConfig, EndpointId, EndpointStatus, Error, Payload, Result, Subscriber,
+    EndpointConfig, EndpointId, EndpointStatus, Error, Payload, Receipt, Result, Subscriber,
     SupervisorConfig,
 };
 
@@ -183,7 +183,11 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
         Box::pin(async move {
             let addr =
                 removed.ok_or_else(|| Error::endpoint(format!("unknown endpoint {:?}", msg.id)))?;
-            addr.send(Close).await.map_err(mailbox_closed)?;
+            addr.send(Close {
+                why: Error::endpoint("endpoint removed"),
+            })
+            .await
+            .map_err(mailbox_closed)?;
             monitor.do_send(EndpointRemoved { endpoint: msg.id });
             Ok(())
         })
@@ -332,31 +336,84 @@ impl Handler<Unsubscribe> for SupervisorActor {
     }
 }
 
-/// Sends a payload on an endpoint's live connection.
+/// Sends a payload to an endpoint.
+///
+/// The reply is a [`Receipt`]: written to the live socket, or queued in the
+/// endpoint's bounded outbox while it (re)connects or authenticates; its
+/// [`outcome`](Receipt::outcome) settles once the message is written,
+/// acknowledged or reported back as an error. See [`delivery`](crate::delivery)
+/// for what the library promises.
 ///
 /// # Errors
-/// An [`ErrorCategory::Endpoint`](crate::ErrorCategory::Endpoint) error when
-/// the endpoint is unknown or not connected.
+/// The endpoint is unknown, closed or Failed; the outbox is full (with the
+/// reject policy); the payload is larger than `max_message_size`; a
+/// session-scoped message finds no live connection; SSE endpoints are
+/// receive-only.
+///
+/// ```no_run
+/// # use actix::Addr;
+/// # use actix_tether::{Accepted, Payload, SendPayload, SupervisorActor};
+/// # async fn send(supervisor: Addr<SupervisorActor>) -> Result<(), Box<dyn std::error::Error>> {
+/// let receipt = supervisor
+///     .send(SendPayload::new("orders", Payload::text(r#"{"op":"buy"}"#)).ack_id("42"))
+///     .await??;
+/// if let Accepted::Queued { position } = receipt.accepted() {
+///     println!("queued behind {position} messages");
+/// }
+/// let delivered = receipt.outcome().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Message)]
-#[rtype(result = "Result<()>")]
+#[rtype(result = "Result<Receipt>")]
+#[non_exhaustive]
 pub struct SendPayload {
     /// The endpoint.
     pub endpoint: EndpointId,
     /// What to send.
     pub payload: Payload,
+    /// Never carried into a new connection: fails unless written on the
+    /// current one. Default: no.
+    pub session_scoped: bool,
+    /// The id the server's acknowledgement will carry (acknowledged mode).
+    pub ack_id: Option<String>,
+}
+
+impl SendPayload {
+    /// A send of `payload` to `endpoint`.
+    pub fn new(endpoint: impl Into<EndpointId>, payload: impl Into<Payload>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            payload: payload.into(),
+            session_scoped: false,
+            ack_id: None,
+        }
+    }
+
+    /// Marks the message session-scoped.
+    pub fn session_scoped(mut self) -> Self {
+        self.session_scoped = true;
+        self
+    }
+
+    /// Tracks the message until the server acknowledges `id` (needs the
+    /// endpoint's acknowledged mode).
+    pub fn ack_id(mut self, id: impl Into<String>) -> Self {
+        self.ack_id = Some(id.into());
+        self
+    }
 }
 
 impl Handler<SendPayload> for SupervisorActor {
-    type Result = ResponseFuture<Result<()>>;
+    type Result = ResponseFuture<Result<Receipt>>;
 
     fn handle(&mut self, msg: SendPayload, _: &mut Context<Self>) -> Self::Result {
         let addr = self.endpoint(&msg.endpoint);
-        Box::pin(async move {
-            addr?
-                .send(Write(msg.payload))
-                .await
-                .map_err(mailbox_closed)?
-        })
+        let write = Write {
+            payload: msg.payload,
+            session_scoped: msg.session_scoped,
+            ack_id: msg.ack_id,
+        };
+        Box::pin(async move { addr?.send(write).await.map_err(mailbox_closed)? })
     }
 }
 
@@ -406,7 +463,12 @@ impl Handler<Shutdown> for SupervisorActor {
         // cannot end before it has handled the close.
         let closing: Vec<_> = std::mem::take(&mut self.endpoints)
             .into_values()
-            .map(|addr| async move { addr.send(Close).await })
+            .map(|addr| async move {
+                addr.send(Close {
+                    why: Error::shutdown(),
+                })
+                .await
+            })
             .collect();
         Box::pin(async move {
             join_all(closing).await;

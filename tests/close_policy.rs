@@ -32,10 +32,7 @@ async fn close_with(
     server
         .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
         .await;
-    let close = SendPayload {
-        endpoint: "c".into(),
-        payload: Payload::text(format!("close {code}")),
-    };
+    let close = SendPayload::new("c", Payload::text(format!("close {code}")));
     supervisor.send(close).await.unwrap().unwrap();
     let mut seen = Vec::new();
     loop {

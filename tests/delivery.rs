@@ -30,10 +30,10 @@ async fn receives_every_message_in_order_one_by_one_and_in_batches() {
 
     const N: usize = 2000;
     supervisor
-        .send(SendPayload {
-            endpoint: "feed".into(),
-            payload: Payload::text(format!("count {N}")),
-        })
+        .send(SendPayload::new(
+            "feed",
+            Payload::text(format!("count {N}")),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -70,10 +70,7 @@ async fn sends_reach_the_server_and_server_pings_are_answered_with_the_same_payl
     add(&supervisor, "echo", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
 
-    let send = |text: &str| SendPayload {
-        endpoint: "echo".into(),
-        payload: Payload::text(text.to_owned()),
-    };
+    let send = |text: &str| SendPayload::new("echo", Payload::text(text.to_owned()));
     supervisor.send(send("hello")).await.unwrap().unwrap();
     let got = server
         .wait_for("text", |e| matches!(e, ServerEvent::Text { .. }))
@@ -90,19 +87,13 @@ async fn sends_reach_the_server_and_server_pings_are_answered_with_the_same_payl
         .await;
     assert!(matches!(pong, ServerEvent::Pong { .. }));
 
-    let binary = SendPayload {
-        endpoint: "echo".into(),
-        payload: Payload::binary(vec![0u8, 159, 255]),
-    };
+    let binary = SendPayload::new("echo", Payload::binary(vec![0u8, 159, 255]));
     supervisor.send(binary).await.unwrap().unwrap();
     let m = next(&mut events.messages, WAIT).await;
     assert_eq!(m.payload, Payload::binary(vec![0u8, 159, 255]));
 
     let unknown = supervisor
-        .send(SendPayload {
-            endpoint: "nope".into(),
-            payload: Payload::text("x"),
-        })
+        .send(SendPayload::new("nope", Payload::text("x")))
         .await
         .unwrap()
         .unwrap_err();

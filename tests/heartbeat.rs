@@ -52,10 +52,7 @@ async fn a_peer_that_goes_silent_mid_connection_is_restarted() {
     add(&supervisor, "s", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     supervisor
-        .send(SendPayload {
-            endpoint: "s".into(),
-            payload: Payload::text("silent"),
-        })
+        .send(SendPayload::new("s", Payload::text("silent")))
         .await
         .unwrap()
         .unwrap();
@@ -163,10 +160,7 @@ async fn application_heartbeat_replies_are_consumed_and_keep_the_connection() {
             .await;
     }
     supervisor
-        .send(SendPayload {
-            endpoint: "app".into(),
-            payload: Payload::text("user data"),
-        })
+        .send(SendPayload::new("app", Payload::text("user data")))
         .await
         .unwrap()
         .unwrap();

@@ -76,10 +76,7 @@ async fn named_events_arrive_with_type_id_and_data_and_liveness_events_are_not_d
     );
 
     let refused = supervisor
-        .send(SendPayload {
-            endpoint: "relay".into(),
-            payload: Payload::text("hi"),
-        })
+        .send(SendPayload::new("relay", Payload::text("hi")))
         .await
         .unwrap()
         .unwrap_err();

@@ -42,10 +42,7 @@ async fn wss_connects_with_a_trusted_test_certificate_and_refuses_an_untrusted_o
     add(&supervisor, "secure", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     supervisor
-        .send(SendPayload {
-            endpoint: "secure".into(),
-            payload: Payload::text("over tls"),
-        })
+        .send(SendPayload::new("secure", Payload::text("over tls")))
         .await
         .unwrap()
         .unwrap();

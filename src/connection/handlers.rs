@@ -7,7 +7,8 @@ use futures::channel::oneshot;
 
 use super::{ConnectionActor, Next};
 use crate::{
-    ConnectionState, EndpointId, Error, MessageReceived, MessagesReceived, Payload, StatusChanged,
+    ConnectionState, EndpointId, Error, MessageReceived, MessagesReceived, Payload, Receipt,
+    StatusChanged,
 };
 
 /// A subscriber of one kind of event.
@@ -38,9 +39,12 @@ pub struct EndpointStatus {
     pub attempt: u32,
 }
 
+/// Closes the endpoint; `why` is what undelivered messages are told.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Close;
+pub(crate) struct Close {
+    pub(crate) why: Error,
+}
 
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), Error>")]
@@ -49,8 +53,12 @@ pub(crate) struct ForceReconnect {
 }
 
 #[derive(Debug, Message)]
-#[rtype(result = "Result<(), Error>")]
-pub(crate) struct Write(pub(crate) Payload);
+#[rtype(result = "Result<Receipt, Error>")]
+pub(crate) struct Write {
+    pub(crate) payload: Payload,
+    pub(crate) session_scoped: bool,
+    pub(crate) ack_id: Option<String>,
+}
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -79,10 +87,10 @@ impl ConnectionActor {
 impl Handler<Close> for ConnectionActor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Close, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         self.close_waiters.push(tx);
-        self.begin_close(ctx);
+        self.begin_close(msg.why, ctx);
         Box::pin(async move {
             let _ = rx.await;
         })
@@ -99,6 +107,7 @@ impl Handler<ForceReconnect> for ConnectionActor {
             Connecting => return Ok(()),
             Failed => self.retry.revive(),
             Connected | Authenticated => {
+                self.messages_on_loss(&Error::endpoint("forced reconnect"), false);
                 self.transition(Reconnecting, None, Some(msg.delay));
             }
             Disconnected | Reconnecting => {}
@@ -110,23 +119,10 @@ impl Handler<ForceReconnect> for ConnectionActor {
 }
 
 impl Handler<Write> for ConnectionActor {
-    type Result = Result<(), Error>;
+    type Result = Result<Receipt, Error>;
 
-    fn handle(&mut self, Write(payload): Write, _: &mut Context<Self>) -> Self::Result {
-        let link = match self.link.as_mut() {
-            Some(link) if self.state.is_up() && link.ending.is_none() => link,
-            _ => {
-                return Err(Error::endpoint(format!(
-                    "endpoint is not connected (state {})",
-                    self.state
-                )))
-            }
-        };
-        let len = payload.len() as u64;
-        link.writer.send(payload)?;
-        self.samples.messages_out += 1;
-        self.samples.bytes_out += len;
-        Ok(())
+    fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) -> Self::Result {
+        self.accept(msg, ctx)
     }
 }
 

@@ -7,19 +7,28 @@
 //! subscribers and counters survive, and `started` schedules the next attempt
 //! after the backoff delay (actix itself restarts without waiting).
 //!
-//! A transport (WebSocket today) contributes three things: a connect future,
-//! a stream handler that turns inbound frames into calls to the lifecycle
-//! methods here, and a [`Writer`](transport::Writer) variant.
+//! A transport (WebSocket, SSE) contributes a connect future, a stream
+//! handler that turns inbound frames into calls to the lifecycle methods, and
+//! a [`Writer`](transport::Writer) variant; see `transport`. The lifecycle is
+//! split by concern: this file (connect, lose, retry), `closing`,
+//! `keepalive` (heartbeats), `inbound` (delivery), `outbound` (sends, outbox,
+//! session start) and `writer` (the WebSocket write half).
 
 mod client;
+mod closing;
 mod fragments;
 mod handlers;
 mod hints;
+mod inbound;
+mod keepalive;
+mod outbound;
 mod sse;
 mod transport;
+mod writer;
 mod ws;
 
 use std::{
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
@@ -33,13 +42,13 @@ pub(crate) use self::handlers::{
 pub use self::handlers::{EndpointStatus, Subscriber};
 use self::transport::{Reader, Resume, Writer};
 use crate::{
-    close::CloseAction,
     config::{EndpointConfig, OnAuthFailure},
-    heartbeat::{Liveness, Tick},
+    heartbeat::Liveness,
     monitor::{MonitorActor, Samples, SamplesObserved},
+    outbox::{Outbox, Outgoing},
     retry::{NextAttempt, RetryState, Urgency},
     subscribers::Subscribers,
-    ConnectionState, EndpointId, Error, ErrorCategory, MessageReceived, MessagesReceived, Payload,
+    ConnectionState, EndpointId, Error, ErrorCategory, MessageReceived, MessagesReceived,
     StatusChanged,
 };
 
@@ -67,8 +76,9 @@ struct Loss {
 /// The close handshake in progress on a live connection.
 #[derive(Debug)]
 enum Ending {
-    /// We sent a close frame and wait for the peer's.
-    ByUs,
+    /// We close: the writer flushes the outbox, sends our close frame, and we
+    /// wait for the peer's.
+    ByUs { close_sent: bool },
     /// The peer closed; we echoed and wait for the socket to finish.
     ByPeer(Loss),
 }
@@ -80,6 +90,8 @@ struct Link {
     reader: Reader,
     liveness: Liveness,
     ending: Option<Ending>,
+    /// Authenticated (or no authentication configured): data may flow.
+    session_ready: bool,
 }
 
 /// Owns one endpoint: connects, keeps the connection alive with heartbeats,
@@ -107,6 +119,13 @@ pub struct ConnectionActor {
     samples: Samples,
     last_flush: Instant,
     close_waiters: Vec<oneshot::Sender<()>>,
+    outbox: Outbox,
+    /// Written in acknowledged mode, waiting for the ack (oldest first).
+    in_flight: VecDeque<(Outgoing, Instant)>,
+    ack_timer_armed: bool,
+    batch_timer_armed: bool,
+    /// What messages still queued when a close we started ends are told.
+    closing_error: Option<Error>,
 }
 
 impl ConnectionActor {
@@ -122,6 +141,7 @@ impl ConnectionActor {
             url = %crate::redact::redact_url(&config.url),
         );
         let retry = RetryState::new(config.policy(), config.max_attempts, config.reset_after);
+        let outbox = Outbox::new(config.outbox_capacity, config.overflow);
         Self {
             id,
             config,
@@ -141,6 +161,11 @@ impl ConnectionActor {
             samples: Samples::default(),
             last_flush: Instant::now(),
             close_waiters: Vec::new(),
+            outbox,
+            in_flight: VecDeque::new(),
+            ack_timer_armed: false,
+            batch_timer_armed: false,
+            closing_error: None,
         }
     }
 
@@ -221,9 +246,11 @@ impl ConnectionActor {
             reader,
             liveness: Liveness::new(now, heartbeat.effective_timeout(), heartbeat.max_missed),
             ending: None,
+            session_ready: false,
         });
         ctx.run_interval(heartbeat.interval, Self::on_heartbeat_tick);
         self.transition(ConnectionState::Connected, None, None);
+        self.begin_session(ctx);
     }
 
     fn on_attempt_failed(&mut self, error: Error, ctx: &mut Context<Self>) {
@@ -234,11 +261,16 @@ impl ConnectionActor {
             // SSE: the server asks us to stop for good.
             return self.finish_close(Some(error), ctx);
         }
-        let urgency = match error.category() {
+        let urgency = self.urgency_for(&error);
+        self.retry_or_fail(Loss { error, urgency }, ctx);
+    }
+
+    /// Protocol faults wait long and are capped; everything else backs off.
+    fn urgency_for(&self, error: &Error) -> Urgency {
+        match error.category() {
             ErrorCategory::Protocol => self.fault_urgency(),
             _ => Urgency::Backoff,
-        };
-        self.retry_or_fail(Loss { error, urgency }, ctx);
+        }
     }
 
     fn fault_urgency(&self) -> Urgency {
@@ -248,34 +280,38 @@ impl ConnectionActor {
         }
     }
 
-    /// Decides between Reconnecting (with a delay) and Failed, then restarts
-    /// the actor so the old connection and its timers are dropped.
+    /// Decides between Reconnecting (with a delay) and Failed, settles the
+    /// messages the connection carried, then restarts the actor so the old
+    /// connection and its timers are dropped.
     fn retry_or_fail(&mut self, loss: Loss, ctx: &mut Context<Self>) {
         self.harvest_resume();
         let Loss { error, urgency } = loss;
         let retry = error.is_recoverable()
             || (error.category() == ErrorCategory::Auth
                 && self.config.on_auth_failure == OnAuthFailure::Retry);
-        if !retry {
-            self.transition(ConnectionState::Failed, Some(error), None);
-            self.next = Next::Idle;
-        } else {
+        let decision = retry.then(|| {
             let hint = error.retry_after().max(self.retry_floor);
-            match self.retry.on_failure(Instant::now(), urgency, hint) {
-                NextAttempt::After { delay, .. } => {
-                    self.transition(ConnectionState::Reconnecting, Some(error), Some(delay));
-                    self.next = Next::Connect(delay);
-                }
-                NextAttempt::GiveUp { attempts } => {
-                    let exhausted = Error::new(
-                        ErrorCategory::Exhausted,
-                        format!(
-                            "max attempts reached after {attempts} failures; last error: {error}"
-                        ),
-                    );
-                    self.transition(ConnectionState::Failed, Some(exhausted), None);
-                    self.next = Next::Idle;
-                }
+            self.retry.on_failure(Instant::now(), urgency, hint)
+        });
+        match decision {
+            Some(NextAttempt::After { delay, .. }) => {
+                self.messages_on_loss(&error, false);
+                self.transition(ConnectionState::Reconnecting, Some(error), Some(delay));
+                self.next = Next::Connect(delay);
+            }
+            Some(NextAttempt::GiveUp { attempts }) => {
+                let exhausted = Error::new(
+                    ErrorCategory::Exhausted,
+                    format!("max attempts reached after {attempts} failures; last error: {error}"),
+                );
+                self.messages_on_loss(&exhausted, true);
+                self.transition(ConnectionState::Failed, Some(exhausted), None);
+                self.next = Next::Idle;
+            }
+            None => {
+                self.messages_on_loss(&error, true);
+                self.transition(ConnectionState::Failed, Some(error), None);
+                self.next = Next::Idle;
             }
         }
         ctx.stop();
@@ -302,277 +338,6 @@ impl ConnectionActor {
             return;
         }
         self.retry_or_fail(loss, ctx);
-    }
-
-    /// The peer sent a close frame.
-    fn peer_closed(
-        &mut self,
-        code: Option<u16>,
-        description: Option<String>,
-        ctx: &mut Context<Self>,
-    ) {
-        match self.link.as_ref().map(|link| &link.ending) {
-            None | Some(Some(Ending::ByPeer(_))) => return,
-            Some(Some(Ending::ByUs)) => return self.finish_close(None, ctx),
-            Some(None) => {}
-        }
-        let action = self.config.close_policy.action(code);
-        let detail = match (&code, &description) {
-            (Some(c), Some(d)) if !d.is_empty() => format!("peer closed with code {c}: {d}"),
-            (Some(c), _) => format!("peer closed with code {c}"),
-            (None, _) => "peer closed without a code".to_owned(),
-        };
-        let (category, urgency, hint) = match action {
-            CloseAction::Reconnect => (ErrorCategory::ClosedByPeer, Urgency::Prompt, None),
-            CloseAction::Backoff => {
-                let hint = (code == Some(1013)).then_some(self.config.try_again_later);
-                (ErrorCategory::ClosedByPeer, Urgency::Backoff, hint)
-            }
-            CloseAction::ProtocolFault => (ErrorCategory::Protocol, self.fault_urgency(), None),
-            CloseAction::Stop => {
-                let category = if code == Some(1008) {
-                    ErrorCategory::Auth
-                } else {
-                    ErrorCategory::ClosedByPeer
-                };
-                (category, Urgency::Backoff, None)
-            }
-        };
-        let error = Error::new(category, detail)
-            .with_recoverable(action != CloseAction::Stop)
-            .with_close_code(code)
-            .with_retry_after(hint);
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        // Echo the close (RFC 6455 §5.5.1), flush it, then act.
-        link.writer.close(code.unwrap_or(1000), "", true);
-        link.ending = Some(Ending::ByPeer(Loss { error, urgency }));
-        ctx.run_later(self.config.close_timeout, Self::socket_finished);
-    }
-
-    /// The socket is done (read side ended, or our close echo was flushed).
-    fn socket_finished(&mut self, ctx: &mut Context<Self>) {
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        match link.ending.take() {
-            Some(Ending::ByUs) => self.finish_close(None, ctx),
-            Some(Ending::ByPeer(loss)) => self.connection_lost(loss, ctx),
-            None => {
-                let error = if link.writer.has_close_handshake() {
-                    Error::network("connection closed without a close frame")
-                        .with_close_code(Some(1006))
-                } else {
-                    Error::network("event stream ended")
-                };
-                self.connection_lost(
-                    Loss {
-                        error,
-                        urgency: Urgency::Backoff,
-                    },
-                    ctx,
-                );
-            }
-        }
-    }
-
-    /// Starts a close we own: close frame 1000, then wait up to `close_timeout`.
-    fn begin_close(&mut self, ctx: &mut Context<Self>) {
-        match self.state {
-            ConnectionState::Closed => self.notify_closed(),
-            ConnectionState::Closing => {}
-            ConnectionState::Connected | ConnectionState::Authenticated => {
-                self.transition(ConnectionState::Closing, None, None);
-                let Some(link) = self
-                    .link
-                    .as_mut()
-                    .filter(|l| l.writer.has_close_handshake())
-                else {
-                    // Receive-only transports have no close handshake.
-                    return self.finish_close(None, ctx);
-                };
-                link.writer.close(1000, "", false);
-                link.ending = Some(Ending::ByUs);
-                ctx.run_later(self.config.close_timeout, |act, ctx| {
-                    if act.state == ConnectionState::Closing {
-                        act.span.in_scope(|| {
-                            tracing::warn!("close handshake timed out; dropping the connection")
-                        });
-                        act.finish_close(None, ctx);
-                    }
-                });
-            }
-            _ => self.finish_close(None, ctx),
-        }
-    }
-
-    /// Enters Closed for good (a close we own, or a server's stop request).
-    fn finish_close(&mut self, reason: Option<Error>, ctx: &mut Context<Self>) {
-        if self.state != ConnectionState::Closed {
-            self.transition(ConnectionState::Closed, reason, None);
-        }
-        self.next = Next::Terminated;
-        self.notify_closed();
-        ctx.stop();
-    }
-
-    fn notify_closed(&mut self) {
-        for waiter in self.close_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
-    }
-
-    fn on_heartbeat_tick(&mut self, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        if link.ending.is_some() {
-            return;
-        }
-        let tick = if link.writer.can_ping() {
-            let missed_before = link.liveness.missed();
-            let tick = link.liveness.on_tick(now);
-            if link.liveness.missed() > missed_before {
-                self.samples.heartbeats_missed += 1;
-            }
-            tick
-        } else {
-            // Receive-only transports are alive while bytes arrive.
-            link.liveness.check(now).unwrap_or(Tick::Ping(0))
-        };
-        let seq = match tick {
-            Tick::Ping(seq) => seq,
-            Tick::Dead { silent_for, missed } => return self.declare_dead(silent_for, missed, ctx),
-        };
-        if link.writer.can_ping() {
-            match &self.config.heartbeat.application {
-                Some(app) => {
-                    // A failed write means the link is ending; that path reports it.
-                    let _ = link.writer.send((app.make_ping)(seq));
-                }
-                None => link.writer.ping(seq),
-            }
-            self.samples.heartbeats_sent += 1;
-        }
-        let deadline = link.liveness.deadline();
-        if deadline < now + self.config.heartbeat.interval {
-            ctx.run_later(
-                deadline.saturating_duration_since(now),
-                Self::check_deadline,
-            );
-        }
-        if let (false, Some(url)) = (link.writer.can_ping(), self.config.sse.ping_url.clone()) {
-            self.spawn_ping(url, ctx);
-        }
-        if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
-            self.note_last_seen(now);
-            self.flush_samples();
-        }
-    }
-
-    /// SSE: measures one round trip to the ping URL for the monitor.
-    fn spawn_ping(&mut self, url: String, ctx: &mut Context<Self>) {
-        self.samples.heartbeats_sent += 1;
-        let client = client::client_for(self.tls.as_ref());
-        let timeout = self.config.heartbeat.interval;
-        let ping = sse::measure_ping(client, url, timeout).into_actor(self);
-        ctx.spawn(ping.map(|result, act, _| match result {
-            Ok(rtt) => {
-                act.samples.heartbeats_acked += 1;
-                act.samples.rtts.push(rtt);
-            }
-            Err(err) => {
-                act.samples.heartbeats_missed += 1;
-                act.span
-                    .in_scope(|| tracing::debug!(error = %err, "ping url failed"));
-            }
-        }));
-    }
-
-    fn check_deadline(&mut self, ctx: &mut Context<Self>) {
-        let Some(link) = self.link.as_ref() else {
-            return;
-        };
-        if link.ending.is_none() {
-            if let Some(Tick::Dead { silent_for, missed }) = link.liveness.check(Instant::now()) {
-                self.declare_dead(silent_for, missed, ctx);
-            }
-        }
-    }
-
-    fn declare_dead(&mut self, silent_for: Duration, missed: u32, ctx: &mut Context<Self>) {
-        let error = Error::new(
-            ErrorCategory::Heartbeat,
-            format!("heartbeat timed out: silent for {silent_for:.1?}, {missed} pings unanswered"),
-        );
-        self.connection_lost(
-            Loss {
-                error,
-                urgency: Urgency::Backoff,
-            },
-            ctx,
-        );
-    }
-
-    fn note_last_seen(&mut self, now: Instant) {
-        if let Some(link) = &self.link {
-            let ago = now.saturating_duration_since(link.liveness.last_seen());
-            self.samples.last_seen = SystemTime::now().checked_sub(ago);
-        }
-    }
-
-    /// Inbound traffic arrived (hot path: once per batch of frames).
-    fn inbound_alive(&mut self, now: Instant) {
-        if let Some(link) = self.link.as_mut() {
-            link.liveness.on_inbound(now);
-        }
-    }
-
-    fn pong_received(&mut self, payload: &[u8], now: Instant) {
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        if let Some(rtt) = link.liveness.on_pong(payload, now) {
-            self.samples.heartbeats_acked += 1;
-            self.samples.rtts.push(rtt);
-        }
-    }
-
-    /// Delivers a batch of inbound payloads, in order (hot path).
-    fn deliver(&mut self, mut payloads: Vec<Payload>, now: Instant) {
-        if let (Some(app), Some(link)) = (&self.config.heartbeat.application, self.link.as_mut()) {
-            let before = payloads.len();
-            payloads.retain(|p| !(app.is_reply)(p));
-            for _ in payloads.len()..before {
-                if let Some(rtt) = link.liveness.on_application_reply(now) {
-                    self.samples.heartbeats_acked += 1;
-                    self.samples.rtts.push(rtt);
-                }
-            }
-        }
-        if payloads.is_empty() {
-            return;
-        }
-        self.samples.messages_in += payloads.len() as u64;
-        self.samples.bytes_in += payloads.iter().map(|p| p.len() as u64).sum::<u64>();
-        if !self.message_subs.is_empty() {
-            for payload in &payloads {
-                self.message_subs.deliver(MessageReceived {
-                    endpoint: self.id.clone(),
-                    generation: self.generation,
-                    payload: payload.clone(),
-                });
-            }
-        }
-        if !self.batch_subs.is_empty() {
-            self.batch_subs.deliver(MessagesReceived {
-                endpoint: self.id.clone(),
-                generation: self.generation,
-                payloads: payloads.into(),
-            });
-        }
     }
 }
 

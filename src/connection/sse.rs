@@ -16,8 +16,8 @@ use super::{
     ConnectionActor, Loss,
 };
 use crate::{
-    config::EndpointConfig, retry::Urgency, retry_after::parse_retry_after, sse::SseParser, Error,
-    ErrorCategory, Payload,
+    config::EndpointConfig, retry_after::parse_retry_after, sse::SseParser, Error, ErrorCategory,
+    Payload,
 };
 
 /// An open event stream.
@@ -198,12 +198,9 @@ impl StreamHandler<Chunks> for ConnectionActor {
             .filter(|e| liveness_only.is_empty() || !liveness_only.iter().any(|t| *t == *e.event))
             .map(Payload::Event)
             .collect();
-        self.deliver(payloads, now);
+        self.deliver(payloads, now, ctx);
         if let Some(error) = failure {
-            let urgency = match error.category() {
-                ErrorCategory::Protocol => self.fault_urgency(),
-                _ => Urgency::Backoff,
-            };
+            let urgency = self.urgency_for(&error);
             self.connection_lost(Loss { error, urgency }, ctx);
         }
     }

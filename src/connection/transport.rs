@@ -7,7 +7,7 @@
 
 use std::{future::Future, pin::Pin, time::Duration};
 
-use actix::{io::SinkWrite, Context};
+use actix::Context;
 use awc::http::{
     header::{HeaderName, HeaderValue},
     StatusCode,
@@ -15,7 +15,12 @@ use awc::http::{
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::{fragments::Fragments, sse, ws, ws::WsSink, ConnectionActor};
+use super::{
+    fragments::Fragments,
+    sse,
+    writer::{data_frame, WsWriter},
+    ws, ConnectionActor,
+};
 use crate::{
     close::truncate_close_reason, config::EndpointConfig, heartbeat::encode_ping, sse::SseParser,
     Error, ErrorCategory, Payload, TransportKind,
@@ -125,7 +130,7 @@ pub(crate) fn attach(
 
 /// Writes to the live connection; one variant per transport.
 pub(crate) enum Writer {
-    WebSocket(SinkWrite<awc::ws::Message, WsSink>),
+    WebSocket(WsWriter),
     /// SSE is receive-only: nothing to write.
     Sse,
 }
@@ -133,14 +138,19 @@ pub(crate) enum Writer {
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::WebSocket(_) => f.write_str("Writer::WebSocket"),
+            Self::WebSocket(w) => w.fmt(f),
             Self::Sse => f.write_str("Writer::Sse"),
         }
     }
 }
 
-fn closing() -> Error {
-    Error::endpoint("connection is closing")
+/// A close frame with the reason cut to the RFC limit.
+pub(crate) fn close_frame(code: u16, reason: &str) -> awc::ws::Message {
+    let reason = truncate_close_reason(reason);
+    awc::ws::Message::Close(Some(awc::ws::CloseReason {
+        code: code.into(),
+        description: (!reason.is_empty()).then(|| reason.to_owned()),
+    }))
 }
 
 impl Writer {
@@ -154,54 +164,34 @@ impl Writer {
         matches!(self, Self::WebSocket(_))
     }
 
-    /// Queues a data message.
-    pub(crate) fn send(&mut self, payload: Payload) -> Result<(), Error> {
-        match self {
-            Self::WebSocket(sink) => {
-                let msg = match payload {
-                    Payload::Text(text) => awc::ws::Message::Text(text),
-                    Payload::Binary(bytes) => awc::ws::Message::Binary(bytes),
-                    Payload::Event(_) => {
-                        return Err(Error::endpoint(
-                            "an sse event cannot be sent over a websocket",
-                        ))
-                    }
-                };
-                sink.write(msg).map_err(|_| closing())
-            }
-            Self::Sse => Err(Error::endpoint("sse endpoints are receive-only")),
+    /// Sends a protocol message ahead of queued data (heartbeats,
+    /// authentication, on-connect messages).
+    pub(crate) fn send_control(&mut self, payload: Payload) {
+        if let Self::WebSocket(w) = self {
+            w.push_control(data_frame(payload));
         }
     }
 
     /// Sends heartbeat ping `seq`.
     pub(crate) fn ping(&mut self, seq: u64) {
-        if let Self::WebSocket(sink) = self {
+        if let Self::WebSocket(w) = self {
             let payload = Bytes::copy_from_slice(&encode_ping(seq));
-            let _ = sink.write(awc::ws::Message::Ping(payload));
+            w.push_control(awc::ws::Message::Ping(payload));
         }
     }
 
     /// Answers a ping with the same payload (awc does not do it for us).
     pub(crate) fn pong(&mut self, payload: Bytes) {
-        if let Self::WebSocket(sink) = self {
-            let _ = sink.write(awc::ws::Message::Pong(payload));
+        if let Self::WebSocket(w) = self {
+            w.push_control(awc::ws::Message::Pong(payload));
         }
     }
 
-    /// Sends a close frame; with `then_shutdown`, also closes the write half
-    /// once it is flushed (only after the peer's close: a peer that has not
-    /// closed yet may treat the half-close as a broken stream).
-    pub(crate) fn close(&mut self, code: u16, reason: &str, then_shutdown: bool) {
-        if let Self::WebSocket(sink) = self {
-            let reason = truncate_close_reason(reason);
-            let close = awc::ws::CloseReason {
-                code: code.into(),
-                description: (!reason.is_empty()).then(|| reason.to_owned()),
-            };
-            let _ = sink.write(awc::ws::Message::Close(Some(close)));
-            if then_shutdown {
-                sink.close();
-            }
+    /// Echoes a peer's close frame, then closes the write half.
+    pub(crate) fn echo_close(&mut self, code: u16) {
+        if let Self::WebSocket(w) = self {
+            w.push_control(close_frame(code, ""));
+            w.shutdown_after_control();
         }
     }
 }

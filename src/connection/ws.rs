@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use actix::{io::SinkWrite, io::WriteHandler, Context, Running, StreamHandler};
+use actix::{Context, StreamHandler};
 use actix_codec::Framed;
 use actix_http::ws::{Item, ProtocolError};
 use awc::{
@@ -20,7 +20,7 @@ use super::{
     transport::{handshake_headers, refused, Reader, Writer},
     ConnectionActor, Loss,
 };
-use crate::{config::EndpointConfig, retry::Urgency, Error, ErrorCategory, Payload};
+use crate::{config::EndpointConfig, Error, ErrorCategory, Payload};
 
 pub(crate) type WsSink = SplitSink<Framed<BoxedSocket, Codec>, awc::ws::Message>;
 type WsStream = SplitStream<Framed<BoxedSocket, Codec>>;
@@ -91,7 +91,8 @@ pub(super) fn attach(
 ) -> Writer {
     use actix::AsyncContext;
     ctx.add_stream(conn.stream.ready_chunks(max_batch));
-    Writer::WebSocket(SinkWrite::new(conn.sink, ctx))
+    ctx.spawn(super::writer::Drive);
+    Writer::WebSocket(super::writer::WsWriter::new(conn.sink))
 }
 
 fn close_code(reason: &Option<awc::ws::CloseReason>) -> (Option<u16>, Option<String>) {
@@ -136,7 +137,7 @@ impl StreamHandler<Frames> for ConnectionActor {
                     Ok(None)
                 }
                 Ok(Frame::Close(reason)) => {
-                    self.deliver(std::mem::take(&mut payloads), now);
+                    self.deliver(std::mem::take(&mut payloads), now, ctx);
                     let (code, description) = close_code(&reason);
                     self.peer_closed(code, description, ctx);
                     return;
@@ -147,14 +148,14 @@ impl StreamHandler<Frames> for ConnectionActor {
                 Ok(Some(payload)) => payloads.push(payload),
                 Ok(None) => {}
                 Err(error) => {
-                    self.deliver(payloads, now);
-                    let urgency = self.fault_urgency();
+                    self.deliver(payloads, now, ctx);
+                    let urgency = self.urgency_for(&error);
                     self.connection_lost(Loss { error, urgency }, ctx);
                     return;
                 }
             }
         }
-        self.deliver(payloads, now);
+        self.deliver(payloads, now, ctx);
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
@@ -169,29 +170,5 @@ fn frame_error(err: ProtocolError) -> Error {
             Error::protocol("frame larger than max_message_size").with_close_code(Some(1009))
         }
         other => Error::protocol(format!("bad frame: {other}")).with_close_code(Some(1002)),
-    }
-}
-
-impl WriteHandler<ProtocolError> for ConnectionActor {
-    fn error(&mut self, err: ProtocolError, ctx: &mut Context<Self>) -> Running {
-        let error = Error::network(format!("write failed: {err}"));
-        self.connection_lost(
-            Loss {
-                error,
-                urgency: Urgency::Backoff,
-            },
-            ctx,
-        );
-        Running::Stop
-    }
-
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        // Our close frame is flushed. After a peer's close, that ends the
-        // handshake; after ours, we keep reading until the peer's close.
-        if let Some(link) = self.link.as_ref() {
-            if matches!(link.ending, Some(super::Ending::ByPeer(_))) {
-                self.socket_finished(ctx);
-            }
-        }
     }
 }

@@ -65,6 +65,8 @@ struct Shared {
     mode: Mutex<Mode>,
     next_id: AtomicUsize,
     events: UnboundedSender<ServerEvent>,
+    /// `m ID` messages whose first arrival drops the connection unacked.
+    drop_before_ack: Mutex<std::collections::HashSet<String>>,
 }
 
 pub struct TestServer {
@@ -112,7 +114,10 @@ async fn ws_route(
 
 /// Text commands: `count N` sends "0".."N-1"; `ping X` sends a ping with
 /// payload X; `close CODE` closes with that code; `silent` stops reading and
-/// writing; anything else is echoed.
+/// writing; `auth TOKEN` answers `auth-ok` (`auth-denied` for `bad`, nothing
+/// for `mute`); `m ID` answers `ack ID` (or drops the connection, once, for
+/// ids in `drop_before_ack`); `n ...` is only recorded; anything else is
+/// echoed.
 async fn run_session(
     id: usize,
     mut session: actix_ws::Session,
@@ -156,6 +161,21 @@ async fn run_session(
                             .await;
                         return;
                     }
+                    (Some("auth"), Some(token)) => {
+                        let verdict = match token {
+                            "mute" => continue,
+                            "bad" => "auth-denied",
+                            _ => "auth-ok",
+                        };
+                        let _ = session.text(verdict).await;
+                    }
+                    (Some("m"), Some(id)) => {
+                        if shared.drop_before_ack.lock().unwrap().remove(id) {
+                            return;
+                        }
+                        let _ = session.text(format!("ack {id}")).await;
+                    }
+                    (Some("n"), _) => {}
                     (Some("silent"), None) => {
                         let _hold = (session, stream);
                         std::future::pending::<()>().await;
@@ -205,6 +225,7 @@ impl TestServer {
             mode: Mutex::new(Mode::Normal),
             next_id: AtomicUsize::new(0),
             events: tx,
+            drop_before_ack: Mutex::default(),
         });
         let mut server = Self {
             port: 0,
@@ -242,6 +263,22 @@ impl TestServer {
     pub fn url(&self) -> String {
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
         format!("{scheme}://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// The first `m ID` for each of `ids` drops the connection without an ack.
+    pub fn drop_before_ack(&self, ids: impl IntoIterator<Item = String>) {
+        self.shared.drop_before_ack.lock().unwrap().extend(ids);
+    }
+
+    /// Every text the server received so far, with its connection id.
+    pub fn drain_texts(&mut self) -> Vec<(usize, String)> {
+        let mut texts = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            if let ServerEvent::Text { id, text } = event {
+                texts.push((id, text));
+            }
+        }
+        texts
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -476,10 +513,7 @@ impl Harness {
     /// Sends a text message to an endpoint and expects it to be written.
     pub async fn send_text(&self, id: &str, text: &str) {
         let payload = actix_tether::Payload::text(text.to_owned());
-        let send = actix_tether::SendPayload {
-            endpoint: id.into(),
-            payload,
-        };
+        let send = actix_tether::SendPayload::new(id, payload);
         self.supervisor.send(send).await.unwrap().unwrap();
     }
 }

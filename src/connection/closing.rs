@@ -1,0 +1,139 @@
+//! Ending connections: a close the peer starts, a close we start, and the
+//! end of the socket.
+
+use actix::{ActorContext, AsyncContext, Context};
+
+use super::{ConnectionActor, Ending, Loss, Next};
+use crate::{close::CloseAction, retry::Urgency, ConnectionState, Error, ErrorCategory};
+
+impl ConnectionActor {
+    /// The peer sent a close frame.
+    pub(super) fn peer_closed(
+        &mut self,
+        code: Option<u16>,
+        description: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        match self.link.as_ref().map(|link| &link.ending) {
+            None | Some(Some(Ending::ByPeer(_))) => return,
+            Some(Some(Ending::ByUs { .. })) => return self.finish_close(None, ctx),
+            Some(None) => {}
+        }
+        let action = self.config.close_policy.action(code);
+        let detail = match (&code, &description) {
+            (Some(c), Some(d)) if !d.is_empty() => format!("peer closed with code {c}: {d}"),
+            (Some(c), _) => format!("peer closed with code {c}"),
+            (None, _) => "peer closed without a code".to_owned(),
+        };
+        let (category, urgency, hint) = match action {
+            CloseAction::Reconnect => (ErrorCategory::ClosedByPeer, Urgency::Prompt, None),
+            CloseAction::Backoff => {
+                let hint = (code == Some(1013)).then_some(self.config.try_again_later);
+                (ErrorCategory::ClosedByPeer, Urgency::Backoff, hint)
+            }
+            CloseAction::ProtocolFault => (ErrorCategory::Protocol, self.fault_urgency(), None),
+            CloseAction::Stop => {
+                let category = if code == Some(1008) {
+                    ErrorCategory::Auth
+                } else {
+                    ErrorCategory::ClosedByPeer
+                };
+                (category, Urgency::Backoff, None)
+            }
+        };
+        let error = Error::new(category, detail)
+            .with_recoverable(action != CloseAction::Stop)
+            .with_close_code(code)
+            .with_retry_after(hint);
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        // Echo the close (RFC 6455 §5.5.1), flush it, then act.
+        link.writer.echo_close(code.unwrap_or(1000));
+        link.ending = Some(Ending::ByPeer(Loss { error, urgency }));
+        ctx.run_later(self.config.close_timeout, Self::socket_finished);
+    }
+
+    /// The socket is done (read side ended, or our close echo was flushed).
+    pub(super) fn socket_finished(&mut self, ctx: &mut Context<Self>) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        match link.ending.take() {
+            Some(Ending::ByUs { .. }) => self.finish_close(None, ctx),
+            Some(Ending::ByPeer(loss)) => self.connection_lost(loss, ctx),
+            None => {
+                let error = if link.writer.has_close_handshake() {
+                    Error::network("connection closed without a close frame")
+                        .with_close_code(Some(1006))
+                } else {
+                    Error::network("event stream ended")
+                };
+                self.connection_lost(
+                    Loss {
+                        error,
+                        urgency: Urgency::Backoff,
+                    },
+                    ctx,
+                );
+            }
+        }
+    }
+
+    /// Starts a close we own: flush the outbox, send close 1000, then wait up
+    /// to `close_timeout` for the peer's close. `why` is what messages still
+    /// queued at the end are told.
+    pub(super) fn begin_close(&mut self, why: Error, ctx: &mut Context<Self>) {
+        self.closing_error.get_or_insert(why);
+        match self.state {
+            ConnectionState::Closed => self.notify_closed(),
+            ConnectionState::Closing => {}
+            ConnectionState::Connected | ConnectionState::Authenticated => {
+                self.transition(ConnectionState::Closing, None, None);
+                let Some(link) = self
+                    .link
+                    .as_mut()
+                    .filter(|l| l.writer.has_close_handshake())
+                else {
+                    // Receive-only transports have no close handshake.
+                    return self.finish_close(None, ctx);
+                };
+                // The writer sends the close frame once the outbox is out.
+                link.ending = Some(Ending::ByUs { close_sent: false });
+                self.wake_writer();
+                ctx.run_later(self.config.close_timeout, |act, ctx| {
+                    if act.state == ConnectionState::Closing {
+                        act.span.in_scope(|| {
+                            tracing::warn!("close handshake timed out; dropping the connection")
+                        });
+                        act.finish_close(None, ctx);
+                    }
+                });
+            }
+            _ => self.finish_close(None, ctx),
+        }
+    }
+
+    /// Enters Closed for good (a close we own, or a server's stop request)
+    /// and reports every message that did not make it.
+    pub(super) fn finish_close(&mut self, reason: Option<Error>, ctx: &mut Context<Self>) {
+        let undelivered = self
+            .closing_error
+            .clone()
+            .or_else(|| reason.clone())
+            .unwrap_or_else(|| Error::endpoint("endpoint closed"));
+        self.fail_all_messages(&undelivered);
+        if self.state != ConnectionState::Closed {
+            self.transition(ConnectionState::Closed, reason, None);
+        }
+        self.next = Next::Terminated;
+        self.notify_closed();
+        ctx.stop();
+    }
+
+    pub(super) fn notify_closed(&mut self) {
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+}

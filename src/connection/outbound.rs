@@ -1,0 +1,240 @@
+//! Outbound messages: accepting sends, the outbox across reconnects, the
+//! start of a session (authentication, on-connect messages) and
+//! acknowledgement timeouts.
+
+use std::{sync::Arc, time::Instant};
+
+use actix::{AsyncContext, Context};
+
+use super::{
+    handlers::Write,
+    transport::Writer,
+    writer::{data_frame, mark_written, WriteNow},
+    ConnectionActor, Link, Loss,
+};
+use crate::{
+    delivery::{overflow, Accepted, Receipt},
+    outbox::{Outgoing, Pushed},
+    retry::Urgency,
+    ConnectionState, Error, ErrorCategory, Payload, Result, TransportKind,
+};
+
+impl ConnectionActor {
+    /// Takes a send in: written now if the live socket has room and nothing
+    /// waits ahead of it, else queued (or refused).
+    pub(super) fn accept(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
+        use ConnectionState::*;
+        match self.state {
+            Closing | Closed => return Err(Error::endpoint("endpoint is closed")),
+            Failed => {
+                return Err(Error::endpoint(
+                    "endpoint has failed; a forced reconnect revives it",
+                ))
+            }
+            Disconnected | Connecting | Connected | Authenticated | Reconnecting => {}
+        }
+        if self.config.kind == TransportKind::Sse {
+            return Err(Error::endpoint("sse endpoints are receive-only"));
+        }
+        if matches!(msg.payload, Payload::Event(_)) {
+            return Err(Error::endpoint(
+                "an sse event cannot be sent over a websocket",
+            ));
+        }
+        let limit = self.config.max_message_size;
+        if msg.payload.len() > limit {
+            return Err(Error::endpoint(format!(
+                "payload of {} bytes is larger than max_message_size ({limit})",
+                msg.payload.len()
+            )));
+        }
+        let live = self
+            .link
+            .as_ref()
+            .is_some_and(|l| l.session_ready && l.ending.is_none());
+        if msg.session_scoped && !live {
+            return Err(Error::endpoint(format!(
+                "a session-scoped message needs a live connection (state {})",
+                self.state
+            )));
+        }
+        let now = Instant::now();
+        let mut outgoing = Outgoing {
+            payload: msg.payload,
+            ack_id: msg.ack_id.map(Arc::from),
+            session_scoped: msg.session_scoped,
+            report: None,
+            queued_at: now,
+        };
+        if live && self.outbox.is_empty() && self.config.batch.is_none() {
+            if let Some(Link {
+                writer: Writer::WebSocket(w),
+                ..
+            }) = self.link.as_mut()
+            {
+                match w.try_write_now(data_frame(outgoing.payload.clone())) {
+                    Ok(WriteNow::Written) => return Ok(self.written_now(outgoing, now, ctx)),
+                    Ok(WriteNow::Busy) => {}
+                    Err(err) => {
+                        return Err(Error::protocol(format!("could not encode message: {err}")))
+                    }
+                }
+            }
+        }
+        let (report, outcome) = Receipt::channel();
+        outgoing.report = Some(report);
+        let position = match self.outbox.push(outgoing) {
+            Pushed::Queued { position } => position,
+            Pushed::DroppedOldest { position, dropped } => {
+                dropped.finish(Err(overflow(self.outbox.capacity())));
+                position
+            }
+            Pushed::Rejected => return Err(overflow(self.outbox.capacity())),
+        };
+        self.wake_writer();
+        Ok(Receipt::new(Accepted::Queued { position }, Some(outcome)))
+    }
+
+    fn written_now(
+        &mut self,
+        mut outgoing: Outgoing,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) -> Receipt {
+        let generation = self.generation;
+        let acks_on = self.config.ack.is_some();
+        let accepted = Accepted::Written { generation };
+        let receipt = if acks_on && outgoing.ack_id.is_some() {
+            let (report, outcome) = Receipt::channel();
+            outgoing.report = Some(report);
+            Receipt::new(accepted, Some(outcome))
+        } else {
+            Receipt::new(accepted, None)
+        };
+        mark_written(
+            outgoing,
+            generation,
+            acks_on,
+            &mut self.in_flight,
+            &mut self.samples,
+            now,
+        );
+        self.arm_ack_timer(ctx);
+        receipt
+    }
+
+    /// The transport is up: authenticate first if configured, else start.
+    pub(super) fn begin_session(&mut self, ctx: &mut Context<Self>) {
+        let Some(auth) = self.config.auth.clone() else {
+            return self.session_started(ctx);
+        };
+        if let Some(link) = self.link.as_mut() {
+            link.writer.send_control((auth.make_request)());
+        }
+        ctx.run_later(auth.timeout, move |act, ctx| {
+            if act
+                .link
+                .as_ref()
+                .is_some_and(|l| !l.session_ready && l.ending.is_none())
+            {
+                let error = Error::new(
+                    ErrorCategory::Auth,
+                    format!("authentication timed out after {:?}", auth.timeout),
+                )
+                .with_recoverable(false);
+                act.connection_lost(
+                    Loss {
+                        error,
+                        urgency: Urgency::Backoff,
+                    },
+                    ctx,
+                );
+            }
+        });
+    }
+
+    /// Authenticated (or no authentication): on-connect messages, then the outbox.
+    pub(super) fn session_started(&mut self, _: &mut Context<Self>) {
+        let Some(link) = self.link.as_mut().filter(|l| !l.session_ready) else {
+            return;
+        };
+        link.session_ready = true;
+        for payload in &self.config.on_connect {
+            link.writer.send_control(payload.clone());
+        }
+        if self.config.auth.is_some() {
+            self.transition(ConnectionState::Authenticated, None, None);
+        }
+        self.wake_writer();
+    }
+
+    /// Schedules the next acknowledgement deadline check, if one is due.
+    pub(super) fn arm_ack_timer(&mut self, ctx: &mut Context<Self>) {
+        let (Some(ack), Some((_, sent))) = (&self.config.ack, self.in_flight.front()) else {
+            return;
+        };
+        if self.ack_timer_armed {
+            return;
+        }
+        self.ack_timer_armed = true;
+        let wait = (*sent + ack.timeout).saturating_duration_since(Instant::now());
+        ctx.run_later(wait, |act, ctx| {
+            act.ack_timer_armed = false;
+            act.expire_acks(ctx);
+        });
+    }
+
+    fn expire_acks(&mut self, ctx: &mut Context<Self>) {
+        let Some(ack) = &self.config.ack else { return };
+        let now = Instant::now();
+        while let Some((_, sent)) = self.in_flight.front() {
+            if *sent + ack.timeout > now {
+                break;
+            }
+            let (msg, _) = self.in_flight.pop_front().expect("checked non-empty");
+            msg.finish(Err(Error::timeout(format!(
+                "not acknowledged within {:?}",
+                ack.timeout
+            ))
+            .with_recoverable(false)));
+        }
+        self.arm_ack_timer(ctx);
+    }
+
+    /// A connection ended: unacknowledged messages go back to the front of
+    /// the outbox (at least once), session-scoped ones fail, and when the
+    /// endpoint is giving up everything else fails too.
+    pub(super) fn messages_on_loss(&mut self, error: &Error, failing: bool) {
+        let lost = Error::new(
+            error.category(),
+            format!("connection lost before delivery: {}", error.message()),
+        )
+        .with_recoverable(false);
+        let (session, resend): (Vec<_>, Vec<_>) = self
+            .in_flight
+            .drain(..)
+            .map(|(msg, _)| msg)
+            .partition(|msg| msg.session_scoped);
+        for msg in session {
+            msg.finish(Err(lost.clone()));
+        }
+        self.outbox.requeue_front(resend.into_iter());
+        self.outbox.fail_session_scoped(&lost);
+        if failing {
+            let failed = Error::new(
+                error.category(),
+                format!("endpoint failed: {}", error.message()),
+            )
+            .with_recoverable(false);
+            self.outbox.fail_all(&failed);
+        }
+    }
+
+    /// Reports every queued and unacknowledged message with `error`.
+    pub(super) fn fail_all_messages(&mut self, error: &Error) {
+        for (msg, _) in self.in_flight.drain(..) {
+            msg.finish(Err(error.clone()));
+        }
+        self.outbox.fail_all(error);
+    }
+}

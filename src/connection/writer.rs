@@ -1,0 +1,313 @@
+//! The WebSocket write half, driven by one actor future: control frames
+//! first (pings, pongs, authentication, on-connect messages, close), then the
+//! outbox, with one flush per burst rather than one per message.
+//!
+//! A message counts as written once the codec has taken it into the
+//! socket's write buffer; the buffer and the outbox are both bounded.
+
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    task::{self, Poll, Waker},
+    time::{Duration, Instant},
+};
+
+use actix::{ActorFuture, AsyncContext, Context};
+use actix_http::ws::ProtocolError;
+use futures::Sink;
+
+use super::{transport::Writer, ws::WsSink, ConnectionActor, Ending, Link, Loss};
+use crate::{
+    delivery::Delivered, monitor::Samples, outbox::Outgoing, retry::Urgency, Error, Payload,
+};
+
+/// The sink with its queue of control frames.
+pub(crate) struct WsWriter {
+    sink: WsSink,
+    control: VecDeque<awc::ws::Message>,
+    waker: Option<Waker>,
+    /// Close the write half once the control frames are out.
+    shutdown: bool,
+}
+
+/// Whether a message went straight into the socket buffer.
+pub(crate) enum WriteNow {
+    Written,
+    /// No room, or something is queued ahead: the caller queues it.
+    Busy,
+}
+
+impl WsWriter {
+    pub(crate) fn new(sink: WsSink) -> Self {
+        Self {
+            sink,
+            control: VecDeque::new(),
+            waker: None,
+            shutdown: false,
+        }
+    }
+
+    /// Queues a control frame ahead of every data message.
+    pub(crate) fn push_control(&mut self, msg: awc::ws::Message) {
+        self.control.push_back(msg);
+        self.wake();
+    }
+
+    pub(crate) fn shutdown_after_control(&mut self) {
+        self.shutdown = true;
+        self.wake();
+    }
+
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// The handler's fast path: writes into the socket buffer if it has room
+    /// and nothing is queued ahead; the driver flushes it.
+    pub(crate) fn try_write_now(
+        &mut self,
+        msg: awc::ws::Message,
+    ) -> Result<WriteNow, ProtocolError> {
+        if !self.control.is_empty() {
+            return Ok(WriteNow::Busy);
+        }
+        let mut cx = task::Context::from_waker(futures::task::noop_waker_ref());
+        match Pin::new(&mut self.sink).poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => {
+                Pin::new(&mut self.sink).start_send(msg)?;
+                self.wake();
+                Ok(WriteNow::Written)
+            }
+            Poll::Ready(Err(err)) => Err(err),
+            Poll::Pending => Ok(WriteNow::Busy),
+        }
+    }
+}
+
+impl std::fmt::Debug for WsWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsWriter")
+            .field("control", &self.control.len())
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Converts a payload into a data frame.
+pub(crate) fn data_frame(payload: Payload) -> awc::ws::Message {
+    match payload {
+        Payload::Text(text) => awc::ws::Message::Text(text),
+        Payload::Binary(bytes) => awc::ws::Message::Binary(bytes),
+        // Refused before it gets here: SSE events are inbound only.
+        Payload::Event(event) => awc::ws::Message::Text(event.data),
+    }
+}
+
+/// Counts a written message and settles it: acknowledged-mode messages wait
+/// for their ack, the others are done.
+pub(crate) fn mark_written(
+    msg: Outgoing,
+    generation: u64,
+    acks_on: bool,
+    in_flight: &mut VecDeque<(Outgoing, Instant)>,
+    samples: &mut Samples,
+    now: Instant,
+) {
+    samples.messages_out += 1;
+    samples.bytes_out += msg.payload.len() as u64;
+    if acks_on && msg.ack_id.is_some() {
+        in_flight.push_back((msg, now));
+    } else {
+        msg.finish(Ok(Delivered::Written { generation }));
+    }
+}
+
+/// The actor future that drives the writer for one connection.
+pub(crate) struct Drive;
+
+impl ActorFuture<ConnectionActor> for Drive {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ConnectionActor,
+        ctx: &mut Context<ConnectionActor>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        act.drive_writer(ctx, cx)
+    }
+}
+
+/// What one drive pass asks the actor to do afterwards.
+#[derive(Default)]
+struct After {
+    failure: Option<ProtocolError>,
+    wait_for_batch: Option<Duration>,
+    write_half_closed: bool,
+    arm_acks: bool,
+}
+
+impl ConnectionActor {
+    pub(super) fn drive_writer(
+        &mut self,
+        ctx: &mut Context<Self>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        let now = Instant::now();
+        let generation = self.generation;
+        let acks_on = self.config.ack.is_some();
+        let Some(link) = self.link.as_mut() else {
+            return Poll::Ready(());
+        };
+        let data_allowed = link.session_ready && !matches!(link.ending, Some(Ending::ByPeer(_)));
+        let Link {
+            writer: Writer::WebSocket(w),
+            ending,
+            ..
+        } = link
+        else {
+            return Poll::Ready(());
+        };
+        w.waker = Some(cx.waker().clone());
+        let mut after = After::default();
+        let in_flight_before = self.in_flight.len();
+        'passes: loop {
+            while !w.control.is_empty() {
+                match Pin::new(&mut w.sink).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        let msg = w.control.pop_front().expect("checked non-empty");
+                        if let Err(err) = Pin::new(&mut w.sink).start_send(msg) {
+                            after.failure = Some(err);
+                            break 'passes;
+                        }
+                    }
+                    Poll::Ready(Err(err)) => {
+                        after.failure = Some(err);
+                        break 'passes;
+                    }
+                    Poll::Pending => break 'passes,
+                }
+            }
+            while data_allowed && !self.outbox.is_empty() {
+                if let (Some(batch), Some(oldest)) = (&self.config.batch, self.outbox.front()) {
+                    let due = oldest.queued_at + batch.max_delay;
+                    if self.outbox.len() < batch.max_batch && now < due {
+                        after.wait_for_batch = Some(due - now);
+                        break;
+                    }
+                }
+                match Pin::new(&mut w.sink).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(err)) => {
+                        after.failure = Some(err);
+                        break 'passes;
+                    }
+                    Poll::Pending => break 'passes,
+                }
+                let taken: Vec<Outgoing> = match &self.config.batch {
+                    Some(batch) => {
+                        let n = self.outbox.len().min(batch.max_batch);
+                        std::iter::from_fn(|| self.outbox.pop()).take(n).collect()
+                    }
+                    None => self.outbox.pop().into_iter().collect(),
+                };
+                let frame = match (&self.config.batch, taken.as_slice()) {
+                    (None, [one]) => one.payload.clone(),
+                    (Some(batch), many) => {
+                        let payloads: Vec<Payload> =
+                            many.iter().map(|m| m.payload.clone()).collect();
+                        (batch.encoder)(&payloads)
+                    }
+                    (None, _) => unreachable!("one message without batching"),
+                };
+                if let Err(err) = Pin::new(&mut w.sink).start_send(data_frame(frame)) {
+                    // The frame could not be encoded: these messages fail, the connection goes on.
+                    let error = Error::protocol(format!("could not encode message: {err}"));
+                    for msg in taken {
+                        msg.finish(Err(error.clone()));
+                    }
+                    continue;
+                }
+                for msg in taken {
+                    mark_written(
+                        msg,
+                        generation,
+                        acks_on,
+                        &mut self.in_flight,
+                        &mut self.samples,
+                        now,
+                    );
+                }
+            }
+            // A close we started goes out once the outbox is flushed (or
+            // cannot be, before authentication).
+            if let Some(Ending::ByUs { close_sent }) = ending {
+                if !*close_sent && (self.outbox.is_empty() || !data_allowed) {
+                    *close_sent = true;
+                    w.control.push_back(super::transport::close_frame(1000, ""));
+                    continue 'passes;
+                }
+            }
+            break;
+        }
+        if after.failure.is_none() {
+            if let Poll::Ready(Err(err)) = Pin::new(&mut w.sink).poll_flush(cx) {
+                after.failure = Some(err);
+            }
+        }
+        if after.failure.is_none() && w.shutdown && w.control.is_empty() {
+            if let Poll::Ready(result) = Pin::new(&mut w.sink).poll_close(cx) {
+                w.shutdown = false;
+                after.write_half_closed = true;
+                if let Err(err) = result {
+                    after.failure = Some(err);
+                }
+            }
+        }
+        after.arm_acks = self.in_flight.len() > in_flight_before;
+        self.after_drive(after, ctx)
+    }
+
+    fn after_drive(&mut self, after: After, ctx: &mut Context<Self>) -> Poll<()> {
+        if after.arm_acks {
+            self.arm_ack_timer(ctx);
+        }
+        if let Some(wait) = after.wait_for_batch {
+            if !self.batch_timer_armed {
+                self.batch_timer_armed = true;
+                ctx.run_later(wait, |act, _| {
+                    act.batch_timer_armed = false;
+                    act.wake_writer();
+                });
+            }
+        }
+        if let Some(err) = after.failure {
+            let error = Error::network(format!("write failed: {err}"));
+            self.connection_lost(
+                Loss {
+                    error,
+                    urgency: Urgency::Backoff,
+                },
+                ctx,
+            );
+            return Poll::Ready(());
+        }
+        if after.write_half_closed {
+            // Our close echo is out: the peer-started handshake is complete.
+            self.socket_finished(ctx);
+        }
+        Poll::Pending
+    }
+
+    pub(super) fn wake_writer(&self) {
+        if let Some(Link {
+            writer: Writer::WebSocket(w),
+            ..
+        }) = self.link.as_ref()
+        {
+            w.wake();
+        }
+    }
+}
