@@ -28,7 +28,7 @@ fn unreachable_url() -> String {
 }
 
 #[actix::test]
-async fn overflow_rejects_or_drops_the_oldest_and_says_so() {
+async fn overflow_and_oversize_are_refused_or_dropped_and_reported() {
     let supervisor = supervisor();
     let config = fast(&unreachable_url()).outbox_capacity(3).build().unwrap();
     add(&supervisor, "reject", config).await;
