@@ -786,7 +786,9 @@ impl EndpointBuilder {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct SupervisorConfig {
-    /// Arbiters (threads) the connection actors are spread over. Default: the
+    /// Arbiters (threads) the connection actors are spread over; 0 runs them
+    /// on the supervisor's own arbiter (no extra threads, and subscribers on
+    /// that arbiter get messages without crossing threads). Default: the
     /// number of available cores.
     pub arbiters: usize,
     /// TLS settings for `wss://`. Default: webpki root certificates.
@@ -806,9 +808,9 @@ impl Default for SupervisorConfig {
 }
 
 impl SupervisorConfig {
-    /// Sets the number of arbiters (at least 1).
+    /// Sets the number of arbiters; 0 means the supervisor's own arbiter.
     pub fn arbiters(mut self, arbiters: usize) -> Self {
-        self.arbiters = arbiters.max(1);
+        self.arbiters = arbiters;
         self
     }
 

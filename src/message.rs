@@ -15,8 +15,9 @@ pub enum Payload {
     Text(ByteString),
     /// A binary message.
     Binary(Bytes),
-    /// A Server-Sent Event.
-    Event(SseEvent),
+    /// A Server-Sent Event (shared, so fan-out copies no bytes and the enum
+    /// stays two words wide for the WebSocket hot path).
+    Event(Arc<SseEvent>),
 }
 
 impl Payload {
@@ -108,4 +109,19 @@ pub struct MessagesReceived {
     pub generation: u64,
     /// The messages, oldest first; never empty.
     pub payloads: Arc<[Payload]>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Payload;
+
+    #[test]
+    fn payload_stays_small_for_the_hot_path() {
+        // A Bytes-sized variant plus the tag: moving payloads stays cheap.
+        assert!(
+            std::mem::size_of::<Payload>() <= 40,
+            "{}",
+            std::mem::size_of::<Payload>()
+        );
+    }
 }

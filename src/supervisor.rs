@@ -4,7 +4,8 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use actix::{
-    Actor, Addr, Arbiter, Context, Handler, Message, MessageResult, ResponseFuture, Supervisor,
+    Actor, Addr, Arbiter, ArbiterHandle, Context, Handler, Message, MessageResult, ResponseFuture,
+    Supervisor,
 };
 use futures::future::join_all;
 
@@ -39,7 +40,10 @@ use crate::{
 #[derive(Debug)]
 pub struct SupervisorActor {
     config: SupervisorConfig,
-    arbiters: Vec<Arbiter>,
+    /// Where connection actors run, round-robin.
+    arbiters: Vec<ArbiterHandle>,
+    /// The arbiters this supervisor started (and stops).
+    owned_arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     endpoints: BTreeMap<EndpointId, Addr<ConnectionActor>>,
     global_subscribers: Vec<Subscriber>,
@@ -59,6 +63,7 @@ impl SupervisorActor {
         Self {
             config,
             arbiters: Vec::new(),
+            owned_arbiters: Vec::new(),
             next_arbiter: 0,
             endpoints: BTreeMap::new(),
             global_subscribers: Vec::new(),
@@ -90,13 +95,16 @@ impl Actor for SupervisorActor {
 
     fn started(&mut self, _: &mut Context<Self>) {
         self.monitor();
-        self.arbiters = (0..self.config.arbiters.max(1))
-            .map(|_| Arbiter::new())
-            .collect();
+        self.owned_arbiters = (0..self.config.arbiters).map(|_| Arbiter::new()).collect();
+        self.arbiters = if self.owned_arbiters.is_empty() {
+            vec![Arbiter::current()]
+        } else {
+            self.owned_arbiters.iter().map(Arbiter::handle).collect()
+        };
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        for arbiter in &self.arbiters {
+        for arbiter in &self.owned_arbiters {
             arbiter.stop();
         }
     }
@@ -145,7 +153,7 @@ impl Handler<AddEndpoint> for SupervisorActor {
             return Ok(Added::Existing(msg.id));
         }
         msg.config.validate()?;
-        let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
+        let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].clone();
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         let (id, config) = (msg.id.clone(), Arc::new(msg.config));
         let tls = self.config.tls.clone();

@@ -196,7 +196,7 @@ impl StreamHandler<Chunks> for ConnectionActor {
         let payloads = events
             .into_iter()
             .filter(|e| liveness_only.is_empty() || !liveness_only.iter().any(|t| *t == *e.event))
-            .map(Payload::Event)
+            .map(|event| Payload::Event(event.into()))
             .collect();
         self.deliver(payloads, now, ctx);
         if let Some(error) = failure {

@@ -16,14 +16,14 @@ use actix::{ActorFuture, AsyncContext, Context};
 use actix_http::ws::ProtocolError;
 use futures::Sink;
 
-use super::{transport::Writer, ws::WsSink, ConnectionActor, Ending, Link, Loss};
+use super::{transport::Writer, ws::WsFramed, ConnectionActor, Ending, Link, Loss};
 use crate::{
     delivery::Delivered, monitor::Samples, outbox::Outgoing, retry::Urgency, Error, Payload,
 };
 
 /// The sink with its queue of control frames.
 pub(crate) struct WsWriter {
-    sink: WsSink,
+    sink: WsFramed,
     control: VecDeque<awc::ws::Message>,
     waker: Option<Waker>,
     /// Close the write half once the control frames are out.
@@ -38,7 +38,7 @@ pub(crate) enum WriteNow {
 }
 
 impl WsWriter {
-    pub(crate) fn new(sink: WsSink) -> Self {
+    pub(crate) fn new(sink: WsFramed) -> Self {
         Self {
             sink,
             control: VecDeque::new(),
@@ -51,6 +51,12 @@ impl WsWriter {
     pub(crate) fn push_control(&mut self, msg: awc::ws::Message) {
         self.control.push_back(msg);
         self.wake();
+    }
+
+    /// The socket, for the reader (the actor is single-threaded, so reader
+    /// and writer share it without a lock).
+    pub(crate) fn framed(&mut self) -> &mut WsFramed {
+        &mut self.sink
     }
 
     pub(crate) fn shutdown_after_control(&mut self) {
@@ -101,7 +107,7 @@ pub(crate) fn data_frame(payload: Payload) -> awc::ws::Message {
         Payload::Text(text) => awc::ws::Message::Text(text),
         Payload::Binary(bytes) => awc::ws::Message::Binary(bytes),
         // Refused before it gets here: SSE events are inbound only.
-        Payload::Event(event) => awc::ws::Message::Text(event.data),
+        Payload::Event(event) => awc::ws::Message::Text(event.data.clone()),
     }
 }
 

@@ -2,7 +2,12 @@
 
 use std::time::Instant;
 
-use actix::{Context, StreamHandler};
+use std::{
+    pin::Pin,
+    task::{self, Poll},
+};
+
+use actix::{ActorFuture, AsyncContext, Context};
 use actix_codec::Framed;
 use actix_http::ws::{Item, ProtocolError};
 use awc::{
@@ -10,26 +15,22 @@ use awc::{
     ws::{Codec, Frame},
     BoxedSocket, Client,
 };
-use futures::{
-    stream::{SplitSink, SplitStream},
-    StreamExt,
-};
+use futures::Stream;
 
 use super::{
     fragments,
     transport::{handshake_headers, refused, Reader, Writer},
-    ConnectionActor, Loss,
+    ConnectionActor, Link, Loss,
 };
 use crate::{config::EndpointConfig, Error, ErrorCategory, Payload};
 
-pub(crate) type WsSink = SplitSink<Framed<BoxedSocket, Codec>, awc::ws::Message>;
-type WsStream = SplitStream<Framed<BoxedSocket, Codec>>;
-type Frames = Vec<Result<Frame, ProtocolError>>;
+/// The socket with the WebSocket codec: read by `ReadFrames`, written by
+/// the writer's driver, never split.
+pub(crate) type WsFramed = Framed<BoxedSocket, Codec>;
 
 /// A completed handshake.
 pub(crate) struct Connected {
-    sink: WsSink,
-    stream: WsStream,
+    framed: WsFramed,
 }
 
 /// One connection attempt, bounded by `connect_timeout`.
@@ -59,8 +60,7 @@ pub(crate) fn connect(
                 other => handshake_error(other),
             })?,
         };
-        let (sink, stream) = framed.split();
-        Ok(Connected { sink, stream })
+        Ok(Connected { framed })
     }
 }
 
@@ -89,10 +89,9 @@ pub(super) fn attach(
     max_batch: usize,
     ctx: &mut Context<ConnectionActor>,
 ) -> Writer {
-    use actix::AsyncContext;
-    ctx.add_stream(conn.stream.ready_chunks(max_batch));
+    ctx.spawn(ReadFrames { max_batch });
     ctx.spawn(super::writer::Drive);
-    Writer::WebSocket(super::writer::WsWriter::new(conn.sink))
+    Writer::WebSocket(super::writer::WsWriter::new(conn.framed))
 }
 
 fn close_code(reason: &Option<awc::ws::CloseReason>) -> (Option<u16>, Option<String>) {
@@ -102,64 +101,130 @@ fn close_code(reason: &Option<awc::ws::CloseReason>) -> (Option<u16>, Option<Str
     }
 }
 
-impl StreamHandler<Frames> for ConnectionActor {
-    fn handle(&mut self, frames: Frames, ctx: &mut Context<Self>) {
+/// What reading one frame leaves to do.
+enum Flow {
+    Continue,
+    /// The connection is ending (the actor is stopping): stop reading.
+    Stop,
+}
+
+/// Reads every ready frame (up to `max_batch`) straight from the socket's
+/// codec and hands the payloads over at once: one delivery per burst, no
+/// intermediate buffers or locks.
+pub(crate) struct ReadFrames {
+    max_batch: usize,
+}
+
+impl ActorFuture<ConnectionActor> for ReadFrames {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ConnectionActor,
+        ctx: &mut Context<ConnectionActor>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        act.read_frames(self.max_batch, ctx, cx)
+    }
+}
+
+impl ConnectionActor {
+    fn read_frames(
+        &mut self,
+        max_batch: usize,
+        ctx: &mut Context<Self>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
         let now = Instant::now();
-        self.inbound_alive(now);
-        let mut payloads = Vec::with_capacity(frames.len());
-        for frame in frames {
-            let interleaved = matches!(frame, Ok(Frame::Text(_) | Frame::Binary(_)))
-                && matches!(
-                    self.link.as_ref().map(|l| &l.reader),
-                    Some(Reader::WebSocket(f)) if f.in_progress()
-                );
-            let step = match frame {
-                _ if interleaved => Err(Error::protocol("data frame inside a fragmented message")),
-                Ok(Frame::Text(bytes)) => fragments::text(bytes).map(Some),
-                Ok(Frame::Binary(bytes)) => Ok(Some(Payload::Binary(bytes))),
-                Ok(Frame::Continuation(item)) => match self.link.as_mut().map(|l| &mut l.reader) {
-                    Some(Reader::WebSocket(fragments)) => match item {
-                        Item::FirstText(b) => fragments.first_text(&b),
-                        Item::FirstBinary(b) => fragments.first_binary(&b),
-                        Item::Continue(b) => fragments.more(&b),
-                        Item::Last(b) => fragments.last(&b),
-                    },
-                    _ => Ok(None),
-                },
-                Ok(Frame::Ping(payload)) => {
-                    if let Some(link) = self.link.as_mut() {
-                        link.writer.pong(payload);
-                    }
-                    Ok(None)
-                }
-                Ok(Frame::Pong(payload)) => {
-                    self.pong_received(&payload, now);
-                    Ok(None)
-                }
-                Ok(Frame::Close(reason)) => {
-                    self.deliver(std::mem::take(&mut payloads), now, ctx);
-                    let (code, description) = close_code(&reason);
-                    self.peer_closed(code, description, ctx);
-                    return;
-                }
-                Err(err) => Err(frame_error(err)),
+        let mut payloads = Vec::new();
+        let mut read = 0;
+        while read < max_batch {
+            let Some(Link {
+                writer: Writer::WebSocket(w),
+                ..
+            }) = self.link.as_mut()
+            else {
+                return Poll::Ready(());
             };
-            match step {
-                Ok(Some(payload)) => payloads.push(payload),
-                Ok(None) => {}
-                Err(error) => {
+            let frame = match Pin::new(w.framed()).poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(frame)) => frame,
+                Poll::Ready(None) => {
                     self.deliver(payloads, now, ctx);
-                    let urgency = self.urgency_for(&error);
-                    self.connection_lost(Loss { error, urgency }, ctx);
-                    return;
+                    self.socket_finished(ctx);
+                    return Poll::Ready(());
                 }
+            };
+            if read == 0 {
+                self.inbound_alive(now);
+            }
+            read += 1;
+            if let Flow::Stop = self.on_frame(frame, &mut payloads, now, ctx) {
+                return Poll::Ready(());
             }
         }
-        self.deliver(payloads, now, ctx);
+        if read == max_batch {
+            // More may be ready: deliver this burst, then come back.
+            cx.waker().wake_by_ref();
+        }
+        if !payloads.is_empty() {
+            self.deliver(payloads, now, ctx);
+        }
+        Poll::Pending
     }
 
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        self.socket_finished(ctx);
+    fn on_frame(
+        &mut self,
+        frame: Result<Frame, ProtocolError>,
+        payloads: &mut Vec<Payload>,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) -> Flow {
+        let fragments = match self.link.as_mut().map(|l| &mut l.reader) {
+            Some(Reader::WebSocket(fragments)) => fragments,
+            _ => return Flow::Stop,
+        };
+        let step = match frame {
+            Ok(Frame::Text(_) | Frame::Binary(_)) if fragments.in_progress() => {
+                Err(Error::protocol("data frame inside a fragmented message"))
+            }
+            Ok(Frame::Text(bytes)) => fragments::text(bytes).map(Some),
+            Ok(Frame::Binary(bytes)) => Ok(Some(Payload::Binary(bytes))),
+            Ok(Frame::Continuation(item)) => match item {
+                Item::FirstText(b) => fragments.first_text(&b),
+                Item::FirstBinary(b) => fragments.first_binary(&b),
+                Item::Continue(b) => fragments.more(&b),
+                Item::Last(b) => fragments.last(&b),
+            },
+            Ok(Frame::Ping(payload)) => {
+                if let Some(link) = self.link.as_mut() {
+                    link.writer.pong(payload);
+                }
+                Ok(None)
+            }
+            Ok(Frame::Pong(payload)) => {
+                self.pong_received(&payload, now);
+                Ok(None)
+            }
+            Ok(Frame::Close(reason)) => {
+                self.deliver(std::mem::take(payloads), now, ctx);
+                let (code, description) = close_code(&reason);
+                self.peer_closed(code, description, ctx);
+                Ok(None)
+            }
+            Err(err) => Err(frame_error(err)),
+        };
+        match step {
+            Ok(Some(payload)) => payloads.push(payload),
+            Ok(None) => {}
+            Err(error) => {
+                self.deliver(std::mem::take(payloads), now, ctx);
+                let urgency = self.urgency_for(&error);
+                self.connection_lost(Loss { error, urgency }, ctx);
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
     }
 }
 

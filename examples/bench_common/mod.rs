@@ -1,0 +1,269 @@
+//! Shared pieces of the `bench_*` examples: loopback servers that are not the
+//! bottleneck (frames are encoded once and streamed as raw bytes), a counting
+//! subscriber, medians and table rows.
+#![allow(dead_code)]
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use actix_tether::{MessageReceived, MessagesReceived, StatusChanged};
+use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{channel::oneshot, StreamExt};
+
+/// `--quick` on the command line.
+pub(crate) fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick")
+}
+
+/// Runs per figure (the median is reported): `--runs N`, default 3.
+pub(crate) fn runs() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+/// `--only TEXT` keeps only the figures whose name contains TEXT.
+pub(crate) fn selected(name: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args
+            .get(i + 1)
+            .is_some_and(|only| name.contains(only.as_str())),
+        None => true,
+    }
+}
+
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// One unmasked server text frame carrying `size` bytes.
+fn ws_frame(size: usize, out: &mut BytesMut) {
+    out.put_u8(0x81);
+    if size < 126 {
+        out.put_u8(u8::try_from(size).expect("below 126"));
+    } else {
+        out.put_u8(126);
+        out.put_u16(u16::try_from(size).expect("below 64 KiB"));
+    }
+    out.extend(std::iter::repeat_n(b'x', size));
+}
+
+/// `n` frames of `size` bytes as ~64 KiB chunks sharing one buffer.
+pub(crate) fn ws_stream_chunks(n: usize, size: usize) -> Vec<Bytes> {
+    chunked(n, |out| ws_frame(size, out))
+}
+
+/// `n` SSE events of `size` bytes each (`data: ...\n\n`).
+pub(crate) fn sse_stream_chunks(n: usize, size: usize) -> Vec<Bytes> {
+    chunked(n, |out| {
+        out.extend_from_slice(b"data: ");
+        out.extend(std::iter::repeat_n(b'x', size - 8));
+        out.extend_from_slice(b"\n\n");
+    })
+}
+
+fn chunked(n: usize, item: impl Fn(&mut BytesMut)) -> Vec<Bytes> {
+    let mut one = BytesMut::new();
+    item(&mut one);
+    let per_chunk = (64 * 1024 / one.len()).max(1);
+    let mut chunk = BytesMut::with_capacity(per_chunk * one.len());
+    for _ in 0..per_chunk {
+        item(&mut chunk);
+    }
+    let chunk = chunk.freeze();
+    let mut out = vec![chunk.clone(); n / per_chunk];
+    let rest = n % per_chunk;
+    if rest > 0 {
+        out.push(chunk.slice(..rest * one.len()));
+    }
+    out
+}
+
+/// What a blasting server sends on each new connection.
+#[derive(Clone, Default)]
+pub(crate) struct Blast {
+    pub(crate) ws: Arc<Mutex<Vec<Bytes>>>,
+    pub(crate) sse: Arc<Mutex<Vec<Bytes>>>,
+    /// Messages received by `/sink` (outbound benchmark).
+    pub(crate) received: Arc<AtomicU64>,
+}
+
+async fn ws_blast(req: HttpRequest, blast: web::Data<Blast>) -> actix_web::Result<HttpResponse> {
+    let chunks = blast.ws.lock().unwrap().clone();
+    let mut response = actix_http::ws::handshake(req.head())?;
+    let body = futures::stream::iter(chunks.into_iter().map(Ok::<_, actix_web::Error>))
+        .chain(futures::stream::pending());
+    let response = response.message_body(actix_web::body::BodyStream::new(body))?;
+    Ok(HttpResponse::from(response.map_into_boxed_body()))
+}
+
+async fn sse_blast(blast: web::Data<Blast>) -> HttpResponse {
+    let chunks = blast.sse.lock().unwrap().clone();
+    let body = futures::stream::iter(chunks.into_iter().map(Ok::<_, actix_web::Error>))
+        .chain(futures::stream::pending());
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(body)
+}
+
+/// Counts every message a client sends (and answers pings).
+async fn ws_sink(
+    req: HttpRequest,
+    body: web::Payload,
+    blast: web::Data<Blast>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, stream) = actix_ws::handle(&req, body)?;
+    let received = Arc::clone(&blast.received);
+    let mut stream = stream.max_frame_size(1 << 20);
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(msg)) = stream.recv().await {
+            match msg {
+                actix_ws::Message::Text(_) | actix_ws::Message::Binary(_) => {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+                actix_ws::Message::Ping(p) => {
+                    let _ = session.pong(&p).await;
+                }
+                actix_ws::Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+    Ok(response)
+}
+
+pub(crate) struct BlastServer {
+    pub(crate) port: u16,
+    pub(crate) blast: Blast,
+    handle: ServerHandle,
+}
+
+impl BlastServer {
+    pub(crate) fn start() -> Self {
+        let blast = Blast::default();
+        let data = blast.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(data.clone()))
+                .route("/ws", web::get().to(ws_blast))
+                .route("/sse", web::get().to(sse_blast))
+                .route("/sink", web::get().to(ws_sink))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", 0))
+        .expect("bind a loopback port");
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Self {
+            port,
+            blast,
+            handle,
+        }
+    }
+
+    pub(crate) fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub(crate) async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// Counts delivered messages; reports the time from Connected to the `n`th.
+pub(crate) struct Counter {
+    pub(crate) target: u64,
+    pub(crate) count: u64,
+    pub(crate) connected_at: Option<Instant>,
+    pub(crate) done: Option<oneshot::Sender<Duration>>,
+}
+
+impl Counter {
+    pub(crate) fn new(target: u64) -> (Self, oneshot::Receiver<Duration>) {
+        let (tx, rx) = oneshot::channel();
+        let counter = Self {
+            target,
+            count: 0,
+            connected_at: None,
+            done: Some(tx),
+        };
+        (counter, rx)
+    }
+
+    fn add(&mut self, n: u64) {
+        self.count += n;
+        if self.count >= self.target {
+            if let (Some(done), Some(at)) = (self.done.take(), self.connected_at) {
+                let _ = done.send(at.elapsed());
+            }
+        }
+    }
+}
+
+impl Actor for Counter {
+    type Context = Context<Self>;
+}
+
+impl Handler<StatusChanged> for Counter {
+    type Result = ();
+    fn handle(&mut self, e: StatusChanged, _: &mut Context<Self>) {
+        if e.to.is_up() && self.connected_at.is_none() {
+            self.connected_at = Some(Instant::now());
+        }
+    }
+}
+
+impl Handler<MessageReceived> for Counter {
+    type Result = ();
+    fn handle(&mut self, _: MessageReceived, _: &mut Context<Self>) {
+        self.add(1);
+    }
+}
+
+impl Handler<MessagesReceived> for Counter {
+    type Result = ();
+    fn handle(&mut self, batch: MessagesReceived, _: &mut Context<Self>) {
+        self.add(batch.payloads.len() as u64);
+    }
+}
+
+/// A shared counter readable from any thread.
+pub(crate) fn rate(count: u64, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64()
+}
+
+/// Prints one markdown row: figure, raw awc, actix-tether, ratio, target.
+pub(crate) fn row(name: &str, unit: &str, raw: f64, ours: f64, target: &str) {
+    let ratio = ours / raw;
+    println!(
+        "| {name} | {} {unit} | {} {unit} | {ratio:.2}x | {target} |",
+        human(raw),
+        human(ours)
+    );
+}
+
+pub(crate) fn human(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.1}")
+    }
+}
