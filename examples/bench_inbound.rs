@@ -143,7 +143,8 @@ async fn main() {
         if !selected(&name_batched) && !selected(&name_single) {
             continue;
         }
-        *server.blast.ws.lock().unwrap() = ws_stream_chunks(usize::try_from(n).expect("fits"), size);
+        *server.blast.ws.lock().unwrap() =
+            ws_stream_chunks(usize::try_from(n).expect("fits"), size);
         let raw = median_of(runs, || raw_ws(&ws_url, n, false)).await;
         if selected(&name_batched) {
             let batched = median_of(runs, || tether(ws_config(&ws_url), n, true)).await;
@@ -160,7 +161,8 @@ async fn main() {
     if !selected("SSE in, 64 B events, batched") {
         return server.stop().await;
     }
-    *server.blast.sse.lock().unwrap() = sse_stream_chunks(usize::try_from(n_small).expect("fits"), 64);
+    *server.blast.sse.lock().unwrap() =
+        sse_stream_chunks(usize::try_from(n_small).expect("fits"), 64);
     let raw = median_of(runs, || raw_sse(&sse_url, n_small)).await;
     let sse_config = || {
         EndpointConfig::sse(&sse_url)

@@ -105,7 +105,7 @@ pub use crate::{
     backoff::{BackoffPolicy, ConstantBackoff, DecorrelatedJitter, ExponentialBackoff},
     close::{CloseAction, ClosePolicy, MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
     config::*,
-    connection::{ConnectionActor, EndpointStatus, Subscriber},
+    connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
     delivery::{
         Accepted, AckConfig, AuthConfig, AuthReply, BatchConfig, Delivered, OverflowPolicy, Receipt,
     },
@@ -118,7 +118,7 @@ pub use crate::{
     retry_after::MAX_RETRY_AFTER,
     status::{ConnectionState, StatusChanged},
     supervisor::{
-        AddEndpoint, Added, GetAllStatuses, GetMonitor, GetStatus, Reconnect, RemoveEndpoint,
-        SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+        AddEndpoint, Added, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus, Reconnect,
+        RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
     },
 };

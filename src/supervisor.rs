@@ -15,8 +15,8 @@ use crate::{
         Unsubscribe as UnsubscribeConnection, Write,
     },
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
-    EndpointConfig, EndpointId, EndpointStatus, Error, Payload, Receipt, Result, Subscriber,
-    SupervisorConfig,
+    EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Payload, Receipt, Result,
+    Subscriber, SupervisorConfig,
 };
 
 /// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
@@ -422,6 +422,26 @@ impl Handler<SendPayload> for SupervisorActor {
             ack_id: msg.ack_id,
         };
         Box::pin(async move { addr?.send(write).await.map_err(mailbox_closed)? })
+    }
+}
+
+/// Returns a direct [`EndpointHandle`] for sending without the supervisor hop.
+///
+/// # Errors
+/// The endpoint is unknown.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<EndpointHandle>")]
+pub struct GetEndpoint {
+    /// The endpoint.
+    pub id: EndpointId,
+}
+
+impl Handler<GetEndpoint> for SupervisorActor {
+    type Result = Result<EndpointHandle>;
+
+    fn handle(&mut self, msg: GetEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let addr = self.endpoint(&msg.id)?;
+        Ok(EndpointHandle::new(msg.id, addr))
     }
 }
 

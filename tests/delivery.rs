@@ -99,3 +99,72 @@ async fn sends_reach_the_server_and_server_pings_are_answered_with_the_same_payl
         .unwrap_err();
     assert_eq!(unknown.category(), actix_tether::ErrorCategory::Endpoint);
 }
+
+#[actix::test]
+async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    add(&supervisor, "direct", fast(&server.url()).build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+    let handle = supervisor
+        .send(actix_tether::GetEndpoint {
+            id: "direct".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(handle.id().as_str(), "direct");
+    let receipt = handle.send("n first").await.unwrap();
+    assert!(matches!(
+        receipt.accepted(),
+        actix_tether::Accepted::Written { generation: 1 }
+    ));
+    let batch = (0..100).map(|i| Payload::text(format!("n {i}"))).collect();
+    let receipts = handle.send_batch(batch).await.unwrap();
+    assert_eq!(receipts.len(), 100);
+    for receipt in receipts {
+        assert!(receipt.unwrap().outcome().await.is_ok());
+    }
+    let mut texts = Vec::new();
+    while texts.len() < 101 {
+        if let ServerEvent::Text { text, .. } = server.next_event().await {
+            texts.push(text);
+        }
+    }
+    let expected: Vec<String> = std::iter::once("n first".to_owned())
+        .chain((0..100).map(|i| format!("n {i}")))
+        .collect();
+    assert_eq!(texts, expected);
+    let unknown = supervisor
+        .send(actix_tether::GetEndpoint { id: "nope".into() })
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(unknown.category(), actix_tether::ErrorCategory::Endpoint);
+}
+
+#[actix::test]
+async fn connections_can_run_on_the_supervisors_own_arbiter() {
+    use actix::Actor;
+    let mut server = TestServer::start().await;
+    let config = actix_tether::SupervisorConfig::default().arbiters(0);
+    let supervisor = actix_tether::SupervisorActor::new(config).start();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    add(&supervisor, "local", fast(&server.url()).build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+    supervisor
+        .send(SendPayload::new("local", "count 3"))
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..3 {
+        assert_eq!(events.next_text().await, (1, i.to_string()));
+    }
+    server
+        .wait_for("command", |e| matches!(e, ServerEvent::Text { .. }))
+        .await;
+}

@@ -98,6 +98,8 @@ pub(crate) struct Blast {
     pub(crate) sse: Arc<Mutex<Vec<Bytes>>>,
     /// Messages received by `/sink` (outbound benchmark).
     pub(crate) received: Arc<AtomicU64>,
+    /// `/echo` sessions stop answering (half-open) while this is set.
+    pub(crate) half_open: Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn ws_blast(req: HttpRequest, blast: web::Data<Blast>) -> actix_web::Result<HttpResponse> {
@@ -144,6 +146,29 @@ async fn ws_sink(
     Ok(response)
 }
 
+/// Answers pings until `half_open` is set, then keeps the socket and goes silent.
+async fn ws_echo(
+    req: HttpRequest,
+    body: web::Payload,
+    blast: web::Data<Blast>,
+) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, mut stream) = actix_ws::handle(&req, body)?;
+    let half_open = Arc::clone(&blast.half_open);
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(msg)) = stream.recv().await {
+            if half_open.load(Ordering::SeqCst) {
+                let _hold = (session, stream);
+                std::future::pending::<()>().await;
+                return;
+            }
+            if let actix_ws::Message::Ping(p) = msg {
+                let _ = session.pong(&p).await;
+            }
+        }
+    });
+    Ok(response)
+}
+
 pub(crate) struct BlastServer {
     pub(crate) port: u16,
     pub(crate) blast: Blast,
@@ -160,6 +185,7 @@ impl BlastServer {
                 .route("/ws", web::get().to(ws_blast))
                 .route("/sse", web::get().to(sse_blast))
                 .route("/sink", web::get().to(ws_sink))
+                .route("/echo", web::get().to(ws_echo))
         })
         .workers(1)
         .disable_signals()

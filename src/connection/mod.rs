@@ -17,6 +17,7 @@
 mod client;
 mod closing;
 mod fragments;
+mod handle;
 mod handlers;
 mod hints;
 mod inbound;
@@ -39,8 +40,11 @@ use futures::channel::oneshot;
 pub(crate) use self::handlers::{
     Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write,
 };
-pub use self::handlers::{EndpointStatus, Subscriber};
 use self::transport::{Reader, Resume, Writer};
+pub use self::{
+    handle::EndpointHandle,
+    handlers::{EndpointStatus, Subscriber},
+};
 use crate::{
     config::{EndpointConfig, OnAuthFailure},
     heartbeat::Liveness,

@@ -28,6 +28,8 @@ pub(crate) struct WsWriter {
     waker: Option<Waker>,
     /// Close the write half once the control frames are out.
     shutdown: bool,
+    /// A flush is already requested from the driver (one wake per burst).
+    flush_requested: bool,
 }
 
 /// Whether a message went straight into the socket buffer.
@@ -44,6 +46,7 @@ impl WsWriter {
             control: VecDeque::new(),
             waker: None,
             shutdown: false,
+            flush_requested: false,
         }
     }
 
@@ -83,7 +86,10 @@ impl WsWriter {
         match Pin::new(&mut self.sink).poll_ready(&mut cx) {
             Poll::Ready(Ok(())) => {
                 Pin::new(&mut self.sink).start_send(msg)?;
-                self.wake();
+                if !self.flush_requested {
+                    self.flush_requested = true;
+                    self.wake();
+                }
                 Ok(WriteNow::Written)
             }
             Poll::Ready(Err(err)) => Err(err),
@@ -176,7 +182,13 @@ impl ConnectionActor {
         else {
             return Poll::Ready(());
         };
-        w.waker = Some(cx.waker().clone());
+        if w.waker
+            .as_ref()
+            .is_none_or(|known| !known.will_wake(cx.waker()))
+        {
+            w.waker = Some(cx.waker().clone());
+        }
+        w.flush_requested = false;
         let mut after = After::default();
         let in_flight_before = self.in_flight.len();
         'passes: loop {

@@ -1,0 +1,126 @@
+//! Dead-peer detection: endpoints whose server turns half-open (keeps TCP,
+//! stops answering); how long until each one is declared dead, against the
+//! configured bound `interval x max_missed`.
+//!
+//! ```text
+//! cargo run --release --example bench_dead_peer [-- --quick]
+//! ```
+
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use actix_tether::{
+    AddEndpoint, ConnectionState, EndpointConfig, ErrorCategory, StatusChanged, Subscribe,
+    Subscriber, SupervisorActor,
+};
+use bench_common::*;
+use futures::channel::mpsc;
+use futures::StreamExt;
+
+/// Forwards up-transitions and heartbeat deaths with their arrival time.
+struct Watcher(mpsc::UnboundedSender<(StatusChanged, Instant)>);
+
+impl Actor for Watcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<StatusChanged> for Watcher {
+    type Result = ();
+    fn handle(&mut self, e: StatusChanged, _: &mut Context<Self>) {
+        let _ = self.0.unbounded_send((e, Instant::now()));
+    }
+}
+
+/// The `pct`th percentile of sorted samples (zero when there are none).
+fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+    match sorted.len() {
+        0 => Duration::ZERO,
+        n => sorted[(n - 1) * pct / 100],
+    }
+}
+
+#[actix::main]
+async fn main() {
+    let (endpoints, interval, max_missed) = if quick() {
+        (100, Duration::from_millis(300), 3)
+    } else {
+        (100, Duration::from_secs(1), 3)
+    };
+    let bound = interval * max_missed;
+    let server = BlastServer::start();
+    let supervisor = SupervisorActor::default().start();
+    let (tx, mut rx) = mpsc::unbounded();
+    let watcher = Watcher(tx).start();
+    let subscriber = Subscriber::Status(watcher.recipient());
+    supervisor
+        .send(Subscribe {
+            endpoint: None,
+            subscriber,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..endpoints {
+        let config = EndpointConfig::websocket(server.url("ws", "/echo"))
+            .heartbeat_interval(interval)
+            .max_missed(max_missed)
+            .build()
+            .expect("valid config");
+        supervisor
+            .send(AddEndpoint::new(format!("e{i}"), config))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut up = 0;
+    while up < endpoints {
+        let (e, _) = tokio::time::timeout_at(deadline.into(), rx.next())
+            .await
+            .expect("all connect")
+            .unwrap();
+        if e.to == ConnectionState::Connected {
+            up += 1;
+        }
+    }
+    // Let a few heartbeats flow, then the server goes half-open.
+    actix_rt::time::sleep(interval * 2).await;
+    let silent_at = Instant::now();
+    server.blast.half_open.store(true, Ordering::SeqCst);
+    let mut latencies = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + bound * 4 + Duration::from_secs(5);
+    while latencies.len() < endpoints {
+        let Ok(Some((e, at))) = tokio::time::timeout_at(deadline.into(), rx.next()).await else {
+            break;
+        };
+        let heartbeat = e
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.category() == ErrorCategory::Heartbeat);
+        if e.to == ConnectionState::Reconnecting && heartbeat && seen.insert(e.endpoint.clone()) {
+            latencies.push(at - silent_at);
+        }
+    }
+    latencies.sort();
+    let undetected = endpoints - latencies.len();
+    println!("| figure | bound | p50 | p99 | max | undetected | target |");
+    println!("|---|---|---|---|---|---|---|");
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "| dead-peer detection, {endpoints} endpoints, {} x {max_missed} | {} | {} | {} | {} | {undetected} | p99 <= {} |",
+        ms(interval),
+        ms(bound),
+        ms(percentile(&latencies, 50)),
+        ms(percentile(&latencies, 99)),
+        ms(latencies.last().copied().unwrap_or_default()),
+        ms(bound.mul_f64(1.1)),
+    );
+    server.stop().await;
+}
