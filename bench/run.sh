@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in release mode and prints their markdown tables.
 #
-#   bench/run.sh            full counts, median of 3 runs per figure
-#   bench/run.sh --quick    smaller counts (about a minute)
+#   bench/run.sh            full counts, median of 3 runs per figure (about
+#                           six minutes, most of it the 10,000-endpoint runs)
+#   bench/run.sh --quick    smaller counts (under two minutes)
 #
 # Every server runs in-process on 127.0.0.1; every loop is bounded.
 set -euo pipefail
@@ -21,7 +22,7 @@ echo "## actix-tether benchmarks"
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, ${args[*]:-full run}; ratios are against raw awc measured in the same run."
 echo
-for bench in bench_inbound bench_outbound bench_dead_peer; do
+for bench in bench_inbound bench_outbound bench_dead_peer bench_scale; do
     "target/release/examples/$bench" "${args[@]}" 2>/dev/null
     echo
 done
