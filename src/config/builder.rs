@@ -1,0 +1,227 @@
+//! The consuming builder for `EndpointConfig`.
+
+use std::{sync::Arc, time::Duration};
+
+use super::*;
+use crate::{
+    backoff::BackoffPolicy,
+    close::ClosePolicy,
+    delivery::{AckConfig, AuthConfig, AuthReply, BatchConfig, OverflowPolicy},
+    ConfigError, Payload,
+};
+
+/// Consuming builder for [`EndpointConfig`]; [`build`](Self::build) validates.
+#[derive(Debug, Clone)]
+#[must_use = "call build() to get the config"]
+pub struct EndpointBuilder(pub(super) EndpointConfig);
+
+impl EndpointBuilder {
+    /// Bound on one attempt. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.0.connect_timeout = timeout;
+        self
+    }
+
+    /// Bound on a close handshake we start. Default 5 s.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.0.close_timeout = timeout;
+        self
+    }
+
+    /// Time between heartbeat pings. Default 15 s.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.0.heartbeat.interval = interval;
+        self
+    }
+
+    /// Silence that declares the peer dead. Default `interval x max_missed`.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.0.heartbeat.timeout = Some(timeout);
+        self
+    }
+
+    /// Consecutive unanswered pings that declare the peer dead. Default 3.
+    pub fn max_missed(mut self, max_missed: u32) -> Self {
+        self.0.heartbeat.max_missed = max_missed;
+        self
+    }
+
+    /// Replaces protocol pings with an application-level heartbeat.
+    pub fn application_heartbeat(
+        mut self,
+        make_ping: impl Fn(u64) -> Payload + Send + Sync + 'static,
+        is_reply: impl Fn(&Payload) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.0.heartbeat.application = Some(ApplicationHeartbeat {
+            make_ping: Arc::new(make_ping),
+            is_reply: Arc::new(is_reply),
+        });
+        self
+    }
+
+    /// Reconnect delay policy. Default exponential 1 s x2 to 30 s, full jitter.
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.0.backoff = backoff;
+        self
+    }
+
+    /// A custom policy (for example a `backoff` crate policy wrapped in
+    /// [`FromBackoff`](crate::FromBackoff)); the factory is called once per endpoint.
+    pub fn backoff_policy(
+        mut self,
+        factory: impl Fn() -> Box<dyn BackoffPolicy> + Send + Sync + 'static,
+    ) -> Self {
+        self.0.backoff_policy = Some(Arc::new(factory));
+        self
+    }
+
+    /// Consecutive failures before the endpoint fails. Default: unlimited.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.0.max_attempts = Some(attempts);
+        self
+    }
+
+    /// Uptime after which the failure count resets. Default 60 s.
+    pub fn reset_after(mut self, period: Duration) -> Self {
+        self.0.reset_after = period;
+        self
+    }
+
+    /// Close-code policy. Default: see [`ClosePolicy`].
+    pub fn close_policy(mut self, policy: ClosePolicy) -> Self {
+        self.0.close_policy = policy;
+        self
+    }
+
+    /// Minimum delay after a protocol fault. Default 30 s.
+    pub fn protocol_fault_delay(mut self, delay: Duration) -> Self {
+        self.0.protocol_fault_delay = delay;
+        self
+    }
+
+    /// What an authentication refusal does. Default: fail.
+    pub fn on_auth_failure(mut self, action: OnAuthFailure) -> Self {
+        self.0.on_auth_failure = action;
+        self
+    }
+
+    /// Largest inbound message in bytes. Default 16 MiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.0.max_message_size = bytes;
+        self
+    }
+
+    /// Most frames delivered in one batch. Default 256.
+    pub fn max_batch(mut self, frames: usize) -> Self {
+        self.0.max_batch = frames;
+        self
+    }
+
+    /// Messages the outbox holds while not connected. Default 1024.
+    pub fn outbox_capacity(mut self, messages: usize) -> Self {
+        self.0.outbox_capacity = messages;
+        self
+    }
+
+    /// What a full outbox does. Default: reject the new message.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.0.overflow = policy;
+        self
+    }
+
+    /// A message sent on every connection before the outbox flushes.
+    pub fn on_connect(mut self, payload: impl Into<Payload>) -> Self {
+        self.0.on_connect.push(payload.into());
+        self
+    }
+
+    /// Runs an authentication handshake after every connect: `make_request`
+    /// builds the message (per attempt, so tokens can be fresh), `check_reply`
+    /// judges replies, `timeout` bounds the wait. The outbox is held until the
+    /// endpoint is Authenticated.
+    pub fn authenticate(
+        mut self,
+        make_request: impl Fn() -> Payload + Send + Sync + 'static,
+        check_reply: impl Fn(&Payload) -> AuthReply + Send + Sync + 'static,
+        timeout: Duration,
+    ) -> Self {
+        self.0.auth = Some(AuthConfig {
+            make_request: Arc::new(make_request),
+            check_reply: Arc::new(check_reply),
+            timeout,
+        });
+        self
+    }
+
+    /// Turns on acknowledged mode: `matcher` reads the acknowledged id out of
+    /// a server message; messages sent with an ack id wait up to `timeout`.
+    pub fn acknowledged(
+        mut self,
+        matcher: impl Fn(&Payload) -> Option<String> + Send + Sync + 'static,
+        timeout: Duration,
+    ) -> Self {
+        self.0.ack = Some(AckConfig {
+            matcher: Arc::new(matcher),
+            timeout,
+        });
+        self
+    }
+
+    /// Coalesces queued messages into one frame built by `encoder`, at most
+    /// `max_batch` per frame, waiting at most `max_delay` for more.
+    pub fn batch(
+        mut self,
+        encoder: impl Fn(&[Payload]) -> Payload + Send + Sync + 'static,
+        max_batch: usize,
+        max_delay: Duration,
+    ) -> Self {
+        self.0.batch = Some(BatchConfig {
+            encoder: Arc::new(encoder),
+            max_batch,
+            max_delay,
+        });
+        self
+    }
+
+    /// SSE: largest line or event in bytes. Default 1 MiB.
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.0.sse.max_event_size = bytes;
+        self
+    }
+
+    /// SSE: an event type that only proves the stream alive and is not delivered.
+    pub fn liveness_event(mut self, event_type: impl Into<String>) -> Self {
+        self.0.sse.liveness_events.push(event_type.into());
+        self
+    }
+
+    /// SSE: a URL fetched every heartbeat interval for round-trip samples.
+    pub fn ping_url(mut self, url: impl Into<String>) -> Self {
+        self.0.sse.ping_url = Some(url.into());
+        self
+    }
+
+    /// Adds a static handshake header (its value is never logged).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.0.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Headers computed on every attempt, e.g. a freshly minted token.
+    pub fn header_provider(
+        mut self,
+        provider: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.0.header_provider = Some(Arc::new(provider));
+        self
+    }
+
+    /// Validates and returns the config.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid field.
+    pub fn build(self) -> Result<EndpointConfig, ConfigError> {
+        self.0.validate()?;
+        Ok(self.0)
+    }
+}

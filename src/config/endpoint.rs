@@ -1,0 +1,425 @@
+//! Everything one endpoint needs, its validation and its secret-free `Debug`.
+
+use std::{fmt, time::Duration};
+
+use super::*;
+use crate::{
+    close::ClosePolicy,
+    delivery::{AckConfig, AuthConfig, BatchConfig, OverflowPolicy},
+    duration::serde_duration,
+    ConfigError, Payload, TransportKind,
+};
+
+/// What to do when the server refuses our credentials (HTTP 401/403, close 1008).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnAuthFailure {
+    /// Go to Failed and wait for a forced reconnect (default).
+    #[default]
+    Fail,
+    /// Retry with backoff, for servers whose refusals are transient.
+    Retry,
+}
+
+/// Everything one endpoint needs: where, how to stay alive, how to retry.
+///
+/// Build one with [`EndpointConfig::websocket`], or deserialize it (durations
+/// as `"30s"`-style strings or integer milliseconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_tether::EndpointConfig;
+/// let config = EndpointConfig::websocket("wss://feed.example/stream")
+///     .heartbeat_interval(Duration::from_secs(5))
+///     .max_attempts(10)
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.heartbeat.effective_timeout(), Duration::from_secs(15));
+///
+/// let from_json: EndpointConfig = serde_json::from_str(
+///     r#"{"url": "ws://127.0.0.1:9000/", "heartbeat": {"interval": "5s"}}"#,
+/// ).unwrap();
+/// assert_eq!(from_json.heartbeat.interval, Duration::from_secs(5));
+/// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// `ws://`/`wss://` URL for WebSocket, `http://`/`https://` for SSE.
+    pub url: String,
+    /// Transport. Default: WebSocket.
+    #[serde(default = "default_kind")]
+    pub kind: TransportKind,
+    /// Bound on one attempt. Default [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
+    #[serde(default = "default_connect_timeout", with = "serde_duration")]
+    pub connect_timeout: Duration,
+    /// Bound on a close handshake we start. Default [`DEFAULT_CLOSE_TIMEOUT`] (5 s).
+    #[serde(default = "default_close_timeout", with = "serde_duration")]
+    pub close_timeout: Duration,
+    /// Heartbeat settings.
+    #[serde(default)]
+    pub heartbeat: HeartbeatConfig,
+    /// Reconnect delays. Default: exponential 1 s x2 up to 30 s with full jitter.
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+    /// Consecutive failures before the endpoint fails. Default `None`: never.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Uptime after which the failure count resets. Default [`DEFAULT_RESET_AFTER`] (60 s).
+    #[serde(default = "default_reset_after", with = "serde_duration")]
+    pub reset_after: Duration,
+    /// Close-code policy. Default: see [`ClosePolicy`].
+    #[serde(default)]
+    pub close_policy: ClosePolicy,
+    /// Minimum delay after a protocol fault. Default 30 s.
+    #[serde(default = "default_protocol_fault_delay", with = "serde_duration")]
+    pub protocol_fault_delay: Duration,
+    /// Consecutive protocol faults before the endpoint fails. Default 5.
+    #[serde(default = "default_max_protocol_faults")]
+    pub max_protocol_faults: u32,
+    /// Minimum delay after close 1013. Default 10 s.
+    #[serde(default = "default_try_again_later", with = "serde_duration")]
+    pub try_again_later: Duration,
+    /// What an authentication refusal does. Default: fail.
+    #[serde(default)]
+    pub on_auth_failure: OnAuthFailure,
+    /// Largest inbound message in bytes. Default 16 MiB.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: usize,
+    /// Most frames (or SSE chunks) read and delivered at once to batch
+    /// subscribers. Default 256.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// SSE settings (ignored by WebSocket endpoints).
+    #[serde(default)]
+    pub sse: SseConfig,
+    /// Messages queued while not connected (or not yet authenticated).
+    /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024).
+    #[serde(default = "default_outbox_capacity")]
+    pub outbox_capacity: usize,
+    /// What a full outbox does. Default: reject the new message.
+    #[serde(default)]
+    pub overflow: OverflowPolicy,
+    /// Sent on every connection, after authentication and before the outbox
+    /// (for example re-subscribe requests).
+    #[serde(skip)]
+    pub on_connect: Vec<Payload>,
+    /// Optional authentication handshake after every connect.
+    #[serde(skip)]
+    pub auth: Option<AuthConfig>,
+    /// Optional acknowledged mode.
+    #[serde(skip)]
+    pub ack: Option<AckConfig>,
+    /// Optional coalescing of queued messages into one frame. Default: off.
+    #[serde(skip)]
+    pub batch: Option<BatchConfig>,
+    /// Handshake headers sent on every attempt (values are secret: never logged).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Called on every attempt for fresh headers (added after `headers`).
+    #[serde(skip)]
+    pub header_provider: Option<HeaderProvider>,
+    /// Replaces the policy built from `backoff`.
+    #[serde(skip)]
+    pub backoff_policy: Option<PolicyFactory>,
+}
+
+fn default_kind() -> TransportKind {
+    TransportKind::WebSocket
+}
+fn default_connect_timeout() -> Duration {
+    DEFAULT_CONNECT_TIMEOUT
+}
+fn default_close_timeout() -> Duration {
+    DEFAULT_CLOSE_TIMEOUT
+}
+fn default_reset_after() -> Duration {
+    DEFAULT_RESET_AFTER
+}
+fn default_protocol_fault_delay() -> Duration {
+    DEFAULT_PROTOCOL_FAULT_DELAY
+}
+fn default_max_protocol_faults() -> u32 {
+    DEFAULT_MAX_PROTOCOL_FAULTS
+}
+fn default_try_again_later() -> Duration {
+    DEFAULT_TRY_AGAIN_LATER
+}
+fn default_max_message_size() -> usize {
+    DEFAULT_MAX_MESSAGE_SIZE
+}
+fn default_max_batch() -> usize {
+    DEFAULT_MAX_BATCH
+}
+fn default_outbox_capacity() -> usize {
+    DEFAULT_OUTBOX_CAPACITY
+}
+
+impl EndpointConfig {
+    /// Starts a WebSocket endpoint config with every default.
+    pub fn websocket(url: impl Into<String>) -> EndpointBuilder {
+        Self::with_kind(url.into(), TransportKind::WebSocket)
+    }
+
+    /// Starts a Server-Sent Events endpoint config with every default.
+    pub fn sse(url: impl Into<String>) -> EndpointBuilder {
+        Self::with_kind(url.into(), TransportKind::Sse)
+    }
+
+    fn with_kind(url: String, kind: TransportKind) -> EndpointBuilder {
+        EndpointBuilder(Self {
+            url,
+            kind,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            heartbeat: HeartbeatConfig::default(),
+            backoff: BackoffConfig::default(),
+            max_attempts: None,
+            reset_after: DEFAULT_RESET_AFTER,
+            close_policy: ClosePolicy::default(),
+            protocol_fault_delay: DEFAULT_PROTOCOL_FAULT_DELAY,
+            max_protocol_faults: DEFAULT_MAX_PROTOCOL_FAULTS,
+            try_again_later: DEFAULT_TRY_AGAIN_LATER,
+            on_auth_failure: OnAuthFailure::Fail,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_batch: DEFAULT_MAX_BATCH,
+            sse: SseConfig::default(),
+            outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
+            overflow: OverflowPolicy::Reject,
+            on_connect: Vec::new(),
+            auth: None,
+            ack: None,
+            batch: None,
+            headers: Vec::new(),
+            header_provider: None,
+            backoff_policy: None,
+        })
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let schemes = match self.kind {
+            TransportKind::WebSocket => ["ws://", "wss://"],
+            TransportKind::Sse => ["http://", "https://"],
+        };
+        if !is_absolute_url(&self.url, &schemes) {
+            return Err(ConfigError::new(
+                "url",
+                format!(
+                    "{} endpoints need an absolute {} or {} url with a host, got {:?}",
+                    self.kind.name(),
+                    schemes[0],
+                    schemes[1],
+                    crate::redact::redact_url(&self.url)
+                ),
+            ));
+        }
+        if self.sse.max_event_size == 0 {
+            return Err(ConfigError::new("sse.max_event_size", "must be above zero"));
+        }
+        if let Some(ping) = &self.sse.ping_url {
+            if !is_absolute_url(ping, &["http://", "https://"]) {
+                return Err(ConfigError::new(
+                    "sse.ping_url",
+                    "is not an absolute http:// or https:// url with a host",
+                ));
+            }
+        }
+        let nonzero = [
+            ("connect_timeout", self.connect_timeout),
+            ("close_timeout", self.close_timeout),
+            ("heartbeat.interval", self.heartbeat.interval),
+        ];
+        for (field, value) in nonzero {
+            if value.is_zero() {
+                return Err(ConfigError::new(field, "must be above zero"));
+            }
+        }
+        if self.heartbeat.max_missed == 0 {
+            return Err(ConfigError::new(
+                "heartbeat.max_missed",
+                "must be at least 1",
+            ));
+        }
+        if self.heartbeat.timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::new("heartbeat.timeout", "must be above zero"));
+        }
+        if self.max_attempts == Some(0) {
+            return Err(ConfigError::new(
+                "max_attempts",
+                "must be at least 1 (use None for unlimited)",
+            ));
+        }
+        if self.max_message_size == 0 {
+            return Err(ConfigError::new("max_message_size", "must be above zero"));
+        }
+        if self.outbox_capacity == 0 {
+            return Err(ConfigError::new("outbox_capacity", "must be at least 1"));
+        }
+        if self.batch.as_ref().is_some_and(|b| b.max_batch == 0) {
+            return Err(ConfigError::new("batch.max_batch", "must be at least 1"));
+        }
+        if self.auth.as_ref().is_some_and(|a| a.timeout.is_zero()) {
+            return Err(ConfigError::new("auth.timeout", "must be above zero"));
+        }
+        if self.ack.as_ref().is_some_and(|a| a.timeout.is_zero()) {
+            return Err(ConfigError::new("ack.timeout", "must be above zero"));
+        }
+        let sends = self.auth.is_some()
+            || self.ack.is_some()
+            || self.batch.is_some()
+            || !self.on_connect.is_empty();
+        if self.kind == TransportKind::Sse && sends {
+            return Err(ConfigError::new(
+                "auth",
+                "sse endpoints are receive-only: no auth, ack, batch or on-connect messages (use headers)",
+            ));
+        }
+        if self.max_batch == 0 {
+            return Err(ConfigError::new("max_batch", "must be at least 1"));
+        }
+        for (name, _) in &self.headers {
+            awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
+                ConfigError::new("headers", format!("{name:?} is not a valid header name"))
+            })?;
+        }
+        self.backoff.validate()
+    }
+
+    pub(crate) fn policy(&self) -> Box<dyn BackoffPolicy> {
+        match &self.backoff_policy {
+            Some(factory) => factory(),
+            None => self.backoff.to_policy(),
+        }
+    }
+}
+
+/// Whether `url` starts with one of `schemes` and names a host.
+fn is_absolute_url(url: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|s| url.starts_with(s))
+        && url
+            .parse::<awc::http::Uri>()
+            .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
+}
+
+impl fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("EndpointConfig")
+            .field("url", &crate::redact::redact_url(&self.url))
+            .field("kind", &self.kind)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("heartbeat", &self.heartbeat)
+            .field("backoff", &self.backoff)
+            .field("max_attempts", &self.max_attempts)
+            .field("reset_after", &self.reset_after)
+            .field("close_policy", &self.close_policy)
+            .field("on_auth_failure", &self.on_auth_failure)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_batch", &self.max_batch)
+            .field("sse", &self.sse)
+            .field("outbox_capacity", &self.outbox_capacity)
+            .field("overflow", &self.overflow)
+            .field("on_connect", &self.on_connect.len())
+            .field("auth", &self.auth)
+            .field("ack", &self.ack)
+            .field("batch", &self.batch)
+            .field("headers (values redacted)", &header_names)
+            .field("header_provider", &self.header_provider.is_some())
+            .field("backoff_policy", &self.backoff_policy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_validates() {
+        let err = EndpointConfig::websocket("http://x").build().unwrap_err();
+        assert_eq!(err.field(), "url");
+        let err = EndpointConfig::websocket("ws://h/")
+            .heartbeat_interval(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "heartbeat.interval");
+        let err = EndpointConfig::websocket("ws://h/")
+            .max_attempts(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "max_attempts");
+        let err = EndpointConfig::websocket("ws://h/")
+            .backoff(BackoffConfig::Exponential {
+                initial: Duration::from_secs(5),
+                multiplier: 2.0,
+                max: Duration::from_secs(1),
+                jitter: false,
+            })
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "backoff.max");
+        let err = EndpointConfig::websocket("ws://h/")
+            .header("bad name", "v")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "headers");
+        assert!(EndpointConfig::websocket("wss://h:1/x").build().is_ok());
+        assert_eq!(
+            EndpointConfig::sse("ws://h/").build().unwrap_err().field(),
+            "url"
+        );
+        assert!(EndpointConfig::sse("https://h/events").build().is_ok());
+        let err = EndpointConfig::sse("http://h/")
+            .ping_url("nope")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.ping_url");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let config = EndpointConfig::websocket("wss://user:hunter2@h/feed?token=abc")
+            .header("Authorization", "Bearer s3cret")
+            .build()
+            .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(!debug.contains("abc"), "{debug}");
+        assert!(debug.contains("Authorization"));
+    }
+
+    #[test]
+    fn deserializes_with_defaults_and_human_durations() {
+        let config: EndpointConfig = serde_json::from_str(
+            r#"{
+                "url": "ws://127.0.0.1:1/",
+                "connect_timeout": 2500,
+                "heartbeat": {"interval": "2s", "max_missed": 2},
+                "backoff": {"policy": "decorrelated", "initial": "100ms", "max": "5s"},
+                "max_attempts": 4,
+                "close_policy": {"4001": "stop"}
+            }"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.connect_timeout, Duration::from_millis(2500));
+        assert_eq!(config.heartbeat.effective_timeout(), Duration::from_secs(4));
+        assert_eq!(config.max_attempts, Some(4));
+        assert_eq!(config.reset_after, DEFAULT_RESET_AFTER);
+        assert!(serde_json::from_str::<EndpointConfig>(r#"{"url":"ws://h/","bogus":1}"#).is_err());
+        let sse: EndpointConfig = serde_json::from_str(
+            r#"{"url": "http://127.0.0.1:1/events", "kind": "sse",
+                "sse": {"liveness_events": ["heartbeat"], "max_event_size": 4096}}"#,
+        )
+        .unwrap();
+        sse.validate().unwrap();
+        assert_eq!(sse.kind, TransportKind::Sse);
+        assert_eq!(sse.sse.liveness_events, vec!["heartbeat".to_owned()]);
+    }
+}
