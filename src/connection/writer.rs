@@ -224,24 +224,30 @@ impl ConnectionActor {
                     }
                     Poll::Pending => break 'passes,
                 }
-                let taken: Vec<Outgoing> = match &self.config.batch {
-                    Some(batch) => {
-                        let n = self.outbox.len().min(batch.max_batch);
-                        std::iter::from_fn(|| self.outbox.pop()).take(n).collect()
+                let Some(batch) = &self.config.batch else {
+                    let msg = self.outbox.pop().expect("checked non-empty");
+                    match Pin::new(&mut w.sink).start_send(data_frame(msg.payload.clone())) {
+                        Ok(()) => mark_written(
+                            msg,
+                            generation,
+                            acks_on,
+                            &mut self.in_flight,
+                            &mut self.samples,
+                            now,
+                        ),
+                        // Could not be encoded: this message fails, the connection goes on.
+                        Err(err) => msg.finish(Err(Error::protocol(format!(
+                            "could not encode message: {err}"
+                        )))),
                     }
-                    None => self.outbox.pop().into_iter().collect(),
+                    continue;
                 };
-                let frame = match (&self.config.batch, taken.as_slice()) {
-                    (None, [one]) => one.payload.clone(),
-                    (Some(batch), many) => {
-                        let payloads: Vec<Payload> =
-                            many.iter().map(|m| m.payload.clone()).collect();
-                        (batch.encoder)(&payloads)
-                    }
-                    (None, _) => unreachable!("one message without batching"),
-                };
-                if let Err(err) = Pin::new(&mut w.sink).start_send(data_frame(frame)) {
-                    // The frame could not be encoded: these messages fail, the connection goes on.
+                let n = self.outbox.len().min(batch.max_batch);
+                let taken: Vec<Outgoing> =
+                    std::iter::from_fn(|| self.outbox.pop()).take(n).collect();
+                let payloads: Vec<Payload> = taken.iter().map(|m| m.payload.clone()).collect();
+                let frame = data_frame((batch.encoder)(&payloads));
+                if let Err(err) = Pin::new(&mut w.sink).start_send(frame) {
                     let error = Error::protocol(format!("could not encode message: {err}"));
                     for msg in taken {
                         msg.finish(Err(error.clone()));
