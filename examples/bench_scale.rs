@@ -13,10 +13,12 @@
 //! missed heartbeats. Then a reconnect storm: the server goes away for 5 s
 //! and comes back on the same port; with jitter on and off, it reports the
 //! peak connection attempts in any 100 ms window and the time from the
-//! server's return until every endpoint is connected again.
+//! server's return until every endpoint is connected again; and with
+//! `reconnect_spread` set to the max delay.
 //!
 //! Roles (the orchestrator starts the others): `--serve PORT`,
-//! `--client raw|tether URL N HOLD_SECS`, `--storm URL N on|off`.
+//! `--client raw|tether URL N HOLD_SECS`, `--storm URL N on|off|spread`.
+//! `--storm-only` skips the scale figures.
 
 use std::{
     cell::Cell,
@@ -37,7 +39,11 @@ use futures::{SinkExt, StreamExt};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const OUTAGE: Duration = Duration::from_secs(5);
-const STORM_MAX_DELAY: Duration = Duration::from_secs(4);
+/// The storm uses the library's default backoff cap (30 s): a fleet as users
+/// deploy it.
+const STORM_MAX_DELAY: Duration = actix_tether::DEFAULT_MAX_DELAY;
+/// `reconnect_spread` of the third storm configuration.
+const STORM_SPREAD: Duration = Duration::from_secs(5);
 
 // ---------- measurements from /proc ----------
 
@@ -218,15 +224,48 @@ impl Handler<Drain> for Tally {
     }
 }
 
-fn endpoint_config(url: &str, jitter: bool) -> EndpointConfig {
+/// How the storm's endpoints retry.
+#[derive(Clone, Copy, PartialEq)]
+enum Retry {
+    NoJitter,
+    Jitter,
+    /// Jitter plus `reconnect_spread` of the storm's max delay.
+    Spread,
+}
+
+impl Retry {
+    fn arg(self) -> &'static str {
+        match self {
+            Retry::NoJitter => "off",
+            Retry::Jitter => "on",
+            Retry::Spread => "spread",
+        }
+    }
+
+    fn parse(arg: &str) -> Self {
+        match arg {
+            "off" => Retry::NoJitter,
+            "spread" => Retry::Spread,
+            _ => Retry::Jitter,
+        }
+    }
+}
+
+fn endpoint_config(url: &str, retry: Retry) -> EndpointConfig {
+    let spread = if retry == Retry::Spread {
+        STORM_MAX_DELAY
+    } else {
+        Duration::ZERO
+    };
     EndpointConfig::websocket(url)
+        .reconnect_spread(spread)
         .heartbeat_interval(HEARTBEAT)
         .connect_timeout(Duration::from_secs(30))
         .backoff(BackoffConfig::Exponential {
             initial: Duration::from_secs(1),
             multiplier: 2.0,
             max: STORM_MAX_DELAY,
-            jitter,
+            jitter: retry != Retry::NoJitter,
         })
         .build()
         .expect("valid config")
@@ -245,7 +284,7 @@ async fn wait_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
 async fn start_tether(
     url: &str,
     n: usize,
-    jitter: bool,
+    retry: Retry,
     keep_events: bool,
 ) -> (Addr<SupervisorActor>, Addr<Tally>) {
     let supervisor = SupervisorActor::default().start();
@@ -268,7 +307,7 @@ async fn start_tether(
         supervisor
             .send(AddEndpoint::new(
                 format!("e{i}"),
-                endpoint_config(url, jitter),
+                endpoint_config(url, retry),
             ))
             .await
             .unwrap()
@@ -327,7 +366,7 @@ fn client(kind: &str, url: String, n: usize, hold: u64) {
                 stats.missed.get() - missed_before,
             );
         } else {
-            let (supervisor, tally) = start_tether(&url, n, true, false).await;
+            let (supervisor, tally) = start_tether(&url, n, Retry::Jitter, false).await;
             while connected_count(&tally, None).await < n {
                 assert!(Instant::now() < deadline, "endpoints did not all connect");
                 actix_rt::time::sleep(Duration::from_millis(20)).await;
@@ -364,7 +403,7 @@ fn print_client(connect_s: f64, rss_kib: u64, n: usize, cpu: f64, hold: u64, mis
 
 /// Storm client: connects `n` endpoints, prints READY, then follows stdin
 /// lines KILLED and RESTARTED; prints `peak_per_100ms reconnect_s attempts`.
-fn storm(url: String, n: usize, jitter: bool) {
+fn storm(url: String, n: usize, retry: Retry) {
     let (tx, rx) = std::sync::mpsc::channel::<(String, Instant)>();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
@@ -375,7 +414,7 @@ fn storm(url: String, n: usize, jitter: bool) {
         }
     });
     actix_rt::System::new().block_on(async move {
-        let (_supervisor, tally) = start_tether(&url, n, jitter, true).await;
+        let (_supervisor, tally) = start_tether(&url, n, retry, true).await;
         let deadline = Instant::now() + Duration::from_secs(120);
         while connected_count(&tally, None).await < n {
             assert!(
@@ -430,6 +469,16 @@ fn storm(url: String, n: usize, jitter: bool) {
             }
         }
         let peak = windows.values().max().copied().unwrap_or(0);
+        if std::env::var_os("STORM_HISTOGRAM").is_some() {
+            let mut busiest: Vec<_> = windows.iter().collect();
+            busiest.sort_by_key(|(_, count)| std::cmp::Reverse(**count));
+            for (window, count) in busiest.iter().take(6) {
+                eprintln!(
+                    "window {} ms after the drop: {count} attempts",
+                    *window * 100
+                );
+            }
+        }
         let reconnect_s = back_at.map_or(f64::NAN, |at| (at - restarted).as_secs_f64());
         println!("{peak} {reconnect_s:.2} {attempts}");
     });
@@ -453,16 +502,11 @@ fn run_client(args: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn run_storm(n: usize, jitter: bool) -> Vec<String> {
+fn run_storm(n: usize, retry: Retry) -> Vec<String> {
     let server = Server::start(0);
     let port = server.port;
     let mut client = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--storm",
-            &server.url(),
-            &n.to_string(),
-            if jitter { "on" } else { "off" },
-        ])
+        .args(["--storm", &server.url(), &n.to_string(), retry.arg()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -497,19 +541,26 @@ fn main() {
             )
         }
         Some("--storm") => {
-            return storm(args[1].clone(), args[2].parse().unwrap(), args[3] == "on")
+            return storm(
+                args[1].clone(),
+                args[2].parse().unwrap(),
+                Retry::parse(&args[3]),
+            )
         }
         _ => {}
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let storm_only = args.iter().any(|a| a == "--storm-only");
     let (counts, hold): (&[usize], u64) = if quick {
         (&[1_000], 10)
     } else {
         (&[1_000, 10_000], 30)
     };
-    println!("| endpoints | client | connect all | memory / conn | CPU s / endpoint-hour | missed heartbeats |");
-    println!("|---|---|---|---|---|---|");
-    for &n in counts {
+    if !storm_only {
+        println!("| endpoints | client | connect all | memory / conn | CPU s / endpoint-hour | missed heartbeats |");
+        println!("|---|---|---|---|---|---|");
+    }
+    for &n in counts.iter().filter(|_| !storm_only) {
         let mut rows = Vec::new();
         for kind in ["raw", "tether"] {
             let server = Server::start(0);
@@ -544,10 +595,18 @@ fn main() {
     println!();
     println!("| storm, {n} endpoints, {}s outage, backoff 1 s x2 to {}s | peak attempts / 100 ms | all reconnected after | attempts |", OUTAGE.as_secs(), STORM_MAX_DELAY.as_secs());
     println!("|---|---|---|---|");
-    let off = run_storm(n, false);
-    let on = run_storm(n, true);
+    let off = run_storm(n, Retry::NoJitter);
+    let on = run_storm(n, Retry::Jitter);
+    let spread = run_storm(n, Retry::Spread);
     println!("| jitter off | {} | {} s | {} |", off[0], off[1], off[2]);
     println!("| jitter on | {} | {} s | {} |", on[0], on[1], on[2]);
+    println!(
+        "| jitter on, reconnect_spread {} s | {} | {} s | {} |",
+        STORM_SPREAD.as_secs(),
+        spread[0],
+        spread[1],
+        spread[2]
+    );
     println!(
         "| target | jitter-on peak <= {:.0} (1/10 of off) | <= {} s (2 x max delay) | |",
         off[0].parse::<f64>().unwrap_or(0.0) / 10.0,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backoff::BackoffPolicy;
+use crate::backoff::{BackoffPolicy, RandomSource, SplitMix64};
 
 /// What to do after a failed attempt or a lost connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub(crate) struct RetryState {
     failures: u32,
     faults: u32,
     connected_at: Option<Instant>,
+    /// Extra random wait (0..spread) before the first retry after a live
+    /// connection is lost, so a fleet dropped at once does not return at once.
+    spread: Duration,
+    rng: SplitMix64,
 }
 
 impl RetryState {
@@ -49,7 +53,16 @@ impl RetryState {
             failures: 0,
             faults: 0,
             connected_at: None,
+            spread: Duration::ZERO,
+            rng: SplitMix64::from_entropy(),
         }
+    }
+
+    /// Spreads the first retry after a lost connection over `0..spread`.
+    pub(crate) fn with_spread(mut self, spread: Duration, rng: SplitMix64) -> Self {
+        self.spread = spread;
+        self.rng = rng;
+        self
     }
 
     /// Consecutive failures since the last stable connection.
@@ -77,6 +90,7 @@ impl RetryState {
         urgency: Urgency,
         hint: Option<Duration>,
     ) -> NextAttempt {
+        let was_connected = self.connected_at.is_some();
         if let Some(since) = self.connected_at.take() {
             if now.saturating_duration_since(since) >= self.reset_after {
                 self.failures = 0;
@@ -109,9 +123,14 @@ impl RetryState {
                 self.policy.next_delay()
             }
         };
+        let spread = if was_connected && !self.spread.is_zero() {
+            self.spread.mul_f64(self.rng.next_unit())
+        } else {
+            Duration::ZERO
+        };
         match delay {
             Some(delay) => NextAttempt::After {
-                delay: delay.max(floor),
+                delay: delay.max(floor) + spread,
                 attempt: self.failures,
             },
             None => NextAttempt::GiveUp {
@@ -212,6 +231,27 @@ mod tests {
             r.on_failure(t, fault, None),
             NextAttempt::GiveUp { attempts: 3 }
         );
+    }
+
+    #[test]
+    fn spread_delays_only_the_first_retry_after_a_live_connection() {
+        let t = Instant::now();
+        let spread = S(3);
+        let mut delays = Vec::new();
+        for seed in 0..50 {
+            let policy = ConstantBackoff(S(1));
+            let mut r = RetryState::new(Box::new(policy), None, S(60))
+                .with_spread(spread, SplitMix64::seeded(seed));
+            // A failed attempt (never connected): no spread.
+            assert_eq!(delay(r.on_failure(t, Urgency::Backoff, None)), S(1));
+            r.on_connected(t);
+            // A lost connection: policy delay plus 0..spread; even Prompt is spread.
+            let d = delay(r.on_failure(t + S(1), Urgency::Prompt, None));
+            assert!(d >= S(1) && d < S(1) + spread, "{d:?}");
+            delays.push(d);
+        }
+        let (min, max) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+        assert!(*max - *min > S(2), "spread too narrow: {min:?}..{max:?}");
     }
 
     #[test]

@@ -223,3 +223,33 @@ async fn header_provider_is_called_on_every_attempt() {
     assert_eq!(token(first), "Bearer token-0");
     assert_eq!(token(second), "Bearer token-1");
 }
+
+#[actix::test]
+async fn reconnect_spread_scatters_a_fleet_dropped_at_once() {
+    let mut server = TestServer::start().await;
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let spread = Duration::from_secs(2);
+    for i in 0..6 {
+        let config = fast(&server.url())
+            .reconnect_spread(spread)
+            .build()
+            .unwrap();
+        add(&supervisor, &format!("f{i}"), config).await;
+    }
+    events.count_state(ConnectionState::Connected, 6).await;
+    server.stop().await;
+    let lost = events.count_state(ConnectionState::Reconnecting, 6).await;
+    let delays: Vec<Duration> = lost.iter().map(|e| e.next_delay.unwrap()).collect();
+    let base = Duration::from_millis(100);
+    assert!(
+        delays.iter().all(|d| *d >= base && *d < base + spread),
+        "{delays:?}"
+    );
+    let (min, max) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+    assert!(
+        *max - *min > Duration::from_millis(100),
+        "not spread: {delays:?}"
+    );
+}

@@ -81,6 +81,13 @@ impl EndpointBuilder {
         self
     }
 
+    /// Spreads the first retry after a lost connection over `0..spread`
+    /// (for fleets of endpoints on one server). Default 0 (off).
+    pub fn reconnect_spread(mut self, spread: Duration) -> Self {
+        self.0.reconnect_spread = spread;
+        self
+    }
+
     /// Uptime after which the failure count resets. Default 60 s.
     pub fn reset_after(mut self, period: Duration) -> Self {
         self.0.reset_after = period;

@@ -68,6 +68,12 @@ pub struct EndpointConfig {
     /// Uptime after which the failure count resets. Default [`DEFAULT_RESET_AFTER`] (60 s).
     #[serde(default = "default_reset_after", with = "serde_duration")]
     pub reset_after: Duration,
+    /// Extra random wait, uniformly 0..`reconnect_spread`, before the first
+    /// retry after a live connection is lost (including a server's close
+    /// 1000/1001), so thousands of endpoints dropped at once by one server
+    /// restart do not all return in the same second. Default 0 (off).
+    #[serde(default, with = "serde_duration")]
+    pub reconnect_spread: Duration,
     /// Close-code policy. Default: see [`ClosePolicy`].
     #[serde(default)]
     pub close_policy: ClosePolicy,
@@ -176,6 +182,7 @@ impl EndpointConfig {
             backoff: BackoffConfig::default(),
             max_attempts: None,
             reset_after: DEFAULT_RESET_AFTER,
+            reconnect_spread: Duration::ZERO,
             close_policy: ClosePolicy::default(),
             protocol_fault_delay: DEFAULT_PROTOCOL_FAULT_DELAY,
             max_protocol_faults: DEFAULT_MAX_PROTOCOL_FAULTS,
@@ -317,6 +324,7 @@ impl fmt::Debug for EndpointConfig {
             .field("backoff", &self.backoff)
             .field("max_attempts", &self.max_attempts)
             .field("reset_after", &self.reset_after)
+            .field("reconnect_spread", &self.reconnect_spread)
             .field("close_policy", &self.close_policy)
             .field("on_auth_failure", &self.on_auth_failure)
             .field("max_message_size", &self.max_message_size)

@@ -144,7 +144,11 @@ impl ConnectionActor {
             id = %id,
             url = %crate::redact::redact_url(&config.url),
         );
-        let retry = RetryState::new(config.policy(), config.max_attempts, config.reset_after);
+        let retry = RetryState::new(config.policy(), config.max_attempts, config.reset_after)
+            .with_spread(
+                config.reconnect_spread,
+                crate::backoff::SplitMix64::from_entropy(),
+            );
         let outbox = Outbox::new(config.outbox_capacity, config.overflow);
         Self {
             id,
