@@ -244,6 +244,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// An actor's mailbox closed: the supervisor or the endpoint has stopped.
+impl From<actix::MailboxError> for Error {
+    fn from(_: actix::MailboxError) -> Self {
+        Error::shutdown()
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(err: ConfigError) -> Self {
         Error::new(ErrorCategory::Config, err.to_string())

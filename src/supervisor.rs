@@ -86,10 +86,6 @@ impl SupervisorActor {
     }
 }
 
-fn mailbox_closed(_: actix::MailboxError) -> Error {
-    Error::shutdown()
-}
-
 impl Actor for SupervisorActor {
     type Context = Context<Self>;
 
@@ -195,7 +191,7 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
                 why: Error::endpoint("endpoint removed"),
             })
             .await
-            .map_err(mailbox_closed)?;
+            .map_err(Error::from)?;
             monitor.do_send(EndpointRemoved { endpoint: msg.id });
             Ok(())
         })
@@ -215,7 +211,7 @@ impl Handler<GetStatus> for SupervisorActor {
 
     fn handle(&mut self, msg: GetStatus, _: &mut Context<Self>) -> Self::Result {
         let addr = self.endpoint(&msg.id);
-        Box::pin(async move { addr?.send(QueryStatus).await.map_err(mailbox_closed) })
+        Box::pin(async move { addr?.send(QueryStatus).await.map_err(Error::from) })
     }
 }
 
@@ -276,7 +272,7 @@ impl Handler<Reconnect> for SupervisorActor {
             let sends = targets?.into_iter().map(|(a, delay)| async move {
                 a.send(ForceReconnect { delay })
                     .await
-                    .map_err(mailbox_closed)?
+                    .map_err(Error::from)?
             });
             join_all(sends).await.into_iter().collect()
         })
@@ -421,7 +417,7 @@ impl Handler<SendPayload> for SupervisorActor {
             session_scoped: msg.session_scoped,
             ack_id: msg.ack_id,
         };
-        Box::pin(async move { addr?.send(write).await.map_err(mailbox_closed)? })
+        Box::pin(async move { addr?.send(write).await.map_err(Error::from)? })
     }
 }
 

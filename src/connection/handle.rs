@@ -18,10 +18,6 @@ pub struct EndpointHandle {
     addr: Addr<ConnectionActor>,
 }
 
-fn gone(_: actix::MailboxError) -> Error {
-    Error::shutdown()
-}
-
 impl EndpointHandle {
     pub(crate) fn new(id: EndpointId, addr: Addr<ConnectionActor>) -> Self {
         Self { id, addr }
@@ -42,7 +38,7 @@ impl EndpointHandle {
             session_scoped: false,
             ack_id: None,
         };
-        self.addr.send(write).await.map_err(gone)?
+        self.addr.send(write).await.map_err(Error::from)?
     }
 
     /// Sends several payloads in order with one mailbox hop; each gets its
@@ -51,7 +47,10 @@ impl EndpointHandle {
     /// # Errors
     /// The endpoint's actor is gone (supervisor stopped).
     pub async fn send_batch(&self, payloads: Vec<Payload>) -> Result<Vec<Result<Receipt>>> {
-        self.addr.send(WriteBatch(payloads)).await.map_err(gone)
+        self.addr
+            .send(WriteBatch(payloads))
+            .await
+            .map_err(Error::from)
     }
 }
 

@@ -7,9 +7,9 @@
 //! subscribers and counters survive, and `started` schedules the next attempt
 //! after the backoff delay (actix itself restarts without waiting).
 //!
-//! A transport (WebSocket, SSE) contributes a connect future, a stream
-//! handler that turns inbound frames into calls to the lifecycle methods, and
-//! a [`Writer`](transport::Writer) variant; see `transport`. The lifecycle is
+//! A transport (WebSocket, SSE) contributes a connect future, a reader that
+//! turns inbound frames into calls to the lifecycle methods, and a
+//! [`Writer`](transport::Writer) variant; see `transport`. The lifecycle is
 //! split by concern: this file (connect, lose, retry), `closing`,
 //! `keepalive` (heartbeats), `inbound` (delivery), `outbound` (sends, outbox,
 //! session start) and `writer` (the WebSocket write half).

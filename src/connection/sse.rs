@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::{AsyncContext, Context, StreamHandler};
 use awc::{
-    error::{PayloadError, SendRequestError},
+    error::PayloadError,
     http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER},
     Client,
 };
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::{stream::LocalBoxStream, StreamExt};
 
 use super::{
-    transport::{handshake_headers, refused, Reader, Resume},
+    transport::{handshake_headers, refused, request_error, Reader, Resume},
     ConnectionActor, Loss,
 };
 use crate::{
@@ -25,15 +25,6 @@ pub(crate) struct Connected {
     body: LocalBoxStream<'static, Result<Bytes, PayloadError>>,
     /// The URL after redirects.
     url: String,
-}
-
-fn send_error(err: SendRequestError) -> Error {
-    match err {
-        SendRequestError::Connect(e) => Error::network(format!("connect failed: {e}")),
-        SendRequestError::Timeout => Error::timeout("response timed out"),
-        SendRequestError::Url(e) => Error::new(ErrorCategory::Config, format!("invalid url: {e}")),
-        other => Error::network(format!("request failed: {other}")),
-    }
 }
 
 /// Resolves a `Location` header against the URL that answered with it.
@@ -93,7 +84,7 @@ pub(crate) fn connect(
                         "connect timed out after {timeout:?}"
                     )))
                 }
-                Ok(result) => result.map_err(send_error)?,
+                Ok(result) => result.map_err(request_error)?,
             };
             let status = response.status();
             let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
@@ -162,7 +153,7 @@ pub(crate) async fn measure_ping(
     let response = actix_rt::time::timeout(timeout, client.get(url.as_str()).send())
         .await
         .map_err(|_| Error::timeout("ping timed out"))?
-        .map_err(send_error)?;
+        .map_err(request_error)?;
     if !response.status().is_success() {
         return Err(Error::new(
             ErrorCategory::Server,

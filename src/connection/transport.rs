@@ -2,8 +2,9 @@
 //! connection keeps, and what the lifecycle can write.
 //!
 //! A transport adds a variant to [`Connected`], [`Reader`] and [`Writer`],
-//! and a stream handler that calls the lifecycle methods of
-//! [`ConnectionActor`]; the lifecycle itself is not copied.
+//! and a reader (an actor future for WebSocket, a stream handler for SSE)
+//! that calls the lifecycle methods of [`ConnectionActor`]; the lifecycle
+//! itself is not copied.
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -83,6 +84,18 @@ pub(crate) fn handshake_headers(
         })
         .collect::<Result<_, String>>()
         .map_err(|problem| Error::new(ErrorCategory::Config, problem))
+}
+
+/// Converts awc's `!Send` request error (connect, send, response) into our
+/// owned, categorised one; shared by the WebSocket handshake and SSE.
+pub(crate) fn request_error(err: awc::error::SendRequestError) -> Error {
+    use awc::error::SendRequestError as Send;
+    match err {
+        Send::Connect(e) => Error::network(format!("connect failed: {e}")),
+        Send::Timeout => Error::timeout("response timed out"),
+        Send::Url(e) => Error::new(ErrorCategory::Config, format!("invalid url: {e}")),
+        other => Error::network(format!("request failed: {other}")),
+    }
 }
 
 /// A request refused with an HTTP status, categorised; `retry_after` is the

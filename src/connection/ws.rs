@@ -19,10 +19,10 @@ use futures::Stream;
 
 use super::{
     fragments,
-    transport::{handshake_headers, refused, Reader, Writer},
+    transport::{handshake_headers, refused, request_error, Reader, Writer},
     ConnectionActor, Link, Loss,
 };
-use crate::{config::EndpointConfig, Error, ErrorCategory, Payload};
+use crate::{config::EndpointConfig, Error, Payload};
 
 /// The socket with the WebSocket codec: read by `ReadFrames`, written by
 /// the writer's driver, never split.
@@ -66,24 +66,16 @@ pub(crate) fn connect(
 
 /// Converts awc's `!Send` handshake error into our owned, categorised one.
 fn handshake_error(err: WsClientError) -> Error {
-    use awc::error::SendRequestError as Send;
     match err {
         WsClientError::InvalidResponseStatus(status) => refused(status, None),
-        WsClientError::SendRequest(Send::Connect(e)) => {
-            Error::network(format!("connect failed: {e}"))
-        }
-        WsClientError::SendRequest(Send::Timeout) => Error::timeout("handshake response timed out"),
-        WsClientError::SendRequest(Send::Url(e)) => {
-            Error::new(ErrorCategory::Config, format!("invalid url: {e}"))
-        }
-        WsClientError::SendRequest(e) => Error::network(format!("handshake failed: {e}")),
+        WsClientError::SendRequest(e) => request_error(e),
         WsClientError::Protocol(e) => Error::protocol(format!("handshake protocol error: {e}")),
         other => Error::protocol(format!("invalid handshake response: {other}")),
     }
 }
 
-/// Wires a completed handshake into the actor: the stream is read in
-/// ready-chunks (one actor call per burst) and the sink is buffered.
+/// Wires a completed handshake into the actor: `ReadFrames` reads bursts of
+/// frames and the writer's driver writes, both on the one unsplit socket.
 pub(super) fn attach(
     conn: Connected,
     max_batch: usize,
