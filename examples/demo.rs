@@ -169,7 +169,7 @@ impl Handler<MessagesReceived> for Printer {
                 self.started.elapsed().as_secs_f64(),
                 batch.endpoint,
                 batch.generation,
-                event.id.as_deref().unwrap_or("-")
+                event.id().map_or("-", |id| &**id)
             );
         }
     }

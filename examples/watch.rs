@@ -319,7 +319,7 @@ impl Handler<MessageReceived> for Printer {
             ),
             Payload::Event(event) => emit(
                 "event",
-                json!({"endpoint": endpoint, "event": &*event.event, "id": event.id.as_deref(), "data": &*event.data}),
+                json!({"endpoint": endpoint, "event": &**event.event(), "id": event.id().map(|id| &**id), "data": &**event.data()}),
             ),
         }
     }

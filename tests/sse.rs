@@ -34,9 +34,9 @@ async fn next_event(events: &mut Events) -> (String, String, Option<String>) {
     let m = next(&mut events.messages, WAIT).await;
     let e = m.payload.as_event().expect("an sse event").clone();
     (
-        e.event.to_string(),
-        e.data.to_string(),
-        e.id.map(|i| i.to_string()),
+        e.event().to_string(),
+        e.data().to_string(),
+        e.id().map(|i| i.to_string()),
     )
 }
 

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     if let (Ok(whole), Ok(halves)) = (&whole, &halves) {
         assert_eq!(whole, halves);
         for event in whole {
-            assert!(event.data.len() <= LIMIT);
+            assert!(event.data().len() <= LIMIT);
         }
     }
 });

@@ -172,23 +172,26 @@ impl StreamHandler<Chunks> for ConnectionActor {
         let Some(Reader::Sse(parser)) = self.link.as_mut().map(|l| &mut l.reader) else {
             return;
         };
-        let mut events = Vec::new();
+        let liveness_only = &self.config.sse.liveness_events;
+        let mut payloads = Vec::new();
         let mut failure = None;
         for chunk in chunks {
             let parsed = chunk
                 .map_err(|e| Error::network(format!("read failed: {e}")))
-                .and_then(|bytes| parser.push(bytes, &mut events));
+                .and_then(|bytes| {
+                    parser.push_each(bytes, |event| {
+                        if liveness_only.is_empty()
+                            || !liveness_only.iter().any(|t| *t == **event.event())
+                        {
+                            payloads.push(Payload::Event(event));
+                        }
+                    })
+                });
             if let Err(error) = parsed {
                 failure = Some(error);
                 break;
             }
         }
-        let liveness_only = &self.config.sse.liveness_events;
-        let payloads = events
-            .into_iter()
-            .filter(|e| liveness_only.is_empty() || !liveness_only.iter().any(|t| *t == *e.event))
-            .map(|event| Payload::Event(event.into()))
-            .collect();
         self.deliver(payloads, now, ctx);
         if let Some(error) = failure {
             let urgency = self.urgency_for(&error);

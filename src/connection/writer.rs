@@ -113,7 +113,7 @@ pub(crate) fn data_frame(payload: Payload) -> awc::ws::Message {
         Payload::Text(text) => awc::ws::Message::Text(text),
         Payload::Binary(bytes) => awc::ws::Message::Binary(bytes),
         // Refused before it gets here: SSE events are inbound only.
-        Payload::Event(event) => awc::ws::Message::Text(event.data.clone()),
+        Payload::Event(event) => awc::ws::Message::Text(event.data().clone()),
     }
 }
 

@@ -14,17 +14,88 @@
 
 mod parser;
 
+use std::{fmt, sync::Arc};
+
 use bytestring::ByteString;
 
 pub use self::parser::{SseParser, DEFAULT_MAX_EVENT_SIZE};
 
 /// One dispatched SSE event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The data is the stream's own bytes (no copy for a one-line event); the
+/// type and id are shared with neighbouring events that carry the same ones,
+/// so a stream of plain `data:` events allocates nothing per event.
+///
+/// ```
+/// use actix_tether::sse::SseEvent;
+/// let event = SseEvent::new("price", "42", Some("7"));
+/// assert_eq!(event.event(), "price");
+/// assert_eq!(event.data(), "42");
+/// assert_eq!(event.id().map(|id| &**id), Some("7"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct SseEvent {
+    data: ByteString,
+    meta: Arc<EventMeta>,
+}
+
+/// What consecutive events usually share.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct EventMeta {
+    event: ByteString,
+    id: Option<ByteString>,
+}
+
+impl EventMeta {
+    pub(crate) fn new(event: ByteString, id: Option<ByteString>) -> Arc<Self> {
+        Arc::new(Self { event, id })
+    }
+
+    pub(crate) fn is(&self, event: &[u8], id: Option<&ByteString>) -> bool {
+        self.event.as_bytes() == event && self.id.as_ref() == id
+    }
+}
+
+impl SseEvent {
+    /// An event of type `event` (`"message"` is the spec's default) with its
+    /// data and the last event id in force.
+    pub fn new(
+        event: impl Into<ByteString>,
+        data: impl Into<ByteString>,
+        id: Option<&str>,
+    ) -> Self {
+        Self::with_meta(
+            data.into(),
+            EventMeta::new(event.into(), id.map(Into::into)),
+        )
+    }
+
+    pub(crate) fn with_meta(data: ByteString, meta: Arc<EventMeta>) -> Self {
+        Self { data, meta }
+    }
+
     /// The event type (`event:` field); `"message"` when none was given.
-    pub event: ByteString,
+    pub fn event(&self) -> &ByteString {
+        &self.meta.event
+    }
+
     /// The data lines joined with LF.
-    pub data: ByteString,
+    pub fn data(&self) -> &ByteString {
+        &self.data
+    }
+
     /// The last event id in force when the event was dispatched, if any.
-    pub id: Option<ByteString>,
+    pub fn id(&self) -> Option<&ByteString> {
+        self.meta.id.as_ref()
+    }
+}
+
+impl fmt::Debug for SseEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseEvent")
+            .field("event", self.event())
+            .field("data", self.data())
+            .field("id", &self.id())
+            .finish()
+    }
 }

@@ -1,17 +1,19 @@
 //! Pure, push-based SSE parser: bytes in any chunking, events out.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
-use super::SseEvent;
+use super::{EventMeta, SseEvent};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
 /// Largest line or event the parser buffers: 1 MiB.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// `event`, `retry`: no known field name is longer.
+const LONGEST_FIELD: usize = 5;
 const MESSAGE: ByteString = ByteString::from_static("message");
 
 /// The data buffer, kept as the chunk's own bytes while an event has one line.
@@ -19,7 +21,7 @@ const MESSAGE: ByteString = ByteString::from_static("message");
 enum Data {
     #[default]
     None,
-    One(Bytes),
+    One(ByteString),
     Many(BytesMut),
 }
 
@@ -48,8 +50,8 @@ impl Data {
 /// parser.push("event: greet\nid: 7\ndata: hel".into(), &mut events).unwrap();
 /// parser.push("lo\r\ndata: world\r\n\r\n".into(), &mut events).unwrap();
 /// assert_eq!(events.len(), 1);
-/// assert_eq!(&*events[0].event, "greet");
-/// assert_eq!(&*events[0].data, "hello\nworld");
+/// assert_eq!(events[0].event(), "greet");
+/// assert_eq!(events[0].data(), "hello\nworld");
 /// assert_eq!(parser.last_event_id(), "7");
 /// ```
 #[derive(Debug)]
@@ -65,6 +67,8 @@ pub struct SseParser {
     id_buffer: ByteString,
     last_event_id: ByteString,
     retry: Option<Duration>,
+    /// The type and id of the last dispatched event, reused while unchanged.
+    meta: Arc<EventMeta>,
 }
 
 impl SseParser {
@@ -80,6 +84,7 @@ impl SseParser {
             id_buffer: ByteString::new(),
             last_event_id: ByteString::new(),
             retry: None,
+            meta: EventMeta::new(MESSAGE, None),
         }
     }
 
@@ -107,7 +112,21 @@ impl SseParser {
     /// # Errors
     /// A protocol [`Error`] when a line or an event's data exceeds the size
     /// limit; the parser must not be used after an error.
-    pub fn push(&mut self, mut chunk: Bytes, out: &mut Vec<SseEvent>) -> Result<(), Error> {
+    pub fn push(&mut self, chunk: Bytes, out: &mut Vec<SseEvent>) -> Result<(), Error> {
+        self.push_each(chunk, |event| out.push(event))
+    }
+
+    /// Parses one chunk, handing each dispatched event to `each` as it
+    /// completes (no intermediate collection).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push): events dispatched before the error have
+    /// already been handed over.
+    pub fn push_each(
+        &mut self,
+        mut chunk: Bytes,
+        mut each: impl FnMut(SseEvent),
+    ) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
         }
@@ -125,22 +144,24 @@ impl SseParser {
             }
         }
         let len = chunk.len();
+        let mut chunk_text = None;
         while pos < len {
             let Some(offset) = memchr::memchr2(b'\n', b'\r', &chunk[pos..]) else {
                 self.keep_partial(&chunk[pos..])?;
                 break;
             };
             let end = pos + offset;
-            let line = if self.partial.is_empty() {
-                chunk.slice(pos..end)
+            if self.partial.is_empty() {
+                if offset > self.max_size {
+                    return Err(self.too_large("line"));
+                }
+                let text = chunk_text.get_or_insert_with(|| ChunkText::new(&chunk, pos));
+                self.process_line(&chunk, text, pos, end, &mut each)?;
             } else {
                 self.keep_partial(&chunk[pos..end])?;
-                self.partial.split().freeze()
-            };
-            if line.len() > self.max_size {
-                return Err(self.too_large("line"));
+                let line = self.partial.split().freeze();
+                self.process_line(&line, &ChunkText::NONE, 0, line.len(), &mut each)?;
             }
-            self.process_line(line, out)?;
             pos = end + 1;
             if chunk[end] == b'\r' {
                 if pos == len {
@@ -185,39 +206,58 @@ impl SseParser {
         ))
     }
 
-    fn process_line(&mut self, line: Bytes, out: &mut Vec<SseEvent>) -> Result<(), Error> {
-        if line.is_empty() {
-            self.dispatch(out);
+    /// Interprets the line `buf[start..end]`; values are sliced from `buf`
+    /// only when kept, so a `data:` line costs one reference count.
+    fn process_line(
+        &mut self,
+        buf: &Bytes,
+        buf_text: &ChunkText,
+        start: usize,
+        end: usize,
+        each: &mut impl FnMut(SseEvent),
+    ) -> Result<(), Error> {
+        let line = &buf[start..end];
+        let Some(&first) = line.first() else {
+            self.dispatch(each);
+            return Ok(());
+        };
+        if first == b':' {
             return Ok(());
         }
-        if line[0] == b':' {
-            return Ok(());
-        }
-        let (field, value) = match memchr::memchr(b':', &line) {
+        // Known field names have at most 5 bytes: look no further for the colon.
+        let (field, value) = match line.iter().take(LONGEST_FIELD + 1).position(|&b| b == b':') {
             Some(colon) => {
                 let skip = usize::from(line.get(colon + 1) == Some(&b' '));
-                (line.slice(..colon), line.slice(colon + 1 + skip..))
+                (&line[..colon], start + colon + 1 + skip)
             }
-            None => (line.clone(), Bytes::new()),
+            None if line.len() <= LONGEST_FIELD => (line, end),
+            None => return Ok(()),
         };
-        match &field[..] {
-            b"data" => self.append_data(value)?,
-            b"event" => self.event_type = Some(value),
-            b"id" if !value.contains(&0) => self.id_buffer = text(value),
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                // All digits: an overflow means "very long", which the cap handles.
-                let ms = std::str::from_utf8(&value)
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(u64::MAX);
-                self.retry = Some(Duration::from_millis(ms).min(MAX_RETRY_AFTER));
+        match field {
+            b"data" => self.append_data(buf_text.slice(buf, value..end))?,
+            b"event" => self.event_type = Some(buf.slice(value..end)),
+            b"id" if !buf[value..end].contains(&0) => {
+                self.id_buffer = buf_text.slice(buf, value..end)
             }
+            b"retry" => self.set_retry(&buf[value..end]),
             _ => {}
         }
         Ok(())
     }
 
-    fn append_data(&mut self, value: Bytes) -> Result<(), Error> {
+    fn set_retry(&mut self, value: &[u8]) {
+        if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+            return;
+        }
+        // All digits: an overflow means "very long", which the cap handles.
+        let ms = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        self.retry = Some(Duration::from_millis(ms).min(MAX_RETRY_AFTER));
+    }
+
+    fn append_data(&mut self, value: ByteString) -> Result<(), Error> {
         if self.data.len() + value.len() + 1 > self.max_size {
             return Err(self.too_large("event"));
         }
@@ -225,44 +265,84 @@ impl SseParser {
             Data::None => Data::One(value),
             Data::One(first) => {
                 let mut joined = BytesMut::with_capacity(first.len() + 1 + value.len());
-                joined.extend_from_slice(&first);
+                joined.extend_from_slice(first.as_bytes());
                 joined.extend_from_slice(b"\n");
-                joined.extend_from_slice(&value);
+                joined.extend_from_slice(value.as_bytes());
                 Data::Many(joined)
             }
             Data::Many(mut joined) => {
                 joined.extend_from_slice(b"\n");
-                joined.extend_from_slice(&value);
+                joined.extend_from_slice(value.as_bytes());
                 Data::Many(joined)
             }
         };
         Ok(())
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch(&mut self, each: &mut impl FnMut(SseEvent)) {
         self.last_event_id = self.id_buffer.clone();
         let event_type = self.event_type.take();
         let data = match std::mem::take(&mut self.data) {
             Data::None => return,
-            Data::One(bytes) => bytes,
-            Data::Many(joined) => joined.freeze(),
+            Data::One(text) => text,
+            // Joined from text: valid, but the type only knows after a check.
+            Data::Many(joined) => text(joined.freeze()),
         };
-        out.push(SseEvent {
-            event: match event_type {
-                Some(t) if !t.is_empty() => text(t),
-                _ => MESSAGE,
-            },
-            data: text(data),
-            id: (!self.last_event_id.is_empty()).then(|| self.last_event_id.clone()),
+        let event_type = match &event_type {
+            Some(t) if !t.is_empty() => t.as_ref(),
+            _ => b"message",
+        };
+        let id = (!self.last_event_id.is_empty()).then_some(&self.last_event_id);
+        if !self.meta.is(event_type, id) {
+            let event_type = match event_type {
+                b"message" => MESSAGE,
+                other => text(Bytes::copy_from_slice(other)),
+            };
+            self.meta = EventMeta::new(event_type, id.cloned());
+        }
+        each(SseEvent::with_meta(data, self.meta.clone()));
+    }
+}
+
+/// A chunk's complete lines as text, checked once: values are then sliced
+/// without a check of their own. `None` when those lines are not valid UTF-8
+/// (each value is then checked and repaired on its own).
+struct ChunkText {
+    start: usize,
+    text: Option<ByteString>,
+}
+
+impl ChunkText {
+    const NONE: ChunkText = ChunkText {
+        start: 0,
+        text: None,
+    };
+
+    /// The text of `chunk[start..]` up to its last line end.
+    fn new(chunk: &Bytes, start: usize) -> Self {
+        let text = memchr::memrchr2(b'\n', b'\r', &chunk[start..])
+            .and_then(|last| ByteString::try_from(chunk.slice(start..=start + last)).ok());
+        Self { start, text }
+    }
+
+    /// `chunk[range]` as text, sliced from the checked text when possible.
+    fn slice(&self, chunk: &Bytes, range: std::ops::Range<usize>) -> ByteString {
+        let checked = self.text.as_ref().and_then(|text| {
+            let from = range.start.checked_sub(self.start)?;
+            let to = range.end.checked_sub(self.start)?;
+            Some(text.slice_ref(text.get(from..to)?))
         });
+        checked.unwrap_or_else(|| text(chunk.slice(range)))
     }
 }
 
 /// UTF-8 without a copy when valid; with U+FFFD replacements otherwise.
 fn text(bytes: Bytes) -> ByteString {
-    match ByteString::try_from(bytes.clone()) {
-        Ok(text) => text,
-        Err(_) => ByteString::from(String::from_utf8_lossy(&bytes).into_owned()),
+    if std::str::from_utf8(&bytes).is_ok() {
+        // Checked just above: the conversion cannot fail.
+        ByteString::try_from(bytes).unwrap_or_default()
+    } else {
+        ByteString::from(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
@@ -287,11 +367,7 @@ mod tests {
     }
 
     fn ev(event: &str, data: &str, id: Option<&str>) -> SseEvent {
-        SseEvent {
-            event: event.into(),
-            data: data.into(),
-            id: id.map(Into::into),
-        }
+        SseEvent::new(event, data, id)
     }
 
     #[test]
@@ -383,7 +459,48 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced() {
         let (events, _) = parse_chunks(&[b"data: a\xFFb\n\n"]);
-        assert_eq!(&*events[0].data, "a\u{FFFD}b");
+        assert_eq!(events[0].data(), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn one_bad_value_in_a_chunk_does_not_spoil_the_others() {
+        let (events, _) =
+            parse_chunks(&[b"data: ok\n\nid: \xFF\ndata: \xC3\xA9\xC3\n\ndata: \xC3\xA9\n\n"]);
+        assert_eq!(
+            events,
+            vec![
+                ev("message", "ok", None),
+                ev("message", "\u{e9}\u{FFFD}", Some("\u{FFFD}")),
+                ev("message", "\u{e9}", Some("\u{FFFD}")),
+            ]
+        );
+    }
+
+    #[test]
+    fn field_names_are_matched_exactly() {
+        assert!(parse("datadata\ndata_: x\nDATA: y\n\n").is_empty());
+        assert_eq!(parse("data\n\n"), vec![ev("message", "", None)]);
+        assert_eq!(
+            parse("retry\nevent\ndata:x\n\n"),
+            vec![ev("message", "x", None)]
+        );
+    }
+
+    #[test]
+    fn type_and_id_changes_reach_the_next_events_only() {
+        let events = parse(
+            "data: a\n\nevent: t\ndata: b\n\ndata: c\n\nid: 1\ndata: d\n\nevent: t\ndata: e\n\n",
+        );
+        assert_eq!(
+            events,
+            vec![
+                ev("message", "a", None),
+                ev("t", "b", None),
+                ev("message", "c", None),
+                ev("message", "d", Some("1")),
+                ev("t", "e", Some("1")),
+            ]
+        );
     }
 
     #[test]
@@ -417,7 +534,7 @@ mod tests {
         let mut out = Vec::new();
         p.push(Bytes::from_static(b"data: x\n\n"), &mut out)
             .unwrap();
-        assert_eq!(out[0].id.as_deref(), Some("41"));
+        assert_eq!(out[0].id().map(|id| &**id), Some("41"));
     }
 
     /// Any split of a stream yields the same events (randomised, seeded).
