@@ -17,8 +17,8 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, EndpointConfig, GetEndpoint, Payload, SendPayload, Subscribe, Subscriber,
-    SupervisorActor, SupervisorConfig,
+    AddEndpoint, EndpointConfig, EndpointId, GetEndpoint, Payload, SendPayload, Subscribe,
+    Subscriber, SupervisorActor, SupervisorConfig,
 };
 use bench_common::*;
 use futures::{stream::FuturesUnordered, SinkExt, StreamExt};
@@ -116,12 +116,14 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
     let started = Instant::now();
     match path {
         Path::Supervisor => {
+            // Callers keep their endpoint ids: cloning one copies no string.
+            let id = EndpointId::from("out");
             let mut in_flight = FuturesUnordered::new();
             for _ in 0..n {
                 if in_flight.len() == WINDOW {
                     in_flight.next().await;
                 }
-                in_flight.push(supervisor.send(SendPayload::new("out", payload.clone())));
+                in_flight.push(supervisor.send(SendPayload::new(id.clone(), payload.clone())));
             }
             while in_flight.next().await.is_some() {}
         }

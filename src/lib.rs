@@ -118,7 +118,7 @@ pub use crate::{
     retry_after::MAX_RETRY_AFTER,
     status::{ConnectionState, StatusChanged},
     supervisor::{
-        AddEndpoint, Added, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus, Reconnect,
-        RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+        AddEndpoint, Added, Forwarded, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus,
+        Reconnect, RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
     },
 };

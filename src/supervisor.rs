@@ -4,15 +4,16 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use actix::{
-    Actor, Addr, Arbiter, ArbiterHandle, Context, Handler, Message, MessageResult, ResponseFuture,
-    Supervisor,
+    dev::{MessageResponse, OneshotSender},
+    Actor, Addr, Arbiter, ArbiterHandle, Context, Handler, MailboxError, Message, MessageResult,
+    ResponseFuture, Supervisor,
 };
 use futures::future::join_all;
 
 use crate::{
     connection::{
         Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
-        Unsubscribe as UnsubscribeConnection, Write,
+        Unsubscribe as UnsubscribeConnection, Write, WriteFor,
     },
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
     EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Payload, Receipt, Result,
@@ -408,16 +409,45 @@ impl SendPayload {
 }
 
 impl Handler<SendPayload> for SupervisorActor {
-    type Result = ResponseFuture<Result<Receipt>>;
+    type Result = Forwarded;
 
     fn handle(&mut self, msg: SendPayload, _: &mut Context<Self>) -> Self::Result {
-        let addr = self.endpoint(&msg.endpoint);
         let write = Write {
             payload: msg.payload,
             session_scoped: msg.session_scoped,
             ack_id: msg.ack_id,
         };
-        Box::pin(async move { addr?.send(write).await.map_err(Error::from)? })
+        Forwarded(self.endpoint(&msg.endpoint).map(|addr| (addr, write)))
+    }
+}
+
+/// The supervisor's answer to [`SendPayload`]: the message goes on to the
+/// endpoint's connection actor with the sender's reply channel, so the
+/// connection answers the sender itself (no task, no second reply channel).
+#[derive(Debug)]
+pub struct Forwarded(Result<(Addr<ConnectionActor>, Write)>);
+
+impl MessageResponse<SupervisorActor, SendPayload> for Forwarded {
+    fn handle(
+        self,
+        _: &mut Context<SupervisorActor>,
+        reply: Option<OneshotSender<Result<Receipt>>>,
+    ) {
+        match self.0 {
+            Err(error) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(error));
+                }
+            }
+            // Not bounded by the mailbox capacity, as the sender's own send
+            // already waited for room in the supervisor's.
+            Ok((addr, write)) if addr.connected() => addr.do_send(WriteFor { write, reply }),
+            Ok(_) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(Error::from(MailboxError::Closed)));
+                }
+            }
+        }
     }
 }
 

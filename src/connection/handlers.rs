@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use actix::{ActorContext, Context, Handler, Message, MessageResult, Recipient, ResponseFuture};
+use actix::{
+    dev::OneshotSender, ActorContext, Context, Handler, Message, MessageResult, Recipient,
+    ResponseFuture,
+};
 use futures::channel::oneshot;
 
 use super::{ConnectionActor, Next};
@@ -58,6 +61,15 @@ pub(crate) struct Write {
     pub(crate) payload: Payload,
     pub(crate) session_scoped: bool,
     pub(crate) ack_id: Option<String>,
+}
+
+/// A [`Write`] whose answer goes straight to whoever sent the supervisor's
+/// `SendPayload`: no task and no second reply channel per message.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct WriteFor {
+    pub(crate) write: Write,
+    pub(crate) reply: Option<OneshotSender<Result<Receipt, Error>>>,
 }
 
 #[derive(Debug, Message)]
@@ -123,6 +135,18 @@ impl Handler<Write> for ConnectionActor {
 
     fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) -> Self::Result {
         self.accept(msg, ctx)
+    }
+}
+
+impl Handler<WriteFor> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WriteFor, ctx: &mut Context<Self>) {
+        let result = self.accept(msg.write, ctx);
+        if let Some(reply) = msg.reply {
+            // A sender that stopped waiting drops the receipt, as with `send`.
+            let _ = reply.send(result);
+        }
     }
 }
 

@@ -38,7 +38,7 @@ use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Supervis
 use futures::channel::oneshot;
 
 pub(crate) use self::handlers::{
-    Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write,
+    Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor,
 };
 use self::transport::{Reader, Resume, Writer};
 pub use self::{
