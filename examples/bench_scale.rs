@@ -18,7 +18,8 @@
 //!
 //! Roles (the orchestrator starts the others): `--serve PORT`,
 //! `--client raw|tether URL N HOLD_SECS`, `--storm URL N on|off|spread`.
-//! `--storm-only` skips the scale figures.
+//! `--storm-only` skips the scale figures; `--runs N` sets how many runs
+//! each figure is the median of (default 3, `--quick` 1).
 
 use std::{
     cell::Cell,
@@ -502,6 +503,27 @@ fn run_client(args: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The median of each column over several runs' rows.
+fn median_row(rows: impl Iterator<Item = Vec<String>>) -> Vec<String> {
+    let rows: Vec<Vec<String>> = rows.collect();
+    (0..rows[0].len())
+        .map(|column| {
+            let mut values: Vec<f64> = rows
+                .iter()
+                .map(|row| row[column].parse().expect("a number"))
+                .collect();
+            values.sort_by(f64::total_cmp);
+            let median = values[values.len() / 2];
+            // Keep the figure's own precision: the row that holds the median.
+            rows.iter()
+                .map(|row| &row[column])
+                .find(|v| v.parse::<f64>().ok() == Some(median))
+                .cloned()
+                .unwrap_or_else(|| median.to_string())
+        })
+        .collect()
+}
+
 fn run_storm(n: usize, retry: Retry) -> Vec<String> {
     let server = Server::start(0);
     let port = server.port;
@@ -551,6 +573,13 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let storm_only = args.iter().any(|a| a == "--storm-only");
+    // Each figure is the median of `runs` runs (quick: one, to stay short).
+    let runs = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 })
+        .max(1);
     let (counts, hold): (&[usize], u64) = if quick {
         (&[1_000], 10)
     } else {
@@ -563,15 +592,18 @@ fn main() {
     for &n in counts.iter().filter(|_| !storm_only) {
         let mut rows = Vec::new();
         for kind in ["raw", "tether"] {
-            let server = Server::start(0);
-            let r = run_client(&[
-                "--client".into(),
-                kind.into(),
-                server.url(),
-                n.to_string(),
-                hold.to_string(),
-            ]);
-            server.stop();
+            let r = median_row((0..runs).map(|_| {
+                let server = Server::start(0);
+                let r = run_client(&[
+                    "--client".into(),
+                    kind.into(),
+                    server.url(),
+                    n.to_string(),
+                    hold.to_string(),
+                ]);
+                server.stop();
+                r
+            }));
             let name = if kind == "raw" {
                 "raw awc"
             } else {
@@ -595,9 +627,10 @@ fn main() {
     println!();
     println!("| storm, {n} endpoints, {}s outage, backoff 1 s x2 to {}s | peak attempts / 100 ms | all reconnected after | attempts |", OUTAGE.as_secs(), STORM_MAX_DELAY.as_secs());
     println!("|---|---|---|---|");
-    let off = run_storm(n, Retry::NoJitter);
-    let on = run_storm(n, Retry::Jitter);
-    let spread = run_storm(n, Retry::Spread);
+    let storm = |retry| median_row((0..runs).map(|_| run_storm(n, retry)));
+    let off = storm(Retry::NoJitter);
+    let on = storm(Retry::Jitter);
+    let spread = storm(Retry::Spread);
     println!("| jitter off | {} | {} s | {} |", off[0], off[1], off[2]);
     println!("| jitter on | {} | {} s | {} |", on[0], on[1], on[2]);
     println!(
