@@ -14,23 +14,31 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, EndpointConfig, Subscribe, Subscriber, SupervisorActor, SupervisorConfig,
+    AddEndpoint, EndpointConfig, EndpointId, MessageReceived, Payload, Subscribe, Subscriber,
+    SupervisorActor, SupervisorConfig,
 };
 use awc::ws::Frame;
 use bench_common::*;
+use bytestring::ByteString;
 use futures::StreamExt;
 
-/// Raw awc: the `Framed` stream loop counting data frames; with `validate`,
-/// it also checks text frames are UTF-8 as RFC 6455 requires (and as
-/// actix-tether does).
-async fn raw_ws(url: &str, n: u64, validate: bool) -> f64 {
+/// A raw awc WebSocket connection that takes 1 MiB frames.
+async fn raw_connect(url: &str) -> actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec> {
     let client = awc::Client::builder().disable_timeout().finish();
-    let (_, mut framed) = client
+    let (_, framed) = client
         .ws(url)
         .max_frame_size(1 << 20)
         .connect()
         .await
         .expect("connect");
+    framed
+}
+
+/// Raw awc: the `Framed` stream loop counting data frames; with `validate`,
+/// it also checks text frames are UTF-8 as RFC 6455 requires (and as
+/// actix-tether does).
+async fn raw_ws(url: &str, n: u64, validate: bool) -> f64 {
+    let mut framed = raw_connect(url).await;
     let started = Instant::now();
     let mut count = 0;
     while let Some(frame) = framed.next().await {
@@ -45,6 +53,38 @@ async fn raw_ws(url: &str, n: u64, validate: bool) -> f64 {
         }
     }
     rate(n, started.elapsed())
+}
+
+/// Raw awc feeding an actor, as hand-written awc code in an actix service
+/// does: each text frame checked as UTF-8 and sent to the same counting
+/// actor as its own `MessageReceived`. Shows what actix's per-message
+/// mailbox costs before actix-tether adds anything.
+async fn raw_ws_to_actor(url: &str, n: u64) -> f64 {
+    let mut framed = raw_connect(url).await;
+    let (mut counter, done) = Counter::new(n);
+    counter.connected_at = Some(Instant::now());
+    let counter = counter.start();
+    let endpoint = EndpointId::from("raw");
+    let mut count = 0;
+    while let Some(frame) = framed.next().await {
+        if let Frame::Text(bytes) = frame.expect("frame") {
+            let text = ByteString::try_from(bytes).expect("utf-8");
+            counter.do_send(MessageReceived {
+                endpoint: endpoint.clone(),
+                generation: 1,
+                payload: Payload::Text(text),
+            });
+            count += 1;
+            if count == n {
+                break;
+            }
+        }
+    }
+    let took = tokio::time::timeout(Duration::from_secs(120), done)
+        .await
+        .expect("bounded")
+        .unwrap();
+    rate(n, took)
 }
 
 /// Raw awc streaming with a minimal line splitter counting blank lines.
@@ -103,18 +143,6 @@ async fn tether(config: EndpointConfig, n: u64, batched: bool) -> f64 {
     rate(n, took)
 }
 
-async fn median_of<F, Fut>(runs: usize, f: F) -> f64
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = f64>,
-{
-    let mut values = Vec::new();
-    for _ in 0..runs {
-        values.push(f().await);
-    }
-    median(values)
-}
-
 fn ws_config(url: &str) -> EndpointConfig {
     EndpointConfig::websocket(url)
         .heartbeat_interval(Duration::from_secs(60))
@@ -135,48 +163,60 @@ async fn main() {
     let sse_url = server.url("http", "/sse");
     println!("| figure | raw awc | actix-tether | ratio | target |");
     println!("|---|---|---|---|---|");
+    // Raw and actix-tether runs alternate, so each ratio compares runs
+    // measured moments apart.
     for (n, size) in [(n_small, 64), (n_large, 1024)] {
         let (name_batched, name_single) = (
             format!("WebSocket in, {size} B, batched"),
             format!("WebSocket in, {size} B, per message"),
         );
-        if !selected(&name_batched) && !selected(&name_single) {
+        let (batched_on, single_on) = (selected(&name_batched), selected(&name_single));
+        if !batched_on && !single_on {
             continue;
         }
         *server.blast.ws.lock().unwrap() =
             ws_stream_chunks(usize::try_from(n).expect("fits"), size);
-        let raw = median_of(runs, || raw_ws(&ws_url, n, false)).await;
-        if selected(&name_batched) {
-            let batched = median_of(runs, || tether(ws_config(&ws_url), n, true)).await;
-            row(&name_batched, "msg/s", raw, batched, ">= 0.95x");
-            let checked = median_of(runs, || raw_ws(&ws_url, n, true)).await;
-            let name = format!("{name_batched}, vs raw awc checking UTF-8");
-            row(&name, "msg/s", checked, batched, "(context)");
+        let [mut raw, mut checked, mut batched, mut single, mut actor] =
+            std::array::from_fn(|_| Vec::new());
+        for _ in 0..runs {
+            raw.push(raw_ws(&ws_url, n, false).await);
+            if batched_on {
+                batched.push(tether(ws_config(&ws_url), n, true).await);
+                checked.push(raw_ws(&ws_url, n, true).await);
+            }
+            if single_on {
+                single.push(tether(ws_config(&ws_url), n, false).await);
+                actor.push(raw_ws_to_actor(&ws_url, n).await);
+            }
         }
-        if selected(&name_single) {
-            let single = median_of(runs, || tether(ws_config(&ws_url), n, false)).await;
-            row(&name_single, "msg/s", raw, single, ">= 0.6x");
+        if batched_on {
+            row(&name_batched, "msg/s", &raw, &batched, ">= 0.95x");
+            let name = format!("{name_batched}, vs raw awc checking UTF-8");
+            row(&name, "msg/s", &checked, &batched, "(context)");
+        }
+        if single_on {
+            row(&name_single, "msg/s", &raw, &single, ">= 0.6x");
+            let name = format!("{name_single}, vs raw awc sending each to an actor");
+            row(&name, "msg/s", &actor, &single, "(context)");
         }
     }
-    if !selected("SSE in, 64 B events, batched") {
+    let name = "SSE in, 64 B events, batched";
+    if !selected(name) {
         return server.stop().await;
     }
     *server.blast.sse.lock().unwrap() =
         sse_stream_chunks(usize::try_from(n_small).expect("fits"), 64);
-    let raw = median_of(runs, || raw_sse(&sse_url, n_small)).await;
     let sse_config = || {
         EndpointConfig::sse(&sse_url)
             .heartbeat_interval(Duration::from_secs(60))
             .build()
             .expect("valid config")
     };
-    let ours = median_of(runs, || tether(sse_config(), n_small, true)).await;
-    row(
-        "SSE in, 64 B events, batched",
-        "events/s",
-        raw,
-        ours,
-        ">= 0.8x",
-    );
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        raw.push(raw_sse(&sse_url, n_small).await);
+        ours.push(tether(sse_config(), n_small, true).await);
+    }
+    row(name, "events/s", &raw, &ours, ">= 0.8x");
     server.stop().await;
 }

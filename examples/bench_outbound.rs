@@ -15,13 +15,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use actix::io::{SinkWrite, WriteHandler};
 use actix::prelude::*;
+use actix_codec::Framed;
 use actix_tether::{
     AddEndpoint, EndpointConfig, EndpointId, GetEndpoint, Payload, SendPayload, Subscribe,
     Subscriber, SupervisorActor, SupervisorConfig,
 };
+use awc::{error::WsProtocolError, BoxedSocket};
 use bench_common::*;
-use futures::{stream::FuturesUnordered, SinkExt, StreamExt};
+use bytestring::ByteString;
+use futures::{
+    stream::{FuturesUnordered, SplitSink, SplitStream},
+    SinkExt, StreamExt,
+};
 
 /// Sends in flight at once through the supervisor.
 const WINDOW: usize = 1024;
@@ -64,6 +71,80 @@ async fn raw(server: &BlastServer, n: u64) -> f64 {
     framed.flush().await.expect("flush");
     until_received(&received, start_count + n).await;
     rate(n, started.elapsed())
+}
+
+/// Raw awc behind an actor, as hand-written awc code in an actix service
+/// does: the socket's sink in `actix::io::SinkWrite`, one `send` per
+/// message, `WINDOW` in flight. Shows what actix's per-message mailbox and
+/// reply cost before actix-tether adds anything.
+struct RawSender {
+    sink: SinkWrite<
+        awc::ws::Message,
+        SplitSink<Framed<BoxedSocket, awc::ws::Codec>, awc::ws::Message>,
+    >,
+    /// Kept so the connection stays whole.
+    _stream: SplitStream<Framed<BoxedSocket, awc::ws::Codec>>,
+}
+
+impl Actor for RawSender {
+    type Context = Context<Self>;
+}
+
+impl WriteHandler<WsProtocolError> for RawSender {}
+
+struct RawSend(ByteString);
+impl Message for RawSend {
+    type Result = ();
+}
+impl Handler<RawSend> for RawSender {
+    type Result = ();
+    fn handle(&mut self, RawSend(text): RawSend, _: &mut Context<Self>) {
+        // SinkWrite buffers without a bound and flushes when the actor idles.
+        let _ = self.sink.write(awc::ws::Message::Text(text));
+    }
+}
+
+async fn raw_actor(server: &BlastServer, n: u64) -> f64 {
+    let received = Arc::clone(&server.blast.received);
+    let start_count = received.load(Ordering::Relaxed);
+    let client = awc::Client::builder().disable_timeout().finish();
+    let (_, framed) = client
+        .ws(server.url("ws", "/sink"))
+        .connect()
+        .await
+        .expect("connect");
+    let (sink, stream) = framed.split();
+    let sender = RawSender::create(|ctx| RawSender {
+        sink: SinkWrite::new(sink, ctx),
+        _stream: stream,
+    });
+    let Payload::Text(text) = payload() else {
+        unreachable!()
+    };
+    let started = Instant::now();
+    let mut in_flight = FuturesUnordered::new();
+    for _ in 0..n {
+        if in_flight.len() == WINDOW {
+            in_flight.next().await;
+        }
+        in_flight.push(sender.send(RawSend(text.clone())));
+    }
+    while in_flight.next().await.is_some() {}
+    until_received(&received, start_count + n).await;
+    let took = started.elapsed();
+    sender.do_send(StopRaw);
+    rate(n, took)
+}
+
+struct StopRaw;
+impl Message for StopRaw {
+    type Result = ();
+}
+impl Handler<StopRaw> for RawSender {
+    type Result = ();
+    fn handle(&mut self, _: StopRaw, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
 }
 
 /// How the benchmark sends through actix-tether.
@@ -184,9 +265,11 @@ async fn main() {
         ),
     ];
     let mut raws = Vec::new();
+    let mut raw_actors = Vec::new();
     let mut ours = vec![Vec::new(); paths.len()];
     for _ in 0..runs {
         raws.push(raw(&server, n).await);
+        raw_actors.push(raw_actor(&server, n).await);
         for (i, (name, path)) in paths.iter().enumerate() {
             if selected(name) {
                 ours[i].push(tether(&server, n, *path).await);
@@ -195,10 +278,14 @@ async fn main() {
     }
     println!("| figure | raw awc | actix-tether | ratio | target |");
     println!("|---|---|---|---|---|");
-    let raw = median(raws);
-    for ((name, _), values) in paths.iter().zip(ours) {
-        if !values.is_empty() {
-            row(name, "msg/s", raw, median(values), ">= 0.8x");
+    for ((name, path), ours) in paths.iter().zip(ours) {
+        if ours.is_empty() {
+            continue;
+        }
+        row(name, "msg/s", &raws, &ours, ">= 0.8x");
+        if *path != Path::Batch {
+            let name = format!("{name}, vs raw awc behind an actor");
+            row(&name, "msg/s", &raw_actors, &ours, "(context)");
         }
     }
     server.stop().await;

@@ -274,13 +274,15 @@ pub(crate) fn rate(count: u64, took: Duration) -> f64 {
     count as f64 / took.as_secs_f64()
 }
 
-/// Prints one markdown row: figure, raw awc, actix-tether, ratio, target.
-pub(crate) fn row(name: &str, unit: &str, raw: f64, ours: f64, target: &str) {
-    let ratio = ours / raw;
+/// Prints one markdown row (figure, raw awc, actix-tether, ratio, target)
+/// from runs measured side by side: the median of each, and the median of
+/// the per-run ratios, which drift on a busy machine cannot skew.
+pub(crate) fn row(name: &str, unit: &str, raw: &[f64], ours: &[f64], target: &str) {
+    let ratio = median(raw.iter().zip(ours).map(|(r, o)| o / r).collect());
     println!(
         "| {name} | {} {unit} | {} {unit} | {ratio:.2}x | {target} |",
-        human(raw),
-        human(ours)
+        human(median(raw.to_vec())),
+        human(median(ours.to_vec()))
     );
 }
 
