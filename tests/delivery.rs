@@ -60,6 +60,44 @@ async fn receives_every_message_in_order_one_by_one_and_in_batches() {
     assert!(batches <= N, "batches: {batches}");
 }
 
+/// Bursts of large messages move the connection to a larger read buffer
+/// (with complete frames still held in the old one) and quiet heartbeat
+/// intervals move it back; neither may lose or reorder a message.
+#[actix::test]
+async fn bursts_arrive_whole_and_in_order_across_read_buffer_changes() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    let config = fast(&server.url()).max_batch(3).build().unwrap();
+    add(&supervisor, "burst", config).await;
+    events.until_state(ConnectionState::Connected).await;
+    server
+        .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
+        .await;
+    const N: usize = 400;
+    for burst in 0..2 {
+        supervisor
+            .send(SendPayload::new(
+                "burst",
+                Payload::text(format!("fill {N} 3000")),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        for i in 0..N {
+            let (generation, text) = events.next_text().await;
+            assert_eq!(generation, 1, "burst {burst}: no reconnect");
+            assert_eq!(text.len(), 3000);
+            assert_eq!(text.trim_end(), i.to_string(), "burst {burst}");
+        }
+        // Quiet heartbeat intervals (300 ms) let the buffer shrink again.
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(900);
+        tokio::time::sleep_until(until).await;
+    }
+}
+
 #[actix::test]
 async fn sends_reach_the_server_and_server_pings_are_answered_with_the_same_payload() {
     let Harness {

@@ -17,6 +17,7 @@ impl ConnectionActor {
         if link.ending.is_some() {
             return;
         }
+        link.writer.settle_read_buffer();
         let tick = if link.writer.can_ping() {
             let missed_before = link.liveness.missed();
             let tick = link.liveness.on_tick(now);

@@ -23,6 +23,7 @@ mod hints;
 mod inbound;
 mod keepalive;
 mod outbound;
+mod read_buffer;
 mod sse;
 mod transport;
 mod writer;

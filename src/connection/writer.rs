@@ -13,13 +13,61 @@ use std::{
 };
 
 use actix::{ActorFuture, AsyncContext, Context};
-use actix_http::ws::ProtocolError;
+use actix_http::ws::{Frame, ProtocolError};
 use futures::Sink;
 
-use super::{transport::Writer, ws::WsFramed, ConnectionActor, Ending, Link, Loss};
+use super::{
+    read_buffer::{self, ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
+    transport::Writer,
+    ws::WsFramed,
+    ConnectionActor, Ending, Link, Loss,
+};
 use crate::{
     delivery::Delivered, monitor::Samples, outbox::Outgoing, retry::Urgency, Error, Payload,
 };
+
+impl Writer {
+    /// After a read poll of `frames` frames carrying `bytes` of data: a
+    /// streaming connection moves to the large read buffer. Complete frames
+    /// the old buffer held are appended to `held` for the caller to handle.
+    pub(crate) fn after_read(
+        &mut self,
+        frames: usize,
+        bytes: usize,
+        held: &mut Vec<Result<Frame, ProtocolError>>,
+    ) {
+        let Writer::WebSocket(w) = self else { return };
+        if w.read_policy.after_poll(frames, bytes) {
+            self.rebuild_read_buffer(BUSY_CAPACITY, held);
+        }
+    }
+
+    /// At a heartbeat tick: a connection that went quiet returns to the
+    /// small read buffer (only when it holds no bytes, so nothing is held).
+    pub(crate) fn settle_read_buffer(&mut self) {
+        let Writer::WebSocket(w) = self else { return };
+        if w.read_policy.on_tick(w.sink.is_read_buf_empty()) {
+            let mut held = Vec::new();
+            self.rebuild_read_buffer(QUIET_CAPACITY, &mut held);
+            debug_assert!(held.is_empty(), "an empty buffer holds no frames");
+        }
+    }
+
+    fn rebuild_read_buffer(
+        &mut self,
+        capacity: usize,
+        held: &mut Vec<Result<Frame, ProtocolError>>,
+    ) {
+        // `Sse` holds nothing: a placeholder while the socket is rebuilt.
+        *self = match std::mem::replace(self, Writer::Sse) {
+            Writer::WebSocket(mut w) => {
+                w.sink = read_buffer::rebuild(w.sink, capacity, held);
+                Writer::WebSocket(w)
+            }
+            other => other,
+        };
+    }
+}
 
 /// The sink with its queue of control frames.
 pub(crate) struct WsWriter {
@@ -30,6 +78,8 @@ pub(crate) struct WsWriter {
     shutdown: bool,
     /// A flush is already requested from the driver (one wake per burst).
     flush_requested: bool,
+    /// When the (shared, unsplit) socket's read buffer grows and shrinks.
+    read_policy: ReadBufferPolicy,
 }
 
 /// Whether a message went straight into the socket buffer.
@@ -47,6 +97,7 @@ impl WsWriter {
             waker: None,
             shutdown: false,
             flush_requested: false,
+            read_policy: ReadBufferPolicy::default(),
         }
     }
 

@@ -129,7 +129,7 @@ impl ConnectionActor {
     ) -> Poll<()> {
         let now = Instant::now();
         let mut payloads = Vec::new();
-        let mut read = 0;
+        let (mut read, mut bytes) = (0, 0);
         while read < max_batch {
             let Some(Link {
                 writer: Writer::WebSocket(w),
@@ -151,6 +151,9 @@ impl ConnectionActor {
                 self.inbound_alive(now);
             }
             read += 1;
+            if let Ok(Frame::Text(data) | Frame::Binary(data)) = &frame {
+                bytes += data.len();
+            }
             if let Flow::Stop = self.on_frame(frame, &mut payloads, now, ctx) {
                 return Poll::Ready(());
             }
@@ -158,6 +161,15 @@ impl ConnectionActor {
         if read == max_batch {
             // More may be ready: deliver this burst, then come back.
             cx.waker().wake_by_ref();
+        }
+        let mut held = Vec::new();
+        if let Some(link) = self.link.as_mut() {
+            link.writer.after_read(read, bytes, &mut held);
+        }
+        for frame in held {
+            if let Flow::Stop = self.on_frame(frame, &mut payloads, now, ctx) {
+                return Poll::Ready(());
+            }
         }
         if !payloads.is_empty() {
             self.deliver(payloads, now, ctx);

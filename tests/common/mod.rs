@@ -148,6 +148,17 @@ async fn run_session(
                             }
                         }
                     }
+                    (Some("fill"), Some(args)) => {
+                        // `fill N SIZE`: N messages of SIZE bytes, numbered.
+                        let (n, size) = args.split_once(' ').unwrap();
+                        let size: usize = size.parse().unwrap();
+                        for i in 0..n.parse::<usize>().unwrap() {
+                            let text = format!("{i:<size$}");
+                            if session.text(text).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     (Some("ping"), Some(payload)) => {
                         let _ = session.ping(payload.as_bytes()).await;
                     }

@@ -1,0 +1,117 @@
+//! The WebSocket read buffer: small while a connection is quiet, large while
+//! it streams.
+//!
+//! Frames reach subscribers without a copy, so each keeps its part of the
+//! read buffer alive until the subscriber is done with it. With the codec's
+//! 8 KiB buffer a busy connection then allocates, and reads into, a fresh
+//! 8 KiB every few frames (1 KiB frames arrived at less than half the rate of
+//! a loop that drops each frame at once). A connection that reads half a
+//! small buffer's worth of data or more in one poll switches to a 64 KiB
+//! buffer: one allocation and one read per 64 KiB. After a heartbeat interval with few frames it returns to
+//! 8 KiB, so thousands of quiet endpoints keep the small footprint.
+
+use actix_codec::{Decoder, Framed};
+use actix_http::ws::{Frame, ProtocolError};
+use bytes::BytesMut;
+
+use super::ws::WsFramed;
+
+/// Read buffer of a quiet connection (actix-codec's own high-water mark).
+pub(crate) const QUIET_CAPACITY: usize = 8 * 1024;
+/// Read buffer of a streaming connection.
+pub(crate) const BUSY_CAPACITY: usize = 64 * 1024;
+/// Data bytes in one poll from which a connection counts as streaming (half
+/// the small buffer: one full read of small frames carries less than all of
+/// it in data, the rest being frame headers).
+const BUSY_FROM: usize = QUIET_CAPACITY / 2;
+/// Frames per heartbeat interval below which a busy connection is quiet.
+const QUIET_BELOW: u32 = 256;
+
+/// When to grow and shrink the read buffer (pure bookkeeping).
+#[derive(Debug, Default)]
+pub(crate) struct ReadBufferPolicy {
+    busy: bool,
+    /// Frames read since the last heartbeat tick.
+    frames: u32,
+}
+
+impl ReadBufferPolicy {
+    /// Counts one poll's frames and data bytes; `true` when the buffer
+    /// should grow now.
+    pub(crate) fn after_poll(&mut self, frames: usize, bytes: usize) -> bool {
+        let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+        self.frames = self.frames.saturating_add(frames);
+        let grow = bytes >= BUSY_FROM && !self.busy;
+        self.busy |= grow;
+        grow
+    }
+
+    /// At a heartbeat tick; `true` when the buffer should shrink now. Only
+    /// an empty buffer is swapped, so a quiet connection holding part of a
+    /// frame tries again at the next tick.
+    pub(crate) fn on_tick(&mut self, buffer_empty: bool) -> bool {
+        let quiet = self.frames < QUIET_BELOW;
+        self.frames = 0;
+        let shrink = self.busy && quiet && buffer_empty;
+        self.busy &= !shrink;
+        shrink
+    }
+}
+
+/// Rebuilds `framed` with a read buffer of `capacity` bytes. The complete
+/// frames it already holds are decoded into `frames` first: a rebuilt
+/// `Framed` only looks for frames after its next read.
+pub(crate) fn rebuild(
+    framed: WsFramed,
+    capacity: usize,
+    frames: &mut Vec<Result<Frame, ProtocolError>>,
+) -> WsFramed {
+    let mut parts = framed.into_parts();
+    loop {
+        match parts.codec.decode(&mut parts.read_buf) {
+            Ok(Some(frame)) => frames.push(Ok(frame)),
+            Ok(None) => break,
+            Err(err) => {
+                frames.push(Err(err));
+                break;
+            }
+        }
+    }
+    let mut read_buf = BytesMut::with_capacity(capacity.max(parts.read_buf.len()));
+    read_buf.extend_from_slice(&parts.read_buf);
+    parts.read_buf = read_buf;
+    Framed::from_parts(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ReadBufferPolicy, BUSY_FROM, QUIET_CAPACITY};
+
+    #[test]
+    fn grows_once_when_a_poll_reads_a_small_buffer_worth() {
+        let mut policy = ReadBufferPolicy::default();
+        assert!(!policy.after_poll(10, 640));
+        assert!(!policy.after_poll(60, BUSY_FROM - 1));
+        assert!(policy.after_poll(4, BUSY_FROM));
+        assert!(!policy.after_poll(256, 4 * QUIET_CAPACITY), "already large");
+    }
+
+    #[test]
+    fn shrinks_after_a_quiet_interval_with_an_empty_buffer() {
+        let mut policy = ReadBufferPolicy::default();
+        assert!(!policy.on_tick(true), "small buffers never shrink");
+        policy.after_poll(256, QUIET_CAPACITY);
+        assert!(
+            !policy.on_tick(true),
+            "256 frames this interval: still busy"
+        );
+        policy.after_poll(3, 100);
+        assert!(!policy.on_tick(false), "part of a frame is buffered");
+        assert!(policy.on_tick(true));
+        assert!(!policy.on_tick(true), "already small");
+        assert!(
+            policy.after_poll(256, QUIET_CAPACITY),
+            "grows again on the next burst"
+        );
+    }
+}
