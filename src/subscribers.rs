@@ -44,8 +44,17 @@ where
     /// Delivers `msg` to every live recipient (the last one gets it without a
     /// clone) and drops the dead ones.
     pub(crate) fn deliver(&mut self, msg: M) {
+        self.deliver_all(std::iter::once(msg));
+    }
+
+    /// Delivers each message in order, as [`deliver`](Self::deliver), with
+    /// one check for dead recipients for the whole burst.
+    pub(crate) fn deliver_all(&mut self, msgs: impl IntoIterator<Item = M>) {
         self.recipients.retain(Recipient::connected);
-        if let Some((last, rest)) = self.recipients.split_last() {
+        let Some((last, rest)) = self.recipients.split_last() else {
+            return;
+        };
+        for msg in msgs {
             for recipient in rest {
                 recipient.do_send(msg.clone());
             }

@@ -64,13 +64,20 @@ impl ConnectionActor {
         self.samples.messages_in += payloads.len() as u64;
         self.samples.bytes_in += payloads.iter().map(|p| p.len() as u64).sum::<u64>();
         if !self.message_subs.is_empty() {
-            for payload in &payloads {
-                self.message_subs.deliver(MessageReceived {
-                    endpoint: self.id.clone(),
-                    generation: self.generation,
-                    payload: payload.clone(),
-                });
+            let (endpoint, generation) = (&self.id, self.generation);
+            let message = |payload| MessageReceived {
+                endpoint: endpoint.clone(),
+                generation,
+                payload,
+            };
+            if self.batch_subs.is_empty() {
+                // Nobody else needs the payloads: move them.
+                self.message_subs
+                    .deliver_all(payloads.into_iter().map(message));
+                return;
             }
+            self.message_subs
+                .deliver_all(payloads.iter().cloned().map(message));
         }
         if !self.batch_subs.is_empty() {
             self.batch_subs.deliver(MessagesReceived {
