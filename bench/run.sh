@@ -3,7 +3,7 @@
 #
 #   bench/run.sh            full counts, median of 3 runs per figure (about
 #                           six minutes, most of it the 10,000-endpoint runs)
-#   bench/run.sh --quick    smaller counts (under two minutes)
+#   bench/run.sh --quick    smaller counts, one run per figure (under two minutes)
 #
 # Every server runs in-process on 127.0.0.1; every loop is bounded.
 set -euo pipefail

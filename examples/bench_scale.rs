@@ -581,7 +581,7 @@ fn main() {
         .unwrap_or(if quick { 1 } else { 3 })
         .max(1);
     let (counts, hold): (&[usize], u64) = if quick {
-        (&[1_000], 10)
+        (&[1_000], 5)
     } else {
         (&[1_000, 10_000], 30)
     };

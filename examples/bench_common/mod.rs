@@ -22,13 +22,14 @@ pub(crate) fn quick() -> bool {
     std::env::args().any(|a| a == "--quick")
 }
 
-/// Runs per figure (the median is reported): `--runs N`, default 3.
+/// Runs per figure (the median is reported): `--runs N`, default 3 (1
+/// with `--quick`, which is a smoke run).
 pub(crate) fn runs() -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(if quick() { 1 } else { 3 })
         .max(1)
 }
 
