@@ -2,7 +2,7 @@
 # Builds the benchmarks in release mode and prints their markdown tables.
 #
 #   bench/run.sh            full counts, median of 3 runs per figure (about
-#                           six minutes, most of it the 10,000-endpoint runs)
+#                           eleven minutes, most of it the 10,000-endpoint runs)
 #   bench/run.sh --quick    smaller counts, one run per figure (under two minutes)
 #
 # Every server runs in-process on 127.0.0.1; every loop is bounded.
