@@ -151,9 +151,7 @@ impl ConnectionActor {
                 self.inbound_alive(now);
             }
             read += 1;
-            if let Ok(Frame::Text(data) | Frame::Binary(data)) = &frame {
-                bytes += data.len();
-            }
+            bytes += data_len(&frame);
             if let Flow::Stop = self.on_frame(frame, &mut payloads, now, ctx) {
                 return Poll::Ready(());
             }
@@ -229,6 +227,20 @@ impl ConnectionActor {
             }
         }
         Flow::Continue
+    }
+}
+
+/// Bytes of message data a frame carries (zero for control frames).
+fn data_len(frame: &Result<Frame, ProtocolError>) -> usize {
+    match frame {
+        Ok(Frame::Text(data) | Frame::Binary(data)) => data.len(),
+        Ok(Frame::Continuation(
+            Item::FirstText(data)
+            | Item::FirstBinary(data)
+            | Item::Continue(data)
+            | Item::Last(data),
+        )) => data.len(),
+        _ => 0,
     }
 }
 
