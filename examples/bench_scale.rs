@@ -21,6 +21,9 @@
 //! `--storm-only` skips the scale figures; `--runs N` sets how many runs
 //! each figure is the median of (default 3, `--quick` 1).
 
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
 use std::{
     cell::Cell,
     collections::HashMap,
@@ -36,6 +39,7 @@ use actix_tether::{
     Subscribe, Subscriber, SupervisorActor,
 };
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use bench_common::{median, runs};
 use futures::{SinkExt, StreamExt};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -508,12 +512,11 @@ fn median_row(rows: impl Iterator<Item = Vec<String>>) -> Vec<String> {
     let rows: Vec<Vec<String>> = rows.collect();
     (0..rows[0].len())
         .map(|column| {
-            let mut values: Vec<f64> = rows
-                .iter()
-                .map(|row| row[column].parse().expect("a number"))
-                .collect();
-            values.sort_by(f64::total_cmp);
-            let median = values[values.len() / 2];
+            let median = median(
+                rows.iter()
+                    .map(|row| row[column].parse().expect("a number"))
+                    .collect(),
+            );
             // Keep the figure's own precision: the row that holds the median.
             rows.iter()
                 .map(|row| &row[column])
@@ -573,13 +576,7 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let storm_only = args.iter().any(|a| a == "--storm-only");
-    // Each figure is the median of `runs` runs (quick: one, to stay short).
-    let runs = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(if quick { 1 } else { 3 })
-        .max(1);
+    let runs = runs();
     let (counts, hold): (&[usize], u64) = if quick {
         (&[1_000], 5)
     } else {

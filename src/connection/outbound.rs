@@ -9,7 +9,7 @@ use actix::{AsyncContext, Context};
 use super::{
     handlers::Write,
     transport::Writer,
-    writer::{data_frame, mark_written, WriteNow},
+    writer::{data_frame, encode_error, mark_written, WriteNow},
     ConnectionActor, Link, Loss,
 };
 use crate::{
@@ -75,9 +75,7 @@ impl ConnectionActor {
                 match w.try_write_now(data_frame(outgoing.payload.clone())) {
                     Ok(WriteNow::Written) => return Ok(self.written_now(outgoing, now, ctx)),
                     Ok(WriteNow::Busy) => {}
-                    Err(err) => {
-                        return Err(Error::protocol(format!("could not encode message: {err}")))
-                    }
+                    Err(err) => return Err(encode_error(&err)),
                 }
             }
         }

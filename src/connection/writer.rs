@@ -187,6 +187,11 @@ pub(crate) fn mark_written(
     }
 }
 
+/// A message the codec refused: it fails, the connection goes on.
+pub(crate) fn encode_error(err: &ProtocolError) -> Error {
+    Error::protocol(format!("could not encode message: {err}"))
+}
+
 /// The actor future that drives the writer for one connection.
 pub(crate) struct Drive;
 
@@ -287,9 +292,7 @@ impl ConnectionActor {
                             now,
                         ),
                         // Could not be encoded: this message fails, the connection goes on.
-                        Err(err) => msg.finish(Err(Error::protocol(format!(
-                            "could not encode message: {err}"
-                        )))),
+                        Err(err) => msg.finish(Err(encode_error(&err))),
                     }
                     continue;
                 };
@@ -299,7 +302,7 @@ impl ConnectionActor {
                 let payloads: Vec<Payload> = taken.iter().map(|m| m.payload.clone()).collect();
                 let frame = data_frame((batch.encoder)(&payloads));
                 if let Err(err) = Pin::new(&mut w.sink).start_send(frame) {
-                    let error = Error::protocol(format!("could not encode message: {err}"));
+                    let error = encode_error(&err);
                     for msg in taken {
                         msg.finish(Err(error.clone()));
                     }
