@@ -19,8 +19,8 @@ use actix::io::{SinkWrite, WriteHandler};
 use actix::prelude::*;
 use actix_codec::Framed;
 use actix_tether::{
-    AddEndpoint, EndpointConfig, EndpointId, GetEndpoint, Payload, SendPayload, Subscribe,
-    Subscriber, SupervisorActor, SupervisorConfig,
+    Accepted, AddEndpoint, EndpointConfig, EndpointId, GetEndpoint, Payload, Receipt, SendPayload,
+    Subscribe, Subscriber, SupervisorActor, SupervisorConfig,
 };
 use awc::{error::WsProtocolError, BoxedSocket};
 use bench_common::*;
@@ -30,8 +30,23 @@ use futures::{
     SinkExt, StreamExt,
 };
 
-/// Sends in flight at once through the supervisor.
+/// Messages in flight at once.
 const WINDOW: usize = 1024;
+
+/// Messages per `send_batch`.
+const BATCH: usize = 256;
+
+/// Every message of a batch was accepted; returns the last one's receipt
+/// when it was queued behind a busy socket.
+fn check_batch(
+    receipts: Option<actix_tether::Result<Vec<actix_tether::Result<Receipt>>>>,
+) -> Option<Receipt> {
+    let receipts = receipts
+        .expect("a batch in flight")
+        .expect("endpoint alive");
+    let last = receipts.into_iter().map(|r| r.expect("accepted")).last()?;
+    matches!(last.accepted(), Accepted::Queued { .. }).then_some(last)
+}
 
 /// Waits (bounded) until the server has counted `target` messages.
 async fn until_received(received: &Arc<std::sync::atomic::AtomicU64>, target: u64) {
@@ -221,14 +236,24 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
             while in_flight.next().await.is_some() {}
         }
         Path::Batch => {
+            // WINDOW messages in flight, as on the per-message paths.
+            let mut in_flight = FuturesUnordered::new();
             let mut sent = 0;
             while sent < n {
-                let k = (n - sent).min(256);
-                let batch = (0..k).map(|_| payload.clone()).collect();
-                for receipt in handle.send_batch(batch).await.expect("endpoint alive") {
-                    receipt.expect("accepted");
+                if in_flight.len() == WINDOW / BATCH {
+                    // Flow control as a producer would do it: when the socket is
+                    // behind, wait for it before queueing more.
+                    if let Some(queued) = check_batch(in_flight.next().await) {
+                        queued.outcome().await.expect("written");
+                    }
                 }
+                let k = (n - sent).min(BATCH as u64);
+                let batch = (0..k).map(|_| payload.clone()).collect();
+                in_flight.push(handle.send_batch(batch));
                 sent += k;
+            }
+            while let Some(receipts) = in_flight.next().await {
+                check_batch(Some(receipts));
             }
         }
     }
@@ -255,7 +280,7 @@ async fn main() {
     let server = BlastServer::start();
     let paths = [
         (
-            "WebSocket out, 64 B, EndpointHandle::send_batch(256)",
+            "WebSocket out, 64 B, EndpointHandle::send_batch(256), 4 in flight",
             Path::Batch,
         ),
         ("WebSocket out, 64 B, EndpointHandle::send", Path::Handle),
@@ -264,12 +289,17 @@ async fn main() {
             Path::Supervisor,
         ),
     ];
+    let needs_raw_actor = paths
+        .iter()
+        .any(|(name, path)| *path != Path::Batch && selected(name));
     let mut raws = Vec::new();
     let mut raw_actors = Vec::new();
     let mut ours = vec![Vec::new(); paths.len()];
     for _ in 0..runs {
         raws.push(raw(&server, n).await);
-        raw_actors.push(raw_actor(&server, n).await);
+        if needs_raw_actor {
+            raw_actors.push(raw_actor(&server, n).await);
+        }
         for (i, (name, path)) in paths.iter().enumerate() {
             if selected(name) {
                 ours[i].push(tether(&server, n, *path).await);

@@ -9,7 +9,7 @@ use actix::{AsyncContext, Context};
 use super::{
     handlers::Write,
     transport::Writer,
-    writer::{data_frame, encode_error, mark_written, WriteNow},
+    writer::{count_written, data_frame, encode_error, mark_written},
     ConnectionActor, Link, Loss,
 };
 use crate::{
@@ -58,29 +58,27 @@ impl ConnectionActor {
                 self.state
             )));
         }
-        let now = Instant::now();
-        let mut outgoing = Outgoing {
-            payload: msg.payload,
-            ack_id: msg.ack_id.map(Arc::from),
-            session_scoped: msg.session_scoped,
-            report: None,
-            queued_at: now,
-        };
         if live && self.outbox.is_empty() && self.config.batch.is_none() {
             if let Some(Link {
                 writer: Writer::WebSocket(w),
                 ..
             }) = self.link.as_mut()
             {
-                match w.try_write_now(data_frame(outgoing.payload.clone())) {
-                    Ok(WriteNow::Written) => return Ok(self.written_now(outgoing, now, ctx)),
-                    Ok(WriteNow::Busy) => {}
+                match w.ready_now() {
+                    Ok(true) => return self.write_now(msg, ctx),
+                    Ok(false) => {}
                     Err(err) => return Err(encode_error(&err)),
                 }
             }
         }
         let (report, outcome) = Receipt::channel();
-        outgoing.report = Some(report);
+        let outgoing = Outgoing {
+            payload: msg.payload,
+            ack_id: msg.ack_id.map(Arc::from),
+            session_scoped: msg.session_scoped,
+            report: Some(report),
+            queued_at: Instant::now(),
+        };
         let position = match self.outbox.push(outgoing) {
             Pushed::Queued { position } => position,
             Pushed::DroppedOldest { position, dropped } => {
@@ -93,32 +91,48 @@ impl ConnectionActor {
         Ok(Receipt::new(Accepted::Queued { position }, Some(outcome)))
     }
 
-    fn written_now(
-        &mut self,
-        mut outgoing: Outgoing,
-        now: Instant,
-        ctx: &mut Context<Self>,
-    ) -> Receipt {
-        let generation = self.generation;
-        let acks_on = self.config.ack.is_some();
-        let accepted = Accepted::Written { generation };
-        let receipt = if acks_on && outgoing.ack_id.is_some() {
-            let (report, outcome) = Receipt::channel();
-            outgoing.report = Some(report);
-            Receipt::new(accepted, Some(outcome))
-        } else {
-            Receipt::new(accepted, None)
+    /// Writes a send straight into the socket buffer, which has room. The
+    /// payload is copied (a reference count) and the clock read only when
+    /// the message waits for an acknowledgement.
+    fn write_now(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
+        let Some(Link {
+            writer: Writer::WebSocket(w),
+            ..
+        }) = self.link.as_mut()
+        else {
+            unreachable!("write_now follows ready_now on a websocket writer");
+        };
+        let accepted = Accepted::Written {
+            generation: self.generation,
+        };
+        let acked = self.config.ack.is_some() && msg.ack_id.is_some();
+        let len = msg.payload.len();
+        let kept = acked.then(|| msg.payload.clone());
+        w.write_ready(data_frame(msg.payload))
+            .map_err(|err| encode_error(&err))?;
+        let Some(payload) = kept else {
+            count_written(&mut self.samples, len);
+            return Ok(Receipt::new(accepted, None));
+        };
+        let (report, outcome) = Receipt::channel();
+        let now = Instant::now();
+        let outgoing = Outgoing {
+            payload,
+            ack_id: msg.ack_id.map(Arc::from),
+            session_scoped: msg.session_scoped,
+            report: Some(report),
+            queued_at: now,
         };
         mark_written(
             outgoing,
-            generation,
-            acks_on,
+            self.generation,
+            true,
             &mut self.in_flight,
             &mut self.samples,
             now,
         );
         self.arm_ack_timer(ctx);
-        receipt
+        Ok(Receipt::new(accepted, Some(outcome)))
     }
 
     /// The transport is up: authenticate first if configured, else start.

@@ -82,13 +82,6 @@ pub(crate) struct WsWriter {
     read_policy: ReadBufferPolicy,
 }
 
-/// Whether a message went straight into the socket buffer.
-pub(crate) enum WriteNow {
-    Written,
-    /// No room, or something is queued ahead: the caller queues it.
-    Busy,
-}
-
 impl WsWriter {
     pub(crate) fn new(sink: WsFramed) -> Self {
         Self {
@@ -124,28 +117,30 @@ impl WsWriter {
         }
     }
 
-    /// The handler's fast path: writes into the socket buffer if it has room
-    /// and nothing is queued ahead; the driver flushes it.
-    pub(crate) fn try_write_now(
-        &mut self,
-        msg: awc::ws::Message,
-    ) -> Result<WriteNow, ProtocolError> {
+    /// The handler's fast path, first step: whether the socket buffer has
+    /// room for a data frame now, with nothing queued ahead of it.
+    pub(crate) fn ready_now(&mut self) -> Result<bool, ProtocolError> {
         if !self.control.is_empty() {
-            return Ok(WriteNow::Busy);
+            return Ok(false);
         }
         let mut cx = task::Context::from_waker(futures::task::noop_waker_ref());
         match Pin::new(&mut self.sink).poll_ready(&mut cx) {
-            Poll::Ready(Ok(())) => {
-                Pin::new(&mut self.sink).start_send(msg)?;
-                if !self.flush_requested {
-                    self.flush_requested = true;
-                    self.wake();
-                }
-                Ok(WriteNow::Written)
-            }
+            Poll::Ready(Ok(())) => Ok(true),
             Poll::Ready(Err(err)) => Err(err),
-            Poll::Pending => Ok(WriteNow::Busy),
+            Poll::Pending => Ok(false),
         }
+    }
+
+    /// The fast path's second step, after [`ready_now`](Self::ready_now)
+    /// said yes: encodes the frame into the socket buffer; the driver
+    /// flushes it.
+    pub(crate) fn write_ready(&mut self, msg: awc::ws::Message) -> Result<(), ProtocolError> {
+        Pin::new(&mut self.sink).start_send(msg)?;
+        if !self.flush_requested {
+            self.flush_requested = true;
+            self.wake();
+        }
+        Ok(())
     }
 }
 
@@ -178,13 +173,18 @@ pub(crate) fn mark_written(
     samples: &mut Samples,
     now: Instant,
 ) {
-    samples.messages_out += 1;
-    samples.bytes_out += msg.payload.len() as u64;
+    count_written(samples, msg.payload.len());
     if acks_on && msg.ack_id.is_some() {
         in_flight.push_back((msg, now));
     } else {
         msg.finish(Ok(Delivered::Written { generation }));
     }
+}
+
+/// Counts one data message written.
+pub(crate) fn count_written(samples: &mut Samples, len: usize) {
+    samples.messages_out += 1;
+    samples.bytes_out += len as u64;
 }
 
 /// A message the codec refused: it fails, the connection goes on.
