@@ -107,8 +107,9 @@ pub struct MessagesReceived {
     pub endpoint: EndpointId,
     /// The connection generation that received them.
     pub generation: u64,
-    /// The messages, oldest first; never empty.
-    pub payloads: Arc<[Payload]>,
+    /// The messages, oldest first; never empty. The burst's own vector,
+    /// shared: handing it over copies nothing.
+    pub payloads: Arc<Vec<Payload>>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! application heartbeat replies are consumed; everything else is delivered
 //! to subscribers in order.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use actix::Context;
 
@@ -83,7 +83,7 @@ impl ConnectionActor {
             self.batch_subs.deliver(MessagesReceived {
                 endpoint: self.id.clone(),
                 generation: self.generation,
-                payloads: payloads.into(),
+                payloads: Arc::new(payloads),
             });
         }
     }
