@@ -24,7 +24,8 @@ pub use self::parser::{SseParser, DEFAULT_MAX_EVENT_SIZE};
 ///
 /// The data is the stream's own bytes (no copy for a one-line event); the
 /// type and id are shared with neighbouring events that carry the same ones,
-/// so a stream of plain `data:` events allocates nothing per event.
+/// and an event of the default type without an id carries neither, so a
+/// stream of plain `data:` events allocates nothing per event.
 ///
 /// ```
 /// use actix_tether::sse::SseEvent;
@@ -33,11 +34,15 @@ pub use self::parser::{SseParser, DEFAULT_MAX_EVENT_SIZE};
 /// assert_eq!(event.data(), "42");
 /// assert_eq!(event.id().map(|id| &**id), Some("7"));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SseEvent {
     data: ByteString,
-    meta: Arc<EventMeta>,
+    /// `None` for the default type without an id.
+    meta: Option<Arc<EventMeta>>,
 }
+
+/// The type of an event without an `event:` field.
+static DEFAULT_TYPE: ByteString = ByteString::from_static("message");
 
 /// What consecutive events usually share.
 #[derive(Debug, PartialEq, Eq)]
@@ -47,12 +52,17 @@ pub(crate) struct EventMeta {
 }
 
 impl EventMeta {
-    pub(crate) fn new(event: ByteString, id: Option<ByteString>) -> Arc<Self> {
-        Arc::new(Self { event, id })
+    /// Shared type and id; `None` for the default type without an id.
+    pub(crate) fn new(event: ByteString, id: Option<ByteString>) -> Option<Arc<Self>> {
+        (event != DEFAULT_TYPE || id.is_some()).then(|| Arc::new(Self { event, id }))
     }
 
-    pub(crate) fn is(&self, event: &[u8], id: Option<&ByteString>) -> bool {
-        self.event.as_bytes() == event && self.id.as_ref() == id
+    /// Whether `meta` (as made by [`new`](Self::new)) stands for this type and id.
+    pub(crate) fn matches(meta: Option<&Self>, event: &[u8], id: Option<&ByteString>) -> bool {
+        match meta {
+            None => event == DEFAULT_TYPE.as_bytes() && id.is_none(),
+            Some(meta) => meta.event.as_bytes() == event && meta.id.as_ref() == id,
+        }
     }
 }
 
@@ -70,13 +80,13 @@ impl SseEvent {
         )
     }
 
-    pub(crate) fn with_meta(data: ByteString, meta: Arc<EventMeta>) -> Self {
+    pub(crate) fn with_meta(data: ByteString, meta: Option<Arc<EventMeta>>) -> Self {
         Self { data, meta }
     }
 
     /// The event type (`event:` field); `"message"` when none was given.
     pub fn event(&self) -> &ByteString {
-        &self.meta.event
+        self.meta.as_ref().map_or(&DEFAULT_TYPE, |meta| &meta.event)
     }
 
     /// The data lines joined with LF.
@@ -86,9 +96,17 @@ impl SseEvent {
 
     /// The last event id in force when the event was dispatched, if any.
     pub fn id(&self) -> Option<&ByteString> {
-        self.meta.id.as_ref()
+        self.meta.as_ref().and_then(|meta| meta.id.as_ref())
     }
 }
+
+impl PartialEq for SseEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data && self.event() == other.event() && self.id() == other.id()
+    }
+}
+
+impl Eq for SseEvent {}
 
 impl fmt::Debug for SseEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

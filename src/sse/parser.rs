@@ -64,11 +64,16 @@ pub struct SseParser {
     bom_checked: bool,
     data: Data,
     event_type: Option<Bytes>,
-    id_buffer: ByteString,
+    /// An `id:` value seen since the last dispatch (the spec's last event ID
+    /// buffer, kept only while it differs from `last_event_id`).
+    pending_id: Option<ByteString>,
     last_event_id: ByteString,
     retry: Option<Duration>,
     /// The type and id of the last dispatched event, reused while unchanged.
-    meta: Arc<EventMeta>,
+    meta: Option<Arc<EventMeta>>,
+    /// `meta` is the default type with `last_event_id`: an event without an
+    /// `event:` field and no new id reuses it without a comparison.
+    meta_plain: bool,
 }
 
 impl SseParser {
@@ -81,17 +86,18 @@ impl SseParser {
             bom_checked: false,
             data: Data::None,
             event_type: None,
-            id_buffer: ByteString::new(),
+            pending_id: None,
             last_event_id: ByteString::new(),
             retry: None,
             meta: EventMeta::new(MESSAGE, None),
+            meta_plain: true,
         }
     }
 
     /// A parser for a reconnection that resumes after `last_event_id`.
     pub fn resuming(max_size: usize, last_event_id: ByteString) -> Self {
         Self {
-            id_buffer: last_event_id.clone(),
+            meta_plain: last_event_id.is_empty(),
             last_event_id,
             ..Self::new(max_size)
         }
@@ -146,7 +152,13 @@ impl SseParser {
         let len = chunk.len();
         let mut chunk_text = None;
         while pos < len {
-            let Some(offset) = memchr::memchr2(b'\n', b'\r', &chunk[pos..]) else {
+            // Every event ends with a blank line: no search for that one.
+            let next_end = if chunk[pos] == b'\n' {
+                Some(0)
+            } else {
+                memchr::memchr2(b'\n', b'\r', &chunk[pos..])
+            };
+            let Some(offset) = next_end else {
                 self.keep_partial(&chunk[pos..])?;
                 break;
             };
@@ -224,6 +236,11 @@ impl SseParser {
         if first == b':' {
             return Ok(());
         }
+        if let Some(rest) = line.strip_prefix(b"data:") {
+            // Nearly every line of a busy stream: no field-name search.
+            let value = end - rest.len() + usize::from(rest.first() == Some(&b' '));
+            return self.append_data(buf_text.slice(buf, value..end));
+        }
         // Known field names have at most 5 bytes: look no further for the colon.
         let (field, value) = match line.iter().take(LONGEST_FIELD + 1).position(|&b| b == b':') {
             Some(colon) => {
@@ -237,7 +254,7 @@ impl SseParser {
             b"data" => self.append_data(buf_text.slice(buf, value..end))?,
             b"event" => self.event_type = Some(buf.slice(value..end)),
             b"id" if !buf[value..end].contains(&0) => {
-                self.id_buffer = buf_text.slice(buf, value..end)
+                self.pending_id = Some(buf_text.slice(buf, value..end))
             }
             b"retry" => self.set_retry(&buf[value..end]),
             _ => {}
@@ -280,7 +297,10 @@ impl SseParser {
     }
 
     fn dispatch(&mut self, each: &mut impl FnMut(SseEvent)) {
-        self.last_event_id = self.id_buffer.clone();
+        if let Some(id) = self.pending_id.take() {
+            self.last_event_id = id;
+            self.meta_plain = false;
+        }
         let event_type = self.event_type.take();
         let data = match std::mem::take(&mut self.data) {
             Data::None => return,
@@ -290,10 +310,12 @@ impl SseParser {
         };
         let event_type = match &event_type {
             Some(t) if !t.is_empty() => t.as_ref(),
+            _ if self.meta_plain => return each(SseEvent::with_meta(data, self.meta.clone())),
             _ => b"message",
         };
         let id = (!self.last_event_id.is_empty()).then_some(&self.last_event_id);
-        if !self.meta.is(event_type, id) {
+        self.meta_plain = event_type == b"message";
+        if !EventMeta::matches(self.meta.as_deref(), event_type, id) {
             let event_type = match event_type {
                 b"message" => MESSAGE,
                 other => text(Bytes::copy_from_slice(other)),
@@ -489,7 +511,8 @@ mod tests {
     #[test]
     fn type_and_id_changes_reach_the_next_events_only() {
         let events = parse(
-            "data: a\n\nevent: t\ndata: b\n\ndata: c\n\nid: 1\ndata: d\n\nevent: t\ndata: e\n\n",
+            "data: a\n\nevent: t\ndata: b\n\ndata: c\n\nid: 1\ndata: d\n\nevent: t\ndata: e\n\n\
+             data: f\n\nid\ndata: g\n\nid: 2\n\ndata: h\n\nevent: message\ndata: i\n\ndata: j\n\n",
         );
         assert_eq!(
             events,
@@ -499,6 +522,12 @@ mod tests {
                 ev("message", "c", None),
                 ev("message", "d", Some("1")),
                 ev("t", "e", Some("1")),
+                ev("message", "f", Some("1")),
+                ev("message", "g", None),
+                // An id in a block without data still applies to what follows.
+                ev("message", "h", Some("2")),
+                ev("message", "i", Some("2")),
+                ev("message", "j", Some("2")),
             ]
         );
     }
