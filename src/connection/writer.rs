@@ -95,9 +95,37 @@ impl WsWriter {
     }
 
     /// Queues a control frame ahead of every data message.
+    ///
+    /// A ping or pong with nothing ahead of it is written and flushed at
+    /// once when the socket takes it: a heartbeat then costs no extra poll of
+    /// the actor. Anything else, or a socket that is not ready, goes through
+    /// the driver.
     pub(crate) fn push_control(&mut self, msg: awc::ws::Message) {
+        let small = matches!(msg, awc::ws::Message::Ping(_) | awc::ws::Message::Pong(_));
+        // A socket error is left to the driver, which meets it too.
+        let now = small && self.control.is_empty() && !self.shutdown && !self.flush_requested;
+        if now && matches!(self.ready_now(), Ok(true)) {
+            if !self.write_ready_and_flush(msg) {
+                // Written but not yet flushed: the driver finishes it.
+                self.wake();
+            }
+            return;
+        }
         self.control.push_back(msg);
         self.wake();
+    }
+
+    /// Encodes `msg` into the socket buffer (which has room) and tries to
+    /// flush it; true when the bytes are with the kernel.
+    fn write_ready_and_flush(&mut self, msg: awc::ws::Message) -> bool {
+        if Pin::new(&mut self.sink).start_send(msg).is_err() {
+            return false;
+        }
+        let mut cx = task::Context::from_waker(futures::task::noop_waker_ref());
+        matches!(
+            Pin::new(&mut self.sink).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        )
     }
 
     /// The socket, for the reader (the actor is single-threaded, so reader
