@@ -11,13 +11,14 @@
 //! time for all to connect, resident memory per connection (minus the
 //! process baseline), CPU seconds per endpoint-hour over the hold period and
 //! missed heartbeats. Then a reconnect storm: the server goes away for 5 s
-//! and comes back on the same port; with jitter on and off, it reports the
-//! peak connection attempts in any 100 ms window and the time from the
-//! server's return until every endpoint is connected again; and with
-//! `reconnect_spread` set to the max delay.
+//! and comes back on the same port; with jitter off and on (both without
+//! the supervisor's reconnect rate cap) and with the library's defaults
+//! (jitter and the cap), it reports the peak connection attempts in any
+//! 100 ms window and the time from the server's return until every endpoint
+//! is connected again.
 //!
 //! Roles (the orchestrator starts the others): `--serve PORT`,
-//! `--client raw|tether URL N HOLD_SECS`, `--storm URL N on|off|spread`.
+//! `--client raw|tether URL N HOLD_SECS`, `--storm URL N off|on|defaults`.
 //! `--storm-only` skips the scale figures; `--runs N` sets how many runs
 //! each figure is the median of (default 3, `--quick` 1).
 
@@ -36,7 +37,7 @@ use std::{
 use actix::prelude::*;
 use actix_tether::{
     AddEndpoint, BackoffConfig, ConnectionState, EndpointConfig, GetHealthReport, StatusChanged,
-    Subscribe, Subscriber, SupervisorActor,
+    Subscribe, Subscriber, SupervisorActor, SupervisorConfig, DEFAULT_RECONNECT_RATE,
 };
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use bench_common::{median, runs};
@@ -47,8 +48,6 @@ const OUTAGE: Duration = Duration::from_secs(5);
 /// The storm uses the library's default backoff cap (30 s): a fleet as users
 /// deploy it.
 const STORM_MAX_DELAY: Duration = actix_tether::DEFAULT_MAX_DELAY;
-/// `reconnect_spread` of the third storm configuration.
-const STORM_SPREAD: Duration = Duration::from_secs(5);
 
 // ---------- measurements from /proc ----------
 
@@ -232,10 +231,14 @@ impl Handler<Drain> for Tally {
 /// How the storm's endpoints retry.
 #[derive(Clone, Copy, PartialEq)]
 enum Retry {
+    /// Exponential backoff without jitter and no reconnect rate cap: the
+    /// thundering herd the others are measured against.
     NoJitter,
+    /// Full jitter, no reconnect rate cap.
     Jitter,
-    /// Jitter plus `reconnect_spread` of the storm's max delay.
-    Spread,
+    /// The library's defaults: full jitter and the supervisor's
+    /// `reconnect_rate` (`DEFAULT_RECONNECT_RATE`).
+    Defaults,
 }
 
 impl Retry {
@@ -243,27 +246,29 @@ impl Retry {
         match self {
             Retry::NoJitter => "off",
             Retry::Jitter => "on",
-            Retry::Spread => "spread",
+            Retry::Defaults => "defaults",
         }
     }
 
     fn parse(arg: &str) -> Self {
         match arg {
             "off" => Retry::NoJitter,
-            "spread" => Retry::Spread,
-            _ => Retry::Jitter,
+            "on" => Retry::Jitter,
+            _ => Retry::Defaults,
+        }
+    }
+
+    fn supervisor_config(self) -> SupervisorConfig {
+        let config = SupervisorConfig::default();
+        match self {
+            Retry::Defaults => config,
+            Retry::NoJitter | Retry::Jitter => config.reconnect_rate(0),
         }
     }
 }
 
 fn endpoint_config(url: &str, retry: Retry) -> EndpointConfig {
-    let spread = if retry == Retry::Spread {
-        STORM_MAX_DELAY
-    } else {
-        Duration::ZERO
-    };
     EndpointConfig::websocket(url)
-        .reconnect_spread(spread)
         .heartbeat_interval(HEARTBEAT)
         .connect_timeout(Duration::from_secs(30))
         .backoff(BackoffConfig::Exponential {
@@ -292,7 +297,7 @@ async fn start_tether(
     retry: Retry,
     keep_events: bool,
 ) -> (Addr<SupervisorActor>, Addr<Tally>) {
-    let supervisor = SupervisorActor::default().start();
+    let supervisor = SupervisorActor::new(retry.supervisor_config()).start();
     let tally = Tally {
         connected: HashMap::new(),
         events: Vec::new(),
@@ -371,7 +376,7 @@ fn client(kind: &str, url: String, n: usize, hold: u64) {
                 stats.missed.get() - missed_before,
             );
         } else {
-            let (supervisor, tally) = start_tether(&url, n, Retry::Jitter, false).await;
+            let (supervisor, tally) = start_tether(&url, n, Retry::Defaults, false).await;
             while connected_count(&tally, None).await < n {
                 assert!(Instant::now() < deadline, "endpoints did not all connect");
                 actix_rt::time::sleep(Duration::from_millis(20)).await;
@@ -627,15 +632,18 @@ fn main() {
     let storm = |retry| median_row((0..runs).map(|_| run_storm(n, retry)));
     let off = storm(Retry::NoJitter);
     let on = storm(Retry::Jitter);
-    let spread = storm(Retry::Spread);
-    println!("| jitter off | {} | {} s | {} |", off[0], off[1], off[2]);
-    println!("| jitter on | {} | {} s | {} |", on[0], on[1], on[2]);
+    let defaults = storm(Retry::Defaults);
     println!(
-        "| jitter on, reconnect_spread {} s | {} | {} s | {} |",
-        STORM_SPREAD.as_secs(),
-        spread[0],
-        spread[1],
-        spread[2]
+        "| jitter off, no rate cap | {} | {} s | {} |",
+        off[0], off[1], off[2]
+    );
+    println!(
+        "| jitter on, no rate cap | {} | {} s | {} |",
+        on[0], on[1], on[2]
+    );
+    println!(
+        "| jitter on, reconnect_rate {}/s (defaults) | {} | {} s | {} |",
+        DEFAULT_RECONNECT_RATE, defaults[0], defaults[1], defaults[2]
     );
     println!(
         "| target | jitter-on peak <= {:.0} (1/10 of off) | <= {} s (2 x max delay) | |",

@@ -91,6 +91,7 @@ mod heartbeat;
 mod message;
 pub mod monitor;
 mod outbox;
+mod reconnect_budget;
 mod redact;
 mod retry;
 mod retry_after;

@@ -10,6 +10,7 @@ use actix::{
 };
 use futures::future::join_all;
 
+use crate::reconnect_budget::ReconnectBudget;
 use crate::{
     connection::{
         Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
@@ -49,6 +50,8 @@ pub struct SupervisorActor {
     endpoints: BTreeMap<EndpointId, Addr<ConnectionActor>>,
     global_subscribers: Vec<Subscriber>,
     monitor: Option<Addr<MonitorActor>>,
+    /// Paces automatic reconnects across all endpoints (`reconnect_rate`).
+    reconnect_budget: Option<Arc<ReconnectBudget>>,
     shut_down: bool,
 }
 
@@ -62,6 +65,7 @@ impl SupervisorActor {
     /// A supervisor with the given settings; start it with `Actor::start`.
     pub fn new(config: SupervisorConfig) -> Self {
         Self {
+            reconnect_budget: ReconnectBudget::new(config.reconnect_rate),
             config,
             arbiters: Vec::new(),
             owned_arbiters: Vec::new(),
@@ -155,11 +159,12 @@ impl Handler<AddEndpoint> for SupervisorActor {
         let (id, config) = (msg.id.clone(), Arc::new(msg.config));
         let tls = self.config.tls.clone();
         let monitor = self.monitor();
+        let budget = self.reconnect_budget.clone();
         let subscribers = self.global_subscribers.clone();
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
             // Subscribers go in before the first attempt, so none misses
             // the first transition.
-            let mut actor = ConnectionActor::new(id, config, tls, monitor);
+            let mut actor = ConnectionActor::new(id, config, tls, monitor, budget);
             for subscriber in subscribers {
                 actor.subscribe(subscriber);
             }

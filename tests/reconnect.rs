@@ -5,7 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use actix_tether::{ConnectionState, ErrorCategory, GetStatus, OnAuthFailure, Reconnect};
+use actix::Actor;
+use actix_tether::{
+    ConnectionState, ErrorCategory, GetStatus, OnAuthFailure, Reconnect, SupervisorActor,
+    SupervisorConfig,
+};
 use common::*;
 
 #[actix::test]
@@ -251,5 +255,42 @@ async fn reconnect_spread_scatters_a_fleet_dropped_at_once() {
     assert!(
         *max - *min > Duration::from_millis(100),
         "not spread: {delays:?}"
+    );
+}
+
+/// A fleet that drops at once comes back at the supervisor's
+/// `reconnect_rate`, not all within the first backoff delay.
+#[actix::test]
+async fn a_fleet_that_drops_at_once_reconnects_at_the_supervisor_rate() {
+    const FLEET: usize = 12;
+    let mut server = TestServer::start().await;
+    let config = SupervisorConfig::default().arbiters(2).reconnect_rate(10);
+    let supervisor = SupervisorActor::new(config).start();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    for i in 0..FLEET {
+        add(
+            &supervisor,
+            &format!("e{i}"),
+            fast(&server.url()).build().unwrap(),
+        )
+        .await;
+    }
+    events.count_state(ConnectionState::Connected, FLEET).await;
+
+    server.stop().await;
+    let dropped = std::time::Instant::now();
+    server.restart().await;
+    // Every endpoint retries after 100 ms of backoff; at 10 attempts per
+    // second (one per 100 ms window) the twelfth retry cannot come before
+    // about 1.2 s. Without the cap all would be back within the backoff.
+    let back = events.count_state(ConnectionState::Connected, FLEET).await;
+    let took = dropped.elapsed();
+    let endpoints: std::collections::BTreeSet<_> =
+        back.iter().map(|e| e.endpoint.clone()).collect();
+    assert_eq!(endpoints.len(), FLEET, "every endpoint reconnected once");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "reconnects were not paced: all back after {took:?}"
     );
 }

@@ -21,6 +21,9 @@ pub use self::{
 };
 use crate::backoff::BackoffPolicy;
 
+/// Default [`SupervisorConfig::reconnect_rate`]: 1000 attempts per second,
+/// so 10,000 endpoints dropped at once are all retried within about 10 s.
+pub const DEFAULT_RECONNECT_RATE: u32 = 1000;
 /// How long one attempt (DNS, TCP, TLS and handshake) may take. 10 s covers a
 /// slow TLS handshake across continents without stalling a dead endpoint long.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

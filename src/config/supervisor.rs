@@ -2,6 +2,8 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use super::DEFAULT_RECONNECT_RATE;
+
 /// Supervisor-wide settings.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -15,6 +17,17 @@ pub struct SupervisorConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// A forced reconnect of every endpoint is spread over this window. Default 1 s.
     pub reconnect_stagger: Duration,
+    /// Most automatic reconnect attempts per second across all endpoints;
+    /// 0 for no cap. Default
+    /// [`DEFAULT_RECONNECT_RATE`](crate::DEFAULT_RECONNECT_RATE).
+    ///
+    /// An endpoint's retry waits for its backoff delay, then, only when
+    /// other endpoints have taken the slots of that moment, for the next
+    /// free one (at most a tenth of the rate in any 100 ms, give or take one
+    /// window's share). A lone reconnect is never delayed; a fleet that
+    /// drops at once (a server restart) comes back at this pace instead of
+    /// all within the first backoff delay.
+    pub reconnect_rate: u32,
 }
 
 impl Default for SupervisorConfig {
@@ -23,6 +36,7 @@ impl Default for SupervisorConfig {
             arbiters: std::thread::available_parallelism().map_or(1, |n| n.get()),
             tls: None,
             reconnect_stagger: Duration::from_secs(1),
+            reconnect_rate: DEFAULT_RECONNECT_RATE,
         }
     }
 }
@@ -45,6 +59,13 @@ impl SupervisorConfig {
         self.reconnect_stagger = window;
         self
     }
+
+    /// Caps automatic reconnect attempts per second across all endpoints;
+    /// 0 removes the cap.
+    pub fn reconnect_rate(mut self, per_second: u32) -> Self {
+        self.reconnect_rate = per_second;
+        self
+    }
 }
 
 impl fmt::Debug for SupervisorConfig {
@@ -53,6 +74,7 @@ impl fmt::Debug for SupervisorConfig {
             .field("arbiters", &self.arbiters)
             .field("tls", &self.tls.is_some())
             .field("reconnect_stagger", &self.reconnect_stagger)
+            .field("reconnect_rate", &self.reconnect_rate)
             .finish()
     }
 }

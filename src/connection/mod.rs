@@ -51,6 +51,7 @@ use crate::{
     heartbeat::Liveness,
     monitor::{MonitorActor, Samples, SamplesObserved},
     outbox::{Outbox, Outgoing},
+    reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState, Urgency},
     subscribers::Subscribers,
     ConnectionState, EndpointId, Error, ErrorCategory, MessageReceived, MessagesReceived,
@@ -112,6 +113,8 @@ pub struct ConnectionActor {
     state: ConnectionState,
     next: Next,
     retry: RetryState,
+    /// The supervisor's pace for automatic reconnects, shared.
+    reconnect_budget: Option<Arc<ReconnectBudget>>,
     generation: u64,
     link: Option<Link>,
     resume: Resume,
@@ -139,6 +142,7 @@ impl ConnectionActor {
         config: Arc<EndpointConfig>,
         tls: Option<Arc<rustls::ClientConfig>>,
         monitor: actix::Addr<MonitorActor>,
+        reconnect_budget: Option<Arc<ReconnectBudget>>,
     ) -> Self {
         let span = tracing::info_span!(
             "endpoint",
@@ -159,6 +163,7 @@ impl ConnectionActor {
             state: ConnectionState::Disconnected,
             next: Next::Connect(Duration::ZERO),
             retry,
+            reconnect_budget,
             generation: 0,
             link: None,
             resume: Resume::default(),
@@ -304,6 +309,10 @@ impl ConnectionActor {
         });
         match decision {
             Some(NextAttempt::After { delay, .. }) => {
+                let delay = match &self.reconnect_budget {
+                    Some(budget) => budget.reserve(Instant::now(), delay),
+                    None => delay,
+                };
                 self.messages_on_loss(&error, false);
                 self.transition(ConnectionState::Reconnecting, Some(error), Some(delay));
                 self.next = Next::Connect(delay);
