@@ -64,10 +64,10 @@ impl ConnectionActor {
                 ..
             }) = self.link.as_mut()
             {
-                match w.ready_now() {
-                    Ok(true) => return self.write_now(msg, ctx),
-                    Ok(false) => {}
-                    Err(err) => return Err(encode_error(&err)),
+                // A socket error is the driver's to meet (it ends the
+                // connection); the message waits in the outbox meanwhile.
+                if let Ok(true) = w.ready_now() {
+                    return self.write_now(msg, ctx);
                 }
             }
         }

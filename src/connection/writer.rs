@@ -103,10 +103,10 @@ impl WsWriter {
     pub(crate) fn push_control(&mut self, msg: awc::ws::Message) {
         let small = matches!(msg, awc::ws::Message::Ping(_) | awc::ws::Message::Pong(_));
         // A socket error is left to the driver, which meets it too.
-        let now = small && self.control.is_empty() && !self.shutdown && !self.flush_requested;
-        if now && matches!(self.ready_now(), Ok(true)) {
+        let direct = small && self.control.is_empty() && !self.shutdown && !self.flush_requested;
+        if direct && matches!(self.ready_now(), Ok(true)) {
             if !self.write_ready_and_flush(msg) {
-                // Written but not yet flushed: the driver finishes it.
+                // Not with the kernel yet: the driver flushes it or meets the error.
                 self.wake();
             }
             return;

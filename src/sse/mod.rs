@@ -42,7 +42,7 @@ pub struct SseEvent {
 }
 
 /// The type of an event without an `event:` field.
-static DEFAULT_TYPE: ByteString = ByteString::from_static("message");
+pub(crate) static DEFAULT_TYPE: ByteString = ByteString::from_static("message");
 
 /// What consecutive events usually share.
 #[derive(Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
-use super::{EventMeta, SseEvent};
+use super::{EventMeta, SseEvent, DEFAULT_TYPE};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
 /// Largest line or event the parser buffers: 1 MiB.
@@ -14,7 +14,6 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// `event`, `retry`: no known field name is longer.
 const LONGEST_FIELD: usize = 5;
-const MESSAGE: ByteString = ByteString::from_static("message");
 
 /// The data buffer, kept as the chunk's own bytes while an event has one line.
 #[derive(Debug, Default)]
@@ -64,8 +63,9 @@ pub struct SseParser {
     bom_checked: bool,
     data: Data,
     event_type: Option<Bytes>,
-    /// An `id:` value seen since the last dispatch (the spec's last event ID
-    /// buffer, kept only while it differs from `last_event_id`).
+    /// An `id:` value seen since the last dispatch: the spec's last event ID
+    /// buffer while it may differ from `last_event_id`, moved there at
+    /// dispatch.
     pending_id: Option<ByteString>,
     last_event_id: ByteString,
     retry: Option<Duration>,
@@ -89,7 +89,7 @@ impl SseParser {
             pending_id: None,
             last_event_id: ByteString::new(),
             retry: None,
-            meta: EventMeta::new(MESSAGE, None),
+            meta: None,
             meta_plain: true,
         }
     }
@@ -317,7 +317,7 @@ impl SseParser {
         self.meta_plain = event_type == b"message";
         if !EventMeta::matches(self.meta.as_deref(), event_type, id) {
             let event_type = match event_type {
-                b"message" => MESSAGE,
+                b"message" => DEFAULT_TYPE.clone(),
                 other => text(Bytes::copy_from_slice(other)),
             };
             self.meta = EventMeta::new(event_type, id.cloned());
