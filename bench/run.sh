@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in release mode and prints their markdown tables.
 #
-#   bench/run.sh            full counts, median of 3 runs per figure (about
-#                           eleven minutes, most of it the 10,000-endpoint runs)
+#   bench/run.sh            full counts, median of 5 runs per throughput figure
+#                           and of 3 for the others (about thirteen minutes,
+#                           most of it the 10,000-endpoint runs)
 #   bench/run.sh --quick    smaller counts, one run per figure (under two minutes)
 #
 # Every server runs in-process on 127.0.0.1; every loop is bounded.
@@ -23,7 +24,13 @@ echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, ${args[*]:-full run}; ratios are against raw awc measured in the same run."
 echo
 for bench in bench_inbound bench_outbound bench_dead_peer bench_scale; do
-    "target/release/examples/$bench" "${args[@]}" 2>/dev/null
+    runs=()
+    # Throughput runs take seconds and move a lot between runs on a shared
+    # 2-core machine: their figures are medians of five.
+    if [ ${#args[@]} -eq 0 ] && [[ $bench == bench_inbound || $bench == bench_outbound ]]; then
+        runs=(--runs 5)
+    fi
+    "target/release/examples/$bench" "${args[@]}" "${runs[@]}" 2>/dev/null
     echo
 done
 echo "SSE parser alone (no network):"
