@@ -171,6 +171,15 @@ enum Path {
     Handle,
     /// `EndpointHandle::send_batch` of 256.
     Batch,
+    /// `EndpointHandle::push_wait`, one at a time.
+    Push,
+}
+
+impl Path {
+    /// One actix message per send: compared with raw awc behind an actor too.
+    fn per_message(self) -> bool {
+        matches!(self, Path::Supervisor | Path::Handle)
+    }
 }
 
 async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
@@ -235,6 +244,13 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
             }
             while in_flight.next().await.is_some() {}
         }
+        Path::Push => {
+            // No window: push_wait waits only while the queue is full.
+            for _ in 0..n {
+                handle.push_wait(payload.clone()).await.expect("pushed");
+            }
+            assert_eq!(handle.pushes_lost(), 0);
+        }
         Path::Batch => {
             // WINDOW messages in flight, as on the per-message paths.
             let mut in_flight = FuturesUnordered::new();
@@ -283,6 +299,7 @@ async fn main() {
             "WebSocket out, 64 B, EndpointHandle::send_batch(256), 4 in flight",
             Path::Batch,
         ),
+        ("WebSocket out, 64 B, EndpointHandle::push_wait", Path::Push),
         ("WebSocket out, 64 B, EndpointHandle::send", Path::Handle),
         (
             "WebSocket out, 64 B, SendPayload via supervisor",
@@ -291,7 +308,7 @@ async fn main() {
     ];
     let needs_raw_actor = paths
         .iter()
-        .any(|(name, path)| *path != Path::Batch && selected(name));
+        .any(|(name, path)| path.per_message() && selected(name));
     let mut raws = Vec::new();
     let mut raw_actors = Vec::new();
     let mut ours = vec![Vec::new(); paths.len()];
@@ -313,7 +330,7 @@ async fn main() {
             continue;
         }
         row(name, "msg/s", &raws, &ours, ">= 0.8x");
-        if *path != Path::Batch {
+        if path.per_message() {
             let name = format!("{name}, vs raw awc behind an actor");
             row(&name, "msg/s", &raw_actors, &ours, "(context)");
         }

@@ -7,6 +7,10 @@
 //! its sender through the [`Receipt`]: written to a live socket
 //! ([`Delivered::Written`]), acknowledged by the server
 //! ([`Delivered::Acknowledged`], acknowledged mode only), or an [`Error`].
+//! Payloads pushed with [`EndpointHandle::push`](crate::EndpointHandle::push)
+//! have no receipt: they are written, or counted in
+//! [`EndpointHandle::pushes_lost`](crate::EndpointHandle::pushes_lost) and
+//! logged.
 //!
 //! # What "written" does not promise
 //! A message written to a socket whose connection then dies may or may not

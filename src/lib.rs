@@ -91,6 +91,7 @@ mod heartbeat;
 mod message;
 pub mod monitor;
 mod outbox;
+mod push_queue;
 mod reconnect_budget;
 mod redact;
 mod retry;

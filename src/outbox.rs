@@ -4,6 +4,7 @@ use std::{collections::VecDeque, sync::Arc, time::Instant};
 
 use crate::{
     delivery::{Delivered, OutcomeSender, OverflowPolicy},
+    push_queue::PushQueue,
     Error, Payload, Result,
 };
 
@@ -13,15 +14,47 @@ pub(crate) struct Outgoing {
     pub(crate) payload: Payload,
     pub(crate) ack_id: Option<Arc<str>>,
     pub(crate) session_scoped: bool,
-    pub(crate) report: Option<OutcomeSender>,
+    pub(crate) report: Report,
     pub(crate) queued_at: Instant,
 }
 
+/// Who hears how a message ended.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// The sender's receipt.
+    Receipt(OutcomeSender),
+    /// A push (no receipt): a failure is counted on the endpoint's push
+    /// queue, where its handles read it.
+    Pushed(Arc<PushQueue>),
+}
+
 impl Outgoing {
+    /// A pushed payload, queued `now`.
+    pub(crate) fn pushed(payload: Payload, queue: Arc<PushQueue>, now: Instant) -> Self {
+        Self {
+            payload,
+            ack_id: None,
+            session_scoped: false,
+            report: Report::Pushed(queue),
+            queued_at: now,
+        }
+    }
+
     /// Tells the sender how the message ended.
     pub(crate) fn finish(self, outcome: Result<Delivered>) {
-        if let Some(report) = self.report {
-            let _ = report.send(outcome);
+        self.report.finish(outcome);
+    }
+}
+
+impl Report {
+    /// Tells the sender how its message ended.
+    pub(crate) fn finish(self, outcome: Result<Delivered>) {
+        match self {
+            Report::Receipt(report) => {
+                let _ = report.send(outcome);
+            }
+            Report::Pushed(queue) if outcome.is_err() => queue.note_lost(1),
+            Report::Pushed(_) => {}
         }
     }
 }
@@ -140,7 +173,7 @@ mod tests {
             payload: Payload::from(text),
             ack_id: None,
             session_scoped,
-            report: Some(tx),
+            report: Report::Receipt(tx),
             queued_at: Instant::now(),
         };
         (m, rx)

@@ -10,7 +10,10 @@ use actix::{
 };
 use futures::future::join_all;
 
-use crate::reconnect_budget::ReconnectBudget;
+use crate::{
+    connection::receive_only, push_queue::PushQueue, reconnect_budget::ReconnectBudget,
+    TransportKind,
+};
 use crate::{
     connection::{
         Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
@@ -47,7 +50,7 @@ pub struct SupervisorActor {
     /// The arbiters this supervisor started (and stops).
     owned_arbiters: Vec<Arbiter>,
     next_arbiter: usize,
-    endpoints: BTreeMap<EndpointId, Addr<ConnectionActor>>,
+    endpoints: BTreeMap<EndpointId, EndpointHandle>,
     global_subscribers: Vec<Subscriber>,
     monitor: Option<Addr<MonitorActor>>,
     /// Paces automatic reconnects across all endpoints (`reconnect_rate`).
@@ -83,11 +86,14 @@ impl SupervisorActor {
             .clone()
     }
 
-    fn endpoint(&self, id: &EndpointId) -> Result<Addr<ConnectionActor>> {
+    fn handle_of(&self, id: &EndpointId) -> Result<&EndpointHandle> {
         self.endpoints
             .get(id)
-            .cloned()
             .ok_or_else(|| Error::endpoint(format!("unknown endpoint {id:?}")))
+    }
+
+    fn endpoint(&self, id: &EndpointId) -> Result<Addr<ConnectionActor>> {
+        self.handle_of(id).map(|handle| handle.addr().clone())
     }
 }
 
@@ -160,17 +166,24 @@ impl Handler<AddEndpoint> for SupervisorActor {
         let tls = self.config.tls.clone();
         let monitor = self.monitor();
         let budget = self.reconnect_budget.clone();
+        let pushed = PushQueue::new(config.outbox_capacity);
+        if config.kind == TransportKind::Sse {
+            pushed.refuse(receive_only());
+        }
+        let max_message_size = config.max_message_size;
+        let actor_pushed = pushed.clone();
         let subscribers = self.global_subscribers.clone();
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
             // Subscribers go in before the first attempt, so none misses
             // the first transition.
-            let mut actor = ConnectionActor::new(id, config, tls, monitor, budget);
+            let mut actor = ConnectionActor::new(id, config, tls, monitor, budget, actor_pushed);
             for subscriber in subscribers {
                 actor.subscribe(subscriber);
             }
             actor
         });
-        self.endpoints.insert(msg.id.clone(), addr);
+        let handle = EndpointHandle::new(msg.id.clone(), addr, pushed, max_message_size);
+        self.endpoints.insert(msg.id.clone(), handle);
         Ok(Added::New(msg.id))
     }
 }
@@ -191,13 +204,15 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
         let removed = self.endpoints.remove(&msg.id);
         let monitor = self.monitor();
         Box::pin(async move {
-            let addr =
+            let handle =
                 removed.ok_or_else(|| Error::endpoint(format!("unknown endpoint {:?}", msg.id)))?;
-            addr.send(Close {
-                why: Error::endpoint("endpoint removed"),
-            })
-            .await
-            .map_err(Error::from)?;
+            handle
+                .addr()
+                .send(Close {
+                    why: Error::endpoint("endpoint removed"),
+                })
+                .await
+                .map_err(Error::from)?;
             monitor.do_send(EndpointRemoved { endpoint: msg.id });
             Ok(())
         })
@@ -233,7 +248,7 @@ impl Handler<GetAllStatuses> for SupervisorActor {
         let queries: Vec<_> = self
             .endpoints
             .values()
-            .map(|a| a.send(QueryStatus))
+            .map(|h| h.addr().send(QueryStatus))
             .collect();
         Box::pin(async move {
             join_all(queries)
@@ -270,7 +285,7 @@ impl Handler<Reconnect> for SupervisorActor {
                     .endpoints
                     .values()
                     .zip(0u32..)
-                    .map(|(a, i)| (a.clone(), window * i / n))
+                    .map(|(h, i)| (h.addr().clone(), window * i / n))
                     .collect())
             }
         };
@@ -315,7 +330,7 @@ impl Handler<Subscribe> for SupervisorActor {
                 .endpoint(&id)?
                 .do_send(SubscribeConnection(msg.subscriber)),
             None => {
-                for addr in self.endpoints.values() {
+                for addr in self.endpoints.values().map(EndpointHandle::addr) {
                     addr.do_send(SubscribeConnection(msg.subscriber.clone()));
                 }
                 if !self.global_subscribers.contains(&msg.subscriber) {
@@ -336,7 +351,7 @@ impl Handler<Unsubscribe> for SupervisorActor {
                 .endpoint(&id)?
                 .do_send(UnsubscribeConnection(msg.subscriber)),
             None => {
-                for addr in self.endpoints.values() {
+                for addr in self.endpoints.values().map(EndpointHandle::addr) {
                     addr.do_send(UnsubscribeConnection(msg.subscriber.clone()));
                 }
                 self.global_subscribers.retain(|s| *s != msg.subscriber);
@@ -471,8 +486,7 @@ impl Handler<GetEndpoint> for SupervisorActor {
     type Result = Result<EndpointHandle>;
 
     fn handle(&mut self, msg: GetEndpoint, _: &mut Context<Self>) -> Self::Result {
-        let addr = self.endpoint(&msg.id)?;
-        Ok(EndpointHandle::new(msg.id, addr))
+        self.handle_of(&msg.id).cloned()
     }
 }
 
@@ -522,11 +536,13 @@ impl Handler<Shutdown> for SupervisorActor {
         // cannot end before it has handled the close.
         let closing: Vec<_> = std::mem::take(&mut self.endpoints)
             .into_values()
-            .map(|addr| async move {
-                addr.send(Close {
-                    why: Error::shutdown(),
-                })
-                .await
+            .map(|handle| async move {
+                handle
+                    .addr()
+                    .send(Close {
+                        why: Error::shutdown(),
+                    })
+                    .await
             })
             .collect();
         Box::pin(async move {

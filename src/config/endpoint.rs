@@ -100,7 +100,9 @@ pub struct EndpointConfig {
     #[serde(default)]
     pub sse: SseConfig,
     /// Messages queued while not connected (or not yet authenticated).
-    /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024).
+    /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024). Payloads pushed with
+    /// [`EndpointHandle::push`](crate::EndpointHandle::push) queue up to the
+    /// same number before they reach the outbox.
     #[serde(default = "default_outbox_capacity")]
     pub outbox_capacity: usize,
     /// What a full outbox does. Default: reject the new message.

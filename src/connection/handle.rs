@@ -1,26 +1,45 @@
 //! A direct handle on one endpoint, for senders that need throughput.
 
+use std::sync::Arc;
+
 use actix::{Addr, Context, Handler, Message, MessageResult};
 
-use super::{handlers::Write, ConnectionActor};
-use crate::{EndpointId, Error, Payload, Receipt, Result};
+use super::{handlers::Write, outbound::check_payload, ConnectionActor};
+use crate::{push_queue::PushQueue, EndpointId, Error, Payload, Receipt, Result};
 
 /// Sends to one endpoint without going through the supervisor: one mailbox
-/// hop per [`send`](Self::send), one per [`send_batch`](Self::send_batch).
-/// Same receipts and promises as [`SendPayload`](crate::SendPayload).
+/// hop per [`send`](Self::send), one per [`send_batch`](Self::send_batch),
+/// none per [`push`](Self::push). Sends have the same receipts and promises
+/// as [`SendPayload`](crate::SendPayload).
 ///
 /// Get one with [`GetEndpoint`](crate::GetEndpoint). A handle keeps the
 /// connection actor's mailbox open: after the endpoint is removed, sends
-/// through it fail with "endpoint is closed".
+/// and pushes through it fail with "endpoint is closed".
 #[derive(Debug, Clone)]
 pub struct EndpointHandle {
     id: EndpointId,
     addr: Addr<ConnectionActor>,
+    pushed: Arc<PushQueue>,
+    max_message_size: usize,
 }
 
 impl EndpointHandle {
-    pub(crate) fn new(id: EndpointId, addr: Addr<ConnectionActor>) -> Self {
-        Self { id, addr }
+    pub(crate) fn new(
+        id: EndpointId,
+        addr: Addr<ConnectionActor>,
+        pushed: Arc<PushQueue>,
+        max_message_size: usize,
+    ) -> Self {
+        Self {
+            id,
+            addr,
+            pushed,
+            max_message_size,
+        }
+    }
+
+    pub(crate) fn addr(&self) -> &Addr<ConnectionActor> {
+        &self.addr
     }
 
     /// The endpoint.
@@ -39,6 +58,63 @@ impl EndpointHandle {
             ack_id: None,
         };
         self.addr.send(write).await.map_err(Error::from)?
+    }
+
+    /// Queues one payload without a mailbox hop and without a receipt: the
+    /// fast way to send many single messages from any thread.
+    ///
+    /// Pushes wait in a queue of `outbox_capacity` payloads that the
+    /// connection moves into its outbox, in push order, whenever the outbox
+    /// has room; while the endpoint reconnects they wait there. As with a
+    /// send without an ack id, a payload written before a connection drops
+    /// is not sent again. One the endpoint can no longer deliver (it failed,
+    /// closed or was removed with the payload queued) is counted in
+    /// [`pushes_lost`](Self::pushes_lost) and logged. Pushes keep their
+    /// order among themselves; a push and a send made at the same moment
+    /// may pass each other.
+    ///
+    /// ```no_run
+    /// # use actix::Actor;
+    /// # use actix_tether::*;
+    /// # async fn run(supervisor: actix::Addr<SupervisorActor>) -> Result<()> {
+    /// let feed = supervisor.send(GetEndpoint { id: "feed".into() }).await??;
+    /// for i in 0..1000 {
+    ///     // Waits while the endpoint's queue is full.
+    ///     feed.push_wait(format!("tick {i}")).await?;
+    /// }
+    /// assert_eq!(feed.pushes_lost(), 0);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// An [`Overflow`](crate::ErrorCategory::Overflow) error when the queue
+    /// is full (or use [`push_wait`](Self::push_wait)); an
+    /// [`Endpoint`](crate::ErrorCategory::Endpoint) error when the endpoint
+    /// is closing, closed, failed or receive-only (SSE), or the payload is
+    /// an SSE event or larger than `max_message_size`.
+    pub fn push(&self, payload: impl Into<Payload>) -> Result<()> {
+        let payload = payload.into();
+        check_payload(&payload, self.max_message_size)?;
+        self.pushed.try_push(payload).map_err(|(error, _)| error)
+    }
+
+    /// As [`push`](Self::push), but waits for room instead of failing when
+    /// the queue is full.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push), except that a full queue is waited out.
+    pub async fn push_wait(&self, payload: impl Into<Payload>) -> Result<()> {
+        let payload = payload.into();
+        check_payload(&payload, self.max_message_size)?;
+        let mut slot = Some(payload);
+        futures::future::poll_fn(|cx| self.pushed.poll_push(&mut slot, cx)).await
+    }
+
+    /// Pushed payloads that were accepted and then never written (the
+    /// endpoint failed, closed or was removed with them queued), over the
+    /// endpoint's life.
+    pub fn pushes_lost(&self) -> u64 {
+        self.pushed.lost()
     }
 
     /// Sends several payloads in order with one mailbox hop; each gets its

@@ -38,19 +38,21 @@ use std::{
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Supervised, WrapFuture};
 use futures::channel::oneshot;
 
-pub(crate) use self::handlers::{
-    Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor,
-};
 use self::transport::{Reader, Resume, Writer};
 pub use self::{
     handle::EndpointHandle,
     handlers::{EndpointStatus, Subscriber},
+};
+pub(crate) use self::{
+    handlers::{Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor},
+    outbound::receive_only,
 };
 use crate::{
     config::{EndpointConfig, OnAuthFailure},
     heartbeat::Liveness,
     monitor::{MonitorActor, Samples, SamplesObserved},
     outbox::{Outbox, Outgoing},
+    push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState, Urgency},
     subscribers::Subscribers,
@@ -115,6 +117,10 @@ pub struct ConnectionActor {
     retry: RetryState,
     /// The supervisor's pace for automatic reconnects, shared.
     reconnect_budget: Option<Arc<ReconnectBudget>>,
+    /// Payloads pushed through handles, taken by the writer.
+    pushed: Arc<PushQueue>,
+    /// `pushed.lost()` when it was last logged.
+    pushes_lost_logged: u64,
     generation: u64,
     link: Option<Link>,
     resume: Resume,
@@ -143,6 +149,7 @@ impl ConnectionActor {
         tls: Option<Arc<rustls::ClientConfig>>,
         monitor: actix::Addr<MonitorActor>,
         reconnect_budget: Option<Arc<ReconnectBudget>>,
+        pushed: Arc<PushQueue>,
     ) -> Self {
         let span = tracing::info_span!(
             "endpoint",
@@ -164,6 +171,8 @@ impl ConnectionActor {
             next: Next::Connect(Duration::ZERO),
             retry,
             reconnect_budget,
+            pushed,
+            pushes_lost_logged: 0,
             generation: 0,
             link: None,
             resume: Resume::default(),
@@ -198,6 +207,7 @@ impl ConnectionActor {
         }
         self.flush_samples();
         self.state = to;
+        self.pushes_follow_state();
         self.span.in_scope(|| match (&reason, to) {
             (Some(err), ConnectionState::Reconnecting) => {
                 tracing::warn!(%from, %to, error = %err, attempt = self.retry.failures(), ?next_delay, "connection lost, retrying")
@@ -217,6 +227,29 @@ impl ConnectionActor {
         };
         self.monitor.do_send(event.clone());
         self.status_subs.deliver(event);
+    }
+
+    /// Pushes are refused while the endpoint takes no sends; what a failed
+    /// or closed endpoint still held is dropped, counted and logged.
+    fn pushes_follow_state(&mut self) {
+        let Some(refusal) = self.refusal() else {
+            return self.pushed.reopen();
+        };
+        self.pushed.refuse(refusal);
+        if matches!(
+            self.state,
+            ConnectionState::Failed | ConnectionState::Closed
+        ) {
+            self.pushed.clear();
+            let lost = self.pushed.lost();
+            if lost > self.pushes_lost_logged {
+                let dropped = lost - self.pushes_lost_logged;
+                self.pushes_lost_logged = lost;
+                self.span.in_scope(|| {
+                    tracing::warn!(dropped, state = %self.state, "pushed messages were not delivered")
+                });
+            }
+        }
     }
 
     fn flush_samples(&mut self) {

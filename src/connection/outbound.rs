@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     delivery::{overflow, Accepted, Receipt},
-    outbox::{Outgoing, Pushed},
+    outbox::{Outgoing, Pushed, Report},
     retry::Urgency,
     ConnectionState, Error, ErrorCategory, Payload, Result, TransportKind,
 };
@@ -23,31 +23,10 @@ impl ConnectionActor {
     /// Takes a send in: written now if the live socket has room and nothing
     /// waits ahead of it, else queued (or refused).
     pub(super) fn accept(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
-        use ConnectionState::*;
-        match self.state {
-            Closing | Closed => return Err(Error::endpoint("endpoint is closed")),
-            Failed => {
-                return Err(Error::endpoint(
-                    "endpoint has failed; a forced reconnect revives it",
-                ))
-            }
-            Disconnected | Connecting | Connected | Authenticated | Reconnecting => {}
+        if let Some(refusal) = self.refusal() {
+            return Err(refusal);
         }
-        if self.config.kind == TransportKind::Sse {
-            return Err(Error::endpoint("sse endpoints are receive-only"));
-        }
-        if matches!(msg.payload, Payload::Event(_)) {
-            return Err(Error::endpoint(
-                "an sse event cannot be sent over a websocket",
-            ));
-        }
-        let limit = self.config.max_message_size;
-        if msg.payload.len() > limit {
-            return Err(Error::endpoint(format!(
-                "payload of {} bytes is larger than max_message_size ({limit})",
-                msg.payload.len()
-            )));
-        }
+        check_payload(&msg.payload, self.config.max_message_size)?;
         let live = self
             .link
             .as_ref()
@@ -76,7 +55,7 @@ impl ConnectionActor {
             payload: msg.payload,
             ack_id: msg.ack_id.map(Arc::from),
             session_scoped: msg.session_scoped,
-            report: Some(report),
+            report: Report::Receipt(report),
             queued_at: Instant::now(),
         };
         let position = match self.outbox.push(outgoing) {
@@ -89,6 +68,21 @@ impl ConnectionActor {
         };
         self.wake_writer();
         Ok(Receipt::new(Accepted::Queued { position }, Some(outcome)))
+    }
+
+    /// Why this endpoint takes no sends or pushes now, if it does not.
+    pub(super) fn refusal(&self) -> Option<Error> {
+        use ConnectionState::*;
+        if self.config.kind == TransportKind::Sse {
+            return Some(receive_only());
+        }
+        match self.state {
+            Closing | Closed => Some(Error::endpoint("endpoint is closed")),
+            Failed => Some(Error::endpoint(
+                "endpoint has failed; a forced reconnect revives it",
+            )),
+            Disconnected | Connecting | Connected | Authenticated | Reconnecting => None,
+        }
     }
 
     /// Writes a send straight into the socket buffer, which has room. The
@@ -120,7 +114,7 @@ impl ConnectionActor {
             payload,
             ack_id: msg.ack_id.map(Arc::from),
             session_scoped: msg.session_scoped,
-            report: Some(report),
+            report: Report::Receipt(report),
             queued_at: now,
         };
         mark_written(
@@ -249,4 +243,26 @@ impl ConnectionActor {
         }
         self.outbox.fail_all(error);
     }
+}
+
+/// What a send or push to an SSE endpoint is told.
+pub(crate) fn receive_only() -> Error {
+    Error::endpoint("sse endpoints are receive-only")
+}
+
+/// Refuses what no WebSocket endpoint can send: SSE events and payloads
+/// over `max_message_size`.
+pub(crate) fn check_payload(payload: &Payload, max_message_size: usize) -> Result<()> {
+    if matches!(payload, Payload::Event(_)) {
+        return Err(Error::endpoint(
+            "an sse event cannot be sent over a websocket",
+        ));
+    }
+    if payload.len() > max_message_size {
+        return Err(Error::endpoint(format!(
+            "payload of {} bytes is larger than max_message_size ({max_message_size})",
+            payload.len()
+        )));
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 use std::{
     collections::VecDeque,
     pin::Pin,
+    sync::Arc,
     task::{self, Poll, Waker},
     time::{Duration, Instant},
 };
@@ -23,7 +24,12 @@ use super::{
     ConnectionActor, Ending, Link, Loss,
 };
 use crate::{
-    delivery::Delivered, monitor::Samples, outbox::Outgoing, retry::Urgency, Error, Payload,
+    delivery::Delivered,
+    monitor::Samples,
+    outbox::{Outbox, Outgoing, Pushed},
+    push_queue::PushQueue,
+    retry::Urgency,
+    Error, Payload,
 };
 
 impl Writer {
@@ -220,6 +226,64 @@ pub(crate) fn encode_error(err: &ProtocolError) -> Error {
     Error::protocol(format!("could not encode message: {err}"))
 }
 
+/// Times one poll of the driver goes back for pushed payloads.
+const MAX_PUSH_PASSES: usize = 8;
+
+/// Pushed payloads the driver takes at a time.
+const PUSH_CHUNK: usize = 256;
+
+/// Pushed payloads on their way to an endpoint whose outbox is empty.
+struct Pushes<'a> {
+    queue: &'a Arc<PushQueue>,
+    outbox: &'a mut Outbox,
+    samples: &'a mut Samples,
+    now: Instant,
+}
+
+impl Pushes<'_> {
+    /// Writes pushed payloads straight into the socket while it has room;
+    /// the rest of the chunk goes to the outbox, in order, when it fills.
+    fn write(self, w: &mut WsWriter, cx: &mut task::Context<'_>) -> Result<(), ProtocolError> {
+        let mut taken = Vec::new();
+        let chunk = PUSH_CHUNK.min(self.outbox.capacity());
+        self.queue.take(chunk, cx.waker(), &mut taken);
+        let mut rest = taken.into_iter().peekable();
+        let mut failure = Ok(());
+        while rest.peek().is_some() {
+            match Pin::new(&mut w.sink).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => {
+                    failure = Err(err);
+                    break;
+                }
+                Poll::Pending => break,
+            }
+            let payload = rest.next().expect("peeked");
+            let len = payload.len();
+            match Pin::new(&mut w.sink).start_send(data_frame(payload)) {
+                Ok(()) => count_written(self.samples, len),
+                // Could not be encoded: counted lost, the connection goes on.
+                Err(_) => self.queue.note_lost(1),
+            }
+        }
+        queue_pushed(rest, self.queue, self.outbox, self.now);
+        failure
+    }
+}
+
+/// Files pushed payloads in the outbox, which has room for them.
+fn queue_pushed(
+    payloads: impl Iterator<Item = Payload>,
+    queue: &Arc<PushQueue>,
+    outbox: &mut Outbox,
+    now: Instant,
+) {
+    for payload in payloads {
+        let queued = outbox.push(Outgoing::pushed(payload, queue.clone(), now));
+        debug_assert!(matches!(queued, Pushed::Queued { .. }), "room was counted");
+    }
+}
+
 /// The actor future that drives the writer for one connection.
 pub(crate) struct Drive;
 
@@ -275,7 +339,15 @@ impl ConnectionActor {
         w.flush_requested = false;
         let mut after = After::default();
         let in_flight_before = self.in_flight.len();
+        let mut push_passes = 0;
         'passes: loop {
+            if data_allowed && self.config.batch.is_some() {
+                // Batched endpoints: pushes join the outbox, which batches.
+                let room = self.outbox.capacity().saturating_sub(self.outbox.len());
+                let mut taken = Vec::new();
+                self.pushed.take(room, cx.waker(), &mut taken);
+                queue_pushed(taken.into_iter(), &self.pushed, &mut self.outbox, now);
+            }
             while !w.control.is_empty() {
                 match Pin::new(&mut w.sink).poll_ready(cx) {
                     Poll::Ready(Ok(())) => {
@@ -310,17 +382,32 @@ impl ConnectionActor {
                 }
                 let Some(batch) = &self.config.batch else {
                     let msg = self.outbox.pop().expect("checked non-empty");
-                    match Pin::new(&mut w.sink).start_send(data_frame(msg.payload.clone())) {
-                        Ok(()) => mark_written(
-                            msg,
-                            generation,
-                            acks_on,
-                            &mut self.in_flight,
-                            &mut self.samples,
-                            now,
-                        ),
-                        // Could not be encoded: this message fails, the connection goes on.
-                        Err(err) => msg.finish(Err(encode_error(&err))),
+                    if acks_on && msg.ack_id.is_some() {
+                        // Kept until acknowledged: the frame gets a copy.
+                        match Pin::new(&mut w.sink).start_send(data_frame(msg.payload.clone())) {
+                            Ok(()) => mark_written(
+                                msg,
+                                generation,
+                                acks_on,
+                                &mut self.in_flight,
+                                &mut self.samples,
+                                now,
+                            ),
+                            // Could not be encoded: this message fails, the connection goes on.
+                            Err(err) => msg.finish(Err(encode_error(&err))),
+                        }
+                        continue;
+                    }
+                    let Outgoing {
+                        payload, report, ..
+                    } = msg;
+                    let len = payload.len();
+                    match Pin::new(&mut w.sink).start_send(data_frame(payload)) {
+                        Ok(()) => {
+                            count_written(&mut self.samples, len);
+                            report.finish(Ok(Delivered::Written { generation }));
+                        }
+                        Err(err) => report.finish(Err(encode_error(&err))),
                     }
                     continue;
                 };
@@ -347,14 +434,37 @@ impl ConnectionActor {
                     );
                 }
             }
+            if data_allowed && self.outbox.is_empty() && self.config.batch.is_none() {
+                let pushes = Pushes {
+                    queue: &self.pushed,
+                    outbox: &mut self.outbox,
+                    samples: &mut self.samples,
+                    now,
+                };
+                if let Err(err) = pushes.write(w, cx) {
+                    after.failure = Some(err);
+                    break 'passes;
+                }
+            }
             // A close we started goes out once the outbox is flushed (or
             // cannot be, before authentication).
             if let Some(Ending::ByUs { close_sent }) = ending {
-                if !*close_sent && (self.outbox.is_empty() || !data_allowed) {
+                let flushed = self.outbox.is_empty() && self.pushed.is_empty();
+                if !*close_sent && (flushed || !data_allowed) {
                     *close_sent = true;
                     w.control.push_back(super::transport::close_frame(1000, ""));
                     continue 'passes;
                 }
+            }
+            // The outbox made room while pushes wait: take more, a bounded
+            // number of times per poll so reading gets its turn.
+            let room = self.outbox.len() < self.outbox.capacity();
+            if data_allowed && room && !self.pushed.is_empty() {
+                push_passes += 1;
+                if push_passes < MAX_PUSH_PASSES {
+                    continue 'passes;
+                }
+                cx.waker().wake_by_ref();
             }
             break;
         }
