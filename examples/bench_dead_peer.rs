@@ -87,8 +87,16 @@ async fn detect_once(endpoints: usize, interval: Duration, max_missed: u32) -> V
             up += 1;
         }
     }
-    // Let a few heartbeats flow, then the server goes half-open.
-    actix_rt::time::sleep(interval * 2).await;
+    // Let a few heartbeats flow, then the server goes half-open at a random
+    // point between two heartbeats: right after one, detection takes the
+    // whole bound; right before one, an interval less.
+    let phase = f64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos(),
+    ) / 1e9;
+    actix_rt::time::sleep(interval * 2 + interval.mul_f64(phase)).await;
     let silent_at = Instant::now();
     server.blast.half_open.store(true, Ordering::SeqCst);
     let mut latencies = Vec::new();
