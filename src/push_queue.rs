@@ -1,6 +1,7 @@
 //! The queue behind [`EndpointHandle::push`](crate::EndpointHandle::push):
 //! senders add payloads without a mailbox hop or a reply; the connection's
-//! writer moves them into the outbox, oldest first, while it has room.
+//! writer takes them oldest first, straight into the socket when nothing
+//! waits ahead of them, into the outbox (while it has room) otherwise.
 
 use std::{
     collections::VecDeque,
