@@ -95,21 +95,23 @@ impl PushQueue {
     }
 
     /// The writer takes up to `max` payloads into `out`, oldest first, and
-    /// is woken by the next push.
-    pub(crate) fn take(&self, max: usize, taker: &Waker, out: &mut Vec<Payload>) {
+    /// is woken by the next push. Returns whether payloads remain.
+    pub(crate) fn take(&self, max: usize, taker: &Waker, out: &mut Vec<Payload>) -> bool {
         let mut state = self.state();
         if !state.taker.as_ref().is_some_and(|t| t.will_wake(taker)) {
             state.taker = Some(taker.clone());
         }
         let n = max.min(state.items.len());
         if n == 0 {
-            return;
+            return !state.items.is_empty();
         }
         out.reserve(n);
         out.extend(state.items.drain(..n));
+        let remain = !state.items.is_empty();
         let waiting = std::mem::take(&mut state.waiting);
         drop(state);
         waiting.into_iter().for_each(Waker::wake);
+        remain
     }
 
     /// Whether payloads wait.
@@ -254,9 +256,14 @@ mod tests {
             q.try_push(text(s)).unwrap();
         }
         let mut taken = Vec::new();
-        q.take(2, futures::task::noop_waker_ref(), &mut taken);
+        assert!(
+            q.take(2, futures::task::noop_waker_ref(), &mut taken),
+            "one remains"
+        );
         assert_eq!(taken, vec![text("a"), text("b")]);
         assert!(!q.is_empty());
+        assert!(!q.take(2, futures::task::noop_waker_ref(), &mut taken));
+        assert!(q.is_empty());
     }
 
     #[test]

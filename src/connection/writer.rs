@@ -243,10 +243,11 @@ struct Pushes<'a> {
 impl Pushes<'_> {
     /// Writes pushed payloads straight into the socket while it has room;
     /// the rest of the chunk goes to the outbox, in order, when it fills.
-    fn write(self, w: &mut WsWriter, cx: &mut task::Context<'_>) -> Result<(), ProtocolError> {
+    /// Returns whether more pushes wait.
+    fn write(self, w: &mut WsWriter, cx: &mut task::Context<'_>) -> Result<bool, ProtocolError> {
         let mut taken = Vec::new();
         let chunk = PUSH_CHUNK.min(self.outbox.capacity());
-        self.queue.take(chunk, cx.waker(), &mut taken);
+        let more = self.queue.take(chunk, cx.waker(), &mut taken);
         let mut rest = taken.into_iter().peekable();
         let mut failure = Ok(());
         while rest.peek().is_some() {
@@ -267,7 +268,7 @@ impl Pushes<'_> {
             }
         }
         queue_pushed(rest, self.queue, self.outbox, self.now);
-        failure
+        failure.map(|()| more)
     }
 }
 
@@ -341,11 +342,12 @@ impl ConnectionActor {
         let in_flight_before = self.in_flight.len();
         let mut push_passes = 0;
         'passes: loop {
+            let mut pushes_left = false;
             if data_allowed && self.config.batch.is_some() {
                 // Batched endpoints: pushes join the outbox, which batches.
                 let room = self.outbox.capacity().saturating_sub(self.outbox.len());
                 let mut taken = Vec::new();
-                self.pushed.take(room, cx.waker(), &mut taken);
+                pushes_left = self.pushed.take(room, cx.waker(), &mut taken);
                 queue_pushed(taken.into_iter(), &self.pushed, &mut self.outbox, now);
             }
             while !w.control.is_empty() {
@@ -441,9 +443,12 @@ impl ConnectionActor {
                     samples: &mut self.samples,
                     now,
                 };
-                if let Err(err) = pushes.write(w, cx) {
-                    after.failure = Some(err);
-                    break 'passes;
+                match pushes.write(w, cx) {
+                    Ok(more) => pushes_left = more,
+                    Err(err) => {
+                        after.failure = Some(err);
+                        break 'passes;
+                    }
                 }
             }
             // A close we started goes out once the outbox is flushed (or
@@ -459,7 +464,7 @@ impl ConnectionActor {
             // The outbox made room while pushes wait: take more, a bounded
             // number of times per poll so reading gets its turn.
             let room = self.outbox.len() < self.outbox.capacity();
-            if data_allowed && room && !self.pushed.is_empty() {
+            if data_allowed && room && pushes_left {
                 push_passes += 1;
                 if push_passes < MAX_PUSH_PASSES {
                     continue 'passes;
