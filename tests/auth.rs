@@ -59,12 +59,7 @@ async fn accepted_auth_comes_before_on_connect_messages_and_the_outbox() {
     for receipt in receipts {
         assert!(receipt.outcome().await.is_ok());
     }
-    let mut texts = Vec::new();
-    while texts.len() < 5 {
-        if let ServerEvent::Text { text, .. } = server.next_event().await {
-            texts.push(text);
-        }
-    }
+    let texts = server.next_texts(5).await;
     assert_eq!(
         texts,
         ["auth tok-0", "n subscribe prices", "n 0", "n 1", "n 2"]

@@ -166,12 +166,7 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
     for receipt in receipts {
         assert!(receipt.unwrap().outcome().await.is_ok());
     }
-    let mut texts = Vec::new();
-    while texts.len() < 101 {
-        if let ServerEvent::Text { text, .. } = server.next_event().await {
-            texts.push(text);
-        }
-    }
+    let texts = server.next_texts(101).await;
     let expected: Vec<String> = std::iter::once("n first".to_owned())
         .chain((0..100).map(|i| format!("n {i}")))
         .collect();

@@ -19,16 +19,6 @@ async fn handle(
         .unwrap()
 }
 
-async fn texts(server: &mut TestServer, n: usize) -> Vec<String> {
-    let mut texts = Vec::new();
-    while texts.len() < n {
-        if let ServerEvent::Text { text, .. } = server.next_event().await {
-            texts.push(text);
-        }
-    }
-    texts
-}
-
 #[actix::test]
 async fn pushes_arrive_in_order_and_wait_for_room_while_reconnecting() {
     let Harness {
@@ -46,7 +36,7 @@ async fn pushes_arrive_in_order_and_wait_for_room_while_reconnecting() {
         pusher.push_wait(format!("p {i}")).await.unwrap();
     }
     let expected: Vec<String> = (0..50).map(|i| format!("p {i}")).collect();
-    assert_eq!(texts(&mut server, 50).await, expected);
+    assert_eq!(server.next_texts(50).await, expected);
 
     server.stop().await;
     events.until_state(ConnectionState::Reconnecting).await;
@@ -68,7 +58,7 @@ async fn pushes_arrive_in_order_and_wait_for_room_while_reconnecting() {
         .expect("room once the endpoint is back")
         .unwrap();
     let expected: Vec<String> = (0..5).map(|i| format!("q {i}")).collect();
-    assert_eq!(texts(&mut server, 5).await, expected);
+    assert_eq!(server.next_texts(5).await, expected);
     assert_eq!(pusher.pushes_lost(), 0);
 }
 

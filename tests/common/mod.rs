@@ -313,6 +313,17 @@ impl TestServer {
         next(&mut self.events, WAIT).await
     }
 
+    /// The next `n` texts the server receives, skipping other events.
+    pub async fn next_texts(&mut self, n: usize) -> Vec<String> {
+        let mut texts = Vec::new();
+        while texts.len() < n {
+            if let ServerEvent::Text { text, .. } = self.next_event().await {
+                texts.push(text);
+            }
+        }
+        texts
+    }
+
     /// Skips events until one matches.
     pub async fn wait_for(
         &mut self,
