@@ -181,12 +181,12 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
 
 #[actix::test]
 async fn connections_can_run_on_the_supervisors_own_arbiter() {
-    use actix::Actor;
-    let mut server = TestServer::start().await;
     let config = actix_tether::SupervisorConfig::default().arbiters(0);
-    let supervisor = actix_tether::SupervisorActor::new(config).start();
-    let mut events = Events::start();
-    events.subscribe_all(&supervisor).await;
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::with_config(config).await;
     add(&supervisor, "local", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     supervisor

@@ -5,10 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use actix::Actor;
 use actix_tether::{
-    ConnectionState, ErrorCategory, GetStatus, OnAuthFailure, Reconnect, SupervisorActor,
-    SupervisorConfig,
+    ConnectionState, ErrorCategory, GetStatus, OnAuthFailure, Reconnect, SupervisorConfig,
 };
 use common::*;
 
@@ -263,11 +261,12 @@ async fn reconnect_spread_scatters_a_fleet_dropped_at_once() {
 #[actix::test]
 async fn a_fleet_that_drops_at_once_reconnects_at_the_supervisor_rate() {
     const FLEET: usize = 12;
-    let mut server = TestServer::start().await;
     let config = SupervisorConfig::default().arbiters(2).reconnect_rate(10);
-    let supervisor = SupervisorActor::new(config).start();
-    let mut events = Events::start();
-    events.subscribe_all(&supervisor).await;
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::with_config(config).await;
     for i in 0..FLEET {
         add(
             &supervisor,

@@ -515,8 +515,13 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::with_config(SupervisorConfig::default().arbiters(2)).await
+    }
+
+    /// As [`start`](Self::start), with these supervisor settings.
+    pub async fn with_config(config: SupervisorConfig) -> Self {
         let server = TestServer::start().await;
-        let supervisor = supervisor();
+        let supervisor = SupervisorActor::new(config).start();
         let events = Events::start();
         events.subscribe_all(&supervisor).await;
         Self {
