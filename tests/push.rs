@@ -3,8 +3,11 @@
 
 mod common;
 
+use std::time::Duration;
+
 use actix_tether::{
-    ConnectionState, EndpointConfig, EndpointHandle, ErrorCategory, GetEndpoint, RemoveEndpoint,
+    ConnectionState, EndpointConfig, EndpointHandle, ErrorCategory, GetEndpoint, Payload,
+    RemoveEndpoint,
 };
 use common::*;
 
@@ -105,4 +108,77 @@ async fn pushes_an_endpoint_cannot_deliver_are_refused_or_counted() {
     let closed = pusher.push("gone").unwrap_err();
     assert_eq!(closed.message(), "endpoint is closed");
     assert_eq!(pusher.pushes_lost(), 3, "nothing else was accepted");
+}
+
+#[actix::test]
+async fn pushes_to_a_batching_endpoint_arrive_in_its_envelopes() {
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    let config = fast(&server.url())
+        .batch(
+            |msgs| {
+                let inner: Vec<&str> = msgs.iter().filter_map(Payload::as_text).collect();
+                Payload::text(inner.join("|"))
+            },
+            8,
+            Duration::from_millis(50),
+        )
+        .build()
+        .unwrap();
+    add(&supervisor, "b", config).await;
+    events.until_state(ConnectionState::Connected).await;
+    let pusher = handle(&supervisor, "b").await;
+    for i in 0..30 {
+        pusher.push_wait(format!("n {i}")).await.unwrap();
+    }
+    let mut messages = Vec::new();
+    let mut frames = 0;
+    while messages.len() < 30 {
+        let envelope = server.next_texts(1).await.remove(0);
+        let inner: Vec<String> = envelope.split('|').map(str::to_owned).collect();
+        assert!(inner.len() <= 8, "{envelope}");
+        frames += 1;
+        messages.extend(inner);
+    }
+    let expected: Vec<String> = (0..30).map(|i| format!("n {i}")).collect();
+    assert_eq!(messages, expected);
+    assert!(frames < 30, "pushes were coalesced: {frames} frames");
+    assert_eq!(pusher.pushes_lost(), 0);
+}
+
+#[actix::test]
+async fn pushes_queued_when_an_endpoint_is_removed_go_out_before_its_close() {
+    // On the test's own arbiter the connection cannot write until the test
+    // yields: every push is still queued when the removal is sent, more than
+    // the writer takes in one poll.
+    let config = actix_tether::SupervisorConfig::default().arbiters(0);
+    let Harness {
+        mut server,
+        supervisor,
+        mut events,
+    } = Harness::with_config(config).await;
+    const N: usize = 5000;
+    let endpoint = fast(&server.url()).outbox_capacity(N).build().unwrap();
+    add(&supervisor, "r", endpoint).await;
+    events.until_state(ConnectionState::Connected).await;
+    let pusher = handle(&supervisor, "r").await;
+    for i in 0..N {
+        pusher.push(format!("r {i}")).unwrap();
+    }
+    supervisor
+        .send(RemoveEndpoint { id: "r".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    let expected: Vec<String> = (0..N).map(|i| format!("r {i}")).collect();
+    assert_eq!(server.next_texts(N).await, expected);
+    server
+        .wait_for("the close", |e| {
+            matches!(e, ServerEvent::ClosedByClient { .. })
+        })
+        .await;
+    assert_eq!(pusher.pushes_lost(), 0);
 }
