@@ -11,17 +11,15 @@ use actix::{
 use futures::future::join_all;
 
 use crate::{
-    connection::receive_only, push_queue::PushQueue, reconnect_budget::ReconnectBudget,
-    TransportKind,
-};
-use crate::{
     connection::{
-        Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
-        Unsubscribe as UnsubscribeConnection, Write, WriteFor,
+        receive_only, Close, ConnectionActor, ForceReconnect, QueryStatus,
+        Subscribe as SubscribeConnection, Unsubscribe as UnsubscribeConnection, Write, WriteFor,
     },
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
+    push_queue::PushQueue,
+    reconnect_budget::ReconnectBudget,
     EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Payload, Receipt, Result,
-    Subscriber, SupervisorConfig,
+    Subscriber, SupervisorConfig, TransportKind,
 };
 
 /// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
