@@ -1,7 +1,13 @@
-//! WebSocket close-code policy (as data the user can override) and the RFC 6455
-//! limits awc leaves to the caller.
+//! WebSocket close codes: what each one leads to (as data the user can
+//! override), the category it reports, and the RFC 6455 limits awc leaves
+//! to the caller.
 
 use std::collections::BTreeMap;
+
+use crate::{
+    failure::{Urgency, Verdict},
+    ErrorCategory,
+};
 
 /// Largest close reason, in bytes (RFC 6455 §5.5: 125-byte control payload
 /// minus the 2-byte code).
@@ -9,64 +15,71 @@ pub const MAX_CLOSE_REASON_LEN: usize = 123;
 /// Largest ping or pong payload, in bytes (RFC 6455 §5.5).
 pub const MAX_CONTROL_PAYLOAD_LEN: usize = 125;
 
-/// What an endpoint does when the server closes the connection with a code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CloseAction {
-    /// Reconnect at once if the connection had been stable, else back off.
-    Reconnect,
-    /// Reconnect after the backoff delay.
-    Backoff,
-    /// A protocol fault: reconnect after a long delay, a bounded number of
-    /// times in a row, and report the fault.
-    ProtocolFault,
-    /// Do not reconnect: the endpoint goes to Failed.
-    Stop,
-}
+/// The code a close frame without one stands for (RFC 6455 §7.4.1).
+pub(crate) const NO_STATUS: u16 = 1005;
 
-/// Maps close codes to [`CloseAction`]s; defaults follow RFC 6455 §7.4.
+/// Maps close codes to [`Verdict`]s; defaults follow RFC 6455 §7.4.
 ///
-/// | codes | default action |
+/// The same table judges a close the peer sends and a failure we detect
+/// that has a close code (1002 bad frame, 1006 dropped without a close
+/// frame, 1007 invalid UTF-8, 1009 too big).
+///
+/// | codes | default verdict |
 /// |---|---|
-/// | 1000 normal, 1001 going away | `Reconnect` |
-/// | 1005/1006 (no code, no close frame), 1011, 1012, 1013, 1014 | `Backoff` (1013 also waits at least `try_again_later`) |
-/// | 1002, 1003, 1007, 1009, 1010 | `ProtocolFault` |
-/// | 1008 policy violation | `Stop` (an authentication or policy refusal) |
-/// | 4000–4999 | the application's: `Backoff` unless overridden |
-/// | anything else | `Backoff` |
+/// | 1000 normal, 1001 going away | retry, [`Urgency::Prompt`] |
+/// | 1005/1006 (no code, no close frame), 1011, 1012, 1014 | retry, [`Urgency::Backoff`] |
+/// | 1013 try again later | retry, [`Urgency::Later`] (at least `try_again_later`) |
+/// | 1002, 1003, 1007, 1009, 1010 | retry, [`Urgency::Fault`] (a protocol fault) |
+/// | 1008 policy violation | [`Verdict::Fail`] (an authentication or policy refusal) |
+/// | 4000–4999 | the application's: backoff unless overridden |
+/// | anything else | retry, [`Urgency::Backoff`] |
+///
+/// The endpoint's reconnect mode applies after this table (see
+/// [`ReconnectMode`](crate::ReconnectMode)).
 ///
 /// ```
-/// use actix_tether::{ClosePolicy, CloseAction};
-/// let policy = ClosePolicy::default().with(4001, CloseAction::Stop);
-/// assert_eq!(policy.action(Some(4001)), CloseAction::Stop);
-/// assert_eq!(policy.action(Some(1001)), CloseAction::Reconnect);
-/// assert_eq!(policy.action(Some(1008)), CloseAction::Stop);
+/// use actix_tether::{ClosePolicy, Urgency, Verdict};
+/// let policy = ClosePolicy::default().with(4001, Verdict::Fail);
+/// assert_eq!(policy.verdict(4001), Verdict::Fail);
+/// assert_eq!(policy.verdict(1001), Verdict::retry(Urgency::Prompt));
+/// assert_eq!(policy.verdict(1008), Verdict::Fail);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct ClosePolicy {
-    overrides: BTreeMap<u16, CloseAction>,
+    overrides: BTreeMap<u16, Verdict>,
 }
 
 impl ClosePolicy {
-    /// Overrides the action for one close code.
-    pub fn with(mut self, code: u16, action: CloseAction) -> Self {
-        self.overrides.insert(code, action);
+    /// Overrides the verdict for one close code.
+    pub fn with(mut self, code: u16, verdict: Verdict) -> Self {
+        self.overrides.insert(code, verdict);
         self
     }
 
-    /// The action for a close code; `None` means the close frame had no code.
-    pub fn action(&self, code: Option<u16>) -> CloseAction {
-        let code = code.unwrap_or(1005);
-        if let Some(action) = self.overrides.get(&code) {
-            return *action;
+    /// The verdict for a close code (1005 for a close frame without one).
+    pub fn verdict(&self, code: u16) -> Verdict {
+        if let Some(verdict) = self.overrides.get(&code) {
+            return *verdict;
         }
         match code {
-            1000 | 1001 => CloseAction::Reconnect,
-            1002 | 1003 | 1007 | 1009 | 1010 => CloseAction::ProtocolFault,
-            1008 => CloseAction::Stop,
-            _ => CloseAction::Backoff,
+            1000 | 1001 => Verdict::retry(Urgency::Prompt),
+            1002 | 1003 | 1007 | 1009 | 1010 => Verdict::retry(Urgency::Fault),
+            1008 => Verdict::Fail,
+            1013 => Verdict::retry(Urgency::Later),
+            _ => Verdict::retry(Urgency::Backoff),
         }
+    }
+}
+
+/// The category a close with `code` reports: 1008 is an authentication or
+/// policy refusal, the protocol codes are protocol faults, the rest are
+/// closes by the peer.
+pub(crate) fn close_category(code: u16) -> ErrorCategory {
+    match code {
+        1008 => ErrorCategory::Auth,
+        1002 | 1003 | 1007 | 1009 | 1010 => ErrorCategory::Protocol,
+        _ => ErrorCategory::ClosedByPeer,
     }
 }
 
@@ -90,24 +103,29 @@ mod tests {
     fn defaults_follow_the_rfc_table() {
         let p = ClosePolicy::default();
         for code in [1000, 1001] {
-            assert_eq!(p.action(Some(code)), CloseAction::Reconnect);
+            assert_eq!(p.verdict(code), Verdict::retry(Urgency::Prompt));
         }
-        for code in [1006, 1011, 1012, 1013, 1014, 4000, 4999, 1015] {
-            assert_eq!(p.action(Some(code)), CloseAction::Backoff, "{code}");
+        for code in [1005, 1006, 1011, 1012, 1014, 4000, 4999, 1015] {
+            assert_eq!(p.verdict(code), Verdict::retry(Urgency::Backoff), "{code}");
         }
+        assert_eq!(p.verdict(1013), Verdict::retry(Urgency::Later));
         for code in [1002, 1003, 1007, 1009, 1010] {
-            assert_eq!(p.action(Some(code)), CloseAction::ProtocolFault, "{code}");
+            assert_eq!(p.verdict(code), Verdict::retry(Urgency::Fault), "{code}");
+            assert_eq!(close_category(code), ErrorCategory::Protocol, "{code}");
         }
-        assert_eq!(p.action(Some(1008)), CloseAction::Stop);
-        assert_eq!(p.action(None), CloseAction::Backoff);
+        assert_eq!(p.verdict(1008), Verdict::Fail);
+        assert_eq!(close_category(1008), ErrorCategory::Auth);
+        assert_eq!(close_category(1000), ErrorCategory::ClosedByPeer);
     }
 
     #[test]
     fn overrides_win_and_deserialize_from_json() {
-        let p: ClosePolicy = serde_json::from_str(r#"{"4001":"stop","1000":"backoff"}"#).unwrap();
-        assert_eq!(p.action(Some(4001)), CloseAction::Stop);
-        assert_eq!(p.action(Some(1000)), CloseAction::Backoff);
-        assert_eq!(p.action(Some(4002)), CloseAction::Backoff);
+        let p: ClosePolicy =
+            serde_json::from_str(r#"{"4001":"fail","1000":"backoff","4002":"stop"}"#).unwrap();
+        assert_eq!(p.verdict(4001), Verdict::Fail);
+        assert_eq!(p.verdict(1000), Verdict::retry(Urgency::Backoff));
+        assert_eq!(p.verdict(4002), Verdict::Stop);
+        assert_eq!(p.verdict(4003), Verdict::retry(Urgency::Backoff));
     }
 
     #[test]

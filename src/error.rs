@@ -7,42 +7,61 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of failure an [`Error`] reports.
 ///
-/// Each variant says what the connection actor does when it meets one.
+/// Each variant says what the connection actor does when a connection
+/// attempt or a live connection ends with one; the endpoint's
+/// [`ReconnectMode`](crate::ReconnectMode) applies on top (see
+/// [`Verdict`](crate::Verdict)). An error that carries a close code is
+/// judged by the endpoint's [`ClosePolicy`](crate::ClosePolicy) instead.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ErrorCategory {
-    /// The network failed: DNS, TCP connect, TLS, a reset socket.
-    /// The connection reconnects with backoff.
+    /// The network failed: DNS, TCP connect, TLS, a reset socket, a
+    /// connection dropped without a close frame (close code 1006).
+    /// Reconnects with backoff.
     Network,
-    /// Connecting or a close handshake took longer than its configured bound.
-    /// The connection reconnects with backoff.
+    /// Connecting took longer than `connect_timeout`, or the server answered
+    /// HTTP 408. Reconnects with backoff. (A message that waited too long
+    /// for its acknowledgement also fails with this category.)
     Timeout,
-    /// The peer broke the protocol (bad frame, bad handshake, invalid UTF-8, an
-    /// over-long message, or a protocol close code). Reconnects with a long delay,
-    /// and after a bounded number of consecutive faults the endpoint fails.
+    /// The peer broke the protocol (bad frame, bad handshake, invalid UTF-8,
+    /// an over-long message or event, a protocol close code). Reconnects
+    /// after at least `protocol_fault_delay`; after `max_protocol_faults`
+    /// faults in a row the endpoint fails.
     Protocol,
-    /// The server refused our credentials (HTTP 401/403, close 1008). No retry
-    /// unless the endpoint's config allows it.
+    /// The server refused our credentials (HTTP 401/403, close 1008, an
+    /// authentication reply that rejects or never comes). The endpoint
+    /// fails, unless `on_auth_failure` is `Retry` (then: backoff).
     Auth,
-    /// The server answered with an error status (5xx, 429) or asked us to try
-    /// later. Reconnects with backoff, honouring any `retry_after`.
+    /// The server answered with an error status (5xx, 429). Reconnects with
+    /// backoff, waiting at least the server's `Retry-After`.
     Server,
-    /// The peer stopped answering heartbeats: the connection is treated as dead
-    /// and restarted.
+    /// The peer stopped answering heartbeats, or went silent for the
+    /// heartbeat timeout: the connection is treated as dead and restarted
+    /// with backoff.
     Heartbeat,
-    /// The peer closed the connection. What follows depends on the close code
-    /// policy of the endpoint; [`Error::is_recoverable`] tells.
+    /// The peer closed the connection: a close frame (the close policy
+    /// decides: by default 1000 and 1001 reconnect at once after a stable
+    /// connection, 1013 waits `try_again_later`, others back off), or an
+    /// event stream that ended (backoff). An SSE server's 204 stops the
+    /// endpoint for good (Closed).
     ClosedByPeer,
-    /// The reconnect policy gave up (`max_attempts` reached). The endpoint stays
-    /// registered in the Failed state until a forced reconnect.
+    /// The server answered in a way retrying will not change: an HTTP status
+    /// other than 401/403/408/429/5xx (404, 400, a 200 without the WebSocket
+    /// upgrade), a wrong content type, a redirect without a location, too
+    /// many redirects. The endpoint fails; a forced reconnect revives it.
+    Rejected,
+    /// The reconnect policy gave up (`max_attempts` reached, or
+    /// `max_protocol_faults`). The endpoint stays registered in the Failed
+    /// state until a forced reconnect.
     Exhausted,
     /// The request named no registered endpoint, or an operation the endpoint's
     /// state or transport cannot do. Nothing is retried.
     Endpoint,
-    /// A configuration value is invalid. Nothing is retried.
+    /// A configuration value is invalid (also a header provider's invalid
+    /// header). Nothing is retried: the endpoint fails.
     Config,
     /// The supervisor is shutting down or already stopped.
     Shutdown,
@@ -62,6 +81,7 @@ impl ErrorCategory {
             Self::Server => "server",
             Self::Heartbeat => "heartbeat",
             Self::ClosedByPeer => "closed-by-peer",
+            Self::Rejected => "rejected",
             Self::Exhausted => "exhausted",
             Self::Endpoint => "endpoint",
             Self::Config => "config",
@@ -93,7 +113,8 @@ pub struct Error {
 
 impl Error {
     /// Creates an error of `category`; recoverability defaults to what the
-    /// category implies (see [`ErrorCategory`]).
+    /// category implies (see [`ErrorCategory`]). When the error ends a
+    /// connection, the endpoint's verdict sets it.
     pub fn new(category: ErrorCategory, message: impl Into<Arc<str>>) -> Self {
         let recoverable = matches!(
             category,
@@ -166,7 +187,9 @@ impl Error {
         &self.message
     }
 
-    /// Whether the connection actor retries after this error.
+    /// Whether the connection actor retries after this error (for an error
+    /// that ended a connection: what the endpoint's [`Verdict`](crate::Verdict)
+    /// was).
     pub fn is_recoverable(&self) -> bool {
         self.recoverable
     }

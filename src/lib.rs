@@ -60,8 +60,10 @@
 //! (see [`BackoffConfig`]), raised by server hints (close 1013). The failure
 //! count resets only after a connection stayed up for `reset_after`. After
 //! `max_attempts` consecutive failures the endpoint goes to Failed and stays
-//! registered; [`Reconnect`] revives it. What a server's close code does is
-//! set by [`ClosePolicy`].
+//! registered; [`Reconnect`] revives it. What each failure leads to (retry,
+//! fail or stop) is one [`Verdict`], decided by the error's
+//! [`ErrorCategory`], the endpoint's [`ClosePolicy`] for close codes, and
+//! its [`ReconnectMode`].
 //!
 //! # Sending
 //! [`SendPayload`] answers with a [`Receipt`]: written, or queued in the
@@ -87,6 +89,7 @@ pub mod delivery;
 mod duration;
 mod endpoint;
 mod error;
+mod failure;
 mod heartbeat;
 mod message;
 pub mod monitor;
@@ -105,7 +108,7 @@ mod supervisor;
 pub use crate::backoff::FromBackoff;
 pub use crate::{
     backoff::{BackoffPolicy, ConstantBackoff, DecorrelatedJitter, ExponentialBackoff},
-    close::{CloseAction, ClosePolicy, MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
+    close::{ClosePolicy, MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
     config::*,
     connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
     delivery::{
@@ -114,6 +117,7 @@ pub use crate::{
     duration::parse_duration,
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},
+    failure::{Urgency, Verdict},
     message::{MessageReceived, MessagesReceived, Payload},
     monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
     redact::redact_url,

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backoff::{BackoffPolicy, RandomSource, SplitMix64};
+use crate::{
+    backoff::{BackoffPolicy, RandomSource, SplitMix64},
+    failure::Urgency,
+};
 
 /// What to do after a failed attempt or a lost connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,18 +17,6 @@ pub(crate) enum NextAttempt {
     GiveUp { attempts: u32 },
 }
 
-/// How urgently the failure asks for a new attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Urgency {
-    /// The backoff policy decides.
-    Backoff,
-    /// The first retry after a stable connection is immediate (a clean close
-    /// from a server that wants the connection back); later ones back off.
-    Prompt,
-    /// A protocol fault: at least `floor`, and counted against a cap.
-    Fault { floor: Duration, cap: u32 },
-}
-
 #[derive(Debug)]
 pub(crate) struct RetryState {
     policy: Box<dyn BackoffPolicy>,
@@ -33,6 +24,8 @@ pub(crate) struct RetryState {
     reset_after: Duration,
     failures: u32,
     faults: u32,
+    /// Protocol faults in a row that give up (`max_protocol_faults`).
+    max_faults: u32,
     connected_at: Option<Instant>,
     /// Extra random wait (0..spread) before the first retry after a live
     /// connection is lost, so a fleet dropped at once does not return at once.
@@ -52,6 +45,7 @@ impl RetryState {
             reset_after,
             failures: 0,
             faults: 0,
+            max_faults: u32::MAX,
             connected_at: None,
             spread: Duration::ZERO,
             rng: SplitMix64::from_entropy(),
@@ -62,6 +56,12 @@ impl RetryState {
     pub(crate) fn with_spread(mut self, spread: Duration, rng: SplitMix64) -> Self {
         self.spread = spread;
         self.rng = rng;
+        self
+    }
+
+    /// Gives up at the `max` protocol fault in a row.
+    pub(crate) fn with_max_faults(mut self, max: u32) -> Self {
+        self.max_faults = max;
         self
     }
 
@@ -82,13 +82,13 @@ impl RetryState {
         self.policy.reset();
     }
 
-    /// Records a failed attempt or a lost connection and decides the next step.
-    /// `hint` is a server's request to wait at least that long.
+    /// Records a failed attempt or a lost connection that its verdict says
+    /// to retry, and decides how long to wait: at least `min_wait`.
     pub(crate) fn on_failure(
         &mut self,
         now: Instant,
         urgency: Urgency,
-        hint: Option<Duration>,
+        min_wait: Duration,
     ) -> NextAttempt {
         let was_connected = self.connected_at.is_some();
         if let Some(since) = self.connected_at.take() {
@@ -105,21 +105,16 @@ impl RetryState {
                 attempts: self.failures,
             };
         }
-        let mut floor = hint.unwrap_or_default();
         let delay = match urgency {
             Urgency::Prompt if first_after_stable => Some(Duration::ZERO),
-            Urgency::Prompt | Urgency::Backoff => self.policy.next_delay(),
-            Urgency::Fault {
-                floor: fault_floor,
-                cap,
-            } => {
+            Urgency::Prompt | Urgency::Backoff | Urgency::Later => self.policy.next_delay(),
+            Urgency::Fault => {
                 self.faults = self.faults.saturating_add(1);
-                if self.faults > cap {
+                if self.faults >= self.max_faults {
                     return NextAttempt::GiveUp {
                         attempts: self.failures,
                     };
                 }
-                floor = floor.max(fault_floor);
                 self.policy.next_delay()
             }
         };
@@ -130,7 +125,7 @@ impl RetryState {
         };
         match delay {
             Some(delay) => NextAttempt::After {
-                delay: delay.max(floor) + spread,
+                delay: delay.max(min_wait) + spread,
                 attempt: self.failures,
             },
             None => NextAttempt::GiveUp {
@@ -146,6 +141,7 @@ mod tests {
     use crate::backoff::{ConstantBackoff, ExponentialBackoff, SplitMix64};
 
     const S: fn(u64) -> Duration = Duration::from_secs;
+    const Z: Duration = Duration::ZERO;
 
     fn exp(max_attempts: Option<u32>) -> RetryState {
         let policy = ExponentialBackoff::with_rng(S(1), 2.0, S(30), false, SplitMix64::seeded(1));
@@ -164,16 +160,16 @@ mod tests {
         let t = Instant::now();
         let mut r = exp(Some(4));
         assert_eq!(
-            r.on_failure(t, Urgency::Backoff, None),
+            r.on_failure(t, Urgency::Backoff, Z),
             NextAttempt::After {
                 delay: S(1),
                 attempt: 1
             }
         );
-        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, None)), S(2));
-        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, None)), S(4));
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Z)), S(2));
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Z)), S(4));
         assert_eq!(
-            r.on_failure(t, Urgency::Backoff, None),
+            r.on_failure(t, Urgency::Backoff, Z),
             NextAttempt::GiveUp { attempts: 4 }
         );
     }
@@ -182,14 +178,14 @@ mod tests {
     fn a_flapping_connection_does_not_reset_the_counter() {
         let t = Instant::now();
         let mut r = exp(None);
-        r.on_failure(t, Urgency::Backoff, None);
+        r.on_failure(t, Urgency::Backoff, Z);
         r.on_connected(t);
         // Up for 5 s only: shorter than reset_after, the sequence goes on.
-        assert_eq!(delay(r.on_failure(t + S(5), Urgency::Backoff, None)), S(2));
+        assert_eq!(delay(r.on_failure(t + S(5), Urgency::Backoff, Z)), S(2));
         r.on_connected(t + S(10));
         // Up for 60 s: stable, so the sequence starts over.
         assert_eq!(
-            r.on_failure(t + S(70), Urgency::Backoff, None),
+            r.on_failure(t + S(70), Urgency::Backoff, Z),
             NextAttempt::After {
                 delay: S(1),
                 attempt: 1
@@ -201,35 +197,38 @@ mod tests {
     fn prompt_is_immediate_only_after_a_stable_connection() {
         let t = Instant::now();
         let mut r = exp(None);
-        assert_eq!(
-            delay(r.on_failure(t, Urgency::Prompt, None)),
-            Duration::ZERO
-        );
-        assert_eq!(delay(r.on_failure(t, Urgency::Prompt, None)), S(1));
+        assert_eq!(delay(r.on_failure(t, Urgency::Prompt, Z)), Duration::ZERO);
+        assert_eq!(delay(r.on_failure(t, Urgency::Prompt, Z)), S(1));
     }
 
     #[test]
     fn server_hint_raises_the_delay() {
         let t = Instant::now();
         let mut r = exp(None);
-        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Some(S(7)))), S(7));
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, S(7))), S(7));
         // A hint below the policy's delay changes nothing.
-        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Some(S(1)))), S(2));
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, S(1))), S(2));
     }
 
     #[test]
-    fn protocol_faults_wait_long_and_are_capped() {
+    fn the_max_protocol_fault_in_a_row_gives_up() {
         let t = Instant::now();
-        let mut r = RetryState::new(Box::new(ConstantBackoff(S(1))), None, S(60));
-        let fault = Urgency::Fault {
-            floor: S(30),
-            cap: 2,
-        };
-        assert_eq!(delay(r.on_failure(t, fault, None)), S(30));
-        assert_eq!(delay(r.on_failure(t, fault, None)), S(30));
+        let mut r =
+            RetryState::new(Box::new(ConstantBackoff(S(1))), None, S(60)).with_max_faults(3);
+        let fault = Urgency::Fault;
+        assert_eq!(delay(r.on_failure(t, fault, S(30))), S(30));
+        // Other failures between faults do not reset the count.
+        assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Z)), S(1));
+        assert_eq!(delay(r.on_failure(t, fault, S(30))), S(30));
         assert_eq!(
-            r.on_failure(t, fault, None),
-            NextAttempt::GiveUp { attempts: 3 }
+            r.on_failure(t, fault, S(30)),
+            NextAttempt::GiveUp { attempts: 4 }
+        );
+        let mut one =
+            RetryState::new(Box::new(ConstantBackoff(S(1))), None, S(60)).with_max_faults(1);
+        assert_eq!(
+            one.on_failure(t, fault, Z),
+            NextAttempt::GiveUp { attempts: 1 }
         );
     }
 
@@ -243,10 +242,10 @@ mod tests {
             let mut r = RetryState::new(Box::new(policy), None, S(60))
                 .with_spread(spread, SplitMix64::seeded(seed));
             // A failed attempt (never connected): no spread.
-            assert_eq!(delay(r.on_failure(t, Urgency::Backoff, None)), S(1));
+            assert_eq!(delay(r.on_failure(t, Urgency::Backoff, Z)), S(1));
             r.on_connected(t);
             // A lost connection: policy delay plus 0..spread; even Prompt is spread.
-            let d = delay(r.on_failure(t + S(1), Urgency::Prompt, None));
+            let d = delay(r.on_failure(t + S(1), Urgency::Prompt, Z));
             assert!(d >= S(1) && d < S(1) + spread, "{d:?}");
             delays.push(d);
         }
@@ -258,15 +257,15 @@ mod tests {
     fn revive_starts_over() {
         let t = Instant::now();
         let mut r = exp(Some(2));
-        r.on_failure(t, Urgency::Backoff, None);
+        r.on_failure(t, Urgency::Backoff, Z);
         assert!(matches!(
-            r.on_failure(t, Urgency::Backoff, None),
+            r.on_failure(t, Urgency::Backoff, Z),
             NextAttempt::GiveUp { .. }
         ));
         r.revive();
         assert_eq!(r.failures(), 0);
         assert_eq!(
-            r.on_failure(t, Urgency::Backoff, None),
+            r.on_failure(t, Urgency::Backoff, Z),
             NextAttempt::After {
                 delay: S(1),
                 attempt: 1

@@ -15,8 +15,8 @@ use crate::{EndpointId, Error};
 ///                    ^   |         |
 ///                    |   v         v
 ///                 Reconnecting <---+---> Closing -> Closed
-///                        |
-///                        v
+///                        |         |                  ^
+///                        v         +------------------+  (the peer ends it for good)
 ///                      Failed  (a forced reconnect revives it)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -71,8 +71,11 @@ impl ConnectionState {
                     Connecting,
                     Connected | Reconnecting | Closing | Closed | Failed
                 )
-                | (Connected, Authenticated | Reconnecting | Closing | Failed)
-                | (Authenticated, Reconnecting | Closing | Failed)
+                | (
+                    Connected,
+                    Authenticated | Reconnecting | Closing | Closed | Failed
+                )
+                | (Authenticated, Reconnecting | Closing | Closed | Failed)
                 | (Reconnecting, Connecting | Closing | Closed | Failed)
                 | (Closing, Closed)
                 | (Failed, Connecting | Closing | Closed)

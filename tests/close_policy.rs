@@ -7,24 +7,42 @@ use std::time::Duration;
 use actix::Addr;
 use actix_tether::SupervisorActor;
 use actix_tether::{
-    CloseAction, ClosePolicy, ConnectionState, ErrorCategory, Payload, SendPayload, StatusChanged,
+    ClosePolicy, ConnectionState, EndpointBuilder, ErrorCategory, GetStatus, Payload,
+    ReconnectMode, SendPayload, StatusChanged, Verdict,
 };
 use common::*;
 
 /// Connects, asks the server to close with `code`, and returns the status
-/// changes up to Failed or Reconnecting (with the supervisor, kept alive).
+/// changes up to Failed, Reconnecting or Closed (with the supervisor, kept
+/// alive).
 async fn close_with(
     code: u16,
     policy: ClosePolicy,
 ) -> (Vec<StatusChanged>, TestServer, Addr<SupervisorActor>) {
+    let closed = close_configured(code, |config| config.close_policy(policy)).await;
+    (closed.seen, closed.server, closed.supervisor)
+}
+
+/// What [`close_configured`] leaves: the status changes up to the close's
+/// outcome, and the harness, still running.
+struct Closed {
+    seen: Vec<StatusChanged>,
+    server: TestServer,
+    supervisor: Addr<SupervisorActor>,
+    events: Events,
+}
+
+/// As [`close_with`], with the endpoint's settings changed by `configure`.
+async fn close_configured(
+    code: u16,
+    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+) -> Closed {
     let Harness {
         mut server,
         supervisor,
         mut events,
     } = Harness::start().await;
-    let config = fast(&server.url())
-        .close_policy(policy)
-        .protocol_fault_delay(Duration::from_millis(700))
+    let config = configure(fast(&server.url()).protocol_fault_delay(Duration::from_millis(700)))
         .build()
         .unwrap();
     add(&supervisor, "c", config).await;
@@ -32,6 +50,22 @@ async fn close_with(
     server
         .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
         .await;
+    let seen = ask_to_close(&supervisor, &mut events, code).await;
+    Closed {
+        seen,
+        server,
+        supervisor,
+        events,
+    }
+}
+
+/// Asks the server to close endpoint `c` with `code`; returns the status
+/// changes up to Failed, Reconnecting or Closed.
+async fn ask_to_close(
+    supervisor: &Addr<SupervisorActor>,
+    events: &mut Events,
+    code: u16,
+) -> Vec<StatusChanged> {
     let close = SendPayload::new("c", Payload::text(format!("close {code}")));
     supervisor.send(close).await.unwrap().unwrap();
     let mut seen = Vec::new();
@@ -39,14 +73,13 @@ async fn close_with(
         let e = events.next_status().await;
         let done = matches!(
             e.to,
-            ConnectionState::Failed | ConnectionState::Reconnecting
+            ConnectionState::Failed | ConnectionState::Reconnecting | ConnectionState::Closed
         );
         seen.push(e);
         if done {
-            break;
+            return seen;
         }
     }
-    (seen, server, supervisor)
 }
 
 #[actix::test]
@@ -90,11 +123,68 @@ async fn protocol_fault_codes_wait_at_least_the_fault_delay() {
 #[actix::test]
 async fn application_codes_follow_the_user_policy() {
     let (seen, _server, _supervisor) =
-        close_with(4001, ClosePolicy::default().with(4001, CloseAction::Stop)).await;
+        close_with(4001, ClosePolicy::default().with(4001, Verdict::Fail)).await;
     assert_eq!(seen.last().unwrap().to, ConnectionState::Failed);
     let (seen, _server, _supervisor) =
-        close_with(4002, ClosePolicy::default().with(4001, CloseAction::Stop)).await;
+        close_with(4002, ClosePolicy::default().with(4001, Verdict::Fail)).await;
     let lost = seen.last().unwrap();
     assert_eq!(lost.to, ConnectionState::Reconnecting);
     assert_eq!(lost.next_delay, Some(Duration::from_millis(100)));
+}
+
+#[actix::test]
+async fn max_protocol_faults_fails_the_endpoint_at_that_many_faults() {
+    let Closed {
+        seen,
+        supervisor,
+        mut events,
+        ..
+    } = close_configured(1002, |config| {
+        config
+            .max_protocol_faults(2)
+            .protocol_fault_delay(Duration::from_millis(100))
+    })
+    .await;
+    assert_eq!(seen.last().unwrap().to, ConnectionState::Reconnecting);
+    events.until_state(ConnectionState::Connected).await;
+    let seen = ask_to_close(&supervisor, &mut events, 1002).await;
+    let failed = seen.last().unwrap();
+    assert_eq!(failed.to, ConnectionState::Failed, "{seen:?}");
+    let reason = failed.reason.as_ref().unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Exhausted);
+    assert!(!reason.is_recoverable());
+}
+
+#[actix::test]
+async fn a_one_shot_endpoint_ends_closed_after_a_clean_close() {
+    let Closed {
+        seen, supervisor, ..
+    } = close_configured(1000, |config| config.reconnect(ReconnectMode::OnFailure)).await;
+    let closed = seen.last().unwrap();
+    assert_eq!(closed.from, ConnectionState::Connected);
+    assert_eq!(closed.to, ConnectionState::Closed);
+    let reason = closed.reason.as_ref().unwrap();
+    assert_eq!(reason.close_code(), Some(1000));
+    assert!(!reason.is_recoverable());
+    let status = supervisor
+        .send(GetStatus { id: "c".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.state, ConnectionState::Closed);
+}
+
+#[actix::test]
+async fn reconnect_on_failure_still_retries_other_codes_and_never_fails_them() {
+    let closed = close_configured(1011, |config| config.reconnect(ReconnectMode::OnFailure)).await;
+    assert_eq!(
+        closed.seen.last().unwrap().to,
+        ConnectionState::Reconnecting
+    );
+    let closed = close_configured(1011, |config| config.reconnect(ReconnectMode::Never)).await;
+    let failed = closed.seen.last().unwrap();
+    assert_eq!(failed.to, ConnectionState::Failed);
+    assert_eq!(failed.reason.as_ref().unwrap().close_code(), Some(1011));
+    let closed = close_configured(1000, |config| config.reconnect(ReconnectMode::Never)).await;
+    assert_eq!(closed.seen.last().unwrap().to, ConnectionState::Closed);
 }

@@ -5,29 +5,41 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use actix_tether::{ConnectionState, ErrorCategory, GetHealthReport, Payload, SendPayload};
+use actix_tether::{
+    ConnectionState, EndpointBuilder, ErrorCategory, GetHealthReport, Payload, SendPayload,
+};
 use common::*;
 
-#[actix::test]
-async fn half_open_peer_is_detected_within_interval_times_max_missed() {
+/// Connects an endpoint built by `configure` to a server that upgrades and
+/// then never answers; returns how long after Connected the endpoint gave
+/// the peer up, and why.
+async fn time_to_detect_silence(
+    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+) -> (Duration, actix_tether::Error) {
     let server = TestServer::start().await;
     server.set_mode(Mode::Silent);
     let supervisor = supervisor();
     let mut events = Events::start();
     events.subscribe_all(&supervisor).await;
-    let interval = Duration::from_millis(200);
-    let config = fast(&server.url())
-        .heartbeat_interval(interval)
-        .max_missed(3)
-        .build()
-        .unwrap();
-    add(&supervisor, "quiet", config).await;
+    add(
+        &supervisor,
+        "quiet",
+        configure(fast(&server.url())).build().unwrap(),
+    )
+    .await;
     events.until_state(ConnectionState::Connected).await;
     let connected_at = Instant::now();
-
     let seen = events.until_state(ConnectionState::Reconnecting).await;
     let detected_after = connected_at.elapsed();
     let reason = seen.last().unwrap().reason.clone().unwrap();
+    (detected_after, reason)
+}
+
+#[actix::test]
+async fn half_open_peer_is_detected_within_interval_times_max_missed() {
+    let interval = Duration::from_millis(200);
+    let (detected_after, reason) =
+        time_to_detect_silence(|config| config.heartbeat_interval(interval).max_missed(3)).await;
     assert_eq!(reason.category(), ErrorCategory::Heartbeat);
     assert!(reason.message().contains("heartbeat timed out"), "{reason}");
     let bound = interval * 3;
@@ -38,6 +50,27 @@ async fn half_open_peer_is_detected_within_interval_times_max_missed() {
     );
     assert!(
         detected_after <= bound + Duration::from_secs(2),
+        "{detected_after:?}"
+    );
+}
+
+#[actix::test]
+async fn a_silence_timeout_shorter_than_the_interval_fires_on_time() {
+    let timeout = Duration::from_millis(500);
+    let (detected_after, reason) = time_to_detect_silence(|config| {
+        config
+            .heartbeat_interval(Duration::from_secs(30))
+            .heartbeat_timeout(timeout)
+    })
+    .await;
+    assert_eq!(reason.category(), ErrorCategory::Heartbeat);
+    assert!(
+        detected_after >= timeout - Duration::from_millis(50),
+        "{detected_after:?}"
+    );
+    // Far below the 30 s interval: the deadline does not wait for a tick.
+    assert!(
+        detected_after <= timeout + Duration::from_secs(3),
         "{detected_after:?}"
     );
 }

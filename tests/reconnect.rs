@@ -293,3 +293,19 @@ async fn a_fleet_that_drops_at_once_reconnects_at_the_supervisor_rate() {
         "reconnects were not paced: all back after {took:?}"
     );
 }
+
+#[actix::test]
+async fn a_200_answer_to_the_upgrade_is_rejected_and_fails_at_once() {
+    let server = TestServer::start().await;
+    server.set_mode(Mode::Refuse(200, None));
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    add(&supervisor, "page", fast(&server.url()).build().unwrap()).await;
+    let seen = events.until_state(ConnectionState::Failed).await;
+    assert!(!seen.iter().any(|e| e.to == ConnectionState::Reconnecting));
+    let reason = seen.last().unwrap().reason.clone().unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Rejected);
+    assert_eq!(reason.http_status(), Some(200));
+    assert!(!reason.is_recoverable());
+}

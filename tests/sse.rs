@@ -214,7 +214,7 @@ async fn status_404_401_and_a_wrong_content_type_fail_with_clear_errors() {
     .await;
     let failed = until(&mut events, ConnectionState::Failed).await;
     let reason = failed.reason.unwrap();
-    assert_eq!(reason.category(), ErrorCategory::Protocol);
+    assert_eq!(reason.category(), ErrorCategory::Rejected);
     assert!(reason.message().contains("text/plain"), "{reason}");
 }
 
@@ -340,5 +340,25 @@ async fn removing_an_sse_endpoint_closes_it_through_closing() {
             (ConnectionState::Connected, ConnectionState::Closing),
             (ConnectionState::Closing, ConnectionState::Closed)
         ]
+    );
+}
+
+#[actix::test]
+async fn a_one_shot_stream_ends_closed_when_the_server_ends_it() {
+    let (server, supervisor, mut events) = setup(SseMode::Retry(50)).await;
+    let config = fast_sse(&server.url("/events"))
+        .reconnect(actix_tether::ReconnectMode::OnFailure)
+        .build()
+        .unwrap();
+    add(&supervisor, "once", config).await;
+    let (_, data, _) = next_event(&mut events).await;
+    assert!(!data.is_empty());
+    let seen = events.until_state(ConnectionState::Closed).await;
+    assert!(!seen.iter().any(|e| e.to == ConnectionState::Reconnecting));
+    let closed = seen.last().unwrap();
+    assert_eq!(closed.from, ConnectionState::Connected);
+    assert_eq!(
+        closed.reason.as_ref().unwrap().category(),
+        ErrorCategory::ClosedByPeer
     );
 }

@@ -79,6 +79,12 @@ impl BackoffConfig {
                 max,
                 ..
             } => {
+                if initial.is_zero() {
+                    return Err(ConfigError::new(
+                        "backoff.initial",
+                        "must be above zero: an exponential backoff from zero never grows",
+                    ));
+                }
                 if !(multiplier.is_finite() && multiplier >= 1.0) {
                     return Err(ConfigError::new(
                         "backoff.multiplier",

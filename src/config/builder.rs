@@ -94,6 +94,32 @@ impl EndpointBuilder {
         self
     }
 
+    /// When to reconnect at all. Default [`ReconnectMode::Always`];
+    /// [`ReconnectMode::OnFailure`] ends a one-shot stream in Closed when the
+    /// server closes it cleanly.
+    pub fn reconnect(mut self, mode: ReconnectMode) -> Self {
+        self.0.reconnect = mode;
+        self
+    }
+
+    /// Protocol faults in a row at which the endpoint fails. Default 5.
+    pub fn max_protocol_faults(mut self, faults: u32) -> Self {
+        self.0.max_protocol_faults = faults;
+        self
+    }
+
+    /// Minimum delay after close 1013 ("try again later"). Default 10 s.
+    pub fn try_again_later(mut self, delay: Duration) -> Self {
+        self.0.try_again_later = delay;
+        self
+    }
+
+    /// SSE: redirects followed per attempt. Default 10.
+    pub fn max_redirects(mut self, redirects: u8) -> Self {
+        self.0.sse.max_redirects = redirects;
+        self
+    }
+
     /// Close-code policy. Default: see [`ClosePolicy`].
     pub fn close_policy(mut self, policy: ClosePolicy) -> Self {
         self.0.close_policy = policy;

@@ -21,6 +21,27 @@ pub enum OnAuthFailure {
     Retry,
 }
 
+/// When an endpoint reconnects after its connection ends.
+///
+/// A *clean close* is a close frame with code 1000 or an event stream that
+/// ended without an error; everything else (a dropped socket, a heartbeat
+/// timeout, other close codes, a refused handshake) is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReconnectMode {
+    /// Reconnect after every end, clean or not, as the verdict says
+    /// (default).
+    #[default]
+    Always,
+    /// Reconnect after failures only: a clean close ends the endpoint in
+    /// Closed (a one-shot stream that the server finishes).
+    OnFailure,
+    /// Never reconnect: a clean close ends in Closed, any failure (including
+    /// a failed first attempt) in Failed, from where a forced reconnect
+    /// revives it.
+    Never,
+}
+
 /// Everything one endpoint needs: where, how to stay alive, how to retry.
 ///
 /// Build one with [`EndpointConfig::websocket`], or deserialize it (durations
@@ -74,16 +95,23 @@ pub struct EndpointConfig {
     /// restart do not all return in the same second. Default 0 (off).
     #[serde(default, with = "serde_duration")]
     pub reconnect_spread: Duration,
+    /// When to reconnect at all. Default [`ReconnectMode::Always`].
+    #[serde(default)]
+    pub reconnect: ReconnectMode,
     /// Close-code policy. Default: see [`ClosePolicy`].
     #[serde(default)]
     pub close_policy: ClosePolicy,
-    /// Minimum delay after a protocol fault. Default 30 s.
+    /// Minimum delay after a protocol fault. Default
+    /// [`DEFAULT_PROTOCOL_FAULT_DELAY`] (30 s).
     #[serde(default = "default_protocol_fault_delay", with = "serde_duration")]
     pub protocol_fault_delay: Duration,
-    /// Consecutive protocol faults before the endpoint fails. Default 5.
+    /// Protocol faults in a row at which the endpoint fails (the count
+    /// resets after a connection stays up for `reset_after`). Default
+    /// [`DEFAULT_MAX_PROTOCOL_FAULTS`] (5).
     #[serde(default = "default_max_protocol_faults")]
     pub max_protocol_faults: u32,
-    /// Minimum delay after close 1013. Default 10 s.
+    /// Minimum delay after close 1013 ("try again later"). Default
+    /// [`DEFAULT_TRY_AGAIN_LATER`] (10 s).
     #[serde(default = "default_try_again_later", with = "serde_duration")]
     pub try_again_later: Duration,
     /// What an authentication refusal does. Default: fail.
@@ -185,6 +213,7 @@ impl EndpointConfig {
             max_attempts: None,
             reset_after: DEFAULT_RESET_AFTER,
             reconnect_spread: Duration::ZERO,
+            reconnect: ReconnectMode::Always,
             close_policy: ClosePolicy::default(),
             protocol_fault_delay: DEFAULT_PROTOCOL_FAULT_DELAY,
             max_protocol_faults: DEFAULT_MAX_PROTOCOL_FAULTS,
@@ -262,6 +291,12 @@ impl EndpointConfig {
                 "must be at least 1 (use None for unlimited)",
             ));
         }
+        if self.max_protocol_faults == 0 {
+            return Err(ConfigError::new(
+                "max_protocol_faults",
+                "must be at least 1",
+            ));
+        }
         if self.max_message_size == 0 {
             return Err(ConfigError::new("max_message_size", "must be above zero"));
         }
@@ -327,7 +362,11 @@ impl fmt::Debug for EndpointConfig {
             .field("max_attempts", &self.max_attempts)
             .field("reset_after", &self.reset_after)
             .field("reconnect_spread", &self.reconnect_spread)
+            .field("reconnect", &self.reconnect)
             .field("close_policy", &self.close_policy)
+            .field("protocol_fault_delay", &self.protocol_fault_delay)
+            .field("max_protocol_faults", &self.max_protocol_faults)
+            .field("try_again_later", &self.try_again_later)
             .field("on_auth_failure", &self.on_auth_failure)
             .field("max_message_size", &self.max_message_size)
             .field("max_batch", &self.max_batch)
@@ -373,6 +412,22 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "backoff.max");
+        let err = EndpointConfig::websocket("ws://h/")
+            .backoff(BackoffConfig::Exponential {
+                initial: Duration::ZERO,
+                multiplier: 2.0,
+                max: Duration::from_secs(1),
+                jitter: true,
+            })
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "backoff.initial");
+        assert!(err.to_string().contains("never grows"), "{err}");
+        let err = EndpointConfig::websocket("ws://h/")
+            .max_protocol_faults(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "max_protocol_faults");
         let err = EndpointConfig::websocket("ws://h/")
             .header("bad name", "v")
             .build()

@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 pub use self::{
     backoff::BackoffConfig,
     builder::EndpointBuilder,
-    endpoint::{EndpointConfig, OnAuthFailure},
+    endpoint::{EndpointConfig, OnAuthFailure, ReconnectMode},
     heartbeat::{ApplicationHeartbeat, HeartbeatConfig},
     sse::SseConfig,
     supervisor::SupervisorConfig,

@@ -3,8 +3,11 @@
 
 use actix::{ActorContext, AsyncContext, Context};
 
-use super::{ConnectionActor, Ending, Loss, Next};
-use crate::{close::CloseAction, retry::Urgency, ConnectionState, Error, ErrorCategory};
+use super::{ConnectionActor, Ending, Next};
+use crate::{
+    close::{close_category, NO_STATUS},
+    ConnectionState, Error, ErrorCategory,
+};
 
 impl ConnectionActor {
     /// The peer sent a close frame.
@@ -19,38 +22,20 @@ impl ConnectionActor {
             Some(Some(Ending::ByUs { .. })) => return self.finish_close(None, ctx),
             Some(None) => {}
         }
-        let action = self.config.close_policy.action(code);
-        let detail = match (&code, &description) {
-            (Some(c), Some(d)) if !d.is_empty() => format!("peer closed with code {c}: {d}"),
-            (Some(c), _) => format!("peer closed with code {c}"),
-            (None, _) => "peer closed without a code".to_owned(),
+        let code = code.unwrap_or(NO_STATUS);
+        let detail = match description.filter(|d| !d.is_empty()) {
+            Some(d) if code != NO_STATUS => format!("peer closed with code {code}: {d}"),
+            _ if code != NO_STATUS => format!("peer closed with code {code}"),
+            _ => "peer closed without a code".to_owned(),
         };
-        let (category, urgency, hint) = match action {
-            CloseAction::Reconnect => (ErrorCategory::ClosedByPeer, Urgency::Prompt, None),
-            CloseAction::Backoff => {
-                let hint = (code == Some(1013)).then_some(self.config.try_again_later);
-                (ErrorCategory::ClosedByPeer, Urgency::Backoff, hint)
-            }
-            CloseAction::ProtocolFault => (ErrorCategory::Protocol, self.fault_urgency(), None),
-            CloseAction::Stop => {
-                let category = if code == Some(1008) {
-                    ErrorCategory::Auth
-                } else {
-                    ErrorCategory::ClosedByPeer
-                };
-                (category, Urgency::Backoff, None)
-            }
-        };
-        let error = Error::new(category, detail)
-            .with_recoverable(action != CloseAction::Stop)
-            .with_close_code(code)
-            .with_retry_after(hint);
+        let error = Error::new(close_category(code), detail).with_close_code(Some(code));
         let Some(link) = self.link.as_mut() else {
             return;
         };
         // Echo the close (RFC 6455 §5.5.1), flush it, then act.
-        link.writer.echo_close(code.unwrap_or(1000));
-        link.ending = Some(Ending::ByPeer(Loss { error, urgency }));
+        link.writer
+            .echo_close(if code == NO_STATUS { 1000 } else { code });
+        link.ending = Some(Ending::ByPeer(error));
         ctx.run_later(self.config.close_timeout, Self::socket_finished);
     }
 
@@ -67,15 +52,9 @@ impl ConnectionActor {
                     Error::network("connection closed without a close frame")
                         .with_close_code(Some(1006))
                 } else {
-                    Error::network("event stream ended")
+                    Error::new(ErrorCategory::ClosedByPeer, "event stream ended")
                 };
-                self.connection_lost(
-                    Loss {
-                        error,
-                        urgency: Urgency::Backoff,
-                    },
-                    ctx,
-                );
+                self.connection_lost(error, ctx);
             }
         }
     }

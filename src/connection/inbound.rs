@@ -6,10 +6,9 @@ use std::{sync::Arc, time::Instant};
 
 use actix::Context;
 
-use super::{ConnectionActor, Loss};
+use super::ConnectionActor;
 use crate::{
     delivery::{AuthReply, Delivered},
-    retry::Urgency,
     Error, ErrorCategory, MessageReceived, MessagesReceived, Payload,
 };
 
@@ -43,15 +42,8 @@ impl ConnectionActor {
                 let error = Error::new(
                     ErrorCategory::Auth,
                     format!("authentication rejected: {reason}"),
-                )
-                .with_recoverable(false);
-                self.connection_lost(
-                    Loss {
-                        error,
-                        urgency: Urgency::Backoff,
-                    },
-                    ctx,
                 );
+                self.connection_lost(error, ctx);
             }
             Some(AuthReply::NotMine) | None => {}
         }

@@ -5,8 +5,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::{ActorFutureExt, AsyncContext, Context, WrapFuture};
 
-use super::{client, sse, ConnectionActor, Loss, MONITOR_FLUSH_PERIOD};
-use crate::{heartbeat::Tick, retry::Urgency, Error, ErrorCategory};
+use super::{client, sse, ConnectionActor, MONITOR_FLUSH_PERIOD};
+use crate::{heartbeat::Tick, Error, ErrorCategory};
+
+/// The shortest wait between two silence checks.
+const MIN_SILENCE_CHECK: Duration = Duration::from_millis(1);
 
 impl ConnectionActor {
     pub(super) fn on_heartbeat_tick(&mut self, ctx: &mut Context<Self>) {
@@ -40,13 +43,6 @@ impl ConnectionActor {
             }
             self.samples.heartbeats_sent += 1;
         }
-        let deadline = link.liveness.deadline();
-        if deadline < now + self.config.heartbeat.interval {
-            ctx.run_later(
-                deadline.saturating_duration_since(now),
-                Self::check_deadline,
-            );
-        }
         if let (false, Some(url)) = (link.writer.can_ping(), self.config.sse.ping_url.clone()) {
             self.spawn_ping(url, ctx);
         }
@@ -75,15 +71,23 @@ impl ConnectionActor {
         }));
     }
 
-    fn check_deadline(&mut self, ctx: &mut Context<Self>) {
+    /// Watches the silence deadline: the peer is dead once no inbound
+    /// traffic arrived for the heartbeat timeout, whatever the interval.
+    /// Runs at connect and re-arms itself at the deadline the latest
+    /// traffic set.
+    pub(super) fn watch_silence(&mut self, ctx: &mut Context<Self>) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
-        if link.ending.is_none() {
-            if let Some(Tick::Dead { silent_for, missed }) = link.liveness.check(Instant::now()) {
-                self.declare_dead(silent_for, missed, ctx);
-            }
+        if link.ending.is_some() {
+            return;
         }
+        let now = Instant::now();
+        if let Some(Tick::Dead { silent_for, missed }) = link.liveness.check(now) {
+            return self.declare_dead(silent_for, missed, ctx);
+        }
+        let wait = link.liveness.deadline().saturating_duration_since(now);
+        ctx.run_later(wait.max(MIN_SILENCE_CHECK), Self::watch_silence);
     }
 
     fn declare_dead(&mut self, silent_for: Duration, missed: u32, ctx: &mut Context<Self>) {
@@ -91,13 +95,7 @@ impl ConnectionActor {
             ErrorCategory::Heartbeat,
             format!("heartbeat timed out: silent for {silent_for:.1?}, {missed} pings unanswered"),
         );
-        self.connection_lost(
-            Loss {
-                error,
-                urgency: Urgency::Backoff,
-            },
-            ctx,
-        );
+        self.connection_lost(error, ctx);
     }
 
     fn note_last_seen(&mut self, now: Instant) {

@@ -48,13 +48,14 @@ pub(crate) use self::{
     outbound::receive_only,
 };
 use crate::{
-    config::{EndpointConfig, OnAuthFailure},
+    config::EndpointConfig,
+    failure::{self, Verdict},
     heartbeat::Liveness,
     monitor::{MonitorActor, Samples, SamplesObserved},
     outbox::{Outbox, Outgoing},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
-    retry::{NextAttempt, RetryState, Urgency},
+    retry::{NextAttempt, RetryState},
     subscribers::Subscribers,
     ConnectionState, EndpointId, Error, ErrorCategory, MessageReceived, MessagesReceived,
     StatusChanged,
@@ -74,13 +75,6 @@ enum Next {
     Terminated,
 }
 
-/// Why a live connection is ending.
-#[derive(Debug, Clone)]
-struct Loss {
-    error: Error,
-    urgency: Urgency,
-}
-
 /// The close handshake in progress on a live connection.
 #[derive(Debug)]
 enum Ending {
@@ -88,7 +82,7 @@ enum Ending {
     /// wait for the peer's.
     ByUs { close_sent: bool },
     /// The peer closed; we echoed and wait for the socket to finish.
-    ByPeer(Loss),
+    ByPeer(Error),
 }
 
 /// One live connection: dropped (with its socket) when the actor restarts.
@@ -157,6 +151,7 @@ impl ConnectionActor {
             url = %crate::redact::redact_url(&config.url),
         );
         let retry = RetryState::new(config.policy(), config.max_attempts, config.reset_after)
+            .with_max_faults(config.max_protocol_faults)
             .with_spread(
                 config.reconnect_spread,
                 crate::backoff::SplitMix64::from_entropy(),
@@ -296,6 +291,7 @@ impl ConnectionActor {
             session_ready: false,
         });
         ctx.run_interval(heartbeat.interval, Self::on_heartbeat_tick);
+        self.watch_silence(ctx);
         self.transition(ConnectionState::Connected, None, None);
         self.begin_session(ctx);
     }
@@ -304,43 +300,26 @@ impl ConnectionActor {
         if self.state != ConnectionState::Connecting {
             return;
         }
-        if error.http_status() == Some(204) {
-            // SSE: the server asks us to stop for good.
-            return self.finish_close(Some(error), ctx);
-        }
-        let urgency = self.urgency_for(&error);
-        self.retry_or_fail(Loss { error, urgency }, ctx);
+        self.conclude(error, ctx);
     }
 
-    /// Protocol faults wait long and are capped; everything else backs off.
-    fn urgency_for(&self, error: &Error) -> Urgency {
-        match error.category() {
-            ErrorCategory::Protocol => self.fault_urgency(),
-            _ => Urgency::Backoff,
-        }
-    }
-
-    fn fault_urgency(&self) -> Urgency {
-        Urgency::Fault {
-            floor: self.config.protocol_fault_delay,
-            cap: self.config.max_protocol_faults,
-        }
-    }
-
-    /// Decides between Reconnecting (with a delay) and Failed, settles the
-    /// messages the connection carried, then restarts the actor so the old
-    /// connection and its timers are dropped.
-    fn retry_or_fail(&mut self, loss: Loss, ctx: &mut Context<Self>) {
+    /// Acts on the verdict for `error`, which ended an attempt or a live
+    /// connection: Reconnecting after a delay, Failed, or Closed. Settles
+    /// the messages the connection carried, then restarts the actor so the
+    /// old connection and its timers are dropped.
+    fn conclude(&mut self, error: Error, ctx: &mut Context<Self>) {
         self.harvest_resume();
-        let Loss { error, urgency } = loss;
-        let retry = error.is_recoverable()
-            || (error.category() == ErrorCategory::Auth
-                && self.config.on_auth_failure == OnAuthFailure::Retry);
-        let decision = retry.then(|| {
-            let hint = error.retry_after().max(self.retry_floor);
-            self.retry.on_failure(Instant::now(), urgency, hint)
-        });
-        match decision {
+        let verdict = failure::verdict(&error, &self.config);
+        let error = error.with_recoverable(verdict.is_retry());
+        let next = match verdict {
+            Verdict::Stop => return self.finish_close(Some(error), ctx),
+            Verdict::Fail => None,
+            Verdict::Retry { urgency, min_wait } => {
+                let min_wait = min_wait.max(self.retry_floor.unwrap_or_default());
+                Some(self.retry.on_failure(Instant::now(), urgency, min_wait))
+            }
+        };
+        match next {
             Some(NextAttempt::After { delay, .. }) => {
                 let delay = match &self.reconnect_budget {
                     Some(budget) => budget.reserve(Instant::now(), delay),
@@ -354,7 +333,8 @@ impl ConnectionActor {
                 let exhausted = Error::new(
                     ErrorCategory::Exhausted,
                     format!("max attempts reached after {attempts} failures; last error: {error}"),
-                );
+                )
+                .with_recoverable(false);
                 self.messages_on_loss(&exhausted, true);
                 self.transition(ConnectionState::Failed, Some(exhausted), None);
                 self.next = Next::Idle;
@@ -383,12 +363,12 @@ impl ConnectionActor {
         }
     }
 
-    /// The live connection failed (transport error, heartbeat, peer close).
-    fn connection_lost(&mut self, loss: Loss, ctx: &mut Context<Self>) {
+    /// The live connection ended (transport error, heartbeat, peer close).
+    fn connection_lost(&mut self, error: Error, ctx: &mut Context<Self>) {
         if !self.state.is_up() {
             return;
         }
-        self.retry_or_fail(loss, ctx);
+        self.conclude(error, ctx);
     }
 }
 

@@ -10,12 +10,11 @@ use super::{
     handlers::Write,
     transport::Writer,
     writer::{count_written, data_frame, encode_error, mark_written},
-    ConnectionActor, Link, Loss,
+    ConnectionActor, Link,
 };
 use crate::{
     delivery::{overflow, Accepted, Receipt},
     outbox::{Outgoing, Pushed, Report},
-    retry::Urgency,
     ConnectionState, Error, ErrorCategory, Payload, Result, TransportKind,
 };
 
@@ -146,15 +145,8 @@ impl ConnectionActor {
                 let error = Error::new(
                     ErrorCategory::Auth,
                     format!("authentication timed out after {:?}", auth.timeout),
-                )
-                .with_recoverable(false);
-                act.connection_lost(
-                    Loss {
-                        error,
-                        urgency: Urgency::Backoff,
-                    },
-                    ctx,
                 );
+                act.connection_lost(error, ctx);
             }
         });
     }

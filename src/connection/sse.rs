@@ -12,12 +12,12 @@ use bytes::Bytes;
 use futures::{stream::LocalBoxStream, StreamExt};
 
 use super::{
-    transport::{handshake_headers, refused, request_error, Reader, Resume},
-    ConnectionActor, Loss,
+    transport::{handshake_headers, request_error, Reader, Resume},
+    ConnectionActor,
 };
 use crate::{
-    config::EndpointConfig, retry_after::parse_retry_after, sse::SseParser, Error, ErrorCategory,
-    Payload,
+    config::EndpointConfig, failure::refused, retry_after::parse_retry_after, sse::SseParser,
+    Error, ErrorCategory, Payload,
 };
 
 /// An open event stream.
@@ -93,41 +93,40 @@ pub(crate) fn connect(
                     let content_type = header(CONTENT_TYPE).unwrap_or("");
                     let essence = content_type.split(';').next().unwrap_or("").trim();
                     if !essence.eq_ignore_ascii_case("text/event-stream") {
-                        return Err(Error::protocol(format!(
-                            "expected content type text/event-stream, got {content_type:?}"
-                        ))
-                        .with_recoverable(false));
+                        return Err(Error::new(
+                            ErrorCategory::Rejected,
+                            format!(
+                                "expected content type text/event-stream, got {content_type:?}"
+                            ),
+                        ));
                     }
                     return Ok(Connected {
                         body: response.boxed_local(),
                         url,
                     });
                 }
-                204 => {
-                    return Err(Error::new(
-                        ErrorCategory::ClosedByPeer,
-                        "server answered 204 no content: stop",
-                    )
-                    .with_recoverable(false)
-                    .with_http_status(204))
-                }
                 301 | 302 | 303 | 307 | 308 => {
                     url = header(LOCATION)
                         .and_then(|location| resolve_location(&url, location))
                         .ok_or_else(|| {
-                            Error::protocol(format!("redirect {status} without a usable location"))
-                                .with_recoverable(false)
-                                .with_http_status(status.as_u16())
+                            Error::new(
+                                ErrorCategory::Rejected,
+                                format!("redirect {status} without a usable location"),
+                            )
+                            .with_http_status(status.as_u16())
                         })?;
                 }
                 _ => {
                     let hint =
                         header(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    return Err(refused(status, hint));
+                    return Err(refused(status.as_u16(), hint));
                 }
             }
         }
-        Err(Error::protocol(format!("more than {max_redirects} redirects")).with_recoverable(false))
+        Err(Error::new(
+            ErrorCategory::Rejected,
+            format!("more than {max_redirects} redirects"),
+        ))
     }
 }
 
@@ -194,8 +193,7 @@ impl StreamHandler<Chunks> for ConnectionActor {
         }
         self.deliver(payloads, now, ctx);
         if let Some(error) = failure {
-            let urgency = self.urgency_for(&error);
-            self.connection_lost(Loss { error, urgency }, ctx);
+            self.connection_lost(error, ctx);
         }
     }
 

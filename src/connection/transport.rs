@@ -6,13 +6,10 @@
 //! that calls the lifecycle methods of [`ConnectionActor`]; the lifecycle
 //! itself is not copied.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin};
 
 use actix::Context;
-use awc::http::{
-    header::{HeaderName, HeaderValue},
-    StatusCode,
-};
+use awc::http::header::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use bytestring::ByteString;
 
@@ -96,20 +93,6 @@ pub(crate) fn request_error(err: awc::error::SendRequestError) -> Error {
         Send::Url(e) => Error::new(ErrorCategory::Config, format!("invalid url: {e}")),
         other => Error::network(format!("request failed: {other}")),
     }
-}
-
-/// A request refused with an HTTP status, categorised; `retry_after` is the
-/// server's hint, if it sent one.
-pub(crate) fn refused(status: StatusCode, retry_after: Option<Duration>) -> Error {
-    let code = status.as_u16();
-    let message = format!("refused with http {status}");
-    let error = match code {
-        401 | 403 => Error::new(ErrorCategory::Auth, message),
-        408 => Error::timeout(message),
-        429 | 500..=599 => Error::new(ErrorCategory::Server, message),
-        _ => Error::new(ErrorCategory::Server, message).with_recoverable(false),
-    };
-    error.with_http_status(code).with_retry_after(retry_after)
 }
 
 /// Inbound state of a live connection.

@@ -21,14 +21,13 @@ use super::{
     read_buffer::{self, ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
     transport::Writer,
     ws::WsFramed,
-    ConnectionActor, Ending, Link, Loss,
+    ConnectionActor, Ending, Link,
 };
 use crate::{
     delivery::Delivered,
     monitor::Samples,
     outbox::{Outbox, Outgoing, Pushed},
     push_queue::PushQueue,
-    retry::Urgency,
     Error, Payload,
 };
 
@@ -506,13 +505,7 @@ impl ConnectionActor {
         }
         if let Some(err) = after.failure {
             let error = Error::network(format!("write failed: {err}"));
-            self.connection_lost(
-                Loss {
-                    error,
-                    urgency: Urgency::Backoff,
-                },
-                ctx,
-            );
+            self.connection_lost(error, ctx);
             return Poll::Ready(());
         }
         if after.write_half_closed {

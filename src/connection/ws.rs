@@ -19,10 +19,10 @@ use futures::Stream;
 
 use super::{
     fragments,
-    transport::{handshake_headers, refused, request_error, Reader, Writer},
-    ConnectionActor, Link, Loss,
+    transport::{handshake_headers, request_error, Reader, Writer},
+    ConnectionActor, Link,
 };
-use crate::{config::EndpointConfig, Error, Payload};
+use crate::{config::EndpointConfig, failure::refused, Error, Payload};
 
 /// The socket with the WebSocket codec: read by `ReadFrames`, written by
 /// the writer's driver, never split.
@@ -55,7 +55,7 @@ pub(crate) fn connect(
             }
             Ok(result) => result.map_err(|err| match err {
                 WsClientError::InvalidResponseStatus(status) => {
-                    refused(status, super::hints::take_hint(&url))
+                    refused(status.as_u16(), super::hints::take_hint(&url))
                 }
                 other => handshake_error(other),
             })?,
@@ -67,7 +67,7 @@ pub(crate) fn connect(
 /// Converts awc's `!Send` handshake error into our owned, categorised one.
 fn handshake_error(err: WsClientError) -> Error {
     match err {
-        WsClientError::InvalidResponseStatus(status) => refused(status, None),
+        WsClientError::InvalidResponseStatus(status) => refused(status.as_u16(), None),
         WsClientError::SendRequest(e) => request_error(e),
         WsClientError::Protocol(e) => Error::protocol(format!("handshake protocol error: {e}")),
         other => Error::protocol(format!("invalid handshake response: {other}")),
@@ -261,8 +261,7 @@ impl ConnectionActor {
         ctx: &mut Context<Self>,
     ) {
         self.deliver(std::mem::take(payloads), now, ctx);
-        let urgency = self.urgency_for(&error);
-        self.connection_lost(Loss { error, urgency }, ctx);
+        self.connection_lost(error, ctx);
     }
 }
 
