@@ -27,6 +27,58 @@ use futures::channel::oneshot;
 
 use crate::{Error, ErrorCategory, Payload, Result};
 
+/// How one message is sent: shared by every way of sending
+/// ([`SendPayload`](crate::SendPayload),
+/// [`EndpointHandle::send_with`](crate::EndpointHandle::send_with)).
+///
+/// ```
+/// use actix_tether::SendOptions;
+/// let options = SendOptions::new().ack_id("42").session_scoped();
+/// assert_eq!(options.acknowledged_as(), Some("42"));
+/// assert!(options.is_session_scoped());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    ack_id: Option<Arc<str>>,
+    session_scoped: bool,
+}
+
+impl SendOptions {
+    /// A plain send: kept across reconnects, settled once written.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tracks the message until the server acknowledges `id` (needs the
+    /// endpoint's acknowledged mode; without it the id is ignored).
+    pub fn ack_id(mut self, id: impl AsRef<str>) -> Self {
+        self.ack_id = Some(Arc::from(id.as_ref()));
+        self
+    }
+
+    /// Never carries the message into a new connection: it fails unless
+    /// written (and, in acknowledged mode, acknowledged) on the current one,
+    /// and is refused when no connection is up.
+    pub fn session_scoped(mut self) -> Self {
+        self.session_scoped = true;
+        self
+    }
+
+    /// The id the server's acknowledgement will carry, if any.
+    pub fn acknowledged_as(&self) -> Option<&str> {
+        self.ack_id.as_deref()
+    }
+
+    /// Whether the message is session-scoped.
+    pub fn is_session_scoped(&self) -> bool {
+        self.session_scoped
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<Arc<str>>, bool) {
+        (self.ack_id, self.session_scoped)
+    }
+}
+
 /// How a send was taken in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {

@@ -63,6 +63,11 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
+    /// Whether endpoints of this kind send messages (SSE is receive-only).
+    pub const fn can_send(self) -> bool {
+        matches!(self, Self::WebSocket)
+    }
+
     /// A short lowercase name for logs.
     pub const fn name(self) -> &'static str {
         match self {

@@ -99,6 +99,7 @@ mod reconnect_budget;
 mod redact;
 mod retry;
 mod retry_after;
+mod sender;
 pub mod sse;
 mod status;
 mod subscribers;
@@ -112,7 +113,8 @@ pub use crate::{
     config::*,
     connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
     delivery::{
-        Accepted, AckConfig, AuthConfig, AuthReply, BatchConfig, Delivered, OverflowPolicy, Receipt,
+        Accepted, AckConfig, AuthConfig, AuthReply, BatchConfig, Delivered, OverflowPolicy,
+        Receipt, SendOptions,
     },
     duration::parse_duration,
     endpoint::{EndpointId, TransportKind},

@@ -3,7 +3,7 @@
 use std::{collections::VecDeque, sync::Arc, time::Instant};
 
 use crate::{
-    delivery::{Delivered, OutcomeSender, OverflowPolicy},
+    delivery::{Delivered, OutcomeSender, OverflowPolicy, SendOptions},
     push_queue::PushQueue,
     Error, Payload, Result,
 };
@@ -29,6 +29,23 @@ pub(crate) enum Report {
 }
 
 impl Outgoing {
+    /// A sent message with its options, queued `now`.
+    pub(crate) fn new(
+        payload: Payload,
+        options: SendOptions,
+        report: Report,
+        now: Instant,
+    ) -> Self {
+        let (ack_id, session_scoped) = options.into_parts();
+        Self {
+            payload,
+            ack_id,
+            session_scoped,
+            report,
+            queued_at: now,
+        }
+    }
+
     /// A pushed payload, queued `now`.
     pub(crate) fn pushed(payload: Payload, queue: Arc<PushQueue>, now: Instant) -> Self {
         Self {

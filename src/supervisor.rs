@@ -12,14 +12,15 @@ use futures::future::join_all;
 
 use crate::{
     connection::{
-        receive_only, Close, ConnectionActor, ForceReconnect, QueryStatus,
-        Subscribe as SubscribeConnection, Unsubscribe as UnsubscribeConnection, Write, WriteFor,
+        Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
+        Unsubscribe as UnsubscribeConnection, Write, WriteFor,
     },
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
+    sender::receive_only,
     EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Payload, Receipt, Result,
-    Subscriber, SupervisorConfig, TransportKind,
+    SendOptions, Subscriber, SupervisorConfig, TransportKind,
 };
 
 /// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
@@ -394,11 +395,8 @@ pub struct SendPayload {
     pub endpoint: EndpointId,
     /// What to send.
     pub payload: Payload,
-    /// Never carried into a new connection: fails unless written on the
-    /// current one. Default: no.
-    pub session_scoped: bool,
-    /// The id the server's acknowledgement will carry (acknowledged mode).
-    pub ack_id: Option<String>,
+    /// How: an acknowledgement id, session scope. Default: neither.
+    pub options: SendOptions,
 }
 
 impl SendPayload {
@@ -407,21 +405,26 @@ impl SendPayload {
         Self {
             endpoint: endpoint.into(),
             payload: payload.into(),
-            session_scoped: false,
-            ack_id: None,
+            options: SendOptions::new(),
         }
     }
 
-    /// Marks the message session-scoped.
+    /// Marks the message session-scoped (see [`SendOptions::session_scoped`]).
     pub fn session_scoped(mut self) -> Self {
-        self.session_scoped = true;
+        self.options = self.options.session_scoped();
         self
     }
 
     /// Tracks the message until the server acknowledges `id` (needs the
     /// endpoint's acknowledged mode).
-    pub fn ack_id(mut self, id: impl Into<String>) -> Self {
-        self.ack_id = Some(id.into());
+    pub fn ack_id(mut self, id: impl AsRef<str>) -> Self {
+        self.options = self.options.ack_id(id);
+        self
+    }
+
+    /// Sends with `options`, replacing any set before.
+    pub fn options(mut self, options: SendOptions) -> Self {
+        self.options = options;
         self
     }
 }
@@ -432,8 +435,7 @@ impl Handler<SendPayload> for SupervisorActor {
     fn handle(&mut self, msg: SendPayload, _: &mut Context<Self>) -> Self::Result {
         let write = Write {
             payload: msg.payload,
-            session_scoped: msg.session_scoped,
-            ack_id: msg.ack_id,
+            options: msg.options,
         };
         Forwarded(self.endpoint(&msg.endpoint).map(|addr| (addr, write)))
     }

@@ -8,8 +8,8 @@ use std::{collections::BTreeMap, time::Duration};
 use actix::Addr;
 use actix_tether::{
     backoff::{RandomSource, SplitMix64},
-    Accepted, ConnectionState, Delivered, ErrorCategory, OverflowPolicy, Payload, Receipt,
-    RemoveEndpoint, SendPayload, Shutdown, SupervisorActor,
+    Accepted, ConnectionState, Delivered, ErrorCategory, GetEndpoint, OverflowPolicy, Payload,
+    Receipt, RemoveEndpoint, SendOptions, SendPayload, Shutdown, SupervisorActor,
 };
 use common::*;
 
@@ -176,6 +176,54 @@ async fn session_scoped_messages_need_a_live_connection() {
         receipt.accepted(),
         Accepted::Written { generation: 1 }
     ));
+}
+
+#[actix::test]
+async fn a_handle_sends_with_an_ack_id_and_session_scope_like_send_payload() {
+    let Harness {
+        server,
+        supervisor,
+        mut events,
+    } = Harness::start().await;
+    let acked = fast(&server.url()).acknowledged(
+        |p| p.as_text()?.strip_prefix("ack ").map(str::to_owned),
+        Duration::from_secs(5),
+    );
+    add(&supervisor, "acks", acked.build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+    let handle = supervisor
+        .send(GetEndpoint { id: "acks".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    let receipt = handle
+        .send_with("m 7", SendOptions::new().ack_id("7").session_scoped())
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt.outcome().await.unwrap(),
+        Delivered::Acknowledged { generation: 1 }
+    );
+
+    add(
+        &supervisor,
+        "offline",
+        fast(&unreachable_url()).build().unwrap(),
+    )
+    .await;
+    let offline = supervisor
+        .send(GetEndpoint {
+            id: "offline".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = offline
+        .send_with("n 1", SendOptions::new().session_scoped())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.category(), ErrorCategory::Endpoint);
+    assert!(refused.message().contains("session-scoped"), "{refused}");
 }
 
 /// Sends `n` numbered messages while the server restarts `restarts` times at

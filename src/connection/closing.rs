@@ -101,7 +101,7 @@ impl ConnectionActor {
             .clone()
             .or_else(|| reason.clone())
             .unwrap_or_else(|| Error::endpoint("endpoint closed"));
-        self.fail_all_messages(&undelivered);
+        self.sender.fail_all(&undelivered);
         if self.state != ConnectionState::Closed {
             self.transition(ConnectionState::Closed, reason, None);
         }

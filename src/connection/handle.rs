@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use actix::{Addr, Context, Handler, Message, MessageResult};
 
-use super::{handlers::Write, outbound::check_payload, ConnectionActor};
-use crate::{push_queue::PushQueue, EndpointId, Error, Payload, Receipt, Result};
+use super::{handlers::Write, ConnectionActor};
+use crate::{
+    push_queue::PushQueue, sender::check_payload, EndpointId, Error, Payload, Receipt, Result,
+    SendOptions,
+};
 
 /// Sends to one endpoint without going through the supervisor: one mailbox
 /// hop per [`send`](Self::send), one per [`send_batch`](Self::send_batch),
@@ -52,10 +55,32 @@ impl EndpointHandle {
     /// # Errors
     /// As [`SendPayload`](crate::SendPayload).
     pub async fn send(&self, payload: impl Into<Payload>) -> Result<Receipt> {
+        self.send_with(payload, SendOptions::new()).await
+    }
+
+    /// Sends one payload with `options` (an acknowledgement id, session
+    /// scope), as [`SendPayload`](crate::SendPayload) does.
+    ///
+    /// ```no_run
+    /// # use actix_tether::*;
+    /// # async fn run(feed: EndpointHandle) -> Result<()> {
+    /// let receipt = feed
+    ///     .send_with("order 42", SendOptions::new().ack_id("42"))
+    ///     .await?;
+    /// receipt.outcome().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SendPayload`](crate::SendPayload).
+    pub async fn send_with(
+        &self,
+        payload: impl Into<Payload>,
+        options: SendOptions,
+    ) -> Result<Receipt> {
         let write = Write {
             payload: payload.into(),
-            session_scoped: false,
-            ack_id: None,
+            options,
         };
         self.addr.send(write).await.map_err(Error::from)?
     }
@@ -147,8 +172,7 @@ impl Handler<WriteBatch> for ConnectionActor {
             .map(|payload| {
                 let write = Write {
                     payload,
-                    session_scoped: false,
-                    ack_id: None,
+                    options: SendOptions::new(),
                 };
                 self.accept(write, ctx)
             })

@@ -11,7 +11,7 @@ use futures::channel::oneshot;
 use super::{ConnectionActor, Next};
 use crate::{
     ConnectionState, EndpointId, Error, MessageReceived, MessagesReceived, Payload, Receipt,
-    StatusChanged,
+    SendOptions, StatusChanged,
 };
 
 /// A subscriber of one kind of event.
@@ -59,8 +59,7 @@ pub(crate) struct ForceReconnect {
 #[rtype(result = "Result<Receipt, Error>")]
 pub(crate) struct Write {
     pub(crate) payload: Payload,
-    pub(crate) session_scoped: bool,
-    pub(crate) ack_id: Option<String>,
+    pub(crate) options: SendOptions,
 }
 
 /// A [`Write`] whose answer goes straight to whoever sent the supervisor's
@@ -119,7 +118,8 @@ impl Handler<ForceReconnect> for ConnectionActor {
             Connecting => return Ok(()),
             Failed => self.retry.revive(),
             Connected | Authenticated => {
-                self.messages_on_loss(&Error::endpoint("forced reconnect"), false);
+                self.sender
+                    .on_loss(&Error::endpoint("forced reconnect"), false);
                 self.transition(Reconnecting, None, Some(msg.delay));
             }
             Disconnected | Reconnecting => {}

@@ -8,8 +8,7 @@ use actix::Context;
 
 use super::ConnectionActor;
 use crate::{
-    delivery::{AuthReply, Delivered},
-    Error, ErrorCategory, MessageReceived, MessagesReceived, Payload,
+    delivery::AuthReply, Error, ErrorCategory, MessageReceived, MessagesReceived, Payload,
 };
 
 impl ConnectionActor {
@@ -22,9 +21,7 @@ impl ConnectionActor {
         ctx: &mut Context<Self>,
     ) {
         let verdict = self.take_auth_verdict(&mut payloads);
-        if self.config.ack.is_some() {
-            self.take_acks(&mut payloads);
-        }
+        self.sender.take_acks(&mut payloads, self.generation);
         if let (Some(app), Some(link)) = (&self.config.heartbeat.application, self.link.as_mut()) {
             let before = payloads.len();
             payloads.retain(|p| !(app.is_reply)(p));
@@ -97,26 +94,5 @@ impl ConnectionActor {
                 payloads.remove(i);
                 verdict
             })
-    }
-
-    /// Completes acknowledged messages and consumes their acks.
-    fn take_acks(&mut self, payloads: &mut Vec<Payload>) {
-        let Some(ack) = &self.config.ack else { return };
-        let generation = self.generation;
-        let in_flight = &mut self.in_flight;
-        payloads.retain(|p| {
-            let Some(id) = (ack.matcher)(p) else {
-                return true;
-            };
-            if let Some(pos) = in_flight
-                .iter()
-                .position(|(m, _)| m.ack_id.as_deref() == Some(id.as_str()))
-            {
-                if let Some((msg, _)) = in_flight.remove(pos) {
-                    msg.finish(Ok(Delivered::Acknowledged { generation }));
-                }
-            }
-            false
-        });
     }
 }

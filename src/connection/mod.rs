@@ -30,32 +30,32 @@ mod writer;
 mod ws;
 
 use std::{
-    collections::VecDeque,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Supervised, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, SpawnHandle, Supervised, WrapFuture,
+};
 use futures::channel::oneshot;
 
+pub(crate) use self::handlers::{
+    Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor,
+};
 use self::transport::{Reader, Resume, Writer};
 pub use self::{
     handle::EndpointHandle,
     handlers::{EndpointStatus, Subscriber},
-};
-pub(crate) use self::{
-    handlers::{Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor},
-    outbound::receive_only,
 };
 use crate::{
     config::EndpointConfig,
     failure::{self, Verdict},
     heartbeat::Liveness,
     monitor::{MonitorActor, Samples, SamplesObserved},
-    outbox::{Outbox, Outgoing},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState},
+    sender::Sender,
     subscribers::Subscribers,
     ConnectionState, EndpointId, Error, ErrorCategory, MessageReceived, MessagesReceived,
     StatusChanged,
@@ -96,6 +96,19 @@ struct Link {
     session_ready: bool,
 }
 
+impl Link {
+    /// Whether new sends may go to this connection.
+    fn takes_data(&self) -> bool {
+        self.session_ready && self.ending.is_none()
+    }
+
+    /// Whether queued data is written: also while a close we started
+    /// flushes the outbox, not after the peer closed.
+    fn writes_data(&self) -> bool {
+        self.session_ready && !matches!(self.ending, Some(Ending::ByPeer(_)))
+    }
+}
+
 /// Owns one endpoint: connects, keeps the connection alive with heartbeats,
 /// reconnects with backoff and fans events out to subscribers.
 ///
@@ -111,10 +124,6 @@ pub struct ConnectionActor {
     retry: RetryState,
     /// The supervisor's pace for automatic reconnects, shared.
     reconnect_budget: Option<Arc<ReconnectBudget>>,
-    /// Payloads pushed through handles, taken by the writer.
-    pushed: Arc<PushQueue>,
-    /// `pushed.lost()` when it was last logged.
-    pushes_lost_logged: u64,
     generation: u64,
     link: Option<Link>,
     resume: Resume,
@@ -127,11 +136,10 @@ pub struct ConnectionActor {
     samples: Samples,
     last_flush: Instant,
     close_waiters: Vec<oneshot::Sender<()>>,
-    outbox: Outbox,
-    /// Written in acknowledged mode, waiting for the ack (oldest first).
-    in_flight: VecDeque<(Outgoing, Instant)>,
-    ack_timer_armed: bool,
-    batch_timer_armed: bool,
+    /// The outbox, unacknowledged messages and pushes.
+    sender: Sender,
+    /// The timer at the sender's next deadline, and that deadline.
+    deadline: Option<(Instant, SpawnHandle)>,
     /// What messages still queued when a close we started ends are told.
     closing_error: Option<Error>,
 }
@@ -156,7 +164,7 @@ impl ConnectionActor {
                 config.reconnect_spread,
                 crate::backoff::SplitMix64::from_entropy(),
             );
-        let outbox = Outbox::new(config.outbox_capacity, config.overflow);
+        let sender = Sender::new(&config, pushed);
         Self {
             id,
             config,
@@ -166,8 +174,6 @@ impl ConnectionActor {
             next: Next::Connect(Duration::ZERO),
             retry,
             reconnect_budget,
-            pushed,
-            pushes_lost_logged: 0,
             generation: 0,
             link: None,
             resume: Resume::default(),
@@ -179,10 +185,8 @@ impl ConnectionActor {
             samples: Samples::default(),
             last_flush: Instant::now(),
             close_waiters: Vec::new(),
-            outbox,
-            in_flight: VecDeque::new(),
-            ack_timer_armed: false,
-            batch_timer_armed: false,
+            sender,
+            deadline: None,
             closing_error: None,
         }
     }
@@ -227,23 +231,14 @@ impl ConnectionActor {
     /// Pushes are refused while the endpoint takes no sends; what a failed
     /// or closed endpoint still held is dropped, counted and logged.
     fn pushes_follow_state(&mut self) {
-        let Some(refusal) = self.refusal() else {
-            return self.pushed.reopen();
-        };
-        self.pushed.refuse(refusal);
-        if matches!(
+        let ended = matches!(
             self.state,
             ConnectionState::Failed | ConnectionState::Closed
-        ) {
-            self.pushed.clear();
-            let lost = self.pushed.lost();
-            if lost > self.pushes_lost_logged {
-                let dropped = lost - self.pushes_lost_logged;
-                self.pushes_lost_logged = lost;
-                self.span.in_scope(|| {
-                    tracing::warn!(dropped, state = %self.state, "pushed messages were not delivered")
-                });
-            }
+        );
+        if let Some(dropped) = self.sender.pushes_follow(self.refusal(), ended) {
+            self.span.in_scope(|| {
+                tracing::warn!(dropped, state = %self.state, "pushed messages were not delivered")
+            });
         }
     }
 
@@ -325,7 +320,7 @@ impl ConnectionActor {
                     Some(budget) => budget.reserve(Instant::now(), delay),
                     None => delay,
                 };
-                self.messages_on_loss(&error, false);
+                self.sender.on_loss(&error, false);
                 self.transition(ConnectionState::Reconnecting, Some(error), Some(delay));
                 self.next = Next::Connect(delay);
             }
@@ -335,12 +330,12 @@ impl ConnectionActor {
                     format!("max attempts reached after {attempts} failures; last error: {error}"),
                 )
                 .with_recoverable(false);
-                self.messages_on_loss(&exhausted, true);
+                self.sender.on_loss(&exhausted, true);
                 self.transition(ConnectionState::Failed, Some(exhausted), None);
                 self.next = Next::Idle;
             }
             None => {
-                self.messages_on_loss(&error, true);
+                self.sender.on_loss(&error, true);
                 self.transition(ConnectionState::Failed, Some(error), None);
                 self.next = Next::Idle;
             }
@@ -392,5 +387,6 @@ impl Supervised for ConnectionActor {
         // (and so the socket) too.
         self.harvest_resume();
         self.link = None;
+        self.deadline = None;
     }
 }

@@ -8,12 +8,11 @@
 use std::{
     collections::VecDeque,
     pin::Pin,
-    sync::Arc,
     task::{self, Poll, Waker},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
-use actix::{ActorFuture, AsyncContext, Context};
+use actix::{ActorFuture, Context};
 use actix_http::ws::{Frame, ProtocolError};
 use futures::Sink;
 
@@ -24,10 +23,8 @@ use super::{
     ConnectionActor, Ending, Link,
 };
 use crate::{
-    delivery::Delivered,
     monitor::Samples,
-    outbox::{Outbox, Outgoing, Pushed},
-    push_queue::PushQueue,
+    sender::{Due, Sender},
     Error, Payload,
 };
 
@@ -196,30 +193,6 @@ pub(crate) fn data_frame(payload: Payload) -> awc::ws::Message {
     }
 }
 
-/// Counts a written message and settles it: acknowledged-mode messages wait
-/// for their ack, the others are done.
-pub(crate) fn mark_written(
-    msg: Outgoing,
-    generation: u64,
-    acks_on: bool,
-    in_flight: &mut VecDeque<(Outgoing, Instant)>,
-    samples: &mut Samples,
-    now: Instant,
-) {
-    count_written(samples, msg.payload.len());
-    if acks_on && msg.ack_id.is_some() {
-        in_flight.push_back((msg, now));
-    } else {
-        msg.finish(Ok(Delivered::Written { generation }));
-    }
-}
-
-/// Counts one data message written.
-pub(crate) fn count_written(samples: &mut Samples, len: usize) {
-    samples.messages_out += 1;
-    samples.bytes_out += len as u64;
-}
-
 /// A message the codec refused: it fails, the connection goes on.
 pub(crate) fn encode_error(err: &ProtocolError) -> Error {
     Error::protocol(format!("could not encode message: {err}"))
@@ -228,29 +201,64 @@ pub(crate) fn encode_error(err: &ProtocolError) -> Error {
 /// Times one poll of the driver goes back for pushed payloads.
 const MAX_PUSH_PASSES: usize = 8;
 
-/// Pushed payloads the driver takes at a time.
-const PUSH_CHUNK: usize = 256;
+impl WsWriter {
+    /// Writes queued control frames into the socket buffer; true when all
+    /// are in.
+    fn write_control(&mut self, cx: &mut task::Context<'_>) -> Result<bool, ProtocolError> {
+        while !self.control.is_empty() {
+            match Pin::new(&mut self.sink).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let msg = self.control.pop_front().expect("checked non-empty");
+                    Pin::new(&mut self.sink).start_send(msg)?;
+                }
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
 
-/// Pushed payloads on their way to an endpoint whose outbox is empty.
-struct Pushes<'a> {
-    queue: &'a Arc<PushQueue>,
-    outbox: &'a mut Outbox,
-    samples: &'a mut Samples,
-    now: Instant,
-}
+    /// Writes queued data frames the sender says are due while the socket
+    /// has room; true when it ran out of room.
+    fn write_data(
+        &mut self,
+        sender: &mut Sender,
+        samples: &mut Samples,
+        generation: u64,
+        now: Instant,
+        cx: &mut task::Context<'_>,
+    ) -> Result<bool, ProtocolError> {
+        while sender.due(now) == Due::Now {
+            match Pin::new(&mut self.sink).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Ok(true),
+            }
+            let Some(frame) = sender.take() else { break };
+            let written = Pin::new(&mut self.sink)
+                .start_send(data_frame(frame.payload))
+                .map_err(|err| encode_error(&err));
+            sender.settle(frame.taken, written, generation, now, samples);
+        }
+        Ok(false)
+    }
 
-impl Pushes<'_> {
     /// Writes pushed payloads straight into the socket while it has room;
-    /// the rest of the chunk goes to the outbox, in order, when it fills.
-    /// Returns whether more pushes wait.
-    fn write(self, w: &mut WsWriter, cx: &mut task::Context<'_>) -> Result<bool, ProtocolError> {
+    /// the rest of the chunk goes to the outbox, in order. Returns whether
+    /// more pushes wait.
+    fn write_pushes(
+        &mut self,
+        sender: &mut Sender,
+        samples: &mut Samples,
+        now: Instant,
+        cx: &mut task::Context<'_>,
+    ) -> Result<bool, ProtocolError> {
         let mut taken = Vec::new();
-        let chunk = PUSH_CHUNK.min(self.outbox.capacity());
-        let more = self.queue.take(chunk, cx.waker(), &mut taken);
+        let more = sender.take_pushes(cx.waker(), &mut taken);
         let mut rest = taken.into_iter().peekable();
         let mut failure = Ok(());
         while rest.peek().is_some() {
-            match Pin::new(&mut w.sink).poll_ready(cx) {
+            match Pin::new(&mut self.sink).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
                     failure = Err(err);
@@ -260,27 +268,14 @@ impl Pushes<'_> {
             }
             let payload = rest.next().expect("peeked");
             let len = payload.len();
-            match Pin::new(&mut w.sink).start_send(data_frame(payload)) {
-                Ok(()) => count_written(self.samples, len),
+            match Pin::new(&mut self.sink).start_send(data_frame(payload)) {
+                Ok(()) => sender.push_written(len, samples),
                 // Could not be encoded: counted lost, the connection goes on.
-                Err(_) => self.queue.note_lost(1),
+                Err(_) => sender.push_refused(),
             }
         }
-        queue_pushed(rest, self.queue, self.outbox, self.now);
+        sender.requeue_pushes(rest, now);
         failure.map(|()| more)
-    }
-}
-
-/// Files pushed payloads in the outbox, which has room for them.
-fn queue_pushed(
-    payloads: impl Iterator<Item = Payload>,
-    queue: &Arc<PushQueue>,
-    outbox: &mut Outbox,
-    now: Instant,
-) {
-    for payload in payloads {
-        let queued = outbox.push(Outgoing::pushed(payload, queue.clone(), now));
-        debug_assert!(matches!(queued, Pushed::Queued { .. }), "room was counted");
     }
 }
 
@@ -300,16 +295,9 @@ impl ActorFuture<ConnectionActor> for Drive {
     }
 }
 
-/// What one drive pass asks the actor to do afterwards.
-#[derive(Default)]
-struct After {
-    failure: Option<ProtocolError>,
-    wait_for_batch: Option<Duration>,
-    write_half_closed: bool,
-    arm_acks: bool,
-}
-
 impl ConnectionActor {
+    /// One pass of the writer: control frames, then due data, then
+    /// pushes, then our close frame once everything is out; one flush.
     pub(super) fn drive_writer(
         &mut self,
         ctx: &mut Context<Self>,
@@ -317,11 +305,10 @@ impl ConnectionActor {
     ) -> Poll<()> {
         let now = Instant::now();
         let generation = self.generation;
-        let acks_on = self.config.ack.is_some();
         let Some(link) = self.link.as_mut() else {
             return Poll::Ready(());
         };
-        let data_allowed = link.session_ready && !matches!(link.ending, Some(Ending::ByPeer(_)));
+        let data_allowed = link.writes_data();
         let Link {
             writer: Writer::WebSocket(w),
             ending,
@@ -337,124 +324,46 @@ impl ConnectionActor {
             w.waker = Some(cx.waker().clone());
         }
         w.flush_requested = false;
-        let mut after = After::default();
-        let in_flight_before = self.in_flight.len();
+        let (sender, samples) = (&mut self.sender, &mut self.samples);
+        let mut failure = None;
         let mut push_passes = 0;
         'passes: loop {
             let mut pushes_left = false;
-            if data_allowed && self.config.batch.is_some() {
-                // Batched endpoints: pushes join the outbox, which batches.
-                let room = self.outbox.capacity().saturating_sub(self.outbox.len());
-                let mut taken = Vec::new();
-                pushes_left = self.pushed.take(room, cx.waker(), &mut taken);
-                queue_pushed(taken.into_iter(), &self.pushed, &mut self.outbox, now);
+            if data_allowed && !sender.writes_pushes_straight() {
+                // Batched (or backed-up) endpoints: pushes join the outbox.
+                pushes_left = sender.file_pushes(cx.waker(), now);
             }
-            while !w.control.is_empty() {
-                match Pin::new(&mut w.sink).poll_ready(cx) {
-                    Poll::Ready(Ok(())) => {
-                        let msg = w.control.pop_front().expect("checked non-empty");
-                        if let Err(err) = Pin::new(&mut w.sink).start_send(msg) {
-                            after.failure = Some(err);
-                            break 'passes;
-                        }
-                    }
-                    Poll::Ready(Err(err)) => {
-                        after.failure = Some(err);
-                        break 'passes;
-                    }
-                    Poll::Pending => break 'passes,
+            match w.write_control(cx) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(err) => {
+                    failure = Some(err);
+                    break;
                 }
             }
-            while data_allowed && !self.outbox.is_empty() {
-                if let (Some(batch), Some(oldest)) = (&self.config.batch, self.outbox.front()) {
-                    let due = oldest.queued_at + batch.max_delay;
-                    if self.outbox.len() < batch.max_batch && now < due {
-                        after.wait_for_batch = Some(due - now);
+            if data_allowed {
+                match w.write_data(sender, samples, generation, now, cx) {
+                    Ok(false) => {}
+                    Ok(true) => break,
+                    Err(err) => {
+                        failure = Some(err);
                         break;
                     }
                 }
-                match Pin::new(&mut w.sink).poll_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(err)) => {
-                        after.failure = Some(err);
-                        break 'passes;
-                    }
-                    Poll::Pending => break 'passes,
-                }
-                let Some(batch) = &self.config.batch else {
-                    let msg = self.outbox.pop().expect("checked non-empty");
-                    if acks_on && msg.ack_id.is_some() {
-                        // Kept until acknowledged: the frame gets a copy.
-                        match Pin::new(&mut w.sink).start_send(data_frame(msg.payload.clone())) {
-                            Ok(()) => mark_written(
-                                msg,
-                                generation,
-                                acks_on,
-                                &mut self.in_flight,
-                                &mut self.samples,
-                                now,
-                            ),
-                            // Could not be encoded: this message fails, the connection goes on.
-                            Err(err) => msg.finish(Err(encode_error(&err))),
-                        }
-                        continue;
-                    }
-                    let Outgoing {
-                        payload, report, ..
-                    } = msg;
-                    let len = payload.len();
-                    match Pin::new(&mut w.sink).start_send(data_frame(payload)) {
-                        Ok(()) => {
-                            count_written(&mut self.samples, len);
-                            report.finish(Ok(Delivered::Written { generation }));
-                        }
-                        Err(err) => report.finish(Err(encode_error(&err))),
-                    }
-                    continue;
-                };
-                let n = self.outbox.len().min(batch.max_batch);
-                let taken: Vec<Outgoing> =
-                    std::iter::from_fn(|| self.outbox.pop()).take(n).collect();
-                let payloads: Vec<Payload> = taken.iter().map(|m| m.payload.clone()).collect();
-                let frame = data_frame((batch.encoder)(&payloads));
-                if let Err(err) = Pin::new(&mut w.sink).start_send(frame) {
-                    let error = encode_error(&err);
-                    for msg in taken {
-                        msg.finish(Err(error.clone()));
-                    }
-                    continue;
-                }
-                for msg in taken {
-                    mark_written(
-                        msg,
-                        generation,
-                        acks_on,
-                        &mut self.in_flight,
-                        &mut self.samples,
-                        now,
-                    );
-                }
             }
-            if data_allowed && self.outbox.is_empty() && self.config.batch.is_none() {
-                let pushes = Pushes {
-                    queue: &self.pushed,
-                    outbox: &mut self.outbox,
-                    samples: &mut self.samples,
-                    now,
-                };
-                match pushes.write(w, cx) {
+            if data_allowed && sender.writes_pushes_straight() {
+                match w.write_pushes(sender, samples, now, cx) {
                     Ok(more) => pushes_left = more,
                     Err(err) => {
-                        after.failure = Some(err);
-                        break 'passes;
+                        failure = Some(err);
+                        break;
                     }
                 }
             }
-            // A close we started goes out once the outbox is flushed (or
-            // cannot be, before authentication).
+            // A close we started goes out once everything accepted is
+            // written (or cannot be, before authentication).
             if let Some(Ending::ByUs { close_sent }) = ending {
-                let flushed = self.outbox.is_empty() && self.pushed.is_empty();
-                if !*close_sent && (flushed || !data_allowed) {
+                if !*close_sent && (sender.is_drained() || !data_allowed) {
                     *close_sent = true;
                     w.control.push_back(super::transport::close_frame(1000, ""));
                     continue 'passes;
@@ -462,8 +371,7 @@ impl ConnectionActor {
             }
             // The outbox made room while pushes wait: take more, a bounded
             // number of times per poll so reading gets its turn.
-            let room = self.outbox.len() < self.outbox.capacity();
-            if data_allowed && room && pushes_left {
+            if data_allowed && sender.has_room() && pushes_left {
                 push_passes += 1;
                 if push_passes < MAX_PUSH_PASSES {
                     continue 'passes;
@@ -472,43 +380,28 @@ impl ConnectionActor {
             }
             break;
         }
-        if after.failure.is_none() {
+        let mut write_half_closed = false;
+        if failure.is_none() {
             if let Poll::Ready(Err(err)) = Pin::new(&mut w.sink).poll_flush(cx) {
-                after.failure = Some(err);
+                failure = Some(err);
             }
         }
-        if after.failure.is_none() && w.shutdown && w.control.is_empty() {
+        if failure.is_none() && w.shutdown && w.control.is_empty() {
             if let Poll::Ready(result) = Pin::new(&mut w.sink).poll_close(cx) {
                 w.shutdown = false;
-                after.write_half_closed = true;
-                if let Err(err) = result {
-                    after.failure = Some(err);
-                }
+                write_half_closed = true;
+                failure = result.err();
             }
         }
-        after.arm_acks = self.in_flight.len() > in_flight_before;
-        self.after_drive(after, ctx)
-    }
-
-    fn after_drive(&mut self, after: After, ctx: &mut Context<Self>) -> Poll<()> {
-        if after.arm_acks {
-            self.arm_ack_timer(ctx);
-        }
-        if let Some(wait) = after.wait_for_batch {
-            if !self.batch_timer_armed {
-                self.batch_timer_armed = true;
-                ctx.run_later(wait, |act, _| {
-                    act.batch_timer_armed = false;
-                    act.wake_writer();
-                });
-            }
-        }
-        if let Some(err) = after.failure {
+        if let Some(err) = failure {
             let error = Error::network(format!("write failed: {err}"));
             self.connection_lost(error, ctx);
             return Poll::Ready(());
         }
-        if after.write_half_closed {
+        if self.sender.has_deadlines() {
+            self.arm_deadline(ctx);
+        }
+        if write_half_closed {
             // Our close echo is out: the peer-started handshake is complete.
             self.socket_finished(ctx);
         }

@@ -1,0 +1,679 @@
+//! The outbound side of one endpoint, as pure state: the outbox across
+//! reconnects, messages written and waiting for their acknowledgement, the
+//! batching due time, session-scoped refusal and the push queue's
+//! accounting. Time is passed in and nothing here touches a socket: the
+//! connection's writer asks what to write next, writes it, and says how it
+//! went.
+
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    task::Waker,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    config::EndpointConfig,
+    delivery::{overflow, Accepted, AckConfig, BatchConfig, Delivered, Receipt, SendOptions},
+    monitor::Samples,
+    outbox::{Outbox, Outgoing, Pushed, Report},
+    push_queue::PushQueue,
+    Error, Payload, Result,
+};
+
+/// Pushed payloads taken from the push queue at a time.
+const PUSH_CHUNK: usize = 256;
+
+/// A data frame to write and the messages it carries.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) payload: Payload,
+    pub(crate) taken: Taken,
+}
+
+/// The messages a written (or refused) frame settles.
+#[derive(Debug)]
+pub(crate) enum Taken {
+    /// One message that waits for nothing after the write.
+    Single { report: Report, len: usize },
+    /// One message that waits for its acknowledgement (the frame has a
+    /// copy of its payload).
+    Acked(Outgoing),
+    /// A batch frame's messages, oldest first.
+    Batch(Vec<Outgoing>),
+}
+
+/// Whether queued data can be written now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Nothing queued.
+    Empty,
+    /// A batch is filling: write it at this instant, or when full.
+    At(Instant),
+    /// Write now.
+    Now,
+}
+
+/// One endpoint's outbound messages, across its connections.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    outbox: Outbox,
+    /// Written in acknowledged mode, waiting for the ack (oldest first),
+    /// with when each was written.
+    in_flight: VecDeque<(Outgoing, Instant)>,
+    ack: Option<AckConfig>,
+    batch: Option<BatchConfig>,
+    max_message_size: usize,
+    receive_only: bool,
+    pushed: Arc<PushQueue>,
+    /// `pushed.lost()` when it was last reported.
+    pushes_lost_reported: u64,
+}
+
+impl Sender {
+    pub(crate) fn new(config: &EndpointConfig, pushed: Arc<PushQueue>) -> Self {
+        Self {
+            outbox: Outbox::new(config.outbox_capacity, config.overflow),
+            in_flight: VecDeque::new(),
+            ack: config.ack.clone(),
+            batch: config.batch.clone(),
+            max_message_size: config.max_message_size,
+            receive_only: !config.kind.can_send(),
+            pushed,
+            pushes_lost_reported: 0,
+        }
+    }
+
+    /// Refuses what this endpoint can never send, and a session-scoped
+    /// message when no connection is `live`.
+    ///
+    /// # Errors
+    /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error saying why.
+    pub(crate) fn admit(&self, payload: &Payload, options: &SendOptions, live: bool) -> Result<()> {
+        if self.receive_only {
+            return Err(receive_only());
+        }
+        check_payload(payload, self.max_message_size)?;
+        if options.is_session_scoped() && !live {
+            return Err(Error::endpoint(
+                "a session-scoped message needs a live connection",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a send may go straight into a `live` socket: nothing waits
+    /// ahead of it and no batch is filling.
+    pub(crate) fn writes_straight(&self, live: bool) -> bool {
+        live && self.outbox.is_empty() && self.batch.is_none()
+    }
+
+    /// Whether a message sent with `options` is kept after its write (it
+    /// waits for an acknowledgement): the frame then needs a copy.
+    pub(crate) fn keeps(&self, options: &SendOptions) -> bool {
+        self.ack.is_some() && options.acknowledged_as().is_some()
+    }
+
+    /// A send written straight into the socket of connection `generation`;
+    /// `kept` is its payload when [`keeps`](Self::keeps) said so.
+    pub(crate) fn written_now(
+        &mut self,
+        len: usize,
+        kept: Option<Payload>,
+        options: SendOptions,
+        generation: u64,
+        now: impl FnOnce() -> Instant,
+        samples: &mut Samples,
+    ) -> Receipt {
+        count_written(samples, len);
+        let accepted = Accepted::Written { generation };
+        let Some(payload) = kept else {
+            return Receipt::new(accepted, None);
+        };
+        let now = now();
+        let (report, outcome) = Receipt::channel();
+        let msg = Outgoing::new(payload, options, Report::Receipt(report), now);
+        self.in_flight.push_back((msg, now));
+        Receipt::new(accepted, Some(outcome))
+    }
+
+    /// Queues a send in the outbox.
+    ///
+    /// # Errors
+    /// An [`Overflow`](crate::ErrorCategory::Overflow) error when the outbox
+    /// is full and refuses new messages.
+    pub(crate) fn queue(
+        &mut self,
+        payload: Payload,
+        options: SendOptions,
+        now: Instant,
+    ) -> Result<Receipt> {
+        let (report, outcome) = Receipt::channel();
+        let msg = Outgoing::new(payload, options, Report::Receipt(report), now);
+        let position = match self.outbox.push(msg) {
+            Pushed::Queued { position } => position,
+            Pushed::DroppedOldest { position, dropped } => {
+                dropped.finish(Err(overflow(self.outbox.capacity())));
+                position
+            }
+            Pushed::Rejected => return Err(overflow(self.outbox.capacity())),
+        };
+        Ok(Receipt::new(Accepted::Queued { position }, Some(outcome)))
+    }
+
+    /// When the next queued frame is due.
+    pub(crate) fn due(&self, now: Instant) -> Due {
+        let Some(oldest) = self.outbox.front() else {
+            return Due::Empty;
+        };
+        match &self.batch {
+            Some(batch) if self.outbox.len() < batch.max_batch => {
+                let at = oldest.queued_at + batch.max_delay;
+                if now < at {
+                    Due::At(at)
+                } else {
+                    Due::Now
+                }
+            }
+            _ => Due::Now,
+        }
+    }
+
+    /// Takes the next frame to write (after [`due`](Self::due) said `Now`).
+    pub(crate) fn take(&mut self) -> Option<Frame> {
+        let Some(batch) = &self.batch else {
+            let msg = self.outbox.pop()?;
+            if self.ack.is_some() && msg.ack_id.is_some() {
+                return Some(Frame {
+                    payload: msg.payload.clone(),
+                    taken: Taken::Acked(msg),
+                });
+            }
+            let Outgoing {
+                payload, report, ..
+            } = msg;
+            let len = payload.len();
+            return Some(Frame {
+                payload,
+                taken: Taken::Single { report, len },
+            });
+        };
+        let n = self.outbox.len().min(batch.max_batch);
+        if n == 0 {
+            return None;
+        }
+        let taken: Vec<Outgoing> = std::iter::from_fn(|| self.outbox.pop()).take(n).collect();
+        let payloads: Vec<Payload> = taken.iter().map(|m| m.payload.clone()).collect();
+        Some(Frame {
+            payload: (batch.encoder)(&payloads),
+            taken: Taken::Batch(taken),
+        })
+    }
+
+    /// Settles the messages of a frame: written into the socket of
+    /// connection `generation` at `now`, or refused by the encoder with
+    /// `Err` (they fail; the connection goes on).
+    pub(crate) fn settle(
+        &mut self,
+        taken: Taken,
+        written: Result<()>,
+        generation: u64,
+        now: Instant,
+        samples: &mut Samples,
+    ) {
+        let error = written.err();
+        let mut one = |msg: Outgoing| match &error {
+            Some(error) => msg.finish(Err(error.clone())),
+            None => self.mark_written(msg, generation, now, samples),
+        };
+        match taken {
+            Taken::Single { report, len } => match &error {
+                Some(error) => report.finish(Err(error.clone())),
+                None => {
+                    count_written(samples, len);
+                    report.finish(Ok(Delivered::Written { generation }));
+                }
+            },
+            Taken::Acked(msg) => one(msg),
+            Taken::Batch(msgs) => msgs.into_iter().for_each(one),
+        }
+    }
+
+    fn mark_written(
+        &mut self,
+        msg: Outgoing,
+        generation: u64,
+        now: Instant,
+        samples: &mut Samples,
+    ) {
+        count_written(samples, msg.payload.len());
+        if self.ack.is_some() && msg.ack_id.is_some() {
+            self.in_flight.push_back((msg, now));
+        } else {
+            msg.finish(Ok(Delivered::Written { generation }));
+        }
+    }
+
+    /// Whether anything here has a deadline (acknowledgements, batches).
+    pub(crate) fn has_deadlines(&self) -> bool {
+        self.ack.is_some() || self.batch.is_some()
+    }
+
+    /// Whether every accepted message and push has been written.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.outbox.is_empty() && self.pushed.is_empty()
+    }
+
+    /// Batching endpoints: moves pushed payloads into the outbox while it
+    /// has room (they join its frames). `taker` is woken by the next push.
+    /// Returns whether pushes remain.
+    pub(crate) fn file_pushes(&mut self, taker: &Waker, now: Instant) -> bool {
+        let room = self.outbox.capacity().saturating_sub(self.outbox.len());
+        let mut taken = Vec::new();
+        let more = self.pushed.take(room, taker, &mut taken);
+        self.requeue_pushes(taken.into_iter(), now);
+        more
+    }
+
+    /// Endpoints without batching, with an empty outbox: takes a chunk of
+    /// pushed payloads into `out` for the writer to write straight into the
+    /// socket. Returns whether pushes remain.
+    pub(crate) fn take_pushes(&mut self, taker: &Waker, out: &mut Vec<Payload>) -> bool {
+        let chunk = PUSH_CHUNK.min(self.outbox.capacity());
+        self.pushed.take(chunk, taker, out)
+    }
+
+    /// Whether the writer uses [`take_pushes`](Self::take_pushes) now.
+    pub(crate) fn writes_pushes_straight(&self) -> bool {
+        self.batch.is_none() && self.outbox.is_empty()
+    }
+
+    /// Whether the outbox has room for more pushes.
+    pub(crate) fn has_room(&self) -> bool {
+        self.outbox.len() < self.outbox.capacity()
+    }
+
+    /// A pushed payload was written.
+    pub(crate) fn push_written(&self, len: usize, samples: &mut Samples) {
+        count_written(samples, len);
+    }
+
+    /// A pushed payload the encoder refused: counted lost.
+    pub(crate) fn push_refused(&self) {
+        self.pushed.note_lost(1);
+    }
+
+    /// Files taken pushes the socket had no room for in the outbox, in
+    /// order (the take was sized to the outbox's room).
+    pub(crate) fn requeue_pushes(&mut self, payloads: impl Iterator<Item = Payload>, now: Instant) {
+        for payload in payloads {
+            let queued = self
+                .outbox
+                .push(Outgoing::pushed(payload, self.pushed.clone(), now));
+            debug_assert!(matches!(queued, Pushed::Queued { .. }), "room was counted");
+        }
+    }
+
+    /// Consumes the acknowledgements among inbound `payloads`, completing
+    /// their messages on connection `generation`.
+    pub(crate) fn take_acks(&mut self, payloads: &mut Vec<Payload>, generation: u64) {
+        let Some(ack) = &self.ack else { return };
+        let in_flight = &mut self.in_flight;
+        payloads.retain(|p| {
+            let Some(id) = (ack.matcher)(p) else {
+                return true;
+            };
+            if let Some(pos) = in_flight
+                .iter()
+                .position(|(m, _)| m.ack_id.as_deref() == Some(id.as_str()))
+            {
+                if let Some((msg, _)) = in_flight.remove(pos) {
+                    msg.finish(Ok(Delivered::Acknowledged { generation }));
+                }
+            }
+            false
+        });
+    }
+
+    /// The next instant something is due: the oldest unacknowledged
+    /// message's timeout, and (when `writing`, data may flow) a filling
+    /// batch's deadline.
+    pub(crate) fn next_deadline(&self, writing: bool) -> Option<Instant> {
+        let ack = self
+            .ack
+            .as_ref()
+            .zip(self.in_flight.front())
+            .map(|(ack, (_, written))| *written + ack.timeout);
+        let batch = match (&self.batch, self.outbox.front()) {
+            (Some(batch), Some(oldest)) if writing && self.outbox.len() < batch.max_batch => {
+                Some(oldest.queued_at + batch.max_delay)
+            }
+            _ => None,
+        };
+        match (ack, batch) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fails the messages whose acknowledgement is overdue at `now`.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        let Some(timeout) = self.ack.as_ref().map(|a| a.timeout) else {
+            return;
+        };
+        while let Some((_, written)) = self.in_flight.front() {
+            if *written + timeout > now {
+                break;
+            }
+            let (msg, _) = self.in_flight.pop_front().expect("checked non-empty");
+            msg.finish(Err(not_acknowledged(timeout)));
+        }
+    }
+
+    /// A connection ended: unacknowledged messages go back to the front of
+    /// the outbox (at least once), session-scoped ones fail, and when the
+    /// endpoint is `failing` everything else fails too.
+    pub(crate) fn on_loss(&mut self, error: &Error, failing: bool) {
+        let lost = Error::new(
+            error.category(),
+            format!("connection lost before delivery: {}", error.message()),
+        )
+        .with_recoverable(false);
+        let (session, resend): (Vec<_>, Vec<_>) = self
+            .in_flight
+            .drain(..)
+            .map(|(msg, _)| msg)
+            .partition(|msg| msg.session_scoped);
+        for msg in session {
+            msg.finish(Err(lost.clone()));
+        }
+        self.outbox.requeue_front(resend.into_iter());
+        self.outbox.fail_session_scoped(&lost);
+        if failing {
+            let failed = Error::new(
+                error.category(),
+                format!("endpoint failed: {}", error.message()),
+            )
+            .with_recoverable(false);
+            self.outbox.fail_all(&failed);
+        }
+    }
+
+    /// Reports every queued and unacknowledged message with `error`.
+    pub(crate) fn fail_all(&mut self, error: &Error) {
+        for (msg, _) in self.in_flight.drain(..) {
+            msg.finish(Err(error.clone()));
+        }
+        self.outbox.fail_all(error);
+    }
+
+    /// Pushes follow the endpoint: refused with `refusal` while it takes
+    /// no sends, accepted otherwise; when it has `ended` (failed or closed)
+    /// what is still queued is dropped. Returns how many pushes were lost
+    /// since the last report, if any.
+    pub(crate) fn pushes_follow(&mut self, refusal: Option<Error>, ended: bool) -> Option<u64> {
+        let Some(refusal) = refusal else {
+            self.pushed.reopen();
+            return None;
+        };
+        self.pushed.refuse(refusal);
+        if !ended {
+            return None;
+        }
+        self.pushed.clear();
+        let lost = self.pushed.lost();
+        let dropped = lost - self.pushes_lost_reported;
+        self.pushes_lost_reported = lost;
+        (dropped > 0).then_some(dropped)
+    }
+}
+
+/// Counts one data message written.
+fn count_written(samples: &mut Samples, len: usize) {
+    samples.messages_out += 1;
+    samples.bytes_out += len as u64;
+}
+
+fn not_acknowledged(timeout: Duration) -> Error {
+    Error::timeout(format!("not acknowledged within {timeout:?}")).with_recoverable(false)
+}
+
+/// What a send or push to an SSE endpoint is told.
+pub(crate) fn receive_only() -> Error {
+    Error::endpoint("sse endpoints are receive-only")
+}
+
+/// Refuses what no WebSocket endpoint can send: SSE events and payloads
+/// over `max_message_size`.
+///
+/// # Errors
+/// An [`Endpoint`](crate::ErrorCategory::Endpoint) error saying which.
+pub(crate) fn check_payload(payload: &Payload, max_message_size: usize) -> Result<()> {
+    if matches!(payload, Payload::Event(_)) {
+        return Err(Error::endpoint(
+            "an sse event cannot be sent over a websocket",
+        ));
+    }
+    if payload.len() > max_message_size {
+        return Err(Error::endpoint(format!(
+            "payload of {} bytes is larger than max_message_size ({max_message_size})",
+            payload.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::{ErrorCategory, OverflowPolicy};
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn acked_config() -> EndpointConfig {
+        EndpointConfig::websocket("ws://h/")
+            .acknowledged(
+                |p| p.as_text()?.strip_prefix("ack ").map(str::to_owned),
+                MS(100),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn sender(config: &EndpointConfig) -> Sender {
+        Sender::new(config, PushQueue::new(config.outbox_capacity))
+    }
+
+    /// The outcome a receipt already has, if any.
+    fn outcome(receipt: Receipt) -> Option<Result<Delivered>> {
+        receipt.outcome().now_or_never()
+    }
+
+    fn write_all(s: &mut Sender, now: Instant, samples: &mut Samples) -> Vec<Payload> {
+        let mut written = Vec::new();
+        while s.due(now) == Due::Now {
+            let frame = s.take().unwrap();
+            written.push(frame.payload);
+            s.settle(frame.taken, Ok(()), 1, now, samples);
+        }
+        written
+    }
+
+    #[test]
+    fn acks_complete_messages_and_overdue_ones_fail() {
+        let config = acked_config();
+        let mut s = sender(&config);
+        let t = Instant::now();
+        let mut samples = Samples::default();
+        let opts = |id: &str| SendOptions::new().ack_id(id);
+        let a = s.queue("a".into(), opts("1"), t).unwrap();
+        let b = s.queue("b".into(), opts("2"), t).unwrap();
+        let plain = s.queue("c".into(), SendOptions::new(), t).unwrap();
+        assert_eq!(write_all(&mut s, t, &mut samples).len(), 3);
+        assert_eq!(samples.messages_out, 3);
+        assert_eq!(s.next_deadline(true), Some(t + MS(100)));
+        let mut inbound = vec![Payload::text("ack 2"), Payload::text("hello")];
+        s.take_acks(&mut inbound, 1);
+        assert_eq!(inbound, vec![Payload::text("hello")], "acks are consumed");
+        s.expire(t + MS(99));
+        assert_eq!(s.in_flight.len(), 1, "not yet due");
+        s.expire(t + MS(100));
+        assert!(s.next_deadline(true).is_none());
+        let err = outcome(a).unwrap().unwrap_err();
+        assert_eq!(err.category(), ErrorCategory::Timeout);
+        assert_eq!(
+            outcome(b).unwrap().unwrap(),
+            Delivered::Acknowledged { generation: 1 }
+        );
+        assert_eq!(
+            outcome(plain).unwrap().unwrap(),
+            Delivered::Written { generation: 1 }
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_resends_unacknowledged_first_and_fails_session_scoped() {
+        let config = acked_config();
+        let mut s = sender(&config);
+        let t = Instant::now();
+        let mut samples = Samples::default();
+        let unacked = s
+            .queue("m1".into(), SendOptions::new().ack_id("1"), t)
+            .unwrap();
+        write_all(&mut s, t, &mut samples);
+        let session = s
+            .queue("m2".into(), SendOptions::new().session_scoped(), t)
+            .unwrap();
+        let later = s.queue("m3".into(), SendOptions::new(), t).unwrap();
+        s.on_loss(&Error::network("reset"), false);
+        let err = outcome(session).unwrap().unwrap_err();
+        assert!(err.message().contains("connection lost"), "{err}");
+        let resent = write_all(&mut s, t, &mut samples);
+        assert_eq!(resent, vec![Payload::text("m1"), Payload::text("m3")]);
+        s.take_acks(&mut vec![Payload::text("ack 1")], 2);
+        assert_eq!(
+            outcome(unacked).unwrap().unwrap(),
+            Delivered::Acknowledged { generation: 2 }
+        );
+        assert!(outcome(later).unwrap().is_ok());
+    }
+
+    #[test]
+    fn session_scoped_sends_need_a_live_connection_and_limits_hold() {
+        let config = EndpointConfig::websocket("ws://h/")
+            .max_message_size(4)
+            .build()
+            .unwrap();
+        let s = sender(&config);
+        let scoped = SendOptions::new().session_scoped();
+        let small = Payload::text("ok");
+        assert!(s.admit(&small, &scoped, true).is_ok());
+        let err = s.admit(&small, &scoped, false).unwrap_err();
+        assert_eq!(err.category(), ErrorCategory::Endpoint);
+        let err = s
+            .admit(&Payload::text("too long"), &SendOptions::new(), true)
+            .unwrap_err();
+        assert!(err.message().contains("max_message_size"), "{err}");
+        let sse = EndpointConfig::sse("http://h/").build().unwrap();
+        let err = sender(&sse)
+            .admit(&small, &SendOptions::new(), true)
+            .unwrap_err();
+        assert_eq!(err.message(), "sse endpoints are receive-only");
+    }
+
+    #[test]
+    fn a_batch_is_due_when_full_or_when_its_oldest_waited_max_delay() {
+        let config = EndpointConfig::websocket("ws://h/")
+            .batch(
+                |ps| Payload::text(format!("{} messages", ps.len())),
+                3,
+                MS(50),
+            )
+            .build()
+            .unwrap();
+        let mut s = sender(&config);
+        let t = Instant::now();
+        assert_eq!(s.due(t), Due::Empty);
+        assert!(!s.writes_straight(true), "batching endpoints always queue");
+        s.queue("a".into(), SendOptions::new(), t).unwrap();
+        s.queue("b".into(), SendOptions::new(), t + MS(10)).unwrap();
+        assert_eq!(s.due(t + MS(20)), Due::At(t + MS(50)));
+        assert!(s.next_deadline(false).is_none(), "no batch timer offline");
+        assert_eq!(s.due(t + MS(50)), Due::Now);
+        s.queue("c".into(), SendOptions::new(), t + MS(20)).unwrap();
+        assert_eq!(s.due(t + MS(20)), Due::Now, "full");
+        let frame = s.take().unwrap();
+        assert_eq!(frame.payload, Payload::text("3 messages"));
+        let mut samples = Samples::default();
+        s.settle(frame.taken, Ok(()), 1, t, &mut samples);
+        assert_eq!(samples.messages_out, 3);
+        assert_eq!(s.due(t), Due::Empty);
+    }
+
+    #[test]
+    fn a_refused_frame_fails_its_messages_only() {
+        let config = EndpointConfig::websocket("ws://h/").build().unwrap();
+        let mut s = sender(&config);
+        let t = Instant::now();
+        let bad = s.queue("x".into(), SendOptions::new(), t).unwrap();
+        let good = s.queue("y".into(), SendOptions::new(), t).unwrap();
+        let frame = s.take().unwrap();
+        let mut samples = Samples::default();
+        s.settle(
+            frame.taken,
+            Err(Error::protocol("could not encode")),
+            1,
+            t,
+            &mut samples,
+        );
+        write_all(&mut s, t, &mut samples);
+        assert!(outcome(bad).unwrap().is_err());
+        assert!(outcome(good).unwrap().is_ok());
+        assert_eq!(samples.messages_out, 1);
+    }
+
+    #[test]
+    fn overflow_follows_the_policy() {
+        let config = EndpointConfig::websocket("ws://h/")
+            .outbox_capacity(1)
+            .overflow(OverflowPolicy::DropOldest)
+            .build()
+            .unwrap();
+        let mut s = sender(&config);
+        let t = Instant::now();
+        let first = s.queue("1".into(), SendOptions::new(), t).unwrap();
+        let second = s.queue("2".into(), SendOptions::new(), t).unwrap();
+        assert_eq!(second.accepted(), Accepted::Queued { position: 0 });
+        let err = outcome(first).unwrap().unwrap_err();
+        assert_eq!(err.category(), ErrorCategory::Overflow);
+    }
+
+    #[test]
+    fn pushes_are_counted_lost_only_when_the_endpoint_ends() {
+        let config = EndpointConfig::websocket("ws://h/")
+            .outbox_capacity(4)
+            .build()
+            .unwrap();
+        let queue = PushQueue::new(4);
+        let mut s = Sender::new(&config, queue.clone());
+        queue.try_push("a".into()).unwrap();
+        queue.try_push("b".into()).unwrap();
+        assert!(!s.is_drained());
+        let closing = Error::endpoint("endpoint is closed");
+        assert_eq!(s.pushes_follow(Some(closing.clone()), false), None);
+        assert!(queue.try_push("c".into()).is_err(), "refused while closing");
+        assert_eq!(s.pushes_follow(Some(closing), true), Some(2));
+        assert_eq!(queue.lost(), 2);
+        assert!(s.is_drained());
+        assert_eq!(s.pushes_follow(None, false), None);
+        queue.try_push("d".into()).unwrap();
+        let waker = futures::task::noop_waker();
+        let mut out = Vec::new();
+        assert!(!s.take_pushes(&waker, &mut out));
+        assert_eq!(out, vec![Payload::text("d")]);
+    }
+}
