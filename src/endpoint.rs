@@ -60,12 +60,14 @@ pub enum TransportKind {
     WebSocket,
     /// Server-Sent Events over `http://` or `https://`.
     Sse,
+    /// A transport of your own (see [`transport`](crate::transport)).
+    Custom,
 }
 
 impl TransportKind {
     /// Whether endpoints of this kind send messages (SSE is receive-only).
     pub const fn can_send(self) -> bool {
-        matches!(self, Self::WebSocket)
+        !matches!(self, Self::Sse)
     }
 
     /// A short lowercase name for logs.
@@ -73,6 +75,7 @@ impl TransportKind {
         match self {
             Self::WebSocket => "websocket",
             Self::Sse => "sse",
+            Self::Custom => "custom",
         }
     }
 }

@@ -104,6 +104,7 @@ pub mod sse;
 mod status;
 mod subscribers;
 mod supervisor;
+pub mod transport;
 
 #[cfg(feature = "backoff")]
 pub use crate::backoff::FromBackoff;

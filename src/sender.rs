@@ -337,8 +337,9 @@ impl Sender {
 
     /// The next instant something is due: the oldest unacknowledged
     /// message's timeout, and (when `writing`, data may flow) a filling
-    /// batch's deadline.
-    pub(crate) fn next_deadline(&self, writing: bool) -> Option<Instant> {
+    /// batch's deadline if it is still ahead of `now` (a due batch waits
+    /// for room in the socket, not for a timer).
+    pub(crate) fn next_deadline(&self, writing: bool, now: Instant) -> Option<Instant> {
         let ack = self
             .ack
             .as_ref()
@@ -346,7 +347,7 @@ impl Sender {
             .map(|(ack, (_, written))| *written + ack.timeout);
         let batch = match (&self.batch, self.outbox.front()) {
             (Some(batch), Some(oldest)) if writing && self.outbox.len() < batch.max_batch => {
-                Some(oldest.queued_at + batch.max_delay)
+                Some(oldest.queued_at + batch.max_delay).filter(|at| *at > now)
             }
             _ => None,
         };
@@ -515,14 +516,14 @@ mod tests {
         let plain = s.queue("c".into(), SendOptions::new(), t).unwrap();
         assert_eq!(write_all(&mut s, t, &mut samples).len(), 3);
         assert_eq!(samples.messages_out, 3);
-        assert_eq!(s.next_deadline(true), Some(t + MS(100)));
+        assert_eq!(s.next_deadline(true, t), Some(t + MS(100)));
         let mut inbound = vec![Payload::text("ack 2"), Payload::text("hello")];
         s.take_acks(&mut inbound, 1);
         assert_eq!(inbound, vec![Payload::text("hello")], "acks are consumed");
         s.expire(t + MS(99));
         assert_eq!(s.in_flight.len(), 1, "not yet due");
         s.expire(t + MS(100));
-        assert!(s.next_deadline(true).is_none());
+        assert!(s.next_deadline(true, t).is_none());
         let err = outcome(a).unwrap().unwrap_err();
         assert_eq!(err.category(), ErrorCategory::Timeout);
         assert_eq!(
@@ -602,7 +603,10 @@ mod tests {
         s.queue("a".into(), SendOptions::new(), t).unwrap();
         s.queue("b".into(), SendOptions::new(), t + MS(10)).unwrap();
         assert_eq!(s.due(t + MS(20)), Due::At(t + MS(50)));
-        assert!(s.next_deadline(false).is_none(), "no batch timer offline");
+        assert!(
+            s.next_deadline(false, t).is_none(),
+            "no batch timer offline"
+        );
         assert_eq!(s.due(t + MS(50)), Due::Now);
         s.queue("c".into(), SendOptions::new(), t + MS(20)).unwrap();
         assert_eq!(s.due(t + MS(20)), Due::Now, "full");

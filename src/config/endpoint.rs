@@ -7,6 +7,7 @@ use crate::{
     close::ClosePolicy,
     delivery::{AckConfig, AuthConfig, BatchConfig, OverflowPolicy},
     duration::serde_duration,
+    transport::TransportFactory,
     ConfigError, Payload, TransportKind,
 };
 
@@ -158,6 +159,10 @@ pub struct EndpointConfig {
     /// Replaces the policy built from `backoff`.
     #[serde(skip)]
     pub backoff_policy: Option<PolicyFactory>,
+    /// Makes the endpoint's transport, for [`TransportKind::Custom`]
+    /// (see [`EndpointConfig::custom`]).
+    #[serde(skip)]
+    pub transport: Option<TransportFactory>,
 }
 
 fn default_kind() -> TransportKind {
@@ -202,6 +207,20 @@ impl EndpointConfig {
         Self::with_kind(url.into(), TransportKind::Sse)
     }
 
+    /// Starts the config of an endpoint that speaks your own protocol:
+    /// `factory` makes its [`Transport`](crate::transport::Transport) on the
+    /// connection actor's thread. The URL needs a scheme and a host (for
+    /// example `tcp://127.0.0.1:7000`); every other setting works as for
+    /// WebSocket endpoints.
+    pub fn custom(
+        url: impl Into<String>,
+        factory: impl Fn() -> Box<dyn crate::transport::Transport> + Send + Sync + 'static,
+    ) -> EndpointBuilder {
+        let mut builder = Self::with_kind(url.into(), TransportKind::Custom);
+        builder.0.transport = Some(Arc::new(factory));
+        builder
+    }
+
     fn with_kind(url: String, kind: TransportKind) -> EndpointBuilder {
         EndpointBuilder(Self {
             url,
@@ -231,6 +250,7 @@ impl EndpointConfig {
             headers: Vec::new(),
             header_provider: None,
             backoff_policy: None,
+            transport: None,
         })
     }
 
@@ -239,20 +259,46 @@ impl EndpointConfig {
     /// # Errors
     /// [`ConfigError`] naming the first invalid field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let schemes = match self.kind {
-            TransportKind::WebSocket => ["ws://", "wss://"],
-            TransportKind::Sse => ["http://", "https://"],
+        let schemes: &[&str] = match self.kind {
+            TransportKind::WebSocket => &["ws://", "wss://"],
+            TransportKind::Sse => &["http://", "https://"],
+            TransportKind::Custom => &[],
         };
-        if !is_absolute_url(&self.url, &schemes) {
+        let custom_url = |url: &str| {
+            url.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    && !rest.is_empty()
+            })
+        };
+        let valid = match self.kind {
+            TransportKind::Custom => custom_url(&self.url),
+            _ => is_absolute_url(&self.url, schemes),
+        };
+        if !valid {
+            let wanted = if schemes.is_empty() {
+                "an absolute url with a scheme and a host".to_owned()
+            } else {
+                format!(
+                    "an absolute {} or {} url with a host",
+                    schemes[0], schemes[1]
+                )
+            };
             return Err(ConfigError::new(
                 "url",
                 format!(
-                    "{} endpoints need an absolute {} or {} url with a host, got {:?}",
+                    "{} endpoints need {wanted}, got {:?}",
                     self.kind.name(),
-                    schemes[0],
-                    schemes[1],
                     crate::redact::redact_url(&self.url)
                 ),
+            ));
+        }
+        if (self.kind == TransportKind::Custom) != self.transport.is_some() {
+            return Err(ConfigError::new(
+                "transport",
+                "a custom endpoint needs a transport factory (EndpointConfig::custom), and only it",
             ));
         }
         if self.sse.max_event_size == 0 {
@@ -380,6 +426,7 @@ impl fmt::Debug for EndpointConfig {
             .field("headers (values redacted)", &header_names)
             .field("header_provider", &self.header_provider.is_some())
             .field("backoff_policy", &self.backoff_policy.is_some())
+            .field("transport", &self.transport.is_some())
             .finish_non_exhaustive()
     }
 }

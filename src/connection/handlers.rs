@@ -1,30 +1,15 @@
-//! Messages the supervisor sends to a connection actor.
+//! Messages a connection actor answers (from the supervisor and from
+//! endpoint handles), and how it takes a send in.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{
-    dev::OneshotSender, ActorContext, Context, Handler, Message, MessageResult, Recipient,
-    ResponseFuture,
+    dev::OneshotSender, ActorContext, Context, Handler, Message, MessageResult, ResponseFuture,
 };
 use futures::channel::oneshot;
 
-use super::{ConnectionActor, Next};
-use crate::{
-    ConnectionState, EndpointId, Error, MessageReceived, MessagesReceived, Payload, Receipt,
-    SendOptions, StatusChanged,
-};
-
-/// A subscriber of one kind of event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subscriber {
-    /// Receives every [`StatusChanged`].
-    Status(Recipient<StatusChanged>),
-    /// Receives every inbound message as its own [`MessageReceived`].
-    Messages(Recipient<MessageReceived>),
-    /// Receives inbound messages in [`MessagesReceived`] batches: one mailbox
-    /// hop per burst, the fast path.
-    Batches(Recipient<MessagesReceived>),
-}
+use super::{ConnectionActor, Link, Next, Subscriber};
+use crate::{ConnectionState, EndpointId, Error, Payload, Receipt, Result, SendOptions};
 
 /// A snapshot of one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -160,11 +145,53 @@ impl Handler<Subscribe> for ConnectionActor {
 
 impl ConnectionActor {
     pub(crate) fn subscribe(&mut self, subscriber: Subscriber) {
-        match subscriber {
-            Subscriber::Status(r) => self.status_subs.add(r),
-            Subscriber::Messages(r) => self.message_subs.add(r),
-            Subscriber::Batches(r) => self.batch_subs.add(r),
+        self.fanout.add(subscriber);
+    }
+
+    /// Takes a send in: written now if the live socket has room and nothing
+    /// waits ahead of it, else queued (or refused).
+    pub(super) fn accept(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
+        if let Some(refusal) = self.refusal() {
+            return Err(refusal);
         }
+        let live = self.link.as_ref().is_some_and(Link::takes_data);
+        self.sender.admit(&msg.payload, &msg.options, live)?;
+        if self.sender.writes_straight(live) && self.link.as_mut().is_some_and(Link::ready_now) {
+            return self.write_now(msg, ctx);
+        }
+        let receipt = self
+            .sender
+            .queue(msg.payload, msg.options, Instant::now())?;
+        if let Some(link) = &self.link {
+            link.wake();
+        }
+        self.rearm(ctx);
+        Ok(receipt)
+    }
+
+    /// Writes a send straight into the socket buffer, which has room. The
+    /// payload is copied (a reference count) and the clock read only when
+    /// the message waits for an acknowledgement.
+    fn write_now(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
+        let Some(link) = self.link.as_mut() else {
+            unreachable!("write_now follows ready_now on a live link");
+        };
+        let kept = self.sender.keeps(&msg.options).then(|| msg.payload.clone());
+        let len = msg.payload.len();
+        link.write_ready(msg.payload)?;
+        let acked = kept.is_some();
+        let receipt = self.sender.written_now(
+            len,
+            kept,
+            msg.options,
+            self.generation,
+            Instant::now,
+            &mut self.samples,
+        );
+        if acked {
+            self.rearm(ctx);
+        }
+        Ok(receipt)
     }
 }
 
@@ -172,11 +199,7 @@ impl Handler<Unsubscribe> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, Unsubscribe(subscriber): Unsubscribe, _: &mut Context<Self>) {
-        match subscriber {
-            Subscriber::Status(r) => self.status_subs.remove(&r),
-            Subscriber::Messages(r) => self.message_subs.remove(&r),
-            Subscriber::Batches(r) => self.batch_subs.remove(&r),
-        }
+        self.fanout.remove(&subscriber);
     }
 }
 

@@ -1,33 +1,26 @@
-//! `ConnectionActor`: one endpoint's lifecycle, written once over a small
-//! transport abstraction.
+//! `ConnectionActor`: one endpoint's lifecycle (start, connect, lose,
+//! retry, stop) over any [`Transport`](crate::transport::Transport).
 //!
 //! The actor runs under `actix::Supervisor`. Every lost connection stops the
-//! actor's context, which drops the socket, its stream and every timer; the
-//! supervisor restarts the same actor value at once, so its address, mailbox,
-//! subscribers and counters survive, and `started` schedules the next attempt
-//! after the backoff delay (actix itself restarts without waiting).
+//! actor's context, which drops the live [`Link`] (and its socket), its
+//! drive task and its timer; the supervisor restarts the same actor value
+//! at once, so its address, mailbox, subscribers and counters survive, and
+//! `started` schedules the next attempt after the backoff delay (actix
+//! itself restarts without waiting).
 //!
-//! A transport (WebSocket, SSE) contributes a connect future, a reader that
-//! turns inbound frames into calls to the lifecycle methods, and a
-//! [`Writer`](transport::Writer) variant; see `transport`. The lifecycle is
-//! split by concern: this file (connect, lose, retry), `closing`,
-//! `keepalive` (heartbeats), `inbound` (delivery), `outbound` (sends, outbox,
-//! session start) and `writer` (the WebSocket write half).
+//! What the actor holds is owned by parts: the transport connects, the
+//! [`Link`] owns the live connection and its phase, the
+//! [`Sender`](crate::sender::Sender) owns outbound messages, the
+//! [`Fanout`] owns subscribers, [`RetryState`] the reconnect bookkeeping,
+//! and [`failure::verdict`] decides what a failure leads to. `driver`
+//! drives the link and keeps one timer at the next deadline; `handlers`
+//! answers messages.
 
-mod client;
-mod closing;
-mod fragments;
+mod driver;
+mod fanout;
 mod handle;
 mod handlers;
-mod hints;
-mod inbound;
-mod keepalive;
-mod outbound;
-mod read_buffer;
-mod sse;
-mod transport;
-mod writer;
-mod ws;
+mod link;
 
 use std::{
     sync::Arc,
@@ -42,23 +35,18 @@ use futures::channel::oneshot;
 pub(crate) use self::handlers::{
     Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor,
 };
-use self::transport::{Reader, Resume, Writer};
-pub use self::{
-    handle::EndpointHandle,
-    handlers::{EndpointStatus, Subscriber},
-};
+use self::{fanout::Fanout, link::Link};
+pub use self::{fanout::Subscriber, handle::EndpointHandle, handlers::EndpointStatus};
 use crate::{
     config::EndpointConfig,
     failure::{self, Verdict},
-    heartbeat::Liveness,
     monitor::{MonitorActor, Samples, SamplesObserved},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState},
     sender::Sender,
-    subscribers::Subscribers,
-    ConnectionState, EndpointId, Error, ErrorCategory, MessageReceived, MessagesReceived,
-    StatusChanged,
+    transport::{self, Attempt, Transport},
+    ConnectionState, EndpointId, Error, ErrorCategory, StatusChanged,
 };
 
 /// Counters go to the monitor at most this often (and on every state change).
@@ -75,40 +63,6 @@ enum Next {
     Terminated,
 }
 
-/// The close handshake in progress on a live connection.
-#[derive(Debug)]
-enum Ending {
-    /// We close: the writer flushes the outbox, sends our close frame, and we
-    /// wait for the peer's.
-    ByUs { close_sent: bool },
-    /// The peer closed; we echoed and wait for the socket to finish.
-    ByPeer(Error),
-}
-
-/// One live connection: dropped (with its socket) when the actor restarts.
-#[derive(Debug)]
-struct Link {
-    writer: Writer,
-    reader: Reader,
-    liveness: Liveness,
-    ending: Option<Ending>,
-    /// Authenticated (or no authentication configured): data may flow.
-    session_ready: bool,
-}
-
-impl Link {
-    /// Whether new sends may go to this connection.
-    fn takes_data(&self) -> bool {
-        self.session_ready && self.ending.is_none()
-    }
-
-    /// Whether queued data is written: also while a close we started
-    /// flushes the outbox, not after the peer closed.
-    fn writes_data(&self) -> bool {
-        self.session_ready && !matches!(self.ending, Some(Ending::ByPeer(_)))
-    }
-}
-
 /// Owns one endpoint: connects, keeps the connection alive with heartbeats,
 /// reconnects with backoff and fans events out to subscribers.
 ///
@@ -119,6 +73,7 @@ pub struct ConnectionActor {
     config: Arc<EndpointConfig>,
     tls: Option<Arc<rustls::ClientConfig>>,
     span: tracing::Span,
+    transport: Box<dyn Transport>,
     state: ConnectionState,
     next: Next,
     retry: RetryState,
@@ -126,25 +81,21 @@ pub struct ConnectionActor {
     reconnect_budget: Option<Arc<ReconnectBudget>>,
     generation: u64,
     link: Option<Link>,
-    resume: Resume,
-    /// SSE: the reconnection time the server set with `retry:`.
-    retry_floor: Option<Duration>,
+    /// The one timer, at the next deadline of the link or the sender.
+    timer: Option<(Instant, SpawnHandle)>,
+    sender: Sender,
+    fanout: Fanout,
     monitor: actix::Addr<MonitorActor>,
-    status_subs: Subscribers<StatusChanged>,
-    message_subs: Subscribers<MessageReceived>,
-    batch_subs: Subscribers<MessagesReceived>,
     samples: Samples,
     last_flush: Instant,
     close_waiters: Vec<oneshot::Sender<()>>,
-    /// The outbox, unacknowledged messages and pushes.
-    sender: Sender,
-    /// The timer at the sender's next deadline, and that deadline.
-    deadline: Option<(Instant, SpawnHandle)>,
     /// What messages still queued when a close we started ends are told.
     closing_error: Option<Error>,
 }
 
 impl ConnectionActor {
+    /// A connection actor; made on the arbiter thread it runs on (the
+    /// transport may hold thread-bound state).
     pub(crate) fn new(
         id: EndpointId,
         config: Arc<EndpointConfig>,
@@ -164,8 +115,9 @@ impl ConnectionActor {
                 config.reconnect_spread,
                 crate::backoff::SplitMix64::from_entropy(),
             );
-        let sender = Sender::new(&config, pushed);
         Self {
+            transport: transport::for_endpoint(&config, tls.clone()),
+            sender: Sender::new(&config, pushed),
             id,
             config,
             tls,
@@ -176,17 +128,12 @@ impl ConnectionActor {
             reconnect_budget,
             generation: 0,
             link: None,
-            resume: Resume::default(),
-            retry_floor: None,
+            timer: None,
+            fanout: Fanout::default(),
             monitor,
-            status_subs: Subscribers::default(),
-            message_subs: Subscribers::default(),
-            batch_subs: Subscribers::default(),
             samples: Samples::default(),
             last_flush: Instant::now(),
             close_waiters: Vec::new(),
-            sender,
-            deadline: None,
             closing_error: None,
         }
     }
@@ -225,7 +172,7 @@ impl ConnectionActor {
             at: SystemTime::now(),
         };
         self.monitor.do_send(event.clone());
-        self.status_subs.deliver(event);
+        self.fanout.status(event);
     }
 
     /// Pushes are refused while the endpoint takes no sends; what a failed
@@ -254,45 +201,94 @@ impl ConnectionActor {
         });
     }
 
-    /// Starts one attempt; the outcome arrives in `on_connected` or `on_attempt_failed`.
+    /// Starts one attempt, bounded by `connect_timeout`; the outcome
+    /// arrives in `on_connected` or `on_attempt_failed`.
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.transition(ConnectionState::Connecting, None, None);
-        let client = client::client_for(self.tls.as_ref());
-        let attempt = transport::connect(client, &self.config, &self.resume);
+        let mut headers = self.config.headers.clone();
+        if let Some(provide) = &self.config.header_provider {
+            headers.extend(provide());
+        }
+        let attempt = Attempt::new(Arc::from(self.config.url.as_str()), headers);
+        let connecting = self.transport.connect(&attempt);
+        let timeout = self.config.connect_timeout;
+        let bounded = async move {
+            actix_rt::time::timeout(timeout, connecting)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::timeout(format!(
+                        "connect timed out after {timeout:?}"
+                    )))
+                })
+        };
         ctx.spawn(
-            attempt
+            bounded
                 .into_actor(self)
                 .map(|result, act, ctx| match result {
-                    Ok(conn) => act.on_connected(conn, ctx),
+                    Ok(session) => act.on_connected(session, ctx),
                     Err(err) => act.on_attempt_failed(err, ctx),
                 }),
         );
     }
 
-    fn on_connected(&mut self, conn: transport::Connected, ctx: &mut Context<Self>) {
+    fn on_connected(&mut self, session: Box<dyn transport::Session>, ctx: &mut Context<Self>) {
         if self.state != ConnectionState::Connecting {
             return;
         }
         let now = Instant::now();
         self.generation += 1;
         self.retry.on_connected(now);
-        let (reader, writer) = transport::attach(conn, &self.config, &mut self.resume, ctx);
-        let heartbeat = &self.config.heartbeat;
-        self.link = Some(Link {
-            writer,
-            reader,
-            liveness: Liveness::new(now, heartbeat.effective_timeout(), heartbeat.max_missed),
-            ending: None,
-            session_ready: false,
-        });
-        ctx.run_interval(heartbeat.interval, Self::on_heartbeat_tick);
-        self.watch_silence(ctx);
+        self.link = Some(Link::new(
+            session,
+            &self.config.heartbeat,
+            self.config.max_batch,
+            self.config.close_timeout,
+            now,
+        ));
+        ctx.spawn(driver::Drive);
         self.transition(ConnectionState::Connected, None, None);
-        self.begin_session(ctx);
+        self.begin_session(now, ctx);
+        self.rearm(ctx);
+    }
+
+    /// The transport is up: authenticate first if configured, else start.
+    fn begin_session(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        if let (Some(auth), Some(link)) = (&self.config.auth, self.link.as_mut()) {
+            return link.authenticate((auth.make_request)(), now + auth.timeout);
+        }
+        self.session_started(ctx);
+    }
+
+    /// The server accepted our authentication.
+    fn authenticated(&mut self, ctx: &mut Context<Self>) {
+        if self.link.as_mut().is_some_and(Link::authenticated) {
+            self.transition(ConnectionState::Authenticated, None, None);
+            self.session_started(ctx);
+        }
+    }
+
+    /// Data may flow: on-connect messages, then the outbox.
+    fn session_started(&mut self, ctx: &mut Context<Self>) {
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        for payload in &self.config.on_connect {
+            link.send_priority(payload.clone());
+        }
+        link.wake();
+        self.rearm(ctx);
     }
 
     fn on_attempt_failed(&mut self, error: Error, ctx: &mut Context<Self>) {
         if self.state != ConnectionState::Connecting {
+            return;
+        }
+        self.conclude(error, ctx);
+    }
+
+    /// The live connection ended (transport error, heartbeat, peer close).
+    fn connection_lost(&mut self, error: Error, ctx: &mut Context<Self>) {
+        if !self.state.is_up() {
             return;
         }
         self.conclude(error, ctx);
@@ -303,15 +299,18 @@ impl ConnectionActor {
     /// the messages the connection carried, then restarts the actor so the
     /// old connection and its timers are dropped.
     fn conclude(&mut self, error: Error, ctx: &mut Context<Self>) {
-        self.harvest_resume();
+        // Dropping the session leaves what the next attempt resumes from
+        // with the transport.
+        self.link = None;
         let verdict = failure::verdict(&error, &self.config);
         let error = error.with_recoverable(verdict.is_retry());
         let next = match verdict {
             Verdict::Stop => return self.finish_close(Some(error), ctx),
             Verdict::Fail => None,
             Verdict::Retry { urgency, min_wait } => {
-                let min_wait = min_wait.max(self.retry_floor.unwrap_or_default());
-                Some(self.retry.on_failure(Instant::now(), urgency, min_wait))
+                let floor = self.transport.min_retry_delay().unwrap_or_default();
+                let wait = min_wait.max(floor);
+                Some(self.retry.on_failure(Instant::now(), urgency, wait))
             }
         };
         match next {
@@ -343,27 +342,64 @@ impl ConnectionActor {
         ctx.stop();
     }
 
-    /// Keeps what the next connection resumes from (SSE last event id and
-    /// `retry:`), before the live connection is dropped.
-    fn harvest_resume(&mut self) {
-        if let Some(Link {
-            reader: Reader::Sse(parser),
-            ..
-        }) = self.link.as_mut()
-        {
-            self.resume.last_event_id = parser.last_event_id().clone();
-            if let Some(retry) = parser.take_retry() {
-                self.retry_floor = Some(retry);
+    /// Starts a close we own: everything accepted goes out, then our close,
+    /// then up to `close_timeout` for the peer's answer. `why` is what
+    /// messages still queued at the end are told.
+    fn begin_close(&mut self, why: Error, ctx: &mut Context<Self>) {
+        self.closing_error.get_or_insert(why);
+        match self.state {
+            ConnectionState::Closed => self.notify_closed(),
+            ConnectionState::Closing => {}
+            ConnectionState::Connected | ConnectionState::Authenticated => {
+                self.transition(ConnectionState::Closing, None, None);
+                let now = Instant::now();
+                let waits = self.link.as_mut().is_some_and(|link| link.begin_close(now));
+                if waits {
+                    self.rearm(ctx);
+                } else {
+                    self.finish_close(None, ctx);
+                }
             }
+            _ => self.finish_close(None, ctx),
         }
     }
 
-    /// The live connection ended (transport error, heartbeat, peer close).
-    fn connection_lost(&mut self, error: Error, ctx: &mut Context<Self>) {
-        if !self.state.is_up() {
-            return;
+    /// Enters Closed for good (a close we own, or a server's stop request)
+    /// and reports every message that did not make it.
+    fn finish_close(&mut self, reason: Option<Error>, ctx: &mut Context<Self>) {
+        let undelivered = self
+            .closing_error
+            .clone()
+            .or_else(|| reason.clone())
+            .unwrap_or_else(|| Error::endpoint("endpoint closed"));
+        self.sender.fail_all(&undelivered);
+        if self.state != ConnectionState::Closed {
+            self.transition(ConnectionState::Closed, reason, None);
         }
-        self.conclude(error, ctx);
+        self.next = Next::Terminated;
+        self.notify_closed();
+        ctx.stop();
+    }
+
+    fn notify_closed(&mut self) {
+        for waiter in self.close_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Why this endpoint takes no sends or pushes now, if it does not.
+    fn refusal(&self) -> Option<Error> {
+        use ConnectionState::*;
+        if !self.config.kind.can_send() {
+            return Some(crate::sender::receive_only());
+        }
+        match self.state {
+            Closing | Closed => Some(Error::endpoint("endpoint is closed")),
+            Failed => Some(Error::endpoint(
+                "endpoint has failed; a forced reconnect revives it",
+            )),
+            Disconnected | Connecting | Connected | Authenticated | Reconnecting => None,
+        }
     }
 }
 
@@ -383,10 +419,9 @@ impl Actor for ConnectionActor {
 
 impl Supervised for ConnectionActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        // The context already dropped the stream and timers; drop the writer
-        // (and so the socket) too.
-        self.harvest_resume();
+        // The context already dropped the drive task and the timer; drop
+        // the link (and so the socket) too.
         self.link = None;
-        self.deadline = None;
+        self.timer = None;
     }
 }

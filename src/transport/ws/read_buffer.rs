@@ -14,7 +14,7 @@ use actix_codec::{Decoder, Framed};
 use actix_http::ws::{Frame, ProtocolError};
 use bytes::BytesMut;
 
-use super::ws::WsFramed;
+use super::WsFramed;
 
 /// Read buffer of a quiet connection (actix-codec's own high-water mark).
 pub(crate) const QUIET_CAPACITY: usize = 8 * 1024;

@@ -1,0 +1,256 @@
+//! What the actor does with its live link: the one task that polls it,
+//! each burst it reads (authentication verdicts, acknowledgements and
+//! heartbeat replies are consumed, the rest goes to subscribers), how it
+//! ends, and the one timer at the next deadline (heartbeat, silence,
+//! authentication, close, acknowledgements, a filling batch).
+
+use std::{
+    pin::Pin,
+    task::{self, Poll},
+    time::{Instant, SystemTime},
+};
+
+use actix::{ActorFuture, ActorFutureExt, AsyncContext, Context, WrapFuture};
+
+use super::{
+    link::{Beat, End, Expired, Phase},
+    ConnectionActor, MONITOR_FLUSH_PERIOD,
+};
+use crate::{delivery::AuthReply, transport::http, Error, ErrorCategory, Payload};
+
+/// The task that drives the live link; one per connection, dropped with
+/// it when the actor restarts.
+pub(super) struct Drive;
+
+impl ActorFuture<ConnectionActor> for Drive {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ConnectionActor,
+        ctx: &mut Context<ConnectionActor>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        act.drive(ctx, cx)
+    }
+}
+
+impl ConnectionActor {
+    /// One pass of the link; what it read is handled, then how it ended.
+    fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
+        let now = Instant::now();
+        let Some(link) = self.link.as_mut() else {
+            return Poll::Ready(());
+        };
+        let (mut inbound, end) = link.poll(
+            cx,
+            &mut self.sender,
+            &mut self.samples,
+            self.generation,
+            now,
+        );
+        let pongs = inbound.take_pongs();
+        if !pongs.is_empty() {
+            link.pongs(pongs, now, &mut self.samples);
+        }
+        let messages = inbound.take_messages();
+        if !messages.is_empty() {
+            self.receive(messages, now, ctx);
+        }
+        if self.link.is_none() {
+            return Poll::Ready(());
+        }
+        match end {
+            Some(end) => {
+                self.ended(end, ctx);
+                Poll::Ready(())
+            }
+            None => {
+                if self.sender.has_deadlines() {
+                    self.rearm(ctx);
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The link ended: a close we started completes, a peer's close
+    /// concludes with the peer's reason, anything else is a lost connection.
+    fn ended(&mut self, end: End, ctx: &mut Context<Self>) {
+        let Some(link) = self.link.as_ref() else {
+            return;
+        };
+        match (link.phase(), end) {
+            (Phase::ClosingByUs { .. }, _) => self.finish_close(None, ctx),
+            (Phase::ClosedByPeer { error, .. }, _) => {
+                let error = error.clone();
+                self.connection_lost(error, ctx);
+            }
+            (_, End::Failed(error)) => self.connection_lost(error, ctx),
+            (_, End::Finished) => {
+                let error = Error::new(ErrorCategory::ClosedByPeer, "the peer ended the stream");
+                self.connection_lost(error, ctx);
+            }
+        }
+    }
+
+    /// Handles a burst of inbound payloads, in order (hot path: once per
+    /// burst).
+    fn receive(&mut self, mut payloads: Vec<Payload>, now: Instant, ctx: &mut Context<Self>) {
+        let verdict = self.take_auth_verdict(&mut payloads);
+        self.sender.take_acks(&mut payloads, self.generation);
+        if let (Some(app), Some(link)) = (&self.config.heartbeat.application, self.link.as_mut()) {
+            let before = payloads.len();
+            payloads.retain(|p| !(app.is_reply)(p));
+            for _ in payloads.len()..before {
+                link.application_reply(now, &mut self.samples);
+            }
+        }
+        if !payloads.is_empty() {
+            self.samples.messages_in += payloads.len() as u64;
+            self.samples.bytes_in += payloads.iter().map(|p| p.len() as u64).sum::<u64>();
+            self.fanout.publish(&self.id, self.generation, payloads);
+        }
+        match verdict {
+            Some(AuthReply::Accepted) => self.authenticated(ctx),
+            Some(AuthReply::Rejected(reason)) => {
+                let error = Error::new(
+                    ErrorCategory::Auth,
+                    format!("authentication rejected: {reason}"),
+                );
+                self.connection_lost(error, ctx);
+            }
+            Some(AuthReply::NotMine) | None => {}
+        }
+    }
+
+    /// While authenticating: removes and returns the first verdict.
+    fn take_auth_verdict(&mut self, payloads: &mut Vec<Payload>) -> Option<AuthReply> {
+        let auth = self.config.auth.as_ref()?;
+        let link = self.link.as_ref()?;
+        if !matches!(link.phase(), Phase::Authenticating { .. }) {
+            return None;
+        }
+        let (i, verdict) =
+            payloads
+                .iter()
+                .enumerate()
+                .find_map(|(i, p)| match (auth.check_reply)(p) {
+                    AuthReply::NotMine => None,
+                    verdict => Some((i, verdict)),
+                })?;
+        payloads.remove(i);
+        Some(verdict)
+    }
+
+    /// Keeps the one timer at the earliest deadline of the link and the
+    /// sender, replacing a later one.
+    pub(super) fn rearm(&mut self, ctx: &mut Context<Self>) {
+        let Some(link) = self.link.as_ref() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut due = link.next_deadline();
+        if let Some(sender_due) = self.sender.next_deadline(link.writes_data(), now) {
+            due = due.min(sender_due);
+        }
+        if let Some((at, handle)) = self.timer {
+            if at <= due {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let handle = ctx.run_later(due.saturating_duration_since(now), |act, ctx| {
+            act.timer = None;
+            act.on_deadline(ctx);
+        });
+        self.timer = Some((due, handle));
+    }
+
+    /// The timer fired: acts on whatever is due, then re-arms.
+    fn on_deadline(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let Some(link) = self.link.as_ref() else {
+            return;
+        };
+        match link.expired(now) {
+            Some(Expired::Auth) => {
+                let timeout = self.config.auth.as_ref().map(|a| a.timeout);
+                let error = Error::new(
+                    ErrorCategory::Auth,
+                    format!("authentication timed out after {timeout:?}"),
+                );
+                return self.connection_lost(error, ctx);
+            }
+            Some(Expired::OurClose) => {
+                self.span.in_scope(|| {
+                    tracing::warn!("close handshake timed out; dropping the connection")
+                });
+                return self.finish_close(None, ctx);
+            }
+            Some(Expired::PeerClose) => {
+                if let Some(error) = link.peer_close_error() {
+                    self.connection_lost(error, ctx);
+                }
+                return;
+            }
+            None => {}
+        }
+        if let Some(error) = link.silence(now) {
+            return self.connection_lost(error, ctx);
+        }
+        if link.tick_due(now) {
+            self.heartbeat(now, ctx);
+        }
+        self.sender.expire(now);
+        let Some(link) = self.link.as_ref() else {
+            return;
+        };
+        link.wake();
+        self.rearm(ctx);
+    }
+
+    /// A heartbeat: a ping where the connection has one (or an application
+    /// ping), a round trip to the ping URL where it has neither, and the
+    /// monitor's figures every few seconds.
+    fn heartbeat(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        let app = self.config.heartbeat.application.as_ref();
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if let Beat::Dead(error) = link.beat(now, app, &mut self.samples) {
+            return self.connection_lost(error, ctx);
+        }
+        if !link.measures_rtt(app.is_some()) {
+            if let Some(url) = self.config.sse.ping_url.clone() {
+                self.spawn_ping(url, ctx);
+            }
+        }
+        if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
+            if let Some(link) = &self.link {
+                let ago = now.saturating_duration_since(link.last_seen());
+                self.samples.last_seen = SystemTime::now().checked_sub(ago);
+            }
+            self.flush_samples();
+        }
+    }
+
+    /// Measures one round trip to the ping URL for the monitor.
+    fn spawn_ping(&mut self, url: String, ctx: &mut Context<Self>) {
+        self.samples.heartbeats_sent += 1;
+        let client = http::client_for(self.tls.as_ref());
+        let timeout = self.config.heartbeat.interval;
+        let ping = http::measure_ping(client, url, timeout).into_actor(self);
+        ctx.spawn(ping.map(|result, act, _| match result {
+            Ok(rtt) => {
+                act.samples.heartbeats_acked += 1;
+                act.samples.rtts.push(rtt);
+            }
+            Err(err) => {
+                act.samples.heartbeats_missed += 1;
+                act.span
+                    .in_scope(|| tracing::debug!(error = %err, "ping url failed"));
+            }
+        }));
+    }
+}

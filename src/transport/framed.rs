@@ -1,0 +1,104 @@
+//! A [`Session`] over any socket and `actix-codec` codec.
+
+use std::{
+    fmt,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use actix_codec::{AsyncRead, AsyncWrite, Decoder, Encoder, Framed};
+use futures::{Sink, Stream};
+
+use super::{Capabilities, Inbound, Read, Session};
+use crate::{Error, ErrorCategory, Payload};
+
+/// A two-way session over `io`, framed by `codec`: each decoded item is a
+/// message, each message sent is encoded once. It has no pings of its own
+/// (use an application heartbeat) and no close handshake (closing shuts the
+/// write side down).
+///
+/// A decoder error is a protocol fault, except an [`std::io::Error`] of
+/// another kind than `InvalidData` or `Other` (a reset, a broken pipe),
+/// which is a network failure; the end of the stream ends the connection. Bound the decoder's buffering
+/// (a longest line or frame) so a peer cannot grow memory without limit.
+pub struct FramedSession<T, C> {
+    framed: Framed<T, C>,
+}
+
+impl<T, C> FramedSession<T, C> {
+    /// A session over `framed`.
+    pub fn new(framed: Framed<T, C>) -> Self {
+        Self { framed }
+    }
+}
+
+impl<T, C> fmt::Debug for FramedSession<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FramedSession").finish_non_exhaustive()
+    }
+}
+
+/// A decoder's error: I/O failures of the socket are network errors, the
+/// rest protocol faults.
+fn read_error(err: &(dyn std::error::Error + 'static)) -> Error {
+    let socket = err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+        !matches!(
+            io.kind(),
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other
+        )
+    });
+    if socket {
+        io_error("read failed", err)
+    } else {
+        Error::new(ErrorCategory::Protocol, format!("bad frame: {err}"))
+    }
+}
+
+fn io_error(context: &str, err: impl fmt::Display) -> Error {
+    Error::new(ErrorCategory::Network, format!("{context}: {err}"))
+}
+
+impl<T, C> Session for FramedSession<T, C>
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+    C: Decoder<Item = Payload> + Encoder<Payload> + Unpin + 'static,
+    <C as Decoder>::Error: std::error::Error + 'static,
+    <C as Encoder<Payload>>::Error: fmt::Display,
+{
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::duplex()
+    }
+
+    fn read(&mut self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
+        while !inbound.is_full() {
+            match Pin::new(&mut self.framed).poll_next(cx) {
+                Poll::Pending => return Ok(Read::Pending),
+                Poll::Ready(None) => return Ok(Read::Ended),
+                Poll::Ready(Some(Ok(payload))) => inbound.message(payload),
+                Poll::Ready(Some(Err(err))) => return Err(read_error(&err)),
+            }
+        }
+        Ok(Read::Full)
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Sink::<Payload>::poll_ready(Pin::new(&mut self.framed), cx)
+            .map_err(|err| io_error("write failed", err))
+    }
+
+    fn start_send(&mut self, payload: Payload) -> Result<(), Error> {
+        Pin::new(&mut self.framed)
+            .start_send(payload)
+            .map_err(|err| Error::endpoint(format!("could not encode message: {err}")))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Sink::<Payload>::poll_flush(Pin::new(&mut self.framed), cx)
+            .map_err(|err| io_error("write failed", err))
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Sink::<Payload>::poll_close(Pin::new(&mut self.framed), cx)
+            .map_err(|err| io_error("close failed", err))
+    }
+}

@@ -1,0 +1,402 @@
+//! Transports: how an endpoint connects, and what a live connection can
+//! read, write, ping and close. WebSocket and Server-Sent Events are two
+//! implementations of these traits; yours can be a third.
+//!
+//! A [`Transport`] lives as long as its endpoint, on the connection actor's
+//! thread, and makes one [`Session`] per successful attempt. The connection
+//! actor drives the session in one bounded loop: read a burst
+//! ([`Session::read`]), deliver it, write control frames
+//! ([`Session::poll_control`]), write due data ([`Session::poll_ready`],
+//! [`Session::start_send`]), flush. Everything else (heartbeats, backoff,
+//! the outbox, acknowledgements, subscribers, the close timeout) is the
+//! lifecycle's and works for every transport.
+//!
+//! A session reports failures as [`Error`]s; the error's category (and
+//! close code, if any) decides what the endpoint does next (see
+//! [`Verdict`](crate::Verdict)). A session that ends cleanly returns
+//! [`Read::Ended`].
+//!
+//! # A line-based TCP protocol
+//! [`FramedSession`] turns any `actix-codec` codec over any socket into a
+//! session, so a transport for a line protocol is a connect function and a
+//! codec:
+//!
+//! ```no_run
+//! use actix_codec::{Decoder, Encoder, Framed};
+//! use actix_tether::{
+//!     transport::{Attempt, FramedSession, Session, Transport},
+//!     AddEndpoint, EndpointConfig, Error, Payload,
+//! };
+//! use bytes::{BufMut, BytesMut};
+//! use futures::future::LocalBoxFuture;
+//!
+//! /// Text lines ending in LF, at most 64 KiB each.
+//! struct Lines;
+//!
+//! impl Decoder for Lines {
+//!     type Item = Payload;
+//!     type Error = std::io::Error;
+//!     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Payload>, Self::Error> {
+//!         let Some(end) = src.iter().position(|b| *b == b'\n') else {
+//!             if src.len() > 64 * 1024 {
+//!                 return Err(std::io::Error::other("line longer than 64 KiB"));
+//!             }
+//!             return Ok(None);
+//!         };
+//!         let line = src.split_to(end + 1);
+//!         let text = std::str::from_utf8(&line[..end]).map_err(std::io::Error::other)?;
+//!         Ok(Some(Payload::text(text.trim_end_matches('\r').to_owned())))
+//!     }
+//! }
+//!
+//! impl Encoder<Payload> for Lines {
+//!     type Error = std::io::Error;
+//!     fn encode(&mut self, item: Payload, dst: &mut BytesMut) -> Result<(), Self::Error> {
+//!         dst.put_slice(item.as_bytes());
+//!         dst.put_u8(b'\n');
+//!         Ok(())
+//!     }
+//! }
+//!
+//! /// Connects to the `host:port` after `tcp://`.
+//! struct LineTransport;
+//!
+//! impl Transport for LineTransport {
+//!     fn connect(&mut self, attempt: &Attempt) -> LocalBoxFuture<'static, Result<Box<dyn Session>, Error>> {
+//!         let address = attempt.url().trim_start_matches("tcp://").to_owned();
+//!         Box::pin(async move {
+//!             let stream = actix_rt::net::TcpStream::connect(address)
+//!                 .await
+//!                 .map_err(|e| Error::new(actix_tether::ErrorCategory::Network, e.to_string()))?;
+//!             Ok(Box::new(FramedSession::new(Framed::new(stream, Lines))) as Box<dyn Session>)
+//!         })
+//!     }
+//! }
+//!
+//! # fn config() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = EndpointConfig::custom("tcp://127.0.0.1:7000", || Box::new(LineTransport))
+//!     .application_heartbeat(|_| Payload::text("PING"), |p| p.as_text() == Some("PONG"))
+//!     .build()?;
+//! let add = AddEndpoint::new("lines", config);
+//! # Ok(()) }
+//! ```
+
+mod framed;
+mod hints;
+pub(crate) mod http;
+mod sse;
+mod ws;
+
+use std::{
+    fmt,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::future::LocalBoxFuture;
+
+pub use self::framed::FramedSession;
+use crate::{config::EndpointConfig, Error, Payload, TransportKind};
+
+/// Makes an endpoint's [`Transport`]; called once per endpoint, on the
+/// thread of its connection actor.
+pub type TransportFactory = Arc<dyn Fn() -> Box<dyn Transport> + Send + Sync>;
+
+/// How an endpoint connects: one per endpoint, kept across its connections.
+pub trait Transport: 'static {
+    /// Starts one connection attempt. The lifecycle bounds it with the
+    /// endpoint's `connect_timeout`.
+    ///
+    /// # Errors
+    /// Why the attempt failed, categorised (a refused HTTP status, a
+    /// network error, a protocol error in the handshake).
+    fn connect(
+        &mut self,
+        attempt: &Attempt,
+    ) -> LocalBoxFuture<'static, Result<Box<dyn Session>, Error>>;
+
+    /// The least wait before the next attempt that the server asked for
+    /// (SSE's `retry:` field). Default: none.
+    fn min_retry_delay(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// What one attempt needs besides the transport's own state.
+#[derive(Debug)]
+pub struct Attempt {
+    url: Arc<str>,
+    headers: Vec<(String, String)>,
+}
+
+impl Attempt {
+    pub(crate) fn new(url: Arc<str>, headers: Vec<(String, String)>) -> Self {
+        Self { url, headers }
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The endpoint's headers for this attempt: the static ones, then the
+    /// header provider's (values are secret: never log them).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+}
+
+/// What a live connection's protocol offers the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// It carries messages out (SSE does not).
+    pub sends: bool,
+    /// It has protocol pings ([`Session::ping`]); without them the
+    /// heartbeat is an application heartbeat, or silence alone.
+    pub pings: bool,
+    /// A close we start waits for the peer's answer (WebSocket's close
+    /// handshake); without one the connection is dropped at once.
+    pub close_handshake: bool,
+}
+
+impl Capabilities {
+    /// A two-way connection without a close handshake.
+    pub const fn duplex() -> Self {
+        Self {
+            sends: true,
+            pings: false,
+            close_handshake: false,
+        }
+    }
+
+    /// A receive-only connection.
+    pub const fn receive_only() -> Self {
+        Self {
+            sends: false,
+            pings: false,
+            close_handshake: false,
+        }
+    }
+
+    /// With (or without) protocol pings.
+    pub const fn with_pings(mut self, yes: bool) -> Self {
+        self.pings = yes;
+        self
+    }
+
+    /// With (or without) a close handshake.
+    pub const fn with_close_handshake(mut self, yes: bool) -> Self {
+        self.close_handshake = yes;
+        self
+    }
+}
+
+/// How a read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Read {
+    /// Nothing more is ready; the session will wake the task.
+    Pending,
+    /// The burst is full; deliver it and read again.
+    Full,
+    /// The peer ended the stream.
+    Ended,
+}
+
+/// A close frame the peer sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerClose {
+    /// Its code; `None` when the frame had none.
+    pub code: Option<u16>,
+    /// Its reason, possibly empty.
+    pub reason: String,
+}
+
+/// What one read found: messages in order, pong payloads, a peer's close.
+#[derive(Debug)]
+pub struct Inbound {
+    messages: Vec<Payload>,
+    pongs: Vec<Bytes>,
+    close: Option<PeerClose>,
+    alive: bool,
+    limit: usize,
+}
+
+impl Inbound {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            messages: Vec::new(),
+            pongs: Vec::new(),
+            close: None,
+            alive: false,
+            limit: limit.max(1),
+        }
+    }
+
+    /// A message for subscribers (and the lifecycle's matchers: an
+    /// authentication reply, an acknowledgement, a heartbeat reply).
+    pub fn message(&mut self, payload: Payload) {
+        self.alive = true;
+        self.messages.push(payload);
+    }
+
+    /// A pong answering one of the lifecycle's pings (its payload as sent).
+    pub fn pong(&mut self, payload: Bytes) {
+        self.alive = true;
+        self.pongs.push(payload);
+    }
+
+    /// The peer closed; the session has queued its answer, if its protocol
+    /// has one.
+    pub fn closed(&mut self, close: PeerClose) {
+        self.alive = true;
+        self.close = Some(close);
+    }
+
+    /// Bytes arrived that carry no message (a comment, a partial frame, a
+    /// ping): the peer is alive.
+    pub fn alive(&mut self) {
+        self.alive = true;
+    }
+
+    /// Most messages (or frames, or chunks) one read takes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether the burst holds as many messages as one delivery takes.
+    pub fn is_full(&self) -> bool {
+        self.messages.len() >= self.limit
+    }
+
+    /// Messages in this burst.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether the burst holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    pub(crate) fn saw_traffic(&self) -> bool {
+        self.alive
+    }
+
+    pub(crate) fn take_messages(&mut self) -> Vec<Payload> {
+        std::mem::take(&mut self.messages)
+    }
+
+    pub(crate) fn take_pongs(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.pongs)
+    }
+
+    pub(crate) fn take_close(&mut self) -> Option<PeerClose> {
+        self.close.take()
+    }
+}
+
+/// One live connection.
+///
+/// The lifecycle calls these from one task; a method that returns
+/// `Pending` must arrange for the task's waker (from `cx`) to be woken.
+/// Writes follow the `Sink` shape: [`poll_ready`](Self::poll_ready), then
+/// [`start_send`](Self::start_send), then [`poll_flush`](Self::poll_flush).
+pub trait Session: 'static {
+    /// What this connection can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Reads what is ready into `inbound`, until it
+    /// [`is_full`](Inbound::is_full) or nothing more is ready.
+    ///
+    /// # Errors
+    /// The connection failed (I/O, a protocol fault, an over-long message);
+    /// messages already in `inbound` are delivered before the failure is
+    /// acted on.
+    fn read(&mut self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Result<Read, Error>;
+
+    /// Writes queued control frames (pongs, pings, close frames) into the
+    /// write buffer; `Ready(Ok)` once none remain. Default: none.
+    ///
+    /// # Errors
+    /// The connection failed.
+    fn poll_control(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether the write buffer takes one more message.
+    ///
+    /// # Errors
+    /// The connection failed.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+
+    /// Encodes one message into the write buffer (after `poll_ready`).
+    ///
+    /// # Errors
+    /// This message cannot be sent (the codec refused it); it fails and the
+    /// connection goes on.
+    fn start_send(&mut self, payload: Payload) -> Result<(), Error>;
+
+    /// Writes the buffer out.
+    ///
+    /// # Errors
+    /// The connection failed.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+
+    /// Closes the write side once everything is flushed (after the answer
+    /// to a peer's close, or to end a connection without a handshake).
+    ///
+    /// # Errors
+    /// The connection failed.
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
+
+    /// Sends a protocol ping carrying `payload` ahead of data (only called
+    /// when [`Capabilities::pings`] says so); its pong comes back through
+    /// [`Inbound::pong`]. A ping that has to wait in a queue must wake the
+    /// task (the waker of the last [`read`](Self::read)). Default: nothing.
+    fn ping(&mut self, payload: &[u8]) {
+        let _ = payload;
+    }
+
+    /// Queues our close with `code` and `reason` after what is already
+    /// written. Default: nothing to send (the lifecycle shuts the write side
+    /// down).
+    fn close(&mut self, code: u16, reason: &str) {
+        let _ = (code, reason);
+    }
+
+    /// Called every heartbeat interval, for housekeeping such as shrinking
+    /// buffers of a connection that went quiet. Default: nothing.
+    fn tick(&mut self) {}
+}
+
+impl fmt::Debug for dyn Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("capabilities", &self.capabilities())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for dyn Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Transport { .. }")
+    }
+}
+
+/// The transport an endpoint's config names, made on the connection
+/// actor's thread.
+pub(crate) fn for_endpoint(
+    config: &Arc<EndpointConfig>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Box<dyn Transport> {
+    match (&config.transport, config.kind) {
+        (Some(factory), _) => factory(),
+        (None, TransportKind::Sse) => Box::new(sse::SseTransport::new(config.clone(), tls)),
+        (None, _) => Box::new(ws::WsTransport::new(config.clone(), tls)),
+    }
+}
