@@ -163,7 +163,7 @@ async fn tether(config: EndpointConfig, n: u64, batched: bool) -> f64 {
     let (counter, done) = Counter::new(n);
     let counter = counter.start();
     let data = if batched {
-        Subscriber::Batches(counter.clone().recipient())
+        Subscriber::Bursts(counter.clone().recipient())
     } else {
         Subscriber::Messages(counter.clone().recipient())
     };

@@ -33,7 +33,7 @@ use futures::{
 /// Messages in flight at once.
 const WINDOW: usize = 1024;
 
-/// Messages per `send_batch`.
+/// Messages per `send_many`.
 const BATCH: usize = 256;
 
 /// Every message of a batch was accepted; returns the last one's receipt
@@ -169,7 +169,7 @@ enum Path {
     Supervisor,
     /// `EndpointHandle::send`, `WINDOW` in flight.
     Handle,
-    /// `EndpointHandle::send_batch` of 256.
+    /// `EndpointHandle::send_many` of 256.
     Batch,
     /// `EndpointHandle::push_wait`, one at a time.
     Push,
@@ -212,7 +212,7 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
         actix_rt::time::sleep(Duration::from_millis(1)).await;
     }
     let handle = supervisor
-        .send(GetEndpoint { id: "out".into() })
+        .send(GetEndpoint::new("out"))
         .await
         .unwrap()
         .unwrap();
@@ -265,7 +265,7 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
                 }
                 let k = (n - sent).min(BATCH as u64);
                 let batch = (0..k).map(|_| payload.clone()).collect();
-                in_flight.push(handle.send_batch(batch));
+                in_flight.push(handle.send_many(batch));
                 sent += k;
             }
             while let Some(receipts) = in_flight.next().await {
@@ -296,7 +296,7 @@ async fn main() {
     let server = BlastServer::start();
     let paths = [
         (
-            "WebSocket out, 64 B, EndpointHandle::send_batch(256), 4 in flight",
+            "WebSocket out, 64 B, EndpointHandle::send_many(256), 4 in flight",
             Path::Batch,
         ),
         ("WebSocket out, 64 B, EndpointHandle::push_wait", Path::Push),

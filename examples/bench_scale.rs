@@ -35,9 +35,10 @@ use std::{
 };
 
 use actix::prelude::*;
+use actix_tether::config::DEFAULT_RECONNECT_RATE;
 use actix_tether::{
     AddEndpoint, BackoffConfig, ConnectionState, EndpointConfig, GetHealthReport, StatusChanged,
-    Subscribe, Subscriber, SupervisorActor, SupervisorConfig, DEFAULT_RECONNECT_RATE,
+    Subscribe, Subscriber, SupervisorActor, SupervisorConfig,
 };
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use bench_common::{median, runs};
@@ -47,7 +48,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const OUTAGE: Duration = Duration::from_secs(5);
 /// The storm uses the library's default backoff cap (30 s): a fleet as users
 /// deploy it.
-const STORM_MAX_DELAY: Duration = actix_tether::DEFAULT_MAX_DELAY;
+const STORM_MAX_DELAY: Duration = actix_tether::config::DEFAULT_MAX_DELAY;
 
 // ---------- measurements from /proc ----------
 

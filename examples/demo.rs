@@ -24,7 +24,7 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, BackoffConfig, EndpointConfig, GetHealthReport, HealthReport, MessagesReceived,
+    AddEndpoint, BackoffConfig, BurstReceived, EndpointConfig, GetHealthReport, HealthReport,
     Shutdown, StatusChanged, Subscribe, Subscriber, SupervisorActor,
 };
 use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
@@ -152,9 +152,9 @@ impl Handler<StatusChanged> for Printer {
     }
 }
 
-impl Handler<MessagesReceived> for Printer {
+impl Handler<BurstReceived> for Printer {
     type Result = ();
-    fn handle(&mut self, batch: MessagesReceived, _: &mut Context<Self>) {
+    fn handle(&mut self, batch: BurstReceived, _: &mut Context<Self>) {
         let seen = self
             .generations
             .entry(batch.endpoint.to_string())
@@ -219,7 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .start();
     for subscriber in [
         Subscriber::Status(printer.clone().recipient()),
-        Subscriber::Batches(printer.recipient()),
+        Subscriber::Bursts(printer.recipient()),
     ] {
         supervisor
             .send(Subscribe {

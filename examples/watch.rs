@@ -21,7 +21,7 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    parse_duration, Accepted, AddEndpoint, BackoffConfig, EndpointBuilder, EndpointConfig,
+    config::parse_duration, Accepted, AddEndpoint, BackoffConfig, EndpointBuilder, EndpointConfig,
     GetHealthReport, MessageReceived, Payload, SendPayload, Shutdown, StatusChanged, Subscribe,
     Subscriber, SupervisorActor,
 };
@@ -92,12 +92,14 @@ impl Settings {
         }
         let initial = self
             .initial_delay
-            .unwrap_or(actix_tether::DEFAULT_INITIAL_DELAY);
-        let max = self.max_delay.unwrap_or(actix_tether::DEFAULT_MAX_DELAY);
+            .unwrap_or(actix_tether::config::DEFAULT_INITIAL_DELAY);
+        let max = self
+            .max_delay
+            .unwrap_or(actix_tether::config::DEFAULT_MAX_DELAY);
         builder = builder.backoff(match self.backoff.as_deref().unwrap_or("exponential") {
             "exponential" => BackoffConfig::Exponential {
                 initial,
-                multiplier: actix_tether::DEFAULT_MULTIPLIER,
+                multiplier: actix_tether::config::DEFAULT_MULTIPLIER,
                 max,
                 jitter: true,
             },

@@ -25,6 +25,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use futures::channel::oneshot;
 
+pub use crate::supervisor::Forwarded;
 use crate::{Error, ErrorCategory, Payload, Result};
 
 /// How one message is sent: shared by every way of sending
@@ -169,7 +170,7 @@ pub enum OverflowPolicy {
 pub type AckMatcher = Arc<dyn Fn(&Payload) -> Option<String> + Send + Sync>;
 
 /// Builds one frame from several queued messages, oldest first.
-pub type BatchEncoder = Arc<dyn Fn(&[Payload]) -> Payload + Send + Sync>;
+pub type CoalesceEncoder = Arc<dyn Fn(&[Payload]) -> Payload + Send + Sync>;
 
 /// Acknowledged mode: `matcher` reads the id out of a server's ack (`None`
 /// for other messages); a message sent with an ack id completes when its ack
@@ -221,23 +222,23 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
-/// Coalesces queued messages into one frame: at most `max_batch` messages,
+/// Coalesces queued messages into one frame: at most `max_messages` messages,
 /// waiting at most `max_delay` for more, encoded by `encoder` (for example a
 /// JSON envelope `{"type":"batch","messages":[...]}`).
 #[derive(Clone)]
-pub struct BatchConfig {
+pub struct CoalesceConfig {
     /// Builds one frame from several messages, oldest first.
-    pub encoder: BatchEncoder,
+    pub encoder: CoalesceEncoder,
     /// Most messages in one frame.
-    pub max_batch: usize,
+    pub max_messages: usize,
     /// Longest a message waits for others to join its frame.
     pub max_delay: Duration,
 }
 
-impl fmt::Debug for BatchConfig {
+impl fmt::Debug for CoalesceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchConfig")
-            .field("max_batch", &self.max_batch)
+        f.debug_struct("CoalesceConfig")
+            .field("max_messages", &self.max_messages)
             .field("max_delay", &self.max_delay)
             .finish_non_exhaustive()
     }

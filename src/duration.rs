@@ -13,7 +13,7 @@ use serde::{de, Deserializer, Serializer};
 ///
 /// ```
 /// use std::time::Duration;
-/// use actix_tether::parse_duration;
+/// use actix_tether::config::parse_duration;
 /// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
 /// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
 /// assert!(parse_duration("soon").is_err());

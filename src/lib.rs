@@ -1,22 +1,21 @@
 //! Keeps an actix service's outbound long-lived connections alive.
 //!
 //! A [`SupervisorActor`] owns one [`ConnectionActor`] per endpoint, over
-//! WebSocket (`ws://`, `wss://`) or Server-Sent Events (`http://`,
-//! `https://`, see [`sse`]). Each
+//! WebSocket (`ws://`, `wss://`), Server-Sent Events (`http://`,
+//! `https://`, see [`sse`]) or a protocol of your own (see [`transport`]). Each
 //! connection actor connects with a bounded timeout, runs its own heartbeat
 //! (protocol pings, or an application-level ping and reply), detects dead and
 //! half-open peers, and reconnects with backoff under a close-code policy. A
 //! [`MonitorActor`] folds latency, error, traffic and state samples into
 //! per-endpoint statistics and a 0–100 health score. Subscribers register as
 //! actix `Recipient`s for [`StatusChanged`] events and inbound messages, one
-//! at a time ([`MessageReceived`]) or in bursts ([`MessagesReceived`]).
+//! at a time ([`MessageReceived`]) or in bursts ([`BurstReceived`]).
 //!
 //! # Quick start
 //! ```no_run
 //! use actix::prelude::*;
 //! use actix_tether::{
-//!     AddEndpoint, EndpointConfig, MessageReceived, StatusChanged, Subscribe, Subscriber,
-//!     SupervisorActor,
+//!     AddEndpoint, EndpointConfig, MessageReceived, StatusChanged, Subscribe, SupervisorActor,
 //! };
 //!
 //! struct Printer;
@@ -40,12 +39,8 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let supervisor = SupervisorActor::default().start();
 //!     let printer = Printer.start();
-//!     supervisor
-//!         .send(Subscribe { endpoint: None, subscriber: Subscriber::Status(printer.clone().recipient()) })
-//!         .await??;
-//!     supervisor
-//!         .send(Subscribe { endpoint: None, subscriber: Subscriber::Messages(printer.recipient()) })
-//!         .await??;
+//!     supervisor.send(Subscribe::status(printer.clone().recipient())).await??;
+//!     supervisor.send(Subscribe::messages(printer.recipient())).await??;
 //!     let config = EndpointConfig::websocket("wss://relay.example/ws").build()?;
 //!     supervisor.send(AddEndpoint::new("relay", config)).await??;
 //!     actix_rt::signal::ctrl_c().await?;
@@ -68,8 +63,15 @@
 //! # Sending
 //! [`SendPayload`] answers with a [`Receipt`]: written, or queued in the
 //! endpoint's bounded outbox while it (re)connects or authenticates; the
-//! receipt's outcome settles exactly once. The [`delivery`] module states the
-//! promise and its limits, acknowledged mode, authentication and batching.
+//! receipt's outcome settles exactly once; [`SendOptions`] add an
+//! acknowledgement id or session scope. The [`delivery`] module states the
+//! promise and its limits, acknowledged mode, authentication and coalescing.
+//!
+//! # Where things are
+//! The crate root holds what ordinary code names. Defaults and protocol
+//! limits are in [`config`], backoff policies in [`backoff`], the delivery
+//! features' settings in [`delivery`], the transport traits in
+//! [`transport`], the SSE parser in [`sse`], health figures in [`monitor`].
 //!
 //! # What is not guaranteed
 //! A message written to a socket whose connection then dies may or may not
@@ -83,7 +85,7 @@
 
 pub mod backoff;
 mod close;
-mod config;
+pub mod config;
 mod connection;
 pub mod delivery;
 mod duration;
@@ -106,28 +108,24 @@ mod subscribers;
 mod supervisor;
 pub mod transport;
 
-#[cfg(feature = "backoff")]
-pub use crate::backoff::FromBackoff;
 pub use crate::{
-    backoff::{BackoffPolicy, ConstantBackoff, DecorrelatedJitter, ExponentialBackoff},
-    close::{ClosePolicy, MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
-    config::*,
-    connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
-    delivery::{
-        Accepted, AckConfig, AuthConfig, AuthReply, BatchConfig, Delivered, OverflowPolicy,
-        Receipt, SendOptions,
+    close::ClosePolicy,
+    config::{
+        BackoffConfig, EndpointBuilder, EndpointConfig, HeartbeatConfig, OnAuthFailure,
+        ReconnectMode, SseConfig, SupervisorConfig,
     },
-    duration::parse_duration,
+    connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
+    delivery::{Accepted, AuthReply, Delivered, OverflowPolicy, Receipt, SendOptions},
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},
     failure::{Urgency, Verdict},
-    message::{MessageReceived, MessagesReceived, Payload},
+    message::{BurstReceived, MessageReceived, Payload},
     monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
     redact::redact_url,
-    retry_after::MAX_RETRY_AFTER,
+    sse::SseEvent,
     status::{ConnectionState, StatusChanged},
     supervisor::{
-        AddEndpoint, Added, Forwarded, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus,
-        Reconnect, RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+        AddEndpoint, Added, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus, Reconnect,
+        RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
     },
 };

@@ -99,10 +99,10 @@ pub struct MessageReceived {
 }
 
 /// Every message that was ready at once on one connection, in order: a burst
-/// costs one mailbox hop. The batch is shared between subscribers, not copied.
+/// costs one mailbox hop. The burst is shared between subscribers, not copied.
 #[derive(Debug, Clone, actix::Message)]
 #[rtype(result = "()")]
-pub struct MessagesReceived {
+pub struct BurstReceived {
     /// The endpoint that received them.
     pub endpoint: EndpointId,
     /// The connection generation that received them.

@@ -14,7 +14,7 @@ use std::{
 
 use crate::{
     config::EndpointConfig,
-    delivery::{overflow, Accepted, AckConfig, BatchConfig, Delivered, Receipt, SendOptions},
+    delivery::{overflow, Accepted, AckConfig, CoalesceConfig, Delivered, Receipt, SendOptions},
     monitor::Samples,
     outbox::{Outbox, Outgoing, Pushed, Report},
     push_queue::PushQueue,
@@ -62,7 +62,7 @@ pub(crate) struct Sender {
     /// with when each was written.
     in_flight: VecDeque<(Outgoing, Instant)>,
     ack: Option<AckConfig>,
-    batch: Option<BatchConfig>,
+    coalesce: Option<CoalesceConfig>,
     max_message_size: usize,
     receive_only: bool,
     pushed: Arc<PushQueue>,
@@ -76,7 +76,7 @@ impl Sender {
             outbox: Outbox::new(config.outbox_capacity, config.overflow),
             in_flight: VecDeque::new(),
             ack: config.ack.clone(),
-            batch: config.batch.clone(),
+            coalesce: config.coalesce.clone(),
             max_message_size: config.max_message_size,
             receive_only: !config.kind.can_send(),
             pushed,
@@ -105,7 +105,7 @@ impl Sender {
     /// Whether a send may go straight into a `live` socket: nothing waits
     /// ahead of it and no batch is filling.
     pub(crate) fn writes_straight(&self, live: bool) -> bool {
-        live && self.outbox.is_empty() && self.batch.is_none()
+        live && self.outbox.is_empty() && self.coalesce.is_none()
     }
 
     /// Whether a message sent with `options` is kept after its write (it
@@ -166,9 +166,9 @@ impl Sender {
         let Some(oldest) = self.outbox.front() else {
             return Due::Empty;
         };
-        match &self.batch {
-            Some(batch) if self.outbox.len() < batch.max_batch => {
-                let at = oldest.queued_at + batch.max_delay;
+        match &self.coalesce {
+            Some(co) if self.outbox.len() < co.max_messages => {
+                let at = oldest.queued_at + co.max_delay;
                 if now < at {
                     Due::At(at)
                 } else {
@@ -181,7 +181,7 @@ impl Sender {
 
     /// Takes the next frame to write (after [`due`](Self::due) said `Now`).
     pub(crate) fn take(&mut self) -> Option<Frame> {
-        let Some(batch) = &self.batch else {
+        let Some(co) = &self.coalesce else {
             let msg = self.outbox.pop()?;
             if self.ack.is_some() && msg.ack_id.is_some() {
                 return Some(Frame {
@@ -198,14 +198,14 @@ impl Sender {
                 taken: Taken::Single { report, len },
             });
         };
-        let n = self.outbox.len().min(batch.max_batch);
+        let n = self.outbox.len().min(co.max_messages);
         if n == 0 {
             return None;
         }
         let taken: Vec<Outgoing> = std::iter::from_fn(|| self.outbox.pop()).take(n).collect();
         let payloads: Vec<Payload> = taken.iter().map(|m| m.payload.clone()).collect();
         Some(Frame {
-            payload: (batch.encoder)(&payloads),
+            payload: (co.encoder)(&payloads),
             taken: Taken::Batch(taken),
         })
     }
@@ -256,7 +256,7 @@ impl Sender {
 
     /// Whether anything here has a deadline (acknowledgements, batches).
     pub(crate) fn has_deadlines(&self) -> bool {
-        self.ack.is_some() || self.batch.is_some()
+        self.ack.is_some() || self.coalesce.is_some()
     }
 
     /// Whether every accepted message and push has been written.
@@ -285,7 +285,7 @@ impl Sender {
 
     /// Whether the writer uses [`take_pushes`](Self::take_pushes) now.
     pub(crate) fn writes_pushes_straight(&self) -> bool {
-        self.batch.is_none() && self.outbox.is_empty()
+        self.coalesce.is_none() && self.outbox.is_empty()
     }
 
     /// Whether the outbox has room for more pushes.
@@ -345,9 +345,9 @@ impl Sender {
             .as_ref()
             .zip(self.in_flight.front())
             .map(|(ack, (_, written))| *written + ack.timeout);
-        let batch = match (&self.batch, self.outbox.front()) {
-            (Some(batch), Some(oldest)) if writing && self.outbox.len() < batch.max_batch => {
-                Some(oldest.queued_at + batch.max_delay).filter(|at| *at > now)
+        let batch = match (&self.coalesce, self.outbox.front()) {
+            (Some(co), Some(oldest)) if writing && self.outbox.len() < co.max_messages => {
+                Some(oldest.queued_at + co.max_delay).filter(|at| *at > now)
             }
             _ => None,
         };
@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn a_batch_is_due_when_full_or_when_its_oldest_waited_max_delay() {
         let config = EndpointConfig::websocket("ws://h/")
-            .batch(
+            .coalesce(
                 |ps| Payload::text(format!("{} messages", ps.len())),
                 3,
                 MS(50),

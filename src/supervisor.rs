@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use actix::{
     dev::{MessageResponse, OneshotSender},
     Actor, Addr, Arbiter, ArbiterHandle, Context, Handler, MailboxError, Message, MessageResult,
-    ResponseFuture, Supervisor,
+    Recipient, ResponseFuture, Supervisor,
 };
 use futures::future::join_all;
 
@@ -19,8 +19,9 @@ use crate::{
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     sender::receive_only,
-    EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Payload, Receipt, Result,
-    SendOptions, Subscriber, SupervisorConfig, TransportKind,
+    BurstReceived, EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error,
+    MessageReceived, Payload, Receipt, Result, SendOptions, StatusChanged, Subscriber,
+    SupervisorConfig, TransportKind,
 };
 
 /// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
@@ -86,9 +87,7 @@ impl SupervisorActor {
     }
 
     fn handle_of(&self, id: &EndpointId) -> Result<&EndpointHandle> {
-        self.endpoints
-            .get(id)
-            .ok_or_else(|| Error::endpoint(format!("unknown endpoint {id:?}")))
+        self.endpoints.get(id).ok_or_else(|| unknown(id))
     }
 
     fn endpoint(&self, id: &EndpointId) -> Result<Addr<ConnectionActor>> {
@@ -124,16 +123,16 @@ impl Actor for SupervisorActor {
 #[rtype(result = "Result<Added>")]
 pub struct AddEndpoint {
     /// The endpoint's name.
-    pub id: EndpointId,
+    pub endpoint: EndpointId,
     /// How to connect.
     pub config: EndpointConfig,
 }
 
 impl AddEndpoint {
     /// An add request.
-    pub fn new(id: impl Into<EndpointId>, config: EndpointConfig) -> Self {
+    pub fn new(endpoint: impl Into<EndpointId>, config: EndpointConfig) -> Self {
         Self {
-            id: id.into(),
+            endpoint: endpoint.into(),
             config,
         }
     }
@@ -155,13 +154,13 @@ impl Handler<AddEndpoint> for SupervisorActor {
         if self.shut_down {
             return Err(Error::shutdown());
         }
-        if self.endpoints.contains_key(&msg.id) {
-            return Ok(Added::Existing(msg.id));
+        if self.endpoints.contains_key(&msg.endpoint) {
+            return Ok(Added::Existing(msg.endpoint));
         }
         msg.config.validate()?;
         let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].clone();
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
-        let (id, config) = (msg.id.clone(), Arc::new(msg.config));
+        let (id, config) = (msg.endpoint.clone(), Arc::new(msg.config));
         let tls = self.config.tls.clone();
         let monitor = self.monitor();
         let budget = self.reconnect_budget.clone();
@@ -181,9 +180,9 @@ impl Handler<AddEndpoint> for SupervisorActor {
             }
             actor
         });
-        let handle = EndpointHandle::new(msg.id.clone(), addr, pushed, max_message_size);
-        self.endpoints.insert(msg.id.clone(), handle);
-        Ok(Added::New(msg.id))
+        let handle = EndpointHandle::new(msg.endpoint.clone(), addr, pushed, max_message_size);
+        self.endpoints.insert(msg.endpoint.clone(), handle);
+        Ok(Added::New(msg.endpoint))
     }
 }
 
@@ -193,18 +192,26 @@ impl Handler<AddEndpoint> for SupervisorActor {
 #[rtype(result = "Result<()>")]
 pub struct RemoveEndpoint {
     /// The endpoint.
-    pub id: EndpointId,
+    pub endpoint: EndpointId,
+}
+
+impl RemoveEndpoint {
+    /// Removes `endpoint`.
+    pub fn new(endpoint: impl Into<EndpointId>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+        }
+    }
 }
 
 impl Handler<RemoveEndpoint> for SupervisorActor {
     type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, msg: RemoveEndpoint, _: &mut Context<Self>) -> Self::Result {
-        let removed = self.endpoints.remove(&msg.id);
+        let removed = self.endpoints.remove(&msg.endpoint);
         let monitor = self.monitor();
         Box::pin(async move {
-            let handle =
-                removed.ok_or_else(|| Error::endpoint(format!("unknown endpoint {:?}", msg.id)))?;
+            let handle = removed.ok_or_else(|| unknown(&msg.endpoint))?;
             handle
                 .addr()
                 .send(Close {
@@ -212,7 +219,9 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
                 })
                 .await
                 .map_err(Error::from)?;
-            monitor.do_send(EndpointRemoved { endpoint: msg.id });
+            monitor.do_send(EndpointRemoved {
+                endpoint: msg.endpoint,
+            });
             Ok(())
         })
     }
@@ -223,14 +232,23 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
 #[rtype(result = "Result<EndpointStatus>")]
 pub struct GetStatus {
     /// The endpoint.
-    pub id: EndpointId,
+    pub endpoint: EndpointId,
+}
+
+impl GetStatus {
+    /// Asks for `endpoint`'s status.
+    pub fn new(endpoint: impl Into<EndpointId>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+        }
+    }
 }
 
 impl Handler<GetStatus> for SupervisorActor {
     type Result = ResponseFuture<Result<EndpointStatus>>;
 
     fn handle(&mut self, msg: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        let addr = self.endpoint(&msg.id);
+        let addr = self.endpoint(&msg.endpoint);
         Box::pin(async move { addr?.send(QueryStatus).await.map_err(Error::from) })
     }
 }
@@ -266,14 +284,28 @@ impl Handler<GetAllStatuses> for SupervisorActor {
 #[rtype(result = "Result<()>")]
 pub struct Reconnect {
     /// The endpoint; `None` for all.
-    pub id: Option<EndpointId>,
+    pub endpoint: Option<EndpointId>,
+}
+
+impl Reconnect {
+    /// Forces a reconnect of `endpoint`.
+    pub fn endpoint(endpoint: impl Into<EndpointId>) -> Self {
+        Self {
+            endpoint: Some(endpoint.into()),
+        }
+    }
+
+    /// Forces a reconnect of every endpoint.
+    pub fn all() -> Self {
+        Self { endpoint: None }
+    }
 }
 
 impl Handler<Reconnect> for SupervisorActor {
     type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, msg: Reconnect, _: &mut Context<Self>) -> Self::Result {
-        let targets: Result<Vec<(Addr<ConnectionActor>, Duration)>> = match msg.id {
+        let targets: Result<Vec<(Addr<ConnectionActor>, Duration)>> = match msg.endpoint {
             Some(id) => self.endpoint(&id).map(|a| vec![(a, Duration::ZERO)]),
             None => {
                 let n = u32::try_from(self.endpoints.len())
@@ -310,6 +342,48 @@ pub struct Subscribe {
     pub subscriber: Subscriber,
 }
 
+impl Subscribe {
+    /// Subscribes `recipient` to every [`StatusChanged`](crate::StatusChanged)
+    /// of every endpoint (narrow it with [`endpoint`](Self::endpoint)).
+    ///
+    /// ```no_run
+    /// # use actix::prelude::*;
+    /// # use actix_tether::*;
+    /// # async fn run(supervisor: Addr<SupervisorActor>, me: Recipient<StatusChanged>) -> Result<()> {
+    /// supervisor.send(Subscribe::status(me).endpoint("feed")).await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn status(recipient: Recipient<StatusChanged>) -> Self {
+        Self::to(Subscriber::Status(recipient))
+    }
+
+    /// Subscribes `recipient` to every inbound message, one
+    /// [`MessageReceived`](crate::MessageReceived) each.
+    pub fn messages(recipient: Recipient<MessageReceived>) -> Self {
+        Self::to(Subscriber::Messages(recipient))
+    }
+
+    /// Subscribes `recipient` to inbound messages in bursts, one
+    /// [`BurstReceived`](crate::BurstReceived) per burst (the fast path).
+    pub fn bursts(recipient: Recipient<BurstReceived>) -> Self {
+        Self::to(Subscriber::Bursts(recipient))
+    }
+
+    /// A subscription of `subscriber` to every endpoint.
+    pub fn to(subscriber: Subscriber) -> Self {
+        Self {
+            endpoint: None,
+            subscriber,
+        }
+    }
+
+    /// Narrows the subscription to one endpoint.
+    pub fn endpoint(mut self, endpoint: impl Into<EndpointId>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+}
+
 /// Removes a subscription made with [`Subscribe`] (same endpoint scope).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<()>")]
@@ -318,6 +392,23 @@ pub struct Unsubscribe {
     pub endpoint: Option<EndpointId>,
     /// The subscription to remove.
     pub subscriber: Subscriber,
+}
+
+impl Unsubscribe {
+    /// Removes `subscriber`'s subscription to every endpoint (narrow it
+    /// with [`endpoint`](Self::endpoint)).
+    pub fn to(subscriber: Subscriber) -> Self {
+        Self {
+            endpoint: None,
+            subscriber,
+        }
+    }
+
+    /// Narrows the removal to one endpoint's subscription.
+    pub fn endpoint(mut self, endpoint: impl Into<EndpointId>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
 }
 
 impl Handler<Subscribe> for SupervisorActor {
@@ -479,14 +570,23 @@ impl MessageResponse<SupervisorActor, SendPayload> for Forwarded {
 #[rtype(result = "Result<EndpointHandle>")]
 pub struct GetEndpoint {
     /// The endpoint.
-    pub id: EndpointId,
+    pub endpoint: EndpointId,
+}
+
+impl GetEndpoint {
+    /// Asks for `endpoint`'s handle.
+    pub fn new(endpoint: impl Into<EndpointId>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+        }
+    }
 }
 
 impl Handler<GetEndpoint> for SupervisorActor {
     type Result = Result<EndpointHandle>;
 
     fn handle(&mut self, msg: GetEndpoint, _: &mut Context<Self>) -> Self::Result {
-        self.handle_of(&msg.id).cloned()
+        self.handle_of(&msg.endpoint).cloned()
     }
 }
 
@@ -516,6 +616,10 @@ impl Handler<GetHealthReport> for SupervisorActor {
             })
         })
     }
+}
+
+fn unknown(endpoint: &EndpointId) -> Error {
+    Error::endpoint(format!("unknown endpoint {endpoint:?}"))
 }
 
 /// Closes every connection (close frame 1000, then up to each endpoint's

@@ -67,9 +67,7 @@ async fn accepted_auth_comes_before_on_connect_messages_and_the_outbox() {
 
     // A reconnect authenticates again with a fresh token.
     supervisor
-        .send(Reconnect {
-            id: Some("a".into()),
-        })
+        .send(Reconnect::endpoint("a"))
         .await
         .unwrap()
         .unwrap();

@@ -166,11 +166,7 @@ async fn a_one_shot_endpoint_ends_closed_after_a_clean_close() {
     let reason = closed.reason.as_ref().unwrap();
     assert_eq!(reason.close_code(), Some(1000));
     assert!(!reason.is_recoverable());
-    let status = supervisor
-        .send(GetStatus { id: "c".into() })
-        .await
-        .unwrap()
-        .unwrap();
+    let status = supervisor.send(GetStatus::new("c")).await.unwrap().unwrap();
     assert_eq!(status.state, ConnectionState::Closed);
 }
 

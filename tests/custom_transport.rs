@@ -107,7 +107,7 @@ async fn a_user_transport_carries_messages_and_survives_a_server_restart() {
     assert_eq!(generation, 2);
     assert!(greeting.starts_with("hello "), "{greeting}");
     let status = supervisor
-        .send(GetStatus { id: "lines".into() })
+        .send(GetStatus::new("lines"))
         .await
         .unwrap()
         .unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use actix_tether::{ConnectionState, Payload, SendPayload, Subscribe, Subscriber};
+use actix_tether::{ConnectionState, Payload, SendPayload, Subscribe};
 use common::*;
 
 #[actix::test]
@@ -14,10 +14,7 @@ async fn receives_every_message_in_order_one_by_one_and_in_batches() {
         mut events,
     } = Harness::start().await;
     supervisor
-        .send(Subscribe {
-            endpoint: None,
-            subscriber: Subscriber::Batches(events.addr.clone().recipient()),
-        })
+        .send(Subscribe::bursts(events.addr.clone().recipient()))
         .await
         .unwrap()
         .unwrap();
@@ -70,7 +67,7 @@ async fn bursts_arrive_whole_and_in_order_across_read_buffer_changes() {
         supervisor,
         mut events,
     } = Harness::start().await;
-    let config = fast(&server.url()).max_batch(3).build().unwrap();
+    let config = fast(&server.url()).max_burst(3).build().unwrap();
     add(&supervisor, "burst", config).await;
     events.until_state(ConnectionState::Connected).await;
     server
@@ -148,9 +145,7 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
     add(&supervisor, "direct", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     let handle = supervisor
-        .send(actix_tether::GetEndpoint {
-            id: "direct".into(),
-        })
+        .send(actix_tether::GetEndpoint::new("direct"))
         .await
         .unwrap()
         .unwrap();
@@ -161,7 +156,7 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
         actix_tether::Accepted::Written { generation: 1 }
     ));
     let batch = (0..100).map(|i| Payload::text(format!("n {i}"))).collect();
-    let receipts = handle.send_batch(batch).await.unwrap();
+    let receipts = handle.send_many(batch).await.unwrap();
     assert_eq!(receipts.len(), 100);
     for receipt in receipts {
         assert!(receipt.unwrap().outcome().await.is_ok());
@@ -172,7 +167,7 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
         .collect();
     assert_eq!(texts, expected);
     let unknown = supervisor
-        .send(actix_tether::GetEndpoint { id: "nope".into() })
+        .send(actix_tether::GetEndpoint::new("nope"))
         .await
         .unwrap()
         .unwrap_err();

@@ -80,7 +80,7 @@ async fn removal_and_shutdown_report_every_queued_message() {
     let queued_down = send(&supervisor, SendPayload::new("down", "n 2")).await;
 
     supervisor
-        .send(RemoveEndpoint { id: "gone".into() })
+        .send(RemoveEndpoint::new("gone"))
         .await
         .unwrap()
         .unwrap();
@@ -192,7 +192,7 @@ async fn a_handle_sends_with_an_ack_id_and_session_scope_like_send_payload() {
     add(&supervisor, "acks", acked.build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     let handle = supervisor
-        .send(GetEndpoint { id: "acks".into() })
+        .send(GetEndpoint::new("acks"))
         .await
         .unwrap()
         .unwrap();
@@ -212,9 +212,7 @@ async fn a_handle_sends_with_an_ack_id_and_session_scope_like_send_payload() {
     )
     .await;
     let offline = supervisor
-        .send(GetEndpoint {
-            id: "offline".into(),
-        })
+        .send(GetEndpoint::new("offline"))
         .await
         .unwrap()
         .unwrap();
@@ -436,7 +434,7 @@ async fn batching_coalesces_queued_messages_into_envelopes_in_order() {
         mut events,
     } = Harness::start().await;
     let config = fast(&server.url())
-        .batch(
+        .coalesce(
             |msgs| {
                 let inner: Vec<&str> = msgs.iter().filter_map(Payload::as_text).collect();
                 Payload::text(serde_json::json!({"type": "batch", "messages": inner}).to_string())

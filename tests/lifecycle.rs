@@ -52,7 +52,7 @@ async fn remove_closes_with_1000_and_forgets_the_endpoint() {
     add(&supervisor, "gone", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     supervisor
-        .send(RemoveEndpoint { id: "gone".into() })
+        .send(RemoveEndpoint::new("gone"))
         .await
         .unwrap()
         .unwrap();
@@ -74,13 +74,13 @@ async fn remove_closes_with_1000_and_forgets_the_endpoint() {
         vec![ConnectionState::Closing, ConnectionState::Closed]
     );
     let err = supervisor
-        .send(GetStatus { id: "gone".into() })
+        .send(GetStatus::new("gone"))
         .await
         .unwrap()
         .unwrap_err();
     assert_eq!(err.category(), ErrorCategory::Endpoint);
     let err = supervisor
-        .send(RemoveEndpoint { id: "gone".into() })
+        .send(RemoveEndpoint::new("gone"))
         .await
         .unwrap()
         .unwrap_err();
@@ -150,7 +150,7 @@ async fn subscribers_receive_every_transition_in_order() {
     server.restart().await;
     seen.extend(events.until_state(ConnectionState::Connected).await);
     supervisor
-        .send(RemoveEndpoint { id: "x".into() })
+        .send(RemoveEndpoint::new("x"))
         .await
         .unwrap()
         .unwrap();

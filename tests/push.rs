@@ -16,7 +16,7 @@ async fn handle(
     id: &str,
 ) -> EndpointHandle {
     supervisor
-        .send(GetEndpoint { id: id.into() })
+        .send(GetEndpoint::new(id))
         .await
         .unwrap()
         .unwrap()
@@ -101,7 +101,7 @@ async fn pushes_an_endpoint_cannot_deliver_are_refused_or_counted() {
 
     // A handle outlives its endpoint: pushes then fail.
     supervisor
-        .send(RemoveEndpoint { id: "down".into() })
+        .send(RemoveEndpoint::new("down"))
         .await
         .unwrap()
         .unwrap();
@@ -118,7 +118,7 @@ async fn pushes_to_a_batching_endpoint_arrive_in_its_envelopes() {
         mut events,
     } = Harness::start().await;
     let config = fast(&server.url())
-        .batch(
+        .coalesce(
             |msgs| {
                 let inner: Vec<&str> = msgs.iter().filter_map(Payload::as_text).collect();
                 Payload::text(inner.join("|"))
@@ -169,7 +169,7 @@ async fn pushes_queued_when_an_endpoint_is_removed_go_out_before_its_close() {
         pusher.push(format!("r {i}")).unwrap();
     }
     supervisor
-        .send(RemoveEndpoint { id: "r".into() })
+        .send(RemoveEndpoint::new("r"))
         .await
         .unwrap()
         .unwrap();

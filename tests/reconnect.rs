@@ -76,7 +76,7 @@ async fn gives_up_after_max_attempts_and_a_forced_reconnect_revives_it() {
 
     // Still registered; a server appears and a forced reconnect revives it.
     let status = supervisor
-        .send(GetStatus { id: "down".into() })
+        .send(GetStatus::new("down"))
         .await
         .unwrap()
         .unwrap();
@@ -84,7 +84,7 @@ async fn gives_up_after_max_attempts_and_a_forced_reconnect_revives_it() {
     let mut server = TestServer::start().await;
     let url = server.url();
     supervisor
-        .send(actix_tether::RemoveEndpoint { id: "down".into() })
+        .send(actix_tether::RemoveEndpoint::new("down"))
         .await
         .unwrap()
         .unwrap();
@@ -99,9 +99,7 @@ async fn gives_up_after_max_attempts_and_a_forced_reconnect_revives_it() {
     events.until_state(ConnectionState::Failed).await;
     server.restart().await;
     supervisor
-        .send(Reconnect {
-            id: Some("revived".into()),
-        })
+        .send(Reconnect::endpoint("revived"))
         .await
         .unwrap()
         .unwrap();
@@ -120,11 +118,7 @@ async fn forced_reconnect_of_a_live_connection_opens_a_new_one() {
     add(&supervisor, "a", fast(&server.url()).build().unwrap()).await;
     add(&supervisor, "b", fast(&server.url()).build().unwrap()).await;
     events.count_state(ConnectionState::Connected, 2).await;
-    supervisor
-        .send(Reconnect { id: None })
-        .await
-        .unwrap()
-        .unwrap();
+    supervisor.send(Reconnect::all()).await.unwrap().unwrap();
     let mut generations = Vec::new();
     while generations.len() < 2 {
         let e = events.next_status().await;
@@ -209,9 +203,7 @@ async fn header_provider_is_called_on_every_attempt() {
         .await;
     events.until_state(ConnectionState::Connected).await;
     supervisor
-        .send(Reconnect {
-            id: Some("tok".into()),
-        })
+        .send(Reconnect::endpoint("tok"))
         .await
         .unwrap()
         .unwrap();

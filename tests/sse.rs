@@ -114,7 +114,7 @@ async fn resumes_after_20_drops_with_every_event_exactly_once_in_order() {
         .collect();
     assert_eq!(resumed_from, expected);
     let status = supervisor
-        .send(GetStatus { id: "log".into() })
+        .send(GetStatus::new("log"))
         .await
         .unwrap()
         .unwrap();
@@ -148,15 +148,13 @@ async fn status_204_stops_for_good() {
     assert_eq!(closed.from, ConnectionState::Connecting);
     assert_eq!(closed.reason.unwrap().http_status(), Some(204));
     let status = supervisor
-        .send(GetStatus { id: "stop".into() })
+        .send(GetStatus::new("stop"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(status.state, ConnectionState::Closed);
     let err = supervisor
-        .send(Reconnect {
-            id: Some("stop".into()),
-        })
+        .send(Reconnect::endpoint("stop"))
         .await
         .unwrap()
         .unwrap_err();
@@ -328,7 +326,7 @@ async fn removing_an_sse_endpoint_closes_it_through_closing() {
     .await;
     until(&mut events, ConnectionState::Connected).await;
     supervisor
-        .send(actix_tether::RemoveEndpoint { id: "bye".into() })
+        .send(actix_tether::RemoveEndpoint::new("bye"))
         .await
         .unwrap()
         .unwrap();

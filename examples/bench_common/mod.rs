@@ -12,7 +12,7 @@ use std::{
 };
 
 use actix::prelude::*;
-use actix_tether::{MessageReceived, MessagesReceived, StatusChanged};
+use actix_tether::{BurstReceived, MessageReceived, StatusChanged};
 use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{channel::oneshot, StreamExt};
@@ -263,9 +263,9 @@ impl Handler<MessageReceived> for Counter {
     }
 }
 
-impl Handler<MessagesReceived> for Counter {
+impl Handler<BurstReceived> for Counter {
     type Result = ();
-    fn handle(&mut self, batch: MessagesReceived, _: &mut Context<Self>) {
+    fn handle(&mut self, batch: BurstReceived, _: &mut Context<Self>) {
         self.add(batch.payloads.len() as u64);
     }
 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::{
     backoff::BackoffPolicy,
     close::ClosePolicy,
-    delivery::{AckConfig, AuthConfig, AuthReply, BatchConfig, OverflowPolicy},
+    delivery::{AckConfig, AuthConfig, AuthReply, CoalesceConfig, OverflowPolicy},
     ConfigError, Payload,
 };
 
@@ -66,7 +66,7 @@ impl EndpointBuilder {
     }
 
     /// A custom policy (for example a `backoff` crate policy wrapped in
-    /// [`FromBackoff`](crate::FromBackoff)); the factory is called once per endpoint.
+    /// [`FromBackoff`](crate::backoff::FromBackoff)); the factory is called once per endpoint.
     pub fn backoff_policy(
         mut self,
         factory: impl Fn() -> Box<dyn BackoffPolicy> + Send + Sync + 'static,
@@ -144,9 +144,10 @@ impl EndpointBuilder {
         self
     }
 
-    /// Most frames delivered in one batch. Default 256.
-    pub fn max_batch(mut self, frames: usize) -> Self {
-        self.0.max_batch = frames;
+    /// Most frames (or SSE chunks) read at once and delivered as one
+    /// [`BurstReceived`](crate::BurstReceived). Default 256.
+    pub fn max_burst(mut self, frames: usize) -> Self {
+        self.0.max_burst = frames;
         self
     }
 
@@ -201,16 +202,16 @@ impl EndpointBuilder {
     }
 
     /// Coalesces queued messages into one frame built by `encoder`, at most
-    /// `max_batch` per frame, waiting at most `max_delay` for more.
-    pub fn batch(
+    /// `max_messages` per frame, waiting at most `max_delay` for more.
+    pub fn coalesce(
         mut self,
         encoder: impl Fn(&[Payload]) -> Payload + Send + Sync + 'static,
-        max_batch: usize,
+        max_messages: usize,
         max_delay: Duration,
     ) -> Self {
-        self.0.batch = Some(BatchConfig {
+        self.0.coalesce = Some(CoalesceConfig {
             encoder: Arc::new(encoder),
-            max_batch,
+            max_messages,
             max_delay,
         });
         self

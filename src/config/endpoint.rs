@@ -5,7 +5,7 @@ use std::{fmt, time::Duration};
 use super::*;
 use crate::{
     close::ClosePolicy,
-    delivery::{AckConfig, AuthConfig, BatchConfig, OverflowPolicy},
+    delivery::{AckConfig, AuthConfig, CoalesceConfig, OverflowPolicy},
     duration::serde_duration,
     transport::TransportFactory,
     ConfigError, Payload, TransportKind,
@@ -121,10 +121,11 @@ pub struct EndpointConfig {
     /// Largest inbound message in bytes. Default 16 MiB.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
-    /// Most frames (or SSE chunks) read and delivered at once to batch
-    /// subscribers. Default 256.
-    #[serde(default = "default_max_batch")]
-    pub max_batch: usize,
+    /// Most frames (or SSE chunks) read at once and delivered as one
+    /// [`BurstReceived`](crate::BurstReceived). Default
+    /// [`DEFAULT_MAX_BURST`] (256; `max_batch` in older config files).
+    #[serde(default = "default_max_burst", alias = "max_batch")]
+    pub max_burst: usize,
     /// SSE settings (ignored by WebSocket endpoints).
     #[serde(default)]
     pub sse: SseConfig,
@@ -149,7 +150,7 @@ pub struct EndpointConfig {
     pub ack: Option<AckConfig>,
     /// Optional coalescing of queued messages into one frame. Default: off.
     #[serde(skip)]
-    pub batch: Option<BatchConfig>,
+    pub coalesce: Option<CoalesceConfig>,
     /// Handshake headers sent on every attempt (values are secret: never logged).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -189,8 +190,8 @@ fn default_try_again_later() -> Duration {
 fn default_max_message_size() -> usize {
     DEFAULT_MAX_MESSAGE_SIZE
 }
-fn default_max_batch() -> usize {
-    DEFAULT_MAX_BATCH
+fn default_max_burst() -> usize {
+    DEFAULT_MAX_BURST
 }
 fn default_outbox_capacity() -> usize {
     DEFAULT_OUTBOX_CAPACITY
@@ -239,14 +240,14 @@ impl EndpointConfig {
             try_again_later: DEFAULT_TRY_AGAIN_LATER,
             on_auth_failure: OnAuthFailure::Fail,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_batch: DEFAULT_MAX_BATCH,
+            max_burst: DEFAULT_MAX_BURST,
             sse: SseConfig::default(),
             outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
             overflow: OverflowPolicy::Reject,
             on_connect: Vec::new(),
             auth: None,
             ack: None,
-            batch: None,
+            coalesce: None,
             headers: Vec::new(),
             header_provider: None,
             backoff_policy: None,
@@ -349,8 +350,11 @@ impl EndpointConfig {
         if self.outbox_capacity == 0 {
             return Err(ConfigError::new("outbox_capacity", "must be at least 1"));
         }
-        if self.batch.as_ref().is_some_and(|b| b.max_batch == 0) {
-            return Err(ConfigError::new("batch.max_batch", "must be at least 1"));
+        if self.coalesce.as_ref().is_some_and(|c| c.max_messages == 0) {
+            return Err(ConfigError::new(
+                "coalesce.max_messages",
+                "must be at least 1",
+            ));
         }
         if self.auth.as_ref().is_some_and(|a| a.timeout.is_zero()) {
             return Err(ConfigError::new("auth.timeout", "must be above zero"));
@@ -360,16 +364,16 @@ impl EndpointConfig {
         }
         let sends = self.auth.is_some()
             || self.ack.is_some()
-            || self.batch.is_some()
+            || self.coalesce.is_some()
             || !self.on_connect.is_empty();
         if self.kind == TransportKind::Sse && sends {
             return Err(ConfigError::new(
                 "auth",
-                "sse endpoints are receive-only: no auth, ack, batch or on-connect messages (use headers)",
+                "sse endpoints are receive-only: no auth, ack, coalesce or on-connect messages (use headers)",
             ));
         }
-        if self.max_batch == 0 {
-            return Err(ConfigError::new("max_batch", "must be at least 1"));
+        if self.max_burst == 0 {
+            return Err(ConfigError::new("max_burst", "must be at least 1"));
         }
         for (name, _) in &self.headers {
             awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
@@ -415,14 +419,14 @@ impl fmt::Debug for EndpointConfig {
             .field("try_again_later", &self.try_again_later)
             .field("on_auth_failure", &self.on_auth_failure)
             .field("max_message_size", &self.max_message_size)
-            .field("max_batch", &self.max_batch)
+            .field("max_burst", &self.max_burst)
             .field("sse", &self.sse)
             .field("outbox_capacity", &self.outbox_capacity)
             .field("overflow", &self.overflow)
             .field("on_connect", &self.on_connect.len())
             .field("auth", &self.auth)
             .field("ack", &self.ack)
-            .field("batch", &self.batch)
+            .field("coalesce", &self.coalesce)
             .field("headers (values redacted)", &header_names)
             .field("header_provider", &self.header_provider.is_some())
             .field("backoff_policy", &self.backoff_policy.is_some())

@@ -1,6 +1,7 @@
 //! Endpoint and supervisor configuration: plain structs with documented
 //! defaults (the constants below), consuming builders, serde support and
-//! validation.
+//! validation; the protocol limits the library enforces; and the duration
+//! format config files use.
 
 mod backoff;
 mod builder;
@@ -20,6 +21,11 @@ pub use self::{
     supervisor::SupervisorConfig,
 };
 use crate::backoff::BackoffPolicy;
+pub use crate::{
+    close::{MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
+    duration::parse_duration,
+    retry_after::MAX_RETRY_AFTER,
+};
 
 /// Default [`SupervisorConfig::reconnect_rate`]: 1000 attempts per second,
 /// so 10,000 endpoints dropped at once are all retried within about 10 s.
@@ -54,8 +60,8 @@ pub const DEFAULT_MAX_PROTOCOL_FAULTS: u32 = 5;
 pub const DEFAULT_TRY_AGAIN_LATER: Duration = Duration::from_secs(10);
 /// Largest inbound message (after reassembling fragments). 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
-/// Most frames read at once and delivered in one batch to batch subscribers.
-pub const DEFAULT_MAX_BATCH: usize = 256;
+/// Most frames read at once and delivered as one burst to burst subscribers.
+pub const DEFAULT_MAX_BURST: usize = 256;
 /// Messages an endpoint's outbox holds while it is not connected: enough to
 /// ride out a reconnect of a busy sender, small enough to stay bounded.
 pub const DEFAULT_OUTBOX_CAPACITY: usize = 1024;

@@ -19,7 +19,7 @@ pub struct SupervisorConfig {
     pub reconnect_stagger: Duration,
     /// Most automatic reconnect attempts per second across all endpoints;
     /// 0 for no cap. Default
-    /// [`DEFAULT_RECONNECT_RATE`](crate::DEFAULT_RECONNECT_RATE).
+    /// [`DEFAULT_RECONNECT_RATE`](crate::config::DEFAULT_RECONNECT_RATE).
     ///
     /// An endpoint's retry waits for its backoff delay, then, only when
     /// other endpoints have taken the slots of that moment, for the next

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix::Recipient;
 
 use crate::{
-    subscribers::Subscribers, EndpointId, MessageReceived, MessagesReceived, Payload, StatusChanged,
+    subscribers::Subscribers, BurstReceived, EndpointId, MessageReceived, Payload, StatusChanged,
 };
 
 /// A subscriber of one kind of event.
@@ -16,9 +16,9 @@ pub enum Subscriber {
     Status(Recipient<StatusChanged>),
     /// Receives every inbound message as its own [`MessageReceived`].
     Messages(Recipient<MessageReceived>),
-    /// Receives inbound messages in [`MessagesReceived`] batches: one mailbox
-    /// hop per burst, the fast path.
-    Batches(Recipient<MessagesReceived>),
+    /// Receives inbound messages in [`BurstReceived`] bursts: everything
+    /// that was ready at once, in one mailbox hop (the fast path).
+    Bursts(Recipient<BurstReceived>),
 }
 
 /// The subscriber lists of one endpoint.
@@ -26,7 +26,7 @@ pub enum Subscriber {
 pub(super) struct Fanout {
     status: Subscribers<StatusChanged>,
     messages: Subscribers<MessageReceived>,
-    batches: Subscribers<MessagesReceived>,
+    bursts: Subscribers<BurstReceived>,
 }
 
 impl Fanout {
@@ -34,7 +34,7 @@ impl Fanout {
         match subscriber {
             Subscriber::Status(r) => self.status.add(r),
             Subscriber::Messages(r) => self.messages.add(r),
-            Subscriber::Batches(r) => self.batches.add(r),
+            Subscriber::Bursts(r) => self.bursts.add(r),
         }
     }
 
@@ -42,7 +42,7 @@ impl Fanout {
         match subscriber {
             Subscriber::Status(r) => self.status.remove(r),
             Subscriber::Messages(r) => self.messages.remove(r),
-            Subscriber::Batches(r) => self.batches.remove(r),
+            Subscriber::Bursts(r) => self.bursts.remove(r),
         }
     }
 
@@ -66,15 +66,15 @@ impl Fanout {
                 generation,
                 payload,
             };
-            if self.batches.is_empty() {
+            if self.bursts.is_empty() {
                 self.messages.deliver_all(payloads.into_iter().map(message));
                 return;
             }
             self.messages
                 .deliver_all(payloads.iter().cloned().map(message));
         }
-        if !self.batches.is_empty() {
-            self.batches.deliver(MessagesReceived {
+        if !self.bursts.is_empty() {
+            self.bursts.deliver(BurstReceived {
                 endpoint: endpoint.clone(),
                 generation,
                 payloads: Arc::new(payloads),

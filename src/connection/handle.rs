@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Sends to one endpoint without going through the supervisor: one mailbox
-/// hop per [`send`](Self::send), one per [`send_batch`](Self::send_batch),
+/// hop per [`send`](Self::send), one per [`send_many`](Self::send_many),
 /// none per [`push`](Self::push). Sends have the same receipts and promises
 /// as [`SendPayload`](crate::SendPayload).
 ///
@@ -102,7 +102,7 @@ impl EndpointHandle {
     /// # use actix::Actor;
     /// # use actix_tether::*;
     /// # async fn run(supervisor: actix::Addr<SupervisorActor>) -> Result<()> {
-    /// let feed = supervisor.send(GetEndpoint { id: "feed".into() }).await??;
+    /// let feed = supervisor.send(GetEndpoint::new("feed")).await??;
     /// for i in 0..1000 {
     ///     // Waits while the endpoint's queue is full.
     ///     feed.push_wait(format!("tick {i}")).await?;
@@ -147,9 +147,9 @@ impl EndpointHandle {
     ///
     /// # Errors
     /// The endpoint's actor is gone (supervisor stopped).
-    pub async fn send_batch(&self, payloads: Vec<Payload>) -> Result<Vec<Result<Receipt>>> {
+    pub async fn send_many(&self, payloads: Vec<Payload>) -> Result<Vec<Result<Receipt>>> {
         self.addr
-            .send(WriteBatch(payloads))
+            .send(WriteMany(payloads))
             .await
             .map_err(Error::from)
     }
@@ -157,16 +157,12 @@ impl EndpointHandle {
 
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<Result<Receipt>>")]
-pub(crate) struct WriteBatch(pub(crate) Vec<Payload>);
+pub(crate) struct WriteMany(pub(crate) Vec<Payload>);
 
-impl Handler<WriteBatch> for ConnectionActor {
-    type Result = MessageResult<WriteBatch>;
+impl Handler<WriteMany> for ConnectionActor {
+    type Result = MessageResult<WriteMany>;
 
-    fn handle(
-        &mut self,
-        WriteBatch(payloads): WriteBatch,
-        ctx: &mut Context<Self>,
-    ) -> Self::Result {
+    fn handle(&mut self, WriteMany(payloads): WriteMany, ctx: &mut Context<Self>) -> Self::Result {
         let receipts = payloads
             .into_iter()
             .map(|payload| {

@@ -82,7 +82,7 @@ pub(super) struct Link {
     flush_requested: bool,
     /// The write side is shut down.
     shut_down: bool,
-    max_batch: usize,
+    max_burst: usize,
     close_timeout: Duration,
     interval: Duration,
     next_tick: Instant,
@@ -92,7 +92,7 @@ impl Link {
     pub(super) fn new(
         session: Box<dyn Session>,
         heartbeat: &HeartbeatConfig,
-        max_batch: usize,
+        max_burst: usize,
         close_timeout: Duration,
         now: Instant,
     ) -> Self {
@@ -105,7 +105,7 @@ impl Link {
             waker: None,
             flush_requested: false,
             shut_down: false,
-            max_batch,
+            max_burst,
             close_timeout,
             interval: heartbeat.interval,
             next_tick: now + heartbeat.interval,
@@ -263,7 +263,7 @@ impl Link {
             self.waker = Some(cx.waker().clone());
         }
         self.flush_requested = false;
-        let mut inbound = Inbound::new(self.max_batch);
+        let mut inbound = Inbound::new(self.max_burst);
         match self.session.read(cx, &mut inbound) {
             Ok(Read::Pending) => {}
             // More may be ready: deliver this burst, then come back.

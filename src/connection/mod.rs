@@ -241,7 +241,7 @@ impl ConnectionActor {
         self.link = Some(Link::new(
             session,
             &self.config.heartbeat,
-            self.config.max_batch,
+            self.config.max_burst,
             self.config.close_timeout,
             now,
         ));

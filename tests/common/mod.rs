@@ -16,8 +16,8 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, BackoffConfig, ConnectionState, EndpointBuilder, EndpointConfig, MessageReceived,
-    MessagesReceived, StatusChanged, Subscribe, Subscriber, SupervisorActor, SupervisorConfig,
+    AddEndpoint, BackoffConfig, BurstReceived, ConnectionState, EndpointBuilder, EndpointConfig,
+    MessageReceived, StatusChanged, Subscribe, Subscriber, SupervisorActor, SupervisorConfig,
 };
 use actix_web::{
     dev::ServerHandle, http::StatusCode, web, App, HttpRequest, HttpResponse, HttpServer,
@@ -358,7 +358,7 @@ async fn next_named<T>(rx: &mut UnboundedReceiver<T>, within: Duration, what: &s
 pub struct Collector {
     status: UnboundedSender<StatusChanged>,
     messages: UnboundedSender<MessageReceived>,
-    batches: UnboundedSender<MessagesReceived>,
+    batches: UnboundedSender<BurstReceived>,
 }
 
 impl Actor for Collector {
@@ -379,9 +379,9 @@ impl Handler<MessageReceived> for Collector {
     }
 }
 
-impl Handler<MessagesReceived> for Collector {
+impl Handler<BurstReceived> for Collector {
     type Result = ();
-    fn handle(&mut self, msg: MessagesReceived, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: BurstReceived, _: &mut Context<Self>) {
         let _ = self.batches.send(msg);
     }
 }
@@ -390,7 +390,7 @@ pub struct Events {
     pub addr: Addr<Collector>,
     pub status: UnboundedReceiver<StatusChanged>,
     pub messages: UnboundedReceiver<MessageReceived>,
-    pub batches: UnboundedReceiver<MessagesReceived>,
+    pub batches: UnboundedReceiver<BurstReceived>,
 }
 
 impl Events {
