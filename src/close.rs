@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    failure::{Urgency, Verdict},
+    verdict::{Urgency, Verdict},
     ErrorCategory,
 };
 

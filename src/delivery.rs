@@ -25,7 +25,6 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use futures::channel::oneshot;
 
-pub use crate::supervisor::Forwarded;
 use crate::{Error, ErrorCategory, Payload, Result};
 
 /// How one message is sent: shared by every way of sending

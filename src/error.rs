@@ -155,6 +155,31 @@ impl Error {
         Self::new(ErrorCategory::Shutdown, "supervisor is shutting down")
     }
 
+    /// An HTTP refusal of a handshake or an event-stream request,
+    /// categorised (the one table of statuses); `retry_after` is the
+    /// server's hint, if it sent one.
+    pub(crate) fn refused(status: u16, retry_after: Option<Duration>) -> Self {
+        let message = match awc::http::StatusCode::from_u16(status) {
+            Ok(known) => format!("refused with http {known}"),
+            Err(_) => format!("refused with http {status}"),
+        };
+        let category = match status {
+            401 | 403 => ErrorCategory::Auth,
+            408 => ErrorCategory::Timeout,
+            429 | 500..=599 => ErrorCategory::Server,
+            204 => ErrorCategory::ClosedByPeer,
+            _ => ErrorCategory::Rejected,
+        };
+        Self::new(category, message)
+            .with_http_status(status)
+            .with_retry_after(retry_after)
+    }
+
+    /// What a send or push to a receive-only (SSE) endpoint is told.
+    pub(crate) fn receive_only() -> Self {
+        Self::endpoint("sse endpoints are receive-only")
+    }
+
     /// Sets whether retrying makes sense.
     pub fn with_recoverable(mut self, recoverable: bool) -> Self {
         self.recoverable = recoverable;

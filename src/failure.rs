@@ -8,101 +8,11 @@
 //! [`verdict`] turns it into retry (how urgently, and at least how long
 //! from now), fail, or stop. Nothing else in the crate decides it.
 
-use std::{fmt, time::Duration};
-
 use crate::{
     config::{EndpointConfig, OnAuthFailure, ReconnectMode},
-    duration::serde_duration,
+    verdict::{Urgency, Verdict},
     Error, ErrorCategory,
 };
-
-/// How soon a retry comes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Urgency {
-    /// At once when the connection had been up for `reset_after`
-    /// (a server that closed cleanly and wants us back), else as `Backoff`.
-    Prompt,
-    /// After the backoff policy's next delay.
-    Backoff,
-    /// After the backoff delay, and at least the endpoint's
-    /// `try_again_later` (close 1013).
-    Later,
-    /// A protocol fault: at least the endpoint's `protocol_fault_delay`, and
-    /// after `max_protocol_faults` faults in a row the endpoint fails.
-    Fault,
-}
-
-/// What an endpoint does after a failure.
-///
-/// [`ClosePolicy`](crate::ClosePolicy) maps close codes to verdicts; the
-/// same type decides every other failure.
-///
-/// ```
-/// use std::time::Duration;
-/// use actix_tether::{Urgency, Verdict};
-/// let wait = Verdict::Retry { urgency: Urgency::Backoff, min_wait: Duration::from_secs(60) };
-/// assert!(wait.is_retry());
-/// assert!(!Verdict::Fail.is_retry());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    /// Reconnect with this urgency, waiting at least `min_wait` (a server's
-    /// `Retry-After`, `try_again_later`, `protocol_fault_delay`).
-    Retry {
-        /// How soon.
-        urgency: Urgency,
-        /// The shortest wait before the next attempt.
-        min_wait: Duration,
-    },
-    /// Give up: the endpoint goes to Failed and stays registered until a
-    /// forced reconnect revives it.
-    Fail,
-    /// Done: the endpoint goes to Closed for good (SSE's 204, or a clean
-    /// close under [`ReconnectMode::OnFailure`] or [`ReconnectMode::Never`]).
-    Stop,
-}
-
-impl Verdict {
-    /// A retry with `urgency` and no minimum wait.
-    pub const fn retry(urgency: Urgency) -> Self {
-        Self::Retry {
-            urgency,
-            min_wait: Duration::ZERO,
-        }
-    }
-
-    /// Whether the endpoint reconnects.
-    pub const fn is_retry(&self) -> bool {
-        matches!(self, Self::Retry { .. })
-    }
-
-    /// Raises the minimum wait of a retry to at least `wait`.
-    fn at_least(self, wait: Option<Duration>) -> Self {
-        match (self, wait) {
-            (Self::Retry { urgency, min_wait }, Some(wait)) => Self::Retry {
-                urgency,
-                min_wait: min_wait.max(wait),
-            },
-            (other, _) => other,
-        }
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Retry { urgency, min_wait } if min_wait.is_zero() => {
-                write!(f, "retry ({urgency:?})")
-            }
-            Self::Retry { urgency, min_wait } => {
-                write!(f, "retry ({urgency:?}, at least {min_wait:?})")
-            }
-            Self::Fail => f.write_str("fail"),
-            Self::Stop => f.write_str("stop"),
-        }
-    }
-}
 
 /// What the endpoint does after `error`, under its config.
 ///
@@ -162,83 +72,10 @@ fn is_clean_close(error: &Error) -> bool {
         && error.http_status().is_none()
 }
 
-/// An HTTP refusal of a handshake or an event-stream request, categorised;
-/// `retry_after` is the server's hint, if it sent one.
-pub(crate) fn refused(status: u16, retry_after: Option<Duration>) -> Error {
-    let message = match awc::http::StatusCode::from_u16(status) {
-        Ok(known) => format!("refused with http {known}"),
-        Err(_) => format!("refused with http {status}"),
-    };
-    let category = match status {
-        401 | 403 => ErrorCategory::Auth,
-        408 => ErrorCategory::Timeout,
-        429 | 500..=599 => ErrorCategory::Server,
-        204 => ErrorCategory::ClosedByPeer,
-        _ => ErrorCategory::Rejected,
-    };
-    Error::new(category, message)
-        .with_http_status(status)
-        .with_retry_after(retry_after)
-}
-
-/// Serde form of a verdict, for close policies in config files:
-/// `"fail"`, `"stop"`, an urgency (`"backoff"`: a retry without a minimum
-/// wait), or `{"retry": "backoff", "min_wait": "10s"}`.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-enum VerdictForm {
-    Word(Word),
-    Retry {
-        retry: Urgency,
-        #[serde(default, with = "serde_duration")]
-        min_wait: Duration,
-    },
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum Word {
-    Fail,
-    Stop,
-    Prompt,
-    Backoff,
-    Later,
-    Fault,
-}
-
-impl serde::Serialize for Verdict {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let form = match *self {
-            Self::Fail => VerdictForm::Word(Word::Fail),
-            Self::Stop => VerdictForm::Word(Word::Stop),
-            Self::Retry { urgency, min_wait } => VerdictForm::Retry {
-                retry: urgency,
-                min_wait,
-            },
-        };
-        form.serialize(serializer)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Verdict {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match VerdictForm::deserialize(deserializer)? {
-            VerdictForm::Word(Word::Fail) => Self::Fail,
-            VerdictForm::Word(Word::Stop) => Self::Stop,
-            VerdictForm::Word(Word::Prompt) => Self::retry(Urgency::Prompt),
-            VerdictForm::Word(Word::Backoff) => Self::retry(Urgency::Backoff),
-            VerdictForm::Word(Word::Later) => Self::retry(Urgency::Later),
-            VerdictForm::Word(Word::Fault) => Self::retry(Urgency::Fault),
-            VerdictForm::Retry { retry, min_wait } => Self::Retry {
-                urgency: retry,
-                min_wait,
-            },
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::{ClosePolicy, EndpointBuilder};
 
@@ -276,14 +113,14 @@ mod tests {
                 Error::new(ClosedByPeer, "stream ended"),
                 retry(Urgency::Backoff, 0),
             ),
-            (refused(503, Some(S(7))), retry(Urgency::Backoff, 7)),
-            (refused(429, None), retry(Urgency::Backoff, 0)),
-            (refused(408, None), retry(Urgency::Backoff, 0)),
-            (refused(401, None), Verdict::Fail),
-            (refused(403, Some(S(5))), Verdict::Fail),
-            (refused(404, None), Verdict::Fail),
-            (refused(200, None), Verdict::Fail),
-            (refused(204, None), Verdict::Stop),
+            (Error::refused(503, Some(S(7))), retry(Urgency::Backoff, 7)),
+            (Error::refused(429, None), retry(Urgency::Backoff, 0)),
+            (Error::refused(408, None), retry(Urgency::Backoff, 0)),
+            (Error::refused(401, None), Verdict::Fail),
+            (Error::refused(403, Some(S(5))), Verdict::Fail),
+            (Error::refused(404, None), Verdict::Fail),
+            (Error::refused(200, None), Verdict::Fail),
+            (Error::refused(204, None), Verdict::Stop),
             (closed(1000), retry(Urgency::Prompt, 0)),
             (closed(1001), retry(Urgency::Prompt, 0)),
             (closed(1002), retry(Urgency::Fault, 30)),
@@ -306,12 +143,12 @@ mod tests {
         // Rejected answers fail; Server answers retry: whatever the status.
         let c = config().build().unwrap();
         for status in [200, 301, 400, 404, 410, 426] {
-            let error = refused(status, None);
+            let error = Error::refused(status, None);
             assert_eq!(error.category(), ErrorCategory::Rejected, "{status}");
             assert_eq!(verdict(&error, &c), Verdict::Fail, "{status}");
         }
         for status in [429, 500, 502, 503] {
-            let error = refused(status, None);
+            let error = Error::refused(status, None);
             assert_eq!(error.category(), ErrorCategory::Server, "{status}");
             assert!(verdict(&error, &c).is_retry(), "{status}");
         }
@@ -323,7 +160,10 @@ mod tests {
             .on_auth_failure(OnAuthFailure::Retry)
             .build()
             .unwrap();
-        assert_eq!(verdict(&refused(401, None), &c), retry(Urgency::Backoff, 0));
+        assert_eq!(
+            verdict(&Error::refused(401, None), &c),
+            retry(Urgency::Backoff, 0)
+        );
         assert_eq!(verdict(&closed(1008), &c), retry(Urgency::Backoff, 0));
     }
 
@@ -359,8 +199,11 @@ mod tests {
             assert!(verdict(&failure, &on_failure).is_retry(), "{failure}");
             assert_eq!(verdict(&failure, &never), Verdict::Fail, "{failure}");
         }
-        assert_eq!(verdict(&refused(204, None), &never), Verdict::Stop);
-        assert_eq!(verdict(&refused(404, None), &on_failure), Verdict::Fail);
+        assert_eq!(verdict(&Error::refused(204, None), &never), Verdict::Stop);
+        assert_eq!(
+            verdict(&Error::refused(404, None), &on_failure),
+            Verdict::Fail
+        );
     }
 
     #[test]

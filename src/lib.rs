@@ -105,8 +105,9 @@ mod sender;
 pub mod sse;
 mod status;
 mod subscribers;
-mod supervisor;
+pub mod supervisor;
 pub mod transport;
+mod verdict;
 
 pub use crate::{
     close::ClosePolicy,
@@ -118,7 +119,6 @@ pub use crate::{
     delivery::{Accepted, AuthReply, Delivered, OverflowPolicy, Receipt, SendOptions},
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},
-    failure::{Urgency, Verdict},
     message::{BurstReceived, MessageReceived, Payload},
     monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
     redact::redact_url,
@@ -128,4 +128,5 @@ pub use crate::{
         AddEndpoint, Added, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus, Reconnect,
         RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
     },
+    verdict::{Urgency, Verdict},
 };

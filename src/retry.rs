@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     backoff::{BackoffPolicy, RandomSource, SplitMix64},
-    failure::Urgency,
+    verdict::Urgency,
 };
 
 /// What to do after a failed attempt or a lost connection.

@@ -91,7 +91,7 @@ impl Sender {
     /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error saying why.
     pub(crate) fn admit(&self, payload: &Payload, options: &SendOptions, live: bool) -> Result<()> {
         if self.receive_only {
-            return Err(receive_only());
+            return Err(Error::receive_only());
         }
         check_payload(payload, self.max_message_size)?;
         if options.is_session_scoped() && !live {
@@ -437,11 +437,6 @@ fn count_written(samples: &mut Samples, len: usize) {
 
 fn not_acknowledged(timeout: Duration) -> Error {
     Error::timeout(format!("not acknowledged within {timeout:?}")).with_recoverable(false)
-}
-
-/// What a send or push to an SSE endpoint is told.
-pub(crate) fn receive_only() -> Error {
-    Error::endpoint("sse endpoints are receive-only")
 }
 
 /// Refuses what no WebSocket endpoint can send: SSE events and payloads

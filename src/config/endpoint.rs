@@ -260,32 +260,28 @@ impl EndpointConfig {
     /// # Errors
     /// [`ConfigError`] naming the first invalid field.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_target()?;
+        self.validate_timings()?;
+        self.validate_limits()?;
+        self.validate_delivery()?;
+        self.backoff.validate()
+    }
+
+    /// The URL, the transport and the headers.
+    fn validate_target(&self) -> Result<(), ConfigError> {
         let schemes: &[&str] = match self.kind {
             TransportKind::WebSocket => &["ws://", "wss://"],
             TransportKind::Sse => &["http://", "https://"],
             TransportKind::Custom => &[],
         };
-        let custom_url = |url: &str| {
-            url.split_once("://").is_some_and(|(scheme, rest)| {
-                !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                    && !rest.is_empty()
-            })
-        };
         let valid = match self.kind {
-            TransportKind::Custom => custom_url(&self.url),
+            TransportKind::Custom => has_scheme_and_rest(&self.url),
             _ => is_absolute_url(&self.url, schemes),
         };
         if !valid {
-            let wanted = if schemes.is_empty() {
-                "an absolute url with a scheme and a host".to_owned()
-            } else {
-                format!(
-                    "an absolute {} or {} url with a host",
-                    schemes[0], schemes[1]
-                )
+            let wanted = match schemes {
+                [first, second] => format!("an absolute {first} or {second} url with a host"),
+                _ => "an absolute url with a scheme and a host".to_owned(),
             };
             return Err(ConfigError::new(
                 "url",
@@ -302,9 +298,6 @@ impl EndpointConfig {
                 "a custom endpoint needs a transport factory (EndpointConfig::custom), and only it",
             ));
         }
-        if self.sse.max_event_size == 0 {
-            return Err(ConfigError::new("sse.max_event_size", "must be above zero"));
-        }
         if let Some(ping) = &self.sse.ping_url {
             if !is_absolute_url(ping, &["http://", "https://"]) {
                 return Err(ConfigError::new(
@@ -313,74 +306,74 @@ impl EndpointConfig {
                 ));
             }
         }
-        let nonzero = [
-            ("connect_timeout", self.connect_timeout),
-            ("close_timeout", self.close_timeout),
-            ("heartbeat.interval", self.heartbeat.interval),
-        ];
-        for (field, value) in nonzero {
-            if value.is_zero() {
-                return Err(ConfigError::new(field, "must be above zero"));
-            }
-        }
-        if self.heartbeat.max_missed == 0 {
-            return Err(ConfigError::new(
-                "heartbeat.max_missed",
-                "must be at least 1",
-            ));
-        }
-        if self.heartbeat.timeout.is_some_and(|t| t.is_zero()) {
-            return Err(ConfigError::new("heartbeat.timeout", "must be above zero"));
-        }
-        if self.max_attempts == Some(0) {
-            return Err(ConfigError::new(
-                "max_attempts",
-                "must be at least 1 (use None for unlimited)",
-            ));
-        }
-        if self.max_protocol_faults == 0 {
-            return Err(ConfigError::new(
-                "max_protocol_faults",
-                "must be at least 1",
-            ));
-        }
-        if self.max_message_size == 0 {
-            return Err(ConfigError::new("max_message_size", "must be above zero"));
-        }
-        if self.outbox_capacity == 0 {
-            return Err(ConfigError::new("outbox_capacity", "must be at least 1"));
-        }
-        if self.coalesce.as_ref().is_some_and(|c| c.max_messages == 0) {
-            return Err(ConfigError::new(
-                "coalesce.max_messages",
-                "must be at least 1",
-            ));
-        }
-        if self.auth.as_ref().is_some_and(|a| a.timeout.is_zero()) {
-            return Err(ConfigError::new("auth.timeout", "must be above zero"));
-        }
-        if self.ack.as_ref().is_some_and(|a| a.timeout.is_zero()) {
-            return Err(ConfigError::new("ack.timeout", "must be above zero"));
-        }
-        let sends = self.auth.is_some()
-            || self.ack.is_some()
-            || self.coalesce.is_some()
-            || !self.on_connect.is_empty();
-        if self.kind == TransportKind::Sse && sends {
-            return Err(ConfigError::new(
-                "auth",
-                "sse endpoints are receive-only: no auth, ack, coalesce or on-connect messages (use headers)",
-            ));
-        }
-        if self.max_burst == 0 {
-            return Err(ConfigError::new("max_burst", "must be at least 1"));
-        }
         for (name, _) in &self.headers {
             awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
                 ConfigError::new("headers", format!("{name:?} is not a valid header name"))
             })?;
         }
-        self.backoff.validate()
+        Ok(())
+    }
+
+    /// Timeouts and the heartbeat.
+    fn validate_timings(&self) -> Result<(), ConfigError> {
+        let nonzero = [
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("close_timeout", Some(self.close_timeout)),
+            ("heartbeat.interval", Some(self.heartbeat.interval)),
+            ("heartbeat.timeout", self.heartbeat.timeout),
+            ("auth.timeout", self.auth.as_ref().map(|a| a.timeout)),
+            ("ack.timeout", self.ack.as_ref().map(|a| a.timeout)),
+        ];
+        for (field, value) in nonzero {
+            if value.is_some_and(|v| v.is_zero()) {
+                return Err(ConfigError::new(field, "must be above zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts and sizes that must not be zero.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            (
+                "heartbeat.max_missed",
+                Some(self.heartbeat.max_missed as usize),
+            ),
+            ("max_attempts", self.max_attempts.map(|n| n as usize)),
+            (
+                "max_protocol_faults",
+                Some(self.max_protocol_faults as usize),
+            ),
+            ("max_message_size", Some(self.max_message_size)),
+            ("max_burst", Some(self.max_burst)),
+            ("sse.max_event_size", Some(self.sse.max_event_size)),
+            ("outbox_capacity", Some(self.outbox_capacity)),
+            (
+                "coalesce.max_messages",
+                self.coalesce.as_ref().map(|c| c.max_messages),
+            ),
+        ];
+        for (field, value) in at_least_one {
+            if value == Some(0) {
+                return Err(ConfigError::new(field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// What a receive-only endpoint cannot have.
+    fn validate_delivery(&self) -> Result<(), ConfigError> {
+        let sends = self.auth.is_some()
+            || self.ack.is_some()
+            || self.coalesce.is_some()
+            || !self.on_connect.is_empty();
+        if !self.kind.can_send() && sends {
+            return Err(ConfigError::new(
+                "auth",
+                "sse endpoints are receive-only: no auth, ack, coalesce or on-connect messages (use headers)",
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn policy(&self) -> Box<dyn BackoffPolicy> {
@@ -389,6 +382,17 @@ impl EndpointConfig {
             None => self.backoff.to_policy(),
         }
     }
+}
+
+/// Whether `url` is `scheme://something` (a custom transport's URL).
+fn has_scheme_and_rest(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.is_empty()
+    })
 }
 
 /// Whether `url` starts with one of `schemes` and names a host.

@@ -13,7 +13,8 @@ use std::{
 use actix::{ActorFuture, ActorFutureExt, AsyncContext, Context, WrapFuture};
 
 use super::{
-    link::{Beat, End, Expired, Phase},
+    link::{Beat, End, Outgoing},
+    phase::{Expired, Phase},
     ConnectionActor, MONITOR_FLUSH_PERIOD,
 };
 use crate::{delivery::AuthReply, transport::http, Error, ErrorCategory, Payload};
@@ -42,13 +43,13 @@ impl ConnectionActor {
         let Some(link) = self.link.as_mut() else {
             return Poll::Ready(());
         };
-        let (mut inbound, end) = link.poll(
-            cx,
-            &mut self.sender,
-            &mut self.samples,
-            self.generation,
+        let mut out = Outgoing {
+            sender: &mut self.sender,
+            samples: &mut self.samples,
+            generation: self.generation,
             now,
-        );
+        };
+        let (mut inbound, end) = link.poll(cx, &mut out);
         let pongs = inbound.take_pongs();
         if !pongs.is_empty() {
             link.pongs(pongs, now, &mut self.samples);

@@ -165,7 +165,9 @@ impl ConnectionActor {
         if let Some(link) = &self.link {
             link.wake();
         }
-        self.rearm(ctx);
+        if self.sender.has_deadlines() {
+            self.rearm(ctx);
+        }
         Ok(receipt)
     }
 

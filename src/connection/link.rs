@@ -1,5 +1,5 @@
 //! The live connection: its session, its phase (one value instead of
-//! flags), its liveness, the messages that go ahead of the outbox, and the
+//! flags), its heartbeat, the messages that go ahead of the outbox, and the
 //! one bounded poll loop that drives it: read a burst, then write control
 //! frames, priority messages, due data and pushes, our close once
 //! everything is out, and flush.
@@ -10,37 +10,30 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::{
+    phase::{AfterPeerClose, Expired, Phase},
+    pulse::{self, Pulse},
+};
 use crate::{
-    close::{close_category, NO_STATUS},
     config::{ApplicationHeartbeat, HeartbeatConfig},
-    heartbeat::{encode_ping, Liveness, Tick},
+    heartbeat::encode_ping,
     monitor::Samples,
     sender::{Due, Sender},
-    transport::{Capabilities, Inbound, PeerClose, Read, Session},
+    transport::{Capabilities, Inbound, Read, Session},
     Error, Payload,
 };
 
 /// Times one poll goes back for pushed payloads.
 const MAX_PUSH_PASSES: usize = 8;
 
-/// Where a live connection is.
+/// What a drive pass writes from: the endpoint's sender, its monitor
+/// counters, the connection's generation and the pass's clock reading.
 #[derive(Debug)]
-pub(super) enum Phase {
-    /// Waiting for the authentication verdict: only priority messages go out.
-    Authenticating { deadline: Instant },
-    /// Data flows.
-    Ready,
-    /// We close: everything accepted goes out first (when data was
-    /// flowing), then our close; we wait for the peer's answer until
-    /// `deadline`.
-    ClosingByUs {
-        close_sent: bool,
-        was_ready: bool,
-        deadline: Instant,
-    },
-    /// The peer closed with this; its answer goes out and the socket
-    /// finishes, or `deadline` passes.
-    ClosedByPeer { error: Error, deadline: Instant },
+pub(super) struct Outgoing<'a> {
+    pub(super) sender: &'a mut Sender,
+    pub(super) samples: &'a mut Samples,
+    pub(super) generation: u64,
+    pub(super) now: Instant,
 }
 
 /// How a drive pass ended the connection.
@@ -53,15 +46,11 @@ pub(super) enum End {
     Finished,
 }
 
-/// What a heartbeat tick found.
+/// What a heartbeat found.
 #[derive(Debug)]
 pub(super) enum Beat {
-    /// A ping went out.
-    Pinged,
-    /// The protocol has no pings: the silence deadline watches the peer.
-    Silent,
-    /// Closing: no heartbeat.
-    Closing,
+    /// Nothing to do (a ping went out, or silence watches the peer).
+    Alive,
     /// The peer is dead.
     Dead(Error),
 }
@@ -71,7 +60,7 @@ pub(super) enum Beat {
 pub(super) struct Link {
     session: Box<dyn Session>,
     caps: Capabilities,
-    liveness: Liveness,
+    pulse: Pulse,
     phase: Phase,
     /// Authentication, on-connect messages and application pings: written
     /// after control frames and before the outbox.
@@ -84,8 +73,6 @@ pub(super) struct Link {
     shut_down: bool,
     max_burst: usize,
     close_timeout: Duration,
-    interval: Duration,
-    next_tick: Instant,
 }
 
 impl Link {
@@ -99,7 +86,7 @@ impl Link {
         Self {
             caps: session.capabilities(),
             session,
-            liveness: Liveness::new(now, heartbeat.effective_timeout(), heartbeat.max_missed),
+            pulse: Pulse::new(heartbeat, now),
             phase: Phase::Ready,
             priority: VecDeque::new(),
             waker: None,
@@ -107,8 +94,6 @@ impl Link {
             shut_down: false,
             max_burst,
             close_timeout,
-            interval: heartbeat.interval,
-            next_tick: now + heartbeat.interval,
         }
     }
 
@@ -135,37 +120,12 @@ impl Link {
 
     /// Whether new sends may go to this connection.
     pub(super) fn takes_data(&self) -> bool {
-        matches!(self.phase, Phase::Ready)
+        self.phase.takes_data()
     }
 
-    /// Whether queued data is written: while ready, and while a close we
-    /// started flushes what was accepted.
+    /// Whether queued data is written (also while our close flushes it).
     pub(super) fn writes_data(&self) -> bool {
-        match self.phase {
-            Phase::Ready => true,
-            Phase::ClosingByUs {
-                close_sent,
-                was_ready,
-                ..
-            } => was_ready && !close_sent,
-            Phase::Authenticating { .. } | Phase::ClosedByPeer { .. } => false,
-        }
-    }
-
-    fn writes_priority(&self) -> bool {
-        match self.phase {
-            Phase::Authenticating { .. } | Phase::Ready => true,
-            Phase::ClosingByUs { close_sent, .. } => !close_sent,
-            Phase::ClosedByPeer { .. } => false,
-        }
-    }
-
-    /// Whether the connection is ending (our close or the peer's).
-    pub(super) fn is_ending(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::ClosingByUs { .. } | Phase::ClosedByPeer { .. }
-        )
+        self.phase.writes_data()
     }
 
     /// Queues a message ahead of the outbox.
@@ -213,35 +173,9 @@ impl Link {
         if !self.caps.sends {
             return false;
         }
-        let was_ready = matches!(self.phase, Phase::Ready);
-        self.phase = Phase::ClosingByUs {
-            close_sent: false,
-            was_ready,
-            deadline: now + self.close_timeout,
-        };
+        self.phase.begin_close(now, self.close_timeout);
         self.wake();
         true
-    }
-
-    /// The peer's close arrived. `Finished` when it answers ours.
-    fn peer_closed(&mut self, close: PeerClose, now: Instant) -> Option<End> {
-        match self.phase {
-            Phase::ClosingByUs { .. } => return Some(End::Finished),
-            Phase::ClosedByPeer { .. } => return None,
-            Phase::Authenticating { .. } | Phase::Ready => {}
-        }
-        let code = close.code.unwrap_or(NO_STATUS);
-        let detail = match (code, close.reason.as_str()) {
-            (NO_STATUS, _) => "peer closed without a code".to_owned(),
-            (_, "") => format!("peer closed with code {code}"),
-            (_, reason) => format!("peer closed with code {code}: {reason}"),
-        };
-        let error = Error::new(close_category(code), detail).with_close_code(Some(code));
-        self.phase = Phase::ClosedByPeer {
-            error,
-            deadline: now + self.close_timeout,
-        };
-        None
     }
 
     /// One bounded pass: reads a burst into the returned `Inbound`, then
@@ -250,10 +184,7 @@ impl Link {
     pub(super) fn poll(
         &mut self,
         cx: &mut task::Context<'_>,
-        sender: &mut Sender,
-        samples: &mut Samples,
-        generation: u64,
-        now: Instant,
+        out: &mut Outgoing<'_>,
     ) -> (Inbound, Option<End>) {
         if self
             .waker
@@ -272,40 +203,29 @@ impl Link {
             Err(error) => return (inbound, Some(End::Failed(error))),
         }
         if inbound.saw_traffic() {
-            self.liveness.on_inbound(now);
+            self.pulse.alive(out.now);
         }
         if let Some(close) = inbound.take_close() {
-            if let Some(end) = self.peer_closed(close, now) {
-                return (inbound, Some(end));
+            let after = self.phase.peer_closed(&close, out.now, self.close_timeout);
+            if after == AfterPeerClose::Done {
+                return (inbound, Some(End::Finished));
             }
         }
-        let end = self.write(cx, sender, samples, generation, now);
+        let end = self.write(cx, out);
         (inbound, end)
     }
 
     /// Control frames, priority messages, due data, pushes, our close;
     /// then one flush, and the shutdown once the connection is ending.
-    fn write(
-        &mut self,
-        cx: &mut task::Context<'_>,
-        sender: &mut Sender,
-        samples: &mut Samples,
-        generation: u64,
-        now: Instant,
-    ) -> Option<End> {
-        let control_done = match self.write_queued(cx, sender, samples, generation, now) {
+    fn write(&mut self, cx: &mut task::Context<'_>, out: &mut Outgoing<'_>) -> Option<End> {
+        let control_done = match self.write_queued(cx, out) {
             Ok(done) => done,
             Err(error) => return Some(End::Failed(error)),
         };
         if let Poll::Ready(Err(error)) = self.session.poll_flush(cx) {
             return Some(End::Failed(error));
         }
-        let shut_down_now = match self.phase {
-            Phase::ClosedByPeer { .. } => true,
-            Phase::ClosingByUs { close_sent, .. } => close_sent && !self.caps.close_handshake,
-            _ => false,
-        };
-        if shut_down_now && control_done && !self.shut_down {
+        if self.phase.shuts_down(self.caps.close_handshake) && control_done && !self.shut_down {
             match self.session.poll_shutdown(cx) {
                 Poll::Ready(Ok(())) => {
                     self.shut_down = true;
@@ -323,36 +243,33 @@ impl Link {
     fn write_queued(
         &mut self,
         cx: &mut task::Context<'_>,
-        sender: &mut Sender,
-        samples: &mut Samples,
-        generation: u64,
-        now: Instant,
+        out: &mut Outgoing<'_>,
     ) -> Result<bool, Error> {
         let mut push_passes = 0;
         loop {
             let data = self.writes_data();
             let mut pushes_left = false;
-            if data && !sender.writes_pushes_straight() {
+            if data && !out.sender.writes_pushes_straight() {
                 // Batched (or backed-up) endpoints: pushes join the outbox.
-                pushes_left = sender.file_pushes(cx.waker(), now);
+                pushes_left = out.sender.file_pushes(cx.waker(), out.now);
             }
             if self.session.poll_control(cx)?.is_pending() || !self.write_priority(cx)? {
                 return Ok(false);
             }
             if data {
-                if self.write_data(cx, sender, samples, generation, now)? {
+                if self.write_data(cx, out)? {
                     return Ok(true);
                 }
-                if sender.writes_pushes_straight() {
-                    pushes_left = self.write_pushes(cx, sender, samples, now)?;
+                if out.sender.writes_pushes_straight() {
+                    pushes_left = self.write_pushes(cx, out)?;
                 }
             }
-            if self.close_when_drained(sender) {
+            if self.close_when_drained(out.sender) {
                 continue;
             }
             // The outbox made room while pushes wait: take more, a bounded
             // number of times per poll so reading gets its turn.
-            if data && sender.has_room() && pushes_left {
+            if data && out.sender.has_room() && pushes_left {
                 push_passes += 1;
                 if push_passes < MAX_PUSH_PASSES {
                     continue;
@@ -365,7 +282,7 @@ impl Link {
 
     /// Writes priority messages; true when none remain.
     fn write_priority(&mut self, cx: &mut task::Context<'_>) -> Result<bool, Error> {
-        while !self.priority.is_empty() && self.writes_priority() {
+        while !self.priority.is_empty() && self.phase.writes_priority() {
             if self.session.poll_ready(cx)?.is_pending() {
                 return Ok(false);
             }
@@ -380,18 +297,18 @@ impl Link {
     fn write_data(
         &mut self,
         cx: &mut task::Context<'_>,
-        sender: &mut Sender,
-        samples: &mut Samples,
-        generation: u64,
-        now: Instant,
+        out: &mut Outgoing<'_>,
     ) -> Result<bool, Error> {
-        while sender.due(now) == Due::Now {
+        while out.sender.due(out.now) == Due::Now {
             if self.session.poll_ready(cx)?.is_pending() {
                 return Ok(true);
             }
-            let Some(frame) = sender.take() else { break };
+            let Some(frame) = out.sender.take() else {
+                break;
+            };
             let written = self.session.start_send(frame.payload);
-            sender.settle(frame.taken, written, generation, now, samples);
+            out.sender
+                .settle(frame.taken, written, out.generation, out.now, out.samples);
         }
         Ok(false)
     }
@@ -402,12 +319,10 @@ impl Link {
     fn write_pushes(
         &mut self,
         cx: &mut task::Context<'_>,
-        sender: &mut Sender,
-        samples: &mut Samples,
-        now: Instant,
+        out: &mut Outgoing<'_>,
     ) -> Result<bool, Error> {
         let mut taken = Vec::new();
-        let more = sender.take_pushes(cx.waker(), &mut taken);
+        let more = out.sender.take_pushes(cx.waker(), &mut taken);
         let mut rest = taken.into_iter().peekable();
         let mut failure = Ok(());
         while rest.peek().is_some() {
@@ -422,12 +337,12 @@ impl Link {
             let payload = rest.next().expect("peeked");
             let len = payload.len();
             match self.session.start_send(payload) {
-                Ok(()) => sender.push_written(len, samples),
+                Ok(()) => out.sender.push_written(len, out.samples),
                 // Could not be encoded: counted lost, the connection goes on.
-                Err(_) => sender.push_refused(),
+                Err(_) => out.sender.push_refused(),
             }
         }
-        sender.requeue_pushes(rest, now);
+        out.sender.requeue_pushes(rest, out.now);
         failure.map(|()| more)
     }
 
@@ -435,18 +350,10 @@ impl Link {
     /// cannot be, before authentication). True when the close was queued
     /// now (another pass writes it).
     fn close_when_drained(&mut self, sender: &Sender) -> bool {
-        let Phase::ClosingByUs {
-            close_sent,
-            was_ready,
-            ..
-        } = &mut self.phase
-        else {
-            return false;
-        };
-        if *close_sent || !self.priority.is_empty() || (*was_ready && !sender.is_drained()) {
+        let drained = sender.is_drained() && self.priority.is_empty();
+        if !self.phase.send_close_when(drained) {
             return false;
         }
-        *close_sent = true;
         if self.caps.close_handshake {
             self.session.close(1000, "");
         }
@@ -456,18 +363,16 @@ impl Link {
     /// The earliest instant something here is due: the next heartbeat, the
     /// silence deadline, the authentication or close deadline.
     pub(super) fn next_deadline(&self) -> Instant {
-        match &self.phase {
-            Phase::Ready => self.next_tick.min(self.liveness.deadline()),
-            Phase::Authenticating { deadline } => {
-                self.next_tick.min(self.liveness.deadline()).min(*deadline)
-            }
-            Phase::ClosingByUs { deadline, .. } | Phase::ClosedByPeer { deadline, .. } => *deadline,
+        match (self.phase.is_ending(), self.phase.deadline()) {
+            (true, Some(deadline)) => deadline,
+            (_, Some(deadline)) => self.pulse.deadline().min(deadline),
+            (_, None) => self.pulse.deadline(),
         }
     }
 
     /// Whether the heartbeat is due at `now`.
     pub(super) fn tick_due(&self, now: Instant) -> bool {
-        now >= self.next_tick && !self.is_ending()
+        self.pulse.due(now) && !self.phase.is_ending()
     }
 
     /// A heartbeat: a protocol or application ping where the connection
@@ -478,76 +383,49 @@ impl Link {
         application: Option<&ApplicationHeartbeat>,
         samples: &mut Samples,
     ) -> Beat {
-        self.next_tick = now + self.interval;
-        if self.is_ending() {
-            return Beat::Closing;
-        }
         self.session.tick();
         let application = application.filter(|_| self.caps.sends);
-        if application.is_none() && !self.caps.pings {
-            return Beat::Silent;
+        let pings = application.is_some() || self.caps.pings;
+        match self.pulse.beat(now, pings, samples) {
+            pulse::Beat::Dead(error) => return Beat::Dead(error),
+            pulse::Beat::Silent => {}
+            pulse::Beat::Ping(seq) => match application {
+                Some(app) => self.send_priority((app.make_ping)(seq)),
+                None => self.session.ping(&encode_ping(seq)),
+            },
         }
-        let missed_before = self.liveness.missed();
-        let tick = self.liveness.on_tick(now);
-        if self.liveness.missed() > missed_before {
-            samples.heartbeats_missed += 1;
-        }
-        match tick {
-            Tick::Dead { silent_for, missed } => Beat::Dead(dead(silent_for, missed)),
-            Tick::Ping(seq) => {
-                match application {
-                    Some(app) => self.send_priority((app.make_ping)(seq)),
-                    None => self.session.ping(&encode_ping(seq)),
-                }
-                samples.heartbeats_sent += 1;
-                Beat::Pinged
-            }
-        }
+        Beat::Alive
     }
 
     /// The silence deadline: the peer is dead once nothing arrived for the
     /// heartbeat timeout (or too many pings went unanswered).
     pub(super) fn silence(&self, now: Instant) -> Option<Error> {
-        if self.is_ending() {
+        if self.phase.is_ending() {
             return None;
         }
-        match self.liveness.check(now) {
-            Some(Tick::Dead { silent_for, missed }) => Some(dead(silent_for, missed)),
-            _ => None,
-        }
+        self.pulse.silence(now)
     }
 
     /// What expired at `now` among the authentication and close deadlines.
     pub(super) fn expired(&self, now: Instant) -> Option<Expired> {
-        match &self.phase {
-            Phase::Authenticating { deadline } if now >= *deadline => Some(Expired::Auth),
-            Phase::ClosingByUs { deadline, .. } if now >= *deadline => Some(Expired::OurClose),
-            Phase::ClosedByPeer { deadline, .. } if now >= *deadline => Some(Expired::PeerClose),
-            _ => None,
-        }
+        self.phase.expired(now)
     }
 
     /// Pongs answered pings: round trips for the monitor.
     pub(super) fn pongs(&mut self, pongs: Vec<bytes::Bytes>, now: Instant, samples: &mut Samples) {
         for pong in pongs {
-            if let Some(rtt) = self.liveness.on_pong(&pong, now) {
-                samples.heartbeats_acked += 1;
-                samples.rtts.push(rtt);
-            }
+            self.pulse.pong(&pong, now, samples);
         }
     }
 
     /// An application heartbeat reply arrived.
     pub(super) fn application_reply(&mut self, now: Instant, samples: &mut Samples) {
-        if let Some(rtt) = self.liveness.on_application_reply(now) {
-            samples.heartbeats_acked += 1;
-            samples.rtts.push(rtt);
-        }
+        self.pulse.application_reply(now, samples);
     }
 
     /// When inbound traffic last arrived.
     pub(super) fn last_seen(&self) -> Instant {
-        self.liveness.last_seen()
+        self.pulse.last_seen()
     }
 
     /// Whether heartbeats are answered by the protocol or an application
@@ -563,22 +441,4 @@ impl Link {
             _ => None,
         }
     }
-}
-
-/// What [`Link::expired`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Expired {
-    /// No authentication verdict in time.
-    Auth,
-    /// The peer did not answer our close in time.
-    OurClose,
-    /// The socket did not finish after the peer's close.
-    PeerClose,
-}
-
-fn dead(silent_for: Duration, missed: u32) -> Error {
-    Error::new(
-        crate::ErrorCategory::Heartbeat,
-        format!("heartbeat timed out: silent for {silent_for:.1?}, {missed} pings unanswered"),
-    )
 }

@@ -21,6 +21,8 @@ mod fanout;
 mod handle;
 mod handlers;
 mod link;
+mod phase;
+mod pulse;
 
 use std::{
     sync::Arc,
@@ -39,14 +41,15 @@ use self::{fanout::Fanout, link::Link};
 pub use self::{fanout::Subscriber, handle::EndpointHandle, handlers::EndpointStatus};
 use crate::{
     config::EndpointConfig,
-    failure::{self, Verdict},
+    failure,
     monitor::{MonitorActor, Samples, SamplesObserved},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState},
     sender::Sender,
     transport::{self, Attempt, Transport},
-    ConnectionState, EndpointId, Error, ErrorCategory, StatusChanged,
+    verdict::Verdict,
+    ConnectionState, EndpointId, Error, ErrorCategory, StatusChanged, TransportKind,
 };
 
 /// Counters go to the monitor at most this often (and on every state change).
@@ -116,7 +119,7 @@ impl ConnectionActor {
                 crate::backoff::SplitMix64::from_entropy(),
             );
         Self {
-            transport: transport::for_endpoint(&config, tls.clone()),
+            transport: transport_for(&config, tls.clone()),
             sender: Sender::new(&config, pushed),
             id,
             config,
@@ -391,7 +394,7 @@ impl ConnectionActor {
     fn refusal(&self) -> Option<Error> {
         use ConnectionState::*;
         if !self.config.kind.can_send() {
-            return Some(crate::sender::receive_only());
+            return Some(Error::receive_only());
         }
         match self.state {
             Closing | Closed => Some(Error::endpoint("endpoint is closed")),
@@ -400,6 +403,26 @@ impl ConnectionActor {
             )),
             Disconnected | Connecting | Connected | Authenticated | Reconnecting => None,
         }
+    }
+}
+
+/// The transport an endpoint's config names, made on the connection
+/// actor's thread.
+fn transport_for(
+    config: &EndpointConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Box<dyn Transport> {
+    match (&config.transport, config.kind) {
+        (Some(factory), _) => factory(),
+        (None, TransportKind::Sse) => {
+            let settings = transport::SseSettings {
+                max_event_size: config.sse.max_event_size,
+                liveness_events: config.sse.liveness_events.clone().into(),
+                max_redirects: config.sse.max_redirects,
+            };
+            Box::new(transport::SseTransport::new(settings, tls))
+        }
+        (None, _) => Box::new(transport::WsTransport::new(config.max_message_size, tls)),
     }
 }
 

@@ -98,7 +98,8 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 pub use self::framed::FramedSession;
-use crate::{config::EndpointConfig, Error, Payload, TransportKind};
+pub(crate) use self::{sse::SseSettings, sse::SseTransport, ws::WsTransport};
+use crate::{Error, Payload};
 
 /// Makes an endpoint's [`Transport`]; called once per endpoint, on the
 /// thread of its connection actor.
@@ -385,18 +386,5 @@ impl fmt::Debug for dyn Session {
 impl fmt::Debug for dyn Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Transport { .. }")
-    }
-}
-
-/// The transport an endpoint's config names, made on the connection
-/// actor's thread.
-pub(crate) fn for_endpoint(
-    config: &Arc<EndpointConfig>,
-    tls: Option<Arc<rustls::ClientConfig>>,
-) -> Box<dyn Transport> {
-    match (&config.transport, config.kind) {
-        (Some(factory), _) => factory(),
-        (None, TransportKind::Sse) => Box::new(sse::SseTransport::new(config.clone(), tls)),
-        (None, _) => Box::new(ws::WsTransport::new(config.clone(), tls)),
     }
 }

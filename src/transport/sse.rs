@@ -29,10 +29,7 @@ use super::{
     http::{client_for, header_pairs, request_error},
     Attempt, Capabilities, Inbound, Read, Session, Transport,
 };
-use crate::{
-    config::EndpointConfig, failure::refused, retry_after::parse_retry_after, sse::SseParser,
-    Error, ErrorCategory, Payload,
-};
+use crate::{retry_after::parse_retry_after, sse::SseParser, Error, ErrorCategory, Payload};
 
 /// What a reconnect carries over from the previous connection.
 #[derive(Debug, Default)]
@@ -45,19 +42,30 @@ struct Resume {
     retry: Option<Duration>,
 }
 
+/// What an SSE connection needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct SseSettings {
+    /// Largest line or event.
+    pub(crate) max_event_size: usize,
+    /// Event types that only prove the stream alive: not delivered.
+    pub(crate) liveness_events: Arc<[String]>,
+    /// Redirects followed per attempt.
+    pub(crate) max_redirects: u8,
+}
+
 /// Connects `http://` and `https://` event streams.
 #[derive(Debug)]
 pub(crate) struct SseTransport {
-    config: Arc<EndpointConfig>,
+    settings: SseSettings,
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Shared with the live session, which leaves its state here when dropped.
     resume: Rc<RefCell<Resume>>,
 }
 
 impl SseTransport {
-    pub(crate) fn new(config: Arc<EndpointConfig>, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    pub(crate) fn new(settings: SseSettings, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         Self {
-            config,
+            settings,
             tls,
             resume: Rc::default(),
         }
@@ -108,11 +116,11 @@ impl Transport for SseTransport {
             };
             (url, id)
         };
-        let config = self.config.clone();
+        let settings = self.settings.clone();
         let resume = self.resume.clone();
         Box::pin(async move {
             let headers = headers?;
-            let max_redirects = config.sse.max_redirects;
+            let max_redirects = settings.max_redirects;
             for _ in 0..=max_redirects {
                 let mut request = client
                     .get(url.as_str())
@@ -125,49 +133,22 @@ impl Transport for SseTransport {
                     request = request.insert_header(("last-event-id", id.clone()));
                 }
                 let response = request.send().await.map_err(request_error)?;
-                let status = response.status();
-                let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
-                match status.as_u16() {
-                    200 => {
-                        let content_type = header(CONTENT_TYPE).unwrap_or("");
-                        let essence = content_type.split(';').next().unwrap_or("").trim();
-                        if !essence.eq_ignore_ascii_case("text/event-stream") {
-                            return Err(Error::new(
-                                ErrorCategory::Rejected,
-                                format!(
-                                    "expected content type text/event-stream, got {content_type:?}"
-                                ),
-                            ));
-                        }
+                match answer(response, &url)? {
+                    Answer::Stream(body) => {
                         let last_event_id = {
                             let mut resume = resume.borrow_mut();
                             resume.url = Some(url);
                             resume.last_event_id.clone()
                         };
                         let session = SseSession {
-                            body: response.boxed_local(),
-                            parser: SseParser::resuming(config.sse.max_event_size, last_event_id),
-                            config,
+                            body,
+                            parser: SseParser::resuming(settings.max_event_size, last_event_id),
+                            liveness_events: settings.liveness_events,
                             resume,
                         };
                         return Ok(Box::new(session) as Box<dyn Session>);
                     }
-                    301 | 302 | 303 | 307 | 308 => {
-                        url = header(LOCATION)
-                            .and_then(|location| resolve_location(&url, location))
-                            .ok_or_else(|| {
-                                Error::new(
-                                    ErrorCategory::Rejected,
-                                    format!("redirect {status} without a usable location"),
-                                )
-                                .with_http_status(status.as_u16())
-                            })?;
-                    }
-                    _ => {
-                        let hint = header(RETRY_AFTER)
-                            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                        return Err(refused(status.as_u16(), hint));
-                    }
+                    Answer::Redirect(next) => url = next,
                 }
             }
             Err(Error::new(
@@ -182,11 +163,56 @@ impl Transport for SseTransport {
     }
 }
 
+/// The body of an event stream.
+type Body = LocalBoxStream<'static, Result<Bytes, PayloadError>>;
+
+/// What a response to the event-stream request says.
+enum Answer {
+    /// The stream: its body.
+    Stream(Body),
+    /// Go to this URL.
+    Redirect(String),
+}
+
+/// Reads the answer to a request for `url`: a 200 event stream, a
+/// redirect, or a categorised refusal.
+fn answer(response: awc::ClientResponse, url: &str) -> Result<Answer, Error> {
+    let status = response.status();
+    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+    match status.as_u16() {
+        200 => {
+            let content_type = header(CONTENT_TYPE).unwrap_or("");
+            let essence = content_type.split(';').next().unwrap_or("").trim();
+            if !essence.eq_ignore_ascii_case("text/event-stream") {
+                return Err(Error::new(
+                    ErrorCategory::Rejected,
+                    format!("expected content type text/event-stream, got {content_type:?}"),
+                ));
+            }
+            Ok(Answer::Stream(response.boxed_local()))
+        }
+        301 | 302 | 303 | 307 | 308 => header(LOCATION)
+            .and_then(|location| resolve_location(url, location))
+            .map(Answer::Redirect)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCategory::Rejected,
+                    format!("redirect {status} without a usable location"),
+                )
+                .with_http_status(status.as_u16())
+            }),
+        _ => {
+            let hint = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
+            Err(Error::refused(status.as_u16(), hint))
+        }
+    }
+}
+
 /// An open event stream: the response body and the parser.
 struct SseSession {
-    body: LocalBoxStream<'static, Result<Bytes, PayloadError>>,
+    body: Body,
     parser: SseParser,
-    config: Arc<EndpointConfig>,
+    liveness_events: Arc<[String]>,
     resume: Rc<RefCell<Resume>>,
 }
 
@@ -209,7 +235,7 @@ impl Session for SseSession {
     /// Parses up to a burst's worth of ready chunks; any bytes, comments
     /// included, prove the stream alive.
     fn read(&mut self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
-        let liveness_only = &self.config.sse.liveness_events;
+        let liveness_only = &self.liveness_events;
         for _ in 0..inbound.limit() {
             let chunk = match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Pending => return Ok(Read::Pending),
@@ -235,11 +261,11 @@ impl Session for SseSession {
     }
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Err(crate::sender::receive_only()))
+        Poll::Ready(Err(Error::receive_only()))
     }
 
     fn start_send(&mut self, _: Payload) -> Result<(), Error> {
-        Err(crate::sender::receive_only())
+        Err(Error::receive_only())
     }
 
     fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {

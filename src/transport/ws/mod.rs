@@ -16,7 +16,7 @@ use super::{
     http::{client_for, header_pairs, request_error},
     Attempt, Session, Transport,
 };
-use crate::{config::EndpointConfig, failure::refused, Error};
+use crate::Error;
 
 /// The socket with the WebSocket codec, never split: the session reads and
 /// writes it.
@@ -25,13 +25,17 @@ type WsFramed = Framed<BoxedSocket, Codec>;
 /// Connects `ws://` and `wss://` endpoints.
 #[derive(Debug)]
 pub(crate) struct WsTransport {
-    config: Arc<EndpointConfig>,
+    /// Largest inbound message, after reassembling fragments.
+    max_message_size: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl WsTransport {
-    pub(crate) fn new(config: Arc<EndpointConfig>, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
-        Self { config, tls }
+    pub(crate) fn new(max_message_size: usize, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        Self {
+            max_message_size,
+            tls,
+        }
     }
 }
 
@@ -43,7 +47,7 @@ impl Transport for WsTransport {
         let client = client_for(self.tls.as_ref());
         let headers = header_pairs(attempt.headers());
         let url = attempt.url().to_owned();
-        let max_size = self.config.max_message_size;
+        let max_size = self.max_message_size;
         Box::pin(async move {
             let mut request = client.ws(url.as_str()).max_frame_size(max_size);
             for (name, value) in headers? {
@@ -51,7 +55,7 @@ impl Transport for WsTransport {
             }
             let (_, framed) = request.connect().await.map_err(|err| match err {
                 WsClientError::InvalidResponseStatus(status) => {
-                    refused(status.as_u16(), super::hints::take_hint(&url))
+                    Error::refused(status.as_u16(), super::hints::take_hint(&url))
                 }
                 other => handshake_error(other),
             })?;
@@ -63,7 +67,7 @@ impl Transport for WsTransport {
 /// Converts awc's `!Send` handshake error into our owned, categorised one.
 fn handshake_error(err: WsClientError) -> Error {
     match err {
-        WsClientError::InvalidResponseStatus(status) => refused(status.as_u16(), None),
+        WsClientError::InvalidResponseStatus(status) => Error::refused(status.as_u16(), None),
         WsClientError::SendRequest(e) => request_error(e),
         WsClientError::Protocol(e) => Error::protocol(format!("handshake protocol error: {e}")),
         other => Error::protocol(format!("invalid handshake response: {other}")),

@@ -1,26 +1,29 @@
 //! `SupervisorActor`: owns one connection actor per endpoint, spread over a
-//! pool of arbiters, and routes commands, queries and subscriptions to them.
+//! pool of arbiters, and routes commands, queries and subscriptions to them;
+//! its messages, with their constructors. Subscriptions are in
+//! `subscription`, sending in `send_payload`.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+mod send_payload;
+mod subscription;
+
 use actix::{
-    dev::{MessageResponse, OneshotSender},
-    Actor, Addr, Arbiter, ArbiterHandle, Context, Handler, MailboxError, Message, MessageResult,
-    Recipient, ResponseFuture, Supervisor,
+    Actor, Addr, Arbiter, ArbiterHandle, Context, Handler, Message, MessageResult, ResponseFuture,
+    Supervisor,
 };
 use futures::future::join_all;
 
+pub use self::{
+    send_payload::{Forwarded, GetEndpoint, SendPayload},
+    subscription::{Subscribe, Unsubscribe},
+};
 use crate::{
-    connection::{
-        Close, ConnectionActor, ForceReconnect, QueryStatus, Subscribe as SubscribeConnection,
-        Unsubscribe as UnsubscribeConnection, Write, WriteFor,
-    },
+    connection::{Close, ConnectionActor, ForceReconnect, QueryStatus},
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
-    sender::receive_only,
-    BurstReceived, EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error,
-    MessageReceived, Payload, Receipt, Result, SendOptions, StatusChanged, Subscriber,
+    EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Result, Subscriber,
     SupervisorConfig, TransportKind,
 };
 
@@ -166,7 +169,7 @@ impl Handler<AddEndpoint> for SupervisorActor {
         let budget = self.reconnect_budget.clone();
         let pushed = PushQueue::new(config.outbox_capacity);
         if config.kind == TransportKind::Sse {
-            pushed.refuse(receive_only());
+            pushed.refuse(Error::receive_only());
         }
         let max_message_size = config.max_message_size;
         let actor_pushed = pushed.clone();
@@ -328,265 +331,6 @@ impl Handler<Reconnect> for SupervisorActor {
             });
             join_all(sends).await.into_iter().collect()
         })
-    }
-}
-
-/// Subscribes to one endpoint's events, or to every endpoint's (including
-/// endpoints added later).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<()>")]
-pub struct Subscribe {
-    /// The endpoint; `None` for all.
-    pub endpoint: Option<EndpointId>,
-    /// Who receives what.
-    pub subscriber: Subscriber,
-}
-
-impl Subscribe {
-    /// Subscribes `recipient` to every [`StatusChanged`](crate::StatusChanged)
-    /// of every endpoint (narrow it with [`endpoint`](Self::endpoint)).
-    ///
-    /// ```no_run
-    /// # use actix::prelude::*;
-    /// # use actix_tether::*;
-    /// # async fn run(supervisor: Addr<SupervisorActor>, me: Recipient<StatusChanged>) -> Result<()> {
-    /// supervisor.send(Subscribe::status(me).endpoint("feed")).await??;
-    /// # Ok(()) }
-    /// ```
-    pub fn status(recipient: Recipient<StatusChanged>) -> Self {
-        Self::to(Subscriber::Status(recipient))
-    }
-
-    /// Subscribes `recipient` to every inbound message, one
-    /// [`MessageReceived`](crate::MessageReceived) each.
-    pub fn messages(recipient: Recipient<MessageReceived>) -> Self {
-        Self::to(Subscriber::Messages(recipient))
-    }
-
-    /// Subscribes `recipient` to inbound messages in bursts, one
-    /// [`BurstReceived`](crate::BurstReceived) per burst (the fast path).
-    pub fn bursts(recipient: Recipient<BurstReceived>) -> Self {
-        Self::to(Subscriber::Bursts(recipient))
-    }
-
-    /// A subscription of `subscriber` to every endpoint.
-    pub fn to(subscriber: Subscriber) -> Self {
-        Self {
-            endpoint: None,
-            subscriber,
-        }
-    }
-
-    /// Narrows the subscription to one endpoint.
-    pub fn endpoint(mut self, endpoint: impl Into<EndpointId>) -> Self {
-        self.endpoint = Some(endpoint.into());
-        self
-    }
-}
-
-/// Removes a subscription made with [`Subscribe`] (same endpoint scope).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<()>")]
-pub struct Unsubscribe {
-    /// The endpoint; `None` for all.
-    pub endpoint: Option<EndpointId>,
-    /// The subscription to remove.
-    pub subscriber: Subscriber,
-}
-
-impl Unsubscribe {
-    /// Removes `subscriber`'s subscription to every endpoint (narrow it
-    /// with [`endpoint`](Self::endpoint)).
-    pub fn to(subscriber: Subscriber) -> Self {
-        Self {
-            endpoint: None,
-            subscriber,
-        }
-    }
-
-    /// Narrows the removal to one endpoint's subscription.
-    pub fn endpoint(mut self, endpoint: impl Into<EndpointId>) -> Self {
-        self.endpoint = Some(endpoint.into());
-        self
-    }
-}
-
-impl Handler<Subscribe> for SupervisorActor {
-    type Result = Result<()>;
-
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
-        match msg.endpoint {
-            Some(id) => self
-                .endpoint(&id)?
-                .do_send(SubscribeConnection(msg.subscriber)),
-            None => {
-                for addr in self.endpoints.values().map(EndpointHandle::addr) {
-                    addr.do_send(SubscribeConnection(msg.subscriber.clone()));
-                }
-                if !self.global_subscribers.contains(&msg.subscriber) {
-                    self.global_subscribers.push(msg.subscriber);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Handler<Unsubscribe> for SupervisorActor {
-    type Result = Result<()>;
-
-    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) -> Self::Result {
-        match msg.endpoint {
-            Some(id) => self
-                .endpoint(&id)?
-                .do_send(UnsubscribeConnection(msg.subscriber)),
-            None => {
-                for addr in self.endpoints.values().map(EndpointHandle::addr) {
-                    addr.do_send(UnsubscribeConnection(msg.subscriber.clone()));
-                }
-                self.global_subscribers.retain(|s| *s != msg.subscriber);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Sends a payload to an endpoint.
-///
-/// The reply is a [`Receipt`]: written to the live socket, or queued in the
-/// endpoint's bounded outbox while it (re)connects or authenticates; its
-/// [`outcome`](Receipt::outcome) settles once the message is written,
-/// acknowledged or reported back as an error. See [`delivery`](crate::delivery)
-/// for what the library promises.
-///
-/// # Errors
-/// The endpoint is unknown, closed or Failed; the outbox is full (with the
-/// reject policy); the payload is larger than `max_message_size`; a
-/// session-scoped message finds no live connection; SSE endpoints are
-/// receive-only.
-///
-/// ```no_run
-/// # use actix::Addr;
-/// # use actix_tether::{Accepted, Payload, SendPayload, SupervisorActor};
-/// # async fn send(supervisor: Addr<SupervisorActor>) -> Result<(), Box<dyn std::error::Error>> {
-/// let receipt = supervisor
-///     .send(SendPayload::new("orders", Payload::text(r#"{"op":"buy"}"#)).ack_id("42"))
-///     .await??;
-/// if let Accepted::Queued { position } = receipt.accepted() {
-///     println!("queued behind {position} messages");
-/// }
-/// let delivered = receipt.outcome().await?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Receipt>")]
-#[non_exhaustive]
-pub struct SendPayload {
-    /// The endpoint.
-    pub endpoint: EndpointId,
-    /// What to send.
-    pub payload: Payload,
-    /// How: an acknowledgement id, session scope. Default: neither.
-    pub options: SendOptions,
-}
-
-impl SendPayload {
-    /// A send of `payload` to `endpoint`.
-    pub fn new(endpoint: impl Into<EndpointId>, payload: impl Into<Payload>) -> Self {
-        Self {
-            endpoint: endpoint.into(),
-            payload: payload.into(),
-            options: SendOptions::new(),
-        }
-    }
-
-    /// Marks the message session-scoped (see [`SendOptions::session_scoped`]).
-    pub fn session_scoped(mut self) -> Self {
-        self.options = self.options.session_scoped();
-        self
-    }
-
-    /// Tracks the message until the server acknowledges `id` (needs the
-    /// endpoint's acknowledged mode).
-    pub fn ack_id(mut self, id: impl AsRef<str>) -> Self {
-        self.options = self.options.ack_id(id);
-        self
-    }
-
-    /// Sends with `options`, replacing any set before.
-    pub fn options(mut self, options: SendOptions) -> Self {
-        self.options = options;
-        self
-    }
-}
-
-impl Handler<SendPayload> for SupervisorActor {
-    type Result = Forwarded;
-
-    fn handle(&mut self, msg: SendPayload, _: &mut Context<Self>) -> Self::Result {
-        let write = Write {
-            payload: msg.payload,
-            options: msg.options,
-        };
-        Forwarded(self.endpoint(&msg.endpoint).map(|addr| (addr, write)))
-    }
-}
-
-/// The supervisor's answer to [`SendPayload`]: the message goes on to the
-/// endpoint's connection actor with the sender's reply channel, so the
-/// connection answers the sender itself (no task, no second reply channel).
-#[derive(Debug)]
-pub struct Forwarded(Result<(Addr<ConnectionActor>, Write)>);
-
-impl MessageResponse<SupervisorActor, SendPayload> for Forwarded {
-    fn handle(
-        self,
-        _: &mut Context<SupervisorActor>,
-        reply: Option<OneshotSender<Result<Receipt>>>,
-    ) {
-        match self.0 {
-            Err(error) => {
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(error));
-                }
-            }
-            // Not bounded by the mailbox capacity, as the sender's own send
-            // already waited for room in the supervisor's.
-            Ok((addr, write)) if addr.connected() => addr.do_send(WriteFor { write, reply }),
-            Ok(_) => {
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(Error::from(MailboxError::Closed)));
-                }
-            }
-        }
-    }
-}
-
-/// Returns a direct [`EndpointHandle`] for sending without the supervisor hop.
-///
-/// # Errors
-/// The endpoint is unknown.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<EndpointHandle>")]
-pub struct GetEndpoint {
-    /// The endpoint.
-    pub endpoint: EndpointId,
-}
-
-impl GetEndpoint {
-    /// Asks for `endpoint`'s handle.
-    pub fn new(endpoint: impl Into<EndpointId>) -> Self {
-        Self {
-            endpoint: endpoint.into(),
-        }
-    }
-}
-
-impl Handler<GetEndpoint> for SupervisorActor {
-    type Result = Result<EndpointHandle>;
-
-    fn handle(&mut self, msg: GetEndpoint, _: &mut Context<Self>) -> Self::Result {
-        self.handle_of(&msg.endpoint).cloned()
     }
 }
 
