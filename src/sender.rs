@@ -89,6 +89,7 @@ impl Sender {
     ///
     /// # Errors
     /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error saying why.
+    #[inline]
     pub(crate) fn admit(&self, payload: &Payload, options: &SendOptions, live: bool) -> Result<()> {
         if self.receive_only {
             return Err(Error::receive_only());
@@ -104,18 +105,21 @@ impl Sender {
 
     /// Whether a send may go straight into a `live` socket: nothing waits
     /// ahead of it and no batch is filling.
+    #[inline]
     pub(crate) fn writes_straight(&self, live: bool) -> bool {
         live && self.outbox.is_empty() && self.coalesce.is_none()
     }
 
     /// Whether a message sent with `options` is kept after its write (it
     /// waits for an acknowledgement): the frame then needs a copy.
+    #[inline]
     pub(crate) fn keeps(&self, options: &SendOptions) -> bool {
         self.ack.is_some() && options.acknowledged_as().is_some()
     }
 
     /// A send written straight into the socket of connection `generation`;
     /// `kept` is its payload when [`keeps`](Self::keeps) said so.
+    #[inline]
     pub(crate) fn written_now(
         &mut self,
         len: usize,
@@ -127,10 +131,20 @@ impl Sender {
     ) -> Receipt {
         count_written(samples, len);
         let accepted = Accepted::Written { generation };
-        let Some(payload) = kept else {
-            return Receipt::new(accepted, None);
-        };
-        let now = now();
+        match kept {
+            None => Receipt::new(accepted, None),
+            Some(payload) => self.track(payload, options, now(), accepted),
+        }
+    }
+
+    /// Keeps a written message until its acknowledgement.
+    fn track(
+        &mut self,
+        payload: Payload,
+        options: SendOptions,
+        now: Instant,
+        accepted: Accepted,
+    ) -> Receipt {
         let (report, outcome) = Receipt::channel();
         let msg = Outgoing::new(payload, options, Report::Receipt(report), now);
         self.in_flight.push_back((msg, now));
@@ -444,6 +458,7 @@ fn not_acknowledged(timeout: Duration) -> Error {
 ///
 /// # Errors
 /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error saying which.
+#[inline]
 pub(crate) fn check_payload(payload: &Payload, max_message_size: usize) -> Result<()> {
     if matches!(payload, Payload::Event(_)) {
         return Err(Error::endpoint(

@@ -119,6 +119,7 @@ impl Link {
     }
 
     /// Whether new sends may go to this connection.
+    #[inline]
     pub(super) fn takes_data(&self) -> bool {
         self.phase.takes_data()
     }
@@ -144,6 +145,7 @@ impl Link {
 
     /// The send fast path, first step: whether the socket takes a data
     /// message now, with nothing queued ahead of it.
+    #[inline]
     pub(super) fn ready_now(&mut self) -> bool {
         if !self.priority.is_empty() || !self.takes_data() {
             return false;
@@ -158,6 +160,7 @@ impl Link {
     ///
     /// # Errors
     /// The session refused to encode it: the message fails.
+    #[inline]
     pub(super) fn write_ready(&mut self, payload: Payload) -> Result<(), Error> {
         self.session.start_send(payload)?;
         if !self.flush_requested {
@@ -350,8 +353,11 @@ impl Link {
     /// cannot be, before authentication). True when the close was queued
     /// now (another pass writes it).
     fn close_when_drained(&mut self, sender: &Sender) -> bool {
-        let drained = sender.is_drained() && self.priority.is_empty();
-        if !self.phase.send_close_when(drained) {
+        let priority_empty = self.priority.is_empty();
+        if !self
+            .phase
+            .send_close_when(|| priority_empty && sender.is_drained())
+        {
             return false;
         }
         if self.caps.close_handshake {

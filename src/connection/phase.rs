@@ -128,10 +128,10 @@ impl Phase {
         };
     }
 
-    /// Marks our close as sent once `drained` (everything accepted is
-    /// written, or nothing could be before authentication). True when it
-    /// happens now.
-    pub(super) fn send_close_when(&mut self, drained: bool) -> bool {
+    /// Marks our close as sent once `drained` says everything accepted is
+    /// written (or nothing could be, before authentication). True when it
+    /// happens now. `drained` is asked only while closing.
+    pub(super) fn send_close_when(&mut self, drained: impl FnOnce() -> bool) -> bool {
         let Self::ClosingByUs {
             close_sent,
             was_ready,
@@ -140,7 +140,7 @@ impl Phase {
         else {
             return false;
         };
-        if *close_sent || (*was_ready && !drained) {
+        if *close_sent || (*was_ready && !drained()) {
             return false;
         }
         *close_sent = true;
@@ -208,9 +208,9 @@ mod tests {
         phase.begin_close(t, MS(500));
         assert!(!phase.takes_data(), "no new sends while closing");
         assert!(phase.writes_data(), "what was accepted still goes out");
-        assert!(!phase.send_close_when(false), "data still queued");
-        assert!(phase.send_close_when(true));
-        assert!(!phase.send_close_when(true), "sent once");
+        assert!(!phase.send_close_when(|| false), "data still queued");
+        assert!(phase.send_close_when(|| true));
+        assert!(!phase.send_close_when(|| true), "sent once");
         assert!(!phase.writes_data() && !phase.writes_priority());
         assert!(phase.shuts_down(false) && !phase.shuts_down(true));
         assert_eq!(phase.expired(t + MS(500)), Some(Expired::OurClose));
@@ -226,7 +226,7 @@ mod tests {
         let mut phase = Phase::Authenticating { deadline: t };
         phase.begin_close(t, MS(500));
         assert!(!phase.writes_data());
-        assert!(phase.send_close_when(false), "nothing could be written");
+        assert!(phase.send_close_when(|| false), "nothing could be written");
     }
 
     #[test]

@@ -239,6 +239,7 @@ impl Inbound {
 
     /// A message for subscribers (and the lifecycle's matchers: an
     /// authentication reply, an acknowledgement, a heartbeat reply).
+    #[inline]
     pub fn message(&mut self, payload: Payload) {
         self.alive = true;
         self.messages.push(payload);
@@ -259,16 +260,19 @@ impl Inbound {
 
     /// Bytes arrived that carry no message (a comment, a partial frame, a
     /// ping): the peer is alive.
+    #[inline]
     pub fn alive(&mut self) {
         self.alive = true;
     }
 
     /// Most messages (or frames, or chunks) one read takes.
+    #[inline]
     pub fn limit(&self) -> usize {
         self.limit
     }
 
     /// Whether the burst holds as many messages as one delivery takes.
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.messages.len() >= self.limit
     }
