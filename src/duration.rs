@@ -42,6 +42,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("duration {text:?} is out of range"))
 }
 
+/// The instant `wait` after `now`, or a century after it when the sum does
+/// not fit (a configured "forever"): deadlines never panic.
+pub(crate) fn deadline_after(now: std::time::Instant, wait: Duration) -> std::time::Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
 /// Formats a duration the way [`parse_duration`] reads it back.
 pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -124,6 +133,17 @@ pub(crate) mod serde_opt_duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_never_overflows() {
+        let now = std::time::Instant::now();
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        let forever = deadline_after(now, Duration::MAX);
+        assert!(forever > now + Duration::from_secs(365 * 24 * 3600));
+    }
 
     #[test]
     fn parses_units_and_bare_milliseconds() {

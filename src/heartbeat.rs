@@ -67,7 +67,7 @@ impl Liveness {
 
     /// The instant at which silence alone declares the peer dead.
     pub(crate) fn deadline(&self) -> Instant {
-        self.last_seen + self.timeout
+        crate::duration::deadline_after(self.last_seen, self.timeout)
     }
 
     /// Checks the silence deadline without sending anything.

@@ -15,6 +15,7 @@ use std::{
 use crate::{
     config::EndpointConfig,
     delivery::{overflow, Accepted, AckConfig, CoalesceConfig, Delivered, Receipt, SendOptions},
+    duration::deadline_after,
     monitor::Samples,
     outbox::{Outbox, Outgoing, Pushed, Report},
     push_queue::PushQueue,
@@ -182,7 +183,7 @@ impl Sender {
         };
         match &self.coalesce {
             Some(co) if self.outbox.len() < co.max_messages => {
-                let at = oldest.queued_at + co.max_delay;
+                let at = deadline_after(oldest.queued_at, co.max_delay);
                 if now < at {
                     Due::At(at)
                 } else {
@@ -358,10 +359,10 @@ impl Sender {
             .ack
             .as_ref()
             .zip(self.in_flight.front())
-            .map(|(ack, (_, written))| *written + ack.timeout);
+            .map(|(ack, (_, written))| deadline_after(*written, ack.timeout));
         let batch = match (&self.coalesce, self.outbox.front()) {
             (Some(co), Some(oldest)) if writing && self.outbox.len() < co.max_messages => {
-                Some(oldest.queued_at + co.max_delay).filter(|at| *at > now)
+                Some(deadline_after(oldest.queued_at, co.max_delay)).filter(|at| *at > now)
             }
             _ => None,
         };
@@ -377,7 +378,7 @@ impl Sender {
             return;
         };
         while let Some((_, written)) = self.in_flight.front() {
-            if *written + timeout > now {
+            if deadline_after(*written, timeout) > now {
                 break;
             }
             let (msg, _) = self.in_flight.pop_front().expect("checked non-empty");

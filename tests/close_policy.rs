@@ -184,3 +184,67 @@ async fn reconnect_on_failure_still_retries_other_codes_and_never_fails_them() {
     let closed = close_configured(1000, |config| config.reconnect(ReconnectMode::Never)).await;
     assert_eq!(closed.seen.last().unwrap().to, ConnectionState::Closed);
 }
+
+/// A raw TCP server that upgrades one WebSocket handshake and, in the same
+/// write, sends a close frame with `code` and drops the connection.
+async fn close_and_drop_server(code: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = actix_rt::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    actix_rt::spawn(async move {
+        // One connection is enough: the endpoint must fail on it.
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+            let Ok(n) = stream.read(&mut buf).await else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&request);
+        let key = text
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a websocket key");
+        let accept = actix_http::ws::hash_key(key.as_bytes());
+        let mut answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            std::str::from_utf8(&accept).unwrap()
+        )
+        .into_bytes();
+        let [hi, lo] = code.to_be_bytes();
+        answer.extend_from_slice(&[0x88, 0x02, hi, lo]);
+        let _ = stream.write_all(&answer).await;
+        // Dropped here: FIN right behind the close frame.
+    });
+    format!("ws://127.0.0.1:{port}/ws")
+}
+
+#[actix::test]
+async fn a_close_code_counts_when_the_peer_drops_tcp_right_after_it() {
+    let url = close_and_drop_server(1008).await;
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    add(&supervisor, "c", fast(&url).build().unwrap()).await;
+    let seen = events.until_state(ConnectionState::Failed).await;
+    assert!(
+        !seen.iter().any(|e| e.to == ConnectionState::Reconnecting),
+        "{seen:?}"
+    );
+    let reason = seen.last().unwrap().reason.clone().unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Auth, "{reason}");
+    assert_eq!(reason.close_code(), Some(1008));
+}

@@ -17,7 +17,7 @@ use super::{
     phase::{Expired, Phase},
     ConnectionActor, MONITOR_FLUSH_PERIOD,
 };
-use crate::{delivery::AuthReply, transport::http, Error, ErrorCategory, Payload};
+use crate::{delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload};
 
 /// The task that drives the live link; one per connection, dropped with
 /// it when the actor restarts.
@@ -49,25 +49,32 @@ impl ConnectionActor {
             generation: self.generation,
             now,
         };
-        let (mut inbound, end) = link.poll(cx, &mut out);
-        let pongs = inbound.take_pongs();
+        let mut pass = link.poll(cx, &mut out);
+        let pongs = pass.inbound.take_pongs();
         if !pongs.is_empty() {
             link.pongs(pongs, now, &mut self.samples);
         }
-        let messages = inbound.take_messages();
+        let ending = link.phase().is_ending();
+        if let Some(error) = pass.refused.take() {
+            self.span.in_scope(|| {
+                tracing::warn!(error = %error, "a message sent ahead of the outbox was refused and dropped")
+            });
+        }
+        let messages = pass.inbound.take_messages();
         if !messages.is_empty() {
-            self.receive(messages, now, ctx);
+            self.receive(messages, pass.authenticating, now, ctx);
         }
         if self.link.is_none() {
             return Poll::Ready(());
         }
-        match end {
+        match pass.end {
             Some(end) => {
                 self.ended(end, ctx);
                 Poll::Ready(())
             }
             None => {
-                if self.sender.has_deadlines() {
+                // A close under way has its own deadline.
+                if ending || self.sender.has_deadlines() {
                     self.rearm(ctx);
                 }
                 Poll::Pending
@@ -81,6 +88,10 @@ impl ConnectionActor {
         let Some(link) = self.link.as_ref() else {
             return;
         };
+        if self.state == ConnectionState::Closing {
+            // Our close (perhaps started after the peer's) is complete.
+            return self.finish_close(None, ctx);
+        }
         match (link.phase(), end) {
             (Phase::ClosingByUs { .. }, _) => self.finish_close(None, ctx),
             (Phase::ClosedByPeer { error, .. }, _) => {
@@ -97,8 +108,16 @@ impl ConnectionActor {
 
     /// Handles a burst of inbound payloads, in order (hot path: once per
     /// burst).
-    fn receive(&mut self, mut payloads: Vec<Payload>, now: Instant, ctx: &mut Context<Self>) {
-        let verdict = self.take_auth_verdict(&mut payloads);
+    fn receive(
+        &mut self,
+        mut payloads: Vec<Payload>,
+        authenticating: bool,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        let verdict = authenticating
+            .then(|| self.take_auth_verdict(&mut payloads))
+            .flatten();
         self.sender.take_acks(&mut payloads, self.generation);
         if let (Some(app), Some(link)) = (&self.config.heartbeat.application, self.link.as_mut()) {
             let before = payloads.len();
@@ -128,10 +147,6 @@ impl ConnectionActor {
     /// While authenticating: removes and returns the first verdict.
     fn take_auth_verdict(&mut self, payloads: &mut Vec<Payload>) -> Option<AuthReply> {
         let auth = self.config.auth.as_ref()?;
-        let link = self.link.as_ref()?;
-        if !matches!(link.phase(), Phase::Authenticating { .. }) {
-            return None;
-        }
         let (i, verdict) =
             payloads
                 .iter()
@@ -187,6 +202,9 @@ impl ConnectionActor {
                 self.span.in_scope(|| {
                     tracing::warn!("close handshake timed out; dropping the connection")
                 });
+                return self.finish_close(None, ctx);
+            }
+            Some(Expired::PeerClose) if self.state == ConnectionState::Closing => {
                 return self.finish_close(None, ctx);
             }
             Some(Expired::PeerClose) => {

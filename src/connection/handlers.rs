@@ -154,6 +154,9 @@ impl ConnectionActor {
         if let Some(refusal) = self.refusal() {
             return Err(refusal);
         }
+        if self.link.as_ref().is_some_and(|link| !link.sends()) {
+            return Err(Error::endpoint("this connection is receive-only"));
+        }
         let live = self.link.as_ref().is_some_and(Link::takes_data);
         self.sender.admit(&msg.payload, &msg.options, live)?;
         if self.sender.writes_straight(live) && self.link.as_mut().is_some_and(Link::ready_now) {

@@ -36,6 +36,20 @@ pub(super) struct Outgoing<'a> {
     pub(super) now: Instant,
 }
 
+/// What one drive pass found.
+#[derive(Debug)]
+pub(super) struct Pass {
+    /// The burst read.
+    pub(super) inbound: Inbound,
+    /// Whether the link was waiting for an authentication verdict when the
+    /// burst was read (a verdict in it counts even if the peer closed after).
+    pub(super) authenticating: bool,
+    /// How the connection ended, if it did.
+    pub(super) end: Option<End>,
+    /// A priority message the session refused to encode (dropped).
+    pub(super) refused: Option<Error>,
+}
+
 /// How a drive pass ended the connection.
 #[derive(Debug)]
 pub(super) enum End {
@@ -71,6 +85,8 @@ pub(super) struct Link {
     flush_requested: bool,
     /// The write side is shut down.
     shut_down: bool,
+    /// The last priority message the session refused to encode.
+    refused: Option<Error>,
     max_burst: usize,
     close_timeout: Duration,
 }
@@ -92,6 +108,7 @@ impl Link {
             waker: None,
             flush_requested: false,
             shut_down: false,
+            refused: None,
             max_burst,
             close_timeout,
         }
@@ -121,12 +138,17 @@ impl Link {
     /// Whether new sends may go to this connection.
     #[inline]
     pub(super) fn takes_data(&self) -> bool {
-        self.phase.takes_data()
+        self.caps.sends && self.phase.takes_data()
+    }
+
+    /// Whether this connection carries messages out at all.
+    pub(super) fn sends(&self) -> bool {
+        self.caps.sends
     }
 
     /// Whether queued data is written (also while our close flushes it).
     pub(super) fn writes_data(&self) -> bool {
-        self.phase.writes_data()
+        self.caps.sends && self.phase.writes_data()
     }
 
     /// Queues a message ahead of the outbox.
@@ -176,6 +198,11 @@ impl Link {
         if !self.caps.sends {
             return false;
         }
+        if matches!(self.phase, Phase::ClosedByPeer { .. }) {
+            // The peer's close is already being answered: the end of the
+            // socket completes ours too.
+            return true;
+        }
         self.phase.begin_close(now, self.close_timeout);
         self.wake();
         true
@@ -184,11 +211,7 @@ impl Link {
     /// One bounded pass: reads a burst into the returned `Inbound`, then
     /// writes. `Some(End)` when the connection ended; what the burst holds
     /// is delivered first either way.
-    pub(super) fn poll(
-        &mut self,
-        cx: &mut task::Context<'_>,
-        out: &mut Outgoing<'_>,
-    ) -> (Inbound, Option<End>) {
+    pub(super) fn poll(&mut self, cx: &mut task::Context<'_>, out: &mut Outgoing<'_>) -> Pass {
         if self
             .waker
             .as_ref()
@@ -197,25 +220,37 @@ impl Link {
             self.waker = Some(cx.waker().clone());
         }
         self.flush_requested = false;
-        let mut inbound = Inbound::new(self.max_burst);
-        match self.session.read(cx, &mut inbound) {
+        let mut pass = Pass {
+            inbound: Inbound::new(self.max_burst),
+            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
+            end: None,
+            refused: None,
+        };
+        let read = self.session.read(cx, &mut pass.inbound);
+        if pass.inbound.saw_traffic() {
+            self.pulse.alive(out.now);
+        }
+        // The peer's close counts even when the stream ended (or failed)
+        // right after it in the same read.
+        if let Some(close) = pass.inbound.take_close() {
+            let after = self.phase.peer_closed(&close, out.now, self.close_timeout);
+            if after == AfterPeerClose::Done {
+                pass.end = Some(End::Finished);
+                return pass;
+            }
+        }
+        match read {
             Ok(Read::Pending) => {}
             // More may be ready: deliver this burst, then come back.
             Ok(Read::Full) => cx.waker().wake_by_ref(),
-            Ok(Read::Ended) => return (inbound, Some(End::Finished)),
-            Err(error) => return (inbound, Some(End::Failed(error))),
+            Ok(Read::Ended) => pass.end = Some(End::Finished),
+            Err(error) => pass.end = Some(End::Failed(error)),
         }
-        if inbound.saw_traffic() {
-            self.pulse.alive(out.now);
+        if pass.end.is_none() {
+            pass.end = self.write(cx, out);
         }
-        if let Some(close) = inbound.take_close() {
-            let after = self.phase.peer_closed(&close, out.now, self.close_timeout);
-            if after == AfterPeerClose::Done {
-                return (inbound, Some(End::Finished));
-            }
-        }
-        let end = self.write(cx, out);
-        (inbound, end)
+        pass.refused = self.refused.take();
+        pass
     }
 
     /// Control frames, priority messages, due data, pushes, our close;
@@ -290,7 +325,11 @@ impl Link {
                 return Ok(false);
             }
             let payload = self.priority.pop_front().expect("checked non-empty");
-            self.session.start_send(payload)?;
+            // Refused by the encoder: this message is dropped (and
+            // reported), the connection goes on.
+            if let Err(error) = self.session.start_send(payload) {
+                self.refused = Some(error);
+            }
         }
         Ok(true)
     }

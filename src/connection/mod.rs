@@ -41,6 +41,7 @@ use self::{fanout::Fanout, link::Link};
 pub use self::{fanout::Subscriber, handle::EndpointHandle, handlers::EndpointStatus};
 use crate::{
     config::EndpointConfig,
+    duration::deadline_after,
     failure,
     monitor::{MonitorActor, Samples, SamplesObserved},
     push_queue::PushQueue,
@@ -257,7 +258,7 @@ impl ConnectionActor {
     /// The transport is up: authenticate first if configured, else start.
     fn begin_session(&mut self, now: Instant, ctx: &mut Context<Self>) {
         if let (Some(auth), Some(link)) = (&self.config.auth, self.link.as_mut()) {
-            return link.authenticate((auth.make_request)(), now + auth.timeout);
+            return link.authenticate((auth.make_request)(), deadline_after(now, auth.timeout));
         }
         self.session_started(ctx);
     }

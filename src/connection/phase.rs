@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     close::{close_category, NO_STATUS},
+    duration::deadline_after,
     transport::PeerClose,
     Error,
 };
@@ -124,7 +125,7 @@ impl Phase {
         *self = Self::ClosingByUs {
             close_sent: false,
             was_ready: self.takes_data(),
-            deadline: now + close_timeout,
+            deadline: deadline_after(now, close_timeout),
         };
     }
 
@@ -167,7 +168,7 @@ impl Phase {
         };
         *self = Self::ClosedByPeer {
             error: Error::new(close_category(code), detail).with_close_code(Some(code)),
-            deadline: now + close_timeout,
+            deadline: deadline_after(now, close_timeout),
         };
         AfterPeerClose::Closing
     }

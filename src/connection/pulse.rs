@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     config::HeartbeatConfig,
+    duration::deadline_after,
     heartbeat::{Liveness, Tick},
     monitor::Samples,
     Error, ErrorCategory,
@@ -35,7 +36,7 @@ impl Pulse {
         Self {
             liveness: Liveness::new(now, heartbeat.effective_timeout(), heartbeat.max_missed),
             interval: heartbeat.interval,
-            next_tick: now + heartbeat.interval,
+            next_tick: deadline_after(now, heartbeat.interval),
         }
     }
 
@@ -57,7 +58,7 @@ impl Pulse {
     /// A heartbeat at `now`; `pings` says whether the connection sends any
     /// (a protocol or application ping). Missed pings are counted.
     pub(super) fn beat(&mut self, now: Instant, pings: bool, samples: &mut Samples) -> Beat {
-        self.next_tick = now + self.interval;
+        self.next_tick = deadline_after(now, self.interval);
         if !pings {
             return Beat::Silent;
         }
