@@ -1,9 +1,12 @@
 //! Reconnect delay policies: pure, with injectable randomness.
 //!
 //! Every policy implements [`BackoffPolicy`], whose shape matches the `backoff`
-//! crate's `Backoff` trait. With the default-on `backoff` cargo feature, our
-//! policies also implement `backoff::backoff::Backoff`, and [`FromBackoff`] lets
-//! any `backoff::backoff::Backoff` drive an endpoint.
+//! crate's `Backoff` trait. With the opt-in `backoff` cargo feature, our
+//! policies also implement `backoff::backoff::Backoff`, and `FromBackoff` lets
+//! any `backoff::backoff::Backoff` drive an endpoint. The feature is off by
+//! default because `backoff` 0.4 is unmaintained (RUSTSEC-2025-0012) and pulls
+//! `instant` (RUSTSEC-2024-0384): the default dependency tree carries no crate
+//! with a known advisory.
 
 use std::{
     collections::hash_map::RandomState,
