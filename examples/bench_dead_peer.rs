@@ -57,10 +57,7 @@ async fn detect_once(endpoints: usize, interval: Duration, max_missed: u32) -> V
     let watcher = Watcher(tx).start();
     let subscriber = Subscriber::Status(watcher.recipient());
     supervisor
-        .send(Subscribe {
-            endpoint: None,
-            subscriber,
-        })
+        .send(Subscribe::to(subscriber))
         .await
         .unwrap()
         .unwrap();

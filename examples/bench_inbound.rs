@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, EndpointConfig, EndpointId, MessageReceived, Payload, Subscribe, Subscriber,
-    SupervisorActor, SupervisorConfig,
+    AddEndpoint, EndpointConfig, EndpointId, MessageReceived, Payload, QueueSlot, Subscribe,
+    Subscriber, SupervisorActor, SupervisorConfig,
 };
 use awc::ws::Frame;
 use bench_common::*;
@@ -73,6 +73,7 @@ async fn raw_ws_to_actor(url: &str, n: u64) -> f64 {
                 endpoint: endpoint.clone(),
                 generation: 1,
                 payload: Payload::Text(text),
+                slot: QueueSlot::detached(),
             });
             count += 1;
             if count == n {
@@ -169,10 +170,7 @@ async fn tether(config: EndpointConfig, n: u64, batched: bool) -> f64 {
     };
     for subscriber in [Subscriber::Status(counter.recipient()), data] {
         supervisor
-            .send(Subscribe {
-                endpoint: None,
-                subscriber,
-            })
+            .send(Subscribe::to(subscriber))
             .await
             .unwrap()
             .unwrap();

@@ -189,10 +189,7 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
     let counter = counter.start();
     let status = Subscriber::Status(counter.clone().recipient());
     supervisor
-        .send(Subscribe {
-            endpoint: None,
-            subscriber: status,
-        })
+        .send(Subscribe::to(status))
         .await
         .unwrap()
         .unwrap();

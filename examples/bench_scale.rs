@@ -307,10 +307,7 @@ async fn start_tether(
     .start();
     let subscriber = Subscriber::Status(tally.clone().recipient());
     supervisor
-        .send(Subscribe {
-            endpoint: None,
-            subscriber,
-        })
+        .send(Subscribe::to(subscriber))
         .await
         .unwrap()
         .unwrap();

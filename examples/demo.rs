@@ -221,12 +221,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Subscriber::Status(printer.clone().recipient()),
         Subscriber::Bursts(printer.recipient()),
     ] {
-        supervisor
-            .send(Subscribe {
-                endpoint: None,
-                subscriber,
-            })
-            .await??;
+        supervisor.send(Subscribe::to(subscriber)).await??;
     }
     for (name, (port, _)) in ["prices", "orders", "chat"].into_iter().zip(&servers) {
         let config = EndpointConfig::websocket(format!("ws://127.0.0.1:{port}/ws"))

@@ -11,11 +11,15 @@
 //! stdout carries one JSON object per line (`status`, `message`, `event`,
 //! `send`, `health`, `error`); logs go to stderr (`RUST_LOG`). SIGINT, SIGTERM
 //! or the end of `--duration` close every connection, print a final `health`
-//! line and exit 0; a bad argument exits 2 before anything connects.
+//! line and a `stop` line (messages left unprinted) and exit 0, without
+//! waiting for a slow stdout to take a backlog; a bad argument exits 2
+//! before anything connects. Inbound queues pause reading at 1,024 messages,
+//! so a slow stdout pushes back on the servers.
 
 use std::{
     collections::BTreeMap,
     io::{BufRead, Write},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::{Duration, SystemTime},
 };
 
@@ -277,6 +281,11 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Set once a stop is requested: inbound messages are no longer printed.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Messages that arrived (or were still queued) after the stop request.
+static UNPRINTED: AtomicU64 = AtomicU64::new(0);
+
 /// Prints status changes, errors and inbound messages.
 struct Printer;
 
@@ -309,6 +318,10 @@ impl Handler<StatusChanged> for Printer {
 impl Handler<MessageReceived> for Printer {
     type Result = ();
     fn handle(&mut self, m: MessageReceived, _: &mut Context<Self>) {
+        if STOPPING.load(Ordering::Relaxed) {
+            UNPRINTED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let endpoint = m.endpoint.as_str();
         match &m.payload {
             Payload::Text(text) => emit(
@@ -419,8 +432,10 @@ fn main() {
     system.block_on(async move {
         let supervisor = SupervisorActor::default().start();
         let printer = Printer.start();
+        // Inbound queues pause reading at their default bound: a slow
+        // stdout pushes back on the servers instead of growing memory.
         for subscriber in [Subscriber::Status(printer.clone().recipient()), Subscriber::Messages(printer.recipient())] {
-            let _ = supervisor.send(Subscribe { endpoint: None, subscriber }).await;
+            let _ = supervisor.send(Subscribe::to(subscriber)).await;
         }
         for (name, config) in options.endpoints {
             if let Ok(Err(e)) = supervisor.send(AddEndpoint::new(name.as_str(), config)).await {
@@ -439,8 +454,12 @@ fn main() {
             });
         }
         wait_for_stop(options.duration).await;
+        // Whatever is still queued for printing is counted, not printed:
+        // exiting never waits for a slow stdout to take a backlog.
+        STOPPING.store(true, Ordering::SeqCst);
         let _ = supervisor.send(Shutdown).await;
         print_health(&supervisor).await;
+        emit("stop", json!({ "unprinted": UNPRINTED.load(Ordering::SeqCst) }));
     });
     std::process::exit(0);
 }

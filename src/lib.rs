@@ -83,6 +83,7 @@
 //! Header values, URL passwords and query strings never reach logs or `Debug`
 //! output ([`redact_url`]).
 
+mod backlog;
 pub mod backoff;
 mod close;
 pub mod config;
@@ -110,6 +111,7 @@ pub mod transport;
 mod verdict;
 
 pub use crate::{
+    backlog::{Overflow, QueueLimits, QueueSlot, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES},
     close::ClosePolicy,
     config::{
         BackoffConfig, EndpointBuilder, EndpointConfig, HeartbeatConfig, OnAuthFailure,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::{sse::SseEvent, EndpointId};
+use crate::{sse::SseEvent, EndpointId, QueueSlot};
 
 /// A message's content. Every variant is a reference-counted buffer: cloning
 /// one for another subscriber copies no bytes.
@@ -96,6 +96,9 @@ pub struct MessageReceived {
     pub generation: u64,
     /// The content.
     pub payload: Payload,
+    /// This message's place in the subscriber's bounded queue, released
+    /// when dropped (see [`QueueSlot`]).
+    pub slot: QueueSlot,
 }
 
 /// Every message that was ready at once on one connection, in order: a burst
@@ -110,6 +113,9 @@ pub struct BurstReceived {
     /// The messages, oldest first; never empty. The burst's own vector,
     /// shared: handing it over copies nothing.
     pub payloads: Arc<Vec<Payload>>,
+    /// The burst's place in the subscriber's bounded queue (every message
+    /// in it counts), released when dropped (see [`QueueSlot`]).
+    pub slot: QueueSlot,
 }
 
 #[cfg(test)]

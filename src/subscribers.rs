@@ -37,10 +37,6 @@ where
         self.recipients.retain(|r| r != recipient);
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.recipients.is_empty()
-    }
-
     /// Delivers `msg` to every live recipient (the last one gets it without a
     /// clone) and drops the dead ones.
     pub(crate) fn deliver(&mut self, msg: M) {
@@ -101,7 +97,7 @@ mod tests {
             actix_rt::task::yield_now().await;
         }
         subs.deliver(Ping);
-        assert!(subs.is_empty());
+        assert!(subs.recipients.is_empty());
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

@@ -36,6 +36,29 @@ impl ActorFuture<ConnectionActor> for Drive {
     }
 }
 
+/// The task that moves inbound events on as subscribers' queues drain, and
+/// resumes reading after a pause; one per actor run, dropped on restart.
+pub(super) struct Pump;
+
+impl ActorFuture<ConnectionActor> for Pump {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ConnectionActor,
+        _: &mut Context<ConnectionActor>,
+        cx: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        act.fanout.set_pump(cx.waker());
+        if act.fanout.settle(Instant::now()) {
+            if let Some(link) = &act.link {
+                link.wake();
+            }
+        }
+        Poll::Pending
+    }
+}
+
 impl ConnectionActor {
     /// One pass of the link; what it read is handled, then how it ended.
     fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
@@ -49,7 +72,7 @@ impl ConnectionActor {
             generation: self.generation,
             now,
         };
-        let mut pass = link.poll(cx, &mut out);
+        let mut pass = link.poll(cx, &mut out, !self.fanout.is_paused());
         let pongs = pass.inbound.take_pongs();
         if !pongs.is_empty() {
             link.pongs(pongs, now, &mut self.samples);
@@ -129,7 +152,12 @@ impl ConnectionActor {
         if !payloads.is_empty() {
             self.samples.messages_in += payloads.len() as u64;
             self.samples.bytes_in += payloads.iter().map(|p| p.len() as u64).sum::<u64>();
-            self.fanout.publish(&self.id, self.generation, payloads);
+            let overflowed = self
+                .fanout
+                .publish(&self.id, self.generation, payloads, now);
+            for dropped in overflowed {
+                self.subscriber_dropped(&dropped);
+            }
         }
         match verdict {
             Some(AuthReply::Accepted) => self.authenticated(ctx),

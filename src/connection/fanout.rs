@@ -1,12 +1,20 @@
 //! An endpoint's subscribers: who hears its status changes and its inbound
-//! messages, one at a time or in bursts.
+//! messages (one at a time or in bursts), each inbound subscriber with its
+//! own bounded queue and overflow policy.
 
-use std::sync::Arc;
+use std::{
+    collections::VecDeque,
+    sync::Arc,
+    task::Waker,
+    time::{Duration, Instant},
+};
 
 use actix::Recipient;
 
 use crate::{
-    subscribers::Subscribers, BurstReceived, EndpointId, MessageReceived, Payload, StatusChanged,
+    backlog::{Gauge, Level, Overflow, QueueLimits},
+    subscribers::Subscribers,
+    BurstReceived, EndpointId, MessageReceived, Payload, QueueSlot, StatusChanged,
 };
 
 /// A subscriber of one kind of event.
@@ -21,28 +29,248 @@ pub enum Subscriber {
     Bursts(Recipient<BurstReceived>),
 }
 
+/// An inbound event that holds a place in its subscriber's queue.
+pub(super) trait Queued: actix::Message<Result = ()> + Send + Clone + 'static {
+    /// Its size in messages and payload bytes.
+    fn size(&self) -> Level;
+    /// Gives it its place in the queue.
+    fn hold(&mut self, slot: QueueSlot);
+}
+
+impl Queued for MessageReceived {
+    #[inline]
+    fn size(&self) -> Level {
+        Level {
+            messages: 1,
+            bytes: self.payload.len(),
+        }
+    }
+
+    #[inline]
+    fn hold(&mut self, slot: QueueSlot) {
+        self.slot = slot;
+    }
+}
+
+impl Queued for BurstReceived {
+    fn size(&self) -> Level {
+        Level {
+            messages: self.payloads.len(),
+            bytes: self.payloads.iter().map(Payload::len).sum(),
+        }
+    }
+
+    fn hold(&mut self, slot: QueueSlot) {
+        self.slot = slot;
+    }
+}
+
+/// One inbound subscriber and its queue.
+#[derive(Debug)]
+struct Outlet<M: Queued>
+where
+    M::Result: Send,
+{
+    recipient: Recipient<M>,
+    limits: QueueLimits,
+    gauge: Arc<Gauge>,
+    /// Drop-oldest only: events waiting for room in the mailbox.
+    waiting: VecDeque<M>,
+    waiting_level: Level,
+}
+
+impl<M: Queued> Outlet<M>
+where
+    M::Result: Send,
+{
+    fn new(recipient: Recipient<M>, limits: QueueLimits) -> Self {
+        Self {
+            recipient,
+            limits,
+            gauge: Arc::default(),
+            waiting: VecDeque::new(),
+            waiting_level: Level::default(),
+        }
+    }
+
+    fn bound(&self) -> Level {
+        Level {
+            messages: self.limits.messages,
+            bytes: self.limits.bytes,
+        }
+    }
+
+    /// Hands `event` over, or (drop-oldest, mailbox share full) queues it
+    /// here; returns the messages dropped to make room.
+    #[inline]
+    fn offer(&mut self, event: M) -> u64 {
+        if self.limits.overflow == Overflow::DropOldest
+            && (!self.waiting.is_empty() || self.gauge.level().reaches(self.limits.mailbox_share()))
+        {
+            return self.queue(event);
+        }
+        self.hand_over(event);
+        0
+    }
+
+    #[inline]
+    fn hand_over(&self, mut event: M) {
+        let size = event.size();
+        event.hold(self.gauge.take(size.messages, size.bytes));
+        self.recipient.do_send(event);
+    }
+
+    /// Queues `event` here, dropping the oldest waiting ones while the
+    /// waiting share is over its bound.
+    fn queue(&mut self, event: M) -> u64 {
+        let size = event.size();
+        self.waiting_level.messages += size.messages;
+        self.waiting_level.bytes += size.bytes;
+        self.waiting.push_back(event);
+        let share = self.limits.mailbox_share();
+        let cap = Level {
+            messages: self.limits.messages - share.messages,
+            bytes: self.limits.bytes - share.bytes,
+        };
+        let mut dropped = 0;
+        while self.waiting_level.messages > cap.messages || self.waiting_level.bytes > cap.bytes {
+            let Some(oldest) = self.waiting.pop_front() else {
+                break;
+            };
+            let size = oldest.size();
+            self.waiting_level.messages -= size.messages;
+            self.waiting_level.bytes -= size.bytes;
+            dropped += size.messages as u64;
+        }
+        dropped
+    }
+
+    /// Moves waiting events into the mailbox while its share has room.
+    fn pump(&mut self) {
+        let share = self.limits.mailbox_share();
+        while !self.waiting.is_empty() && !self.gauge.level().reaches(share) {
+            let event = self.waiting.pop_front().expect("checked non-empty");
+            let size = event.size();
+            self.waiting_level.messages -= size.messages;
+            self.waiting_level.bytes -= size.bytes;
+            self.hand_over(event);
+        }
+    }
+
+    /// Whether this subscriber needs the pump woken (drop-oldest with
+    /// events waiting; the pump's waker registered when so).
+    fn needs_pump(&self, waker: &Waker) -> bool {
+        !self.waiting.is_empty()
+            && self
+                .gauge
+                .wake_at(self.limits.mailbox_share().half(), waker)
+    }
+
+    /// Pausing subscriber: whether reading must wait for it. Waits (with
+    /// the pump's waker) from the full bound down to half of it.
+    fn holds_reading(&self, already_paused: bool, waker: Option<&Waker>) -> bool {
+        if self.limits.overflow != Overflow::Pause {
+            return false;
+        }
+        let level = self.gauge.level();
+        let bound = self.bound();
+        let over = if already_paused {
+            !level_at_or_below(level, bound.half())
+        } else {
+            level.reaches(bound)
+        };
+        match (over, waker) {
+            (true, Some(waker)) => self.gauge.wake_at(bound.half(), waker),
+            // No pump yet to wake us: keep reading (the bound is soft).
+            (true, None) | (false, _) => false,
+        }
+    }
+
+    /// Whether a disconnect-on-overflow subscriber is over its bound.
+    fn overflowed(&self) -> bool {
+        self.limits.overflow == Overflow::Disconnect && self.gauge.level().reaches(self.bound())
+    }
+
+    /// What this subscriber has waiting: in its mailbox or held, and here.
+    fn depth(&self) -> Level {
+        let level = self.gauge.level();
+        Level {
+            messages: level.messages + self.waiting_level.messages,
+            bytes: level.bytes + self.waiting_level.bytes,
+        }
+    }
+}
+
+fn level_at_or_below(level: Level, mark: Level) -> bool {
+    level.messages <= mark.messages && level.bytes <= mark.bytes
+}
+
+/// A subscriber removed for overflowing its queue.
+#[derive(Debug)]
+pub(super) struct Overflowed {
+    /// What it had waiting.
+    pub(super) depth: Level,
+}
+
+/// Delivers `events` to every outlet in order: the last one gets each
+/// without a clone. Returns the messages dropped.
+fn offer_all<M: Queued>(outlets: &mut [Outlet<M>], events: impl IntoIterator<Item = M>) -> u64
+where
+    M::Result: Send,
+{
+    let Some((last, rest)) = outlets.split_last_mut() else {
+        return 0;
+    };
+    let mut dropped = 0;
+    for event in events {
+        for outlet in rest.iter_mut() {
+            dropped += outlet.offer(event.clone());
+        }
+        dropped += last.offer(event);
+    }
+    dropped
+}
+
+/// Inbound figures the fanout accumulates for the monitor.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InboundFigures {
+    /// Reading was paused for this long (since the last take).
+    pub(crate) paused: Duration,
+    /// Messages dropped by drop-oldest subscribers.
+    pub(crate) dropped: u64,
+    /// Subscribers removed for overflowing.
+    pub(crate) subscribers_dropped: u64,
+}
+
 /// The subscriber lists of one endpoint.
 #[derive(Debug, Default)]
 pub(super) struct Fanout {
     status: Subscribers<StatusChanged>,
-    messages: Subscribers<MessageReceived>,
-    bursts: Subscribers<BurstReceived>,
+    messages: Vec<Outlet<MessageReceived>>,
+    bursts: Vec<Outlet<BurstReceived>>,
+    /// The pump task's waker: woken when a queue drains enough to resume
+    /// reading or to move waiting events on.
+    pump: Option<Waker>,
+    /// Since when reading waits for a pausing subscriber.
+    paused_since: Option<Instant>,
+    figures: InboundFigures,
 }
 
 impl Fanout {
-    pub(super) fn add(&mut self, subscriber: Subscriber) {
+    pub(super) fn add(&mut self, subscriber: Subscriber, limits: QueueLimits) {
+        self.remove(&subscriber);
         match subscriber {
             Subscriber::Status(r) => self.status.add(r),
-            Subscriber::Messages(r) => self.messages.add(r),
-            Subscriber::Bursts(r) => self.bursts.add(r),
+            Subscriber::Messages(r) => self.messages.push(Outlet::new(r, limits)),
+            Subscriber::Bursts(r) => self.bursts.push(Outlet::new(r, limits)),
         }
     }
 
     pub(super) fn remove(&mut self, subscriber: &Subscriber) {
         match subscriber {
             Subscriber::Status(r) => self.status.remove(r),
-            Subscriber::Messages(r) => self.messages.remove(r),
-            Subscriber::Bursts(r) => self.bursts.remove(r),
+            Subscriber::Messages(r) => self.messages.retain(|o| o.recipient != *r),
+            Subscriber::Bursts(r) => self.bursts.retain(|o| o.recipient != *r),
         }
     }
 
@@ -52,33 +280,141 @@ impl Fanout {
     }
 
     /// Delivers a burst of inbound payloads, in order (hot path: once per
-    /// burst): moved to per-message subscribers when no batch subscriber
-    /// shares them.
+    /// burst): moved to per-message subscribers when no burst subscriber
+    /// shares them. Returns the subscribers removed for overflowing.
     pub(super) fn publish(
         &mut self,
         endpoint: &EndpointId,
         generation: u64,
         payloads: Vec<Payload>,
-    ) {
+        now: Instant,
+    ) -> Vec<Overflowed> {
+        self.messages.retain(|o| o.recipient.connected());
+        self.bursts.retain(|o| o.recipient.connected());
+        let mut dropped = 0;
         if !self.messages.is_empty() {
             let message = |payload| MessageReceived {
                 endpoint: endpoint.clone(),
                 generation,
                 payload,
+                slot: QueueSlot::detached(),
             };
             if self.bursts.is_empty() {
-                self.messages.deliver_all(payloads.into_iter().map(message));
-                return;
+                dropped += offer_all(&mut self.messages, payloads.into_iter().map(message));
+                return self.after_publish(dropped, now);
             }
-            self.messages
-                .deliver_all(payloads.iter().cloned().map(message));
+            dropped += offer_all(&mut self.messages, payloads.iter().cloned().map(message));
         }
         if !self.bursts.is_empty() {
-            self.bursts.deliver(BurstReceived {
+            let burst = BurstReceived {
                 endpoint: endpoint.clone(),
                 generation,
                 payloads: Arc::new(payloads),
-            });
+                slot: QueueSlot::detached(),
+            };
+            dropped += offer_all(&mut self.bursts, std::iter::once(burst));
         }
+        self.after_publish(dropped, now)
+    }
+
+    fn after_publish(&mut self, dropped: u64, now: Instant) -> Vec<Overflowed> {
+        self.figures.dropped += dropped;
+        let mut overflowed = Vec::new();
+        if self.messages.iter().any(Outlet::overflowed)
+            || self.bursts.iter().any(Outlet::overflowed)
+        {
+            overflowed.extend(
+                self.messages
+                    .extract_if(.., |o| o.overflowed())
+                    .map(|o| Overflowed { depth: o.depth() }),
+            );
+            overflowed.extend(
+                self.bursts
+                    .extract_if(.., |o| o.overflowed())
+                    .map(|o| Overflowed { depth: o.depth() }),
+            );
+            self.figures.subscribers_dropped += overflowed.len() as u64;
+        }
+        self.settle(now);
+        overflowed
+    }
+
+    /// Re-reads every queue: moves waiting events on, decides whether
+    /// reading waits, and asks to be woken when that may change. True when
+    /// reading may resume after a pause.
+    pub(super) fn settle(&mut self, now: Instant) -> bool {
+        let waker = self.pump.as_ref();
+        for outlet in &mut self.messages {
+            outlet.pump();
+        }
+        for outlet in &mut self.bursts {
+            outlet.pump();
+        }
+        let was_paused = self.paused_since.is_some();
+        let mut paused = false;
+        for outlet in &self.messages {
+            paused |= outlet.holds_reading(was_paused, waker);
+            if let Some(waker) = waker {
+                outlet.needs_pump(waker);
+            }
+        }
+        for outlet in &self.bursts {
+            paused |= outlet.holds_reading(was_paused, waker);
+            if let Some(waker) = waker {
+                outlet.needs_pump(waker);
+            }
+        }
+        match (was_paused, paused) {
+            (false, true) => self.paused_since = Some(now),
+            (true, false) => {
+                if let Some(since) = self.paused_since.take() {
+                    self.figures.paused += now.saturating_duration_since(since);
+                }
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Records the pump task's waker.
+    pub(super) fn set_pump(&mut self, waker: &Waker) {
+        if self
+            .pump
+            .as_ref()
+            .is_none_or(|known| !known.will_wake(waker))
+        {
+            self.pump = Some(waker.clone());
+        }
+    }
+
+    /// Whether reading waits for a subscriber to catch up.
+    #[inline]
+    pub(super) fn is_paused(&self) -> bool {
+        self.paused_since.is_some()
+    }
+
+    /// The deepest subscriber queue now.
+    pub(super) fn depth(&self) -> Level {
+        let depths = self.messages.iter().map(Outlet::depth);
+        depths
+            .chain(self.bursts.iter().map(Outlet::depth))
+            .fold(Level::default(), |deepest, d| {
+                if d.messages > deepest.messages {
+                    d
+                } else {
+                    deepest
+                }
+            })
+    }
+
+    /// The figures since the last take (a pause under way counts up to
+    /// `now`).
+    pub(super) fn take_figures(&mut self, now: Instant) -> InboundFigures {
+        if let Some(since) = self.paused_since.as_mut() {
+            self.figures.paused += now.saturating_duration_since(*since);
+            *since = now;
+        }
+        std::mem::take(&mut self.figures)
     }
 }

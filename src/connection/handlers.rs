@@ -9,7 +9,9 @@ use actix::{
 use futures::channel::oneshot;
 
 use super::{ConnectionActor, Link, Next, Subscriber};
-use crate::{ConnectionState, EndpointId, Error, Payload, Receipt, Result, SendOptions};
+use crate::{
+    ConnectionState, EndpointId, Error, Payload, QueueLimits, Receipt, Result, SendOptions,
+};
 
 /// A snapshot of one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -58,7 +60,7 @@ pub(crate) struct WriteFor {
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Subscribe(pub(crate) Subscriber);
+pub(crate) struct Subscribe(pub(crate) Subscriber, pub(crate) QueueLimits);
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -138,14 +140,14 @@ impl Handler<WriteFor> for ConnectionActor {
 impl Handler<Subscribe> for ConnectionActor {
     type Result = ();
 
-    fn handle(&mut self, Subscribe(subscriber): Subscribe, _: &mut Context<Self>) {
-        self.subscribe(subscriber);
+    fn handle(&mut self, Subscribe(subscriber, limits): Subscribe, _: &mut Context<Self>) {
+        self.subscribe(subscriber, limits);
     }
 }
 
 impl ConnectionActor {
-    pub(crate) fn subscribe(&mut self, subscriber: Subscriber) {
-        self.fanout.add(subscriber);
+    pub(crate) fn subscribe(&mut self, subscriber: Subscriber, limits: QueueLimits) {
+        self.fanout.add(subscriber, limits);
     }
 
     /// Takes a send in: written now if the live socket has room and nothing

@@ -87,6 +87,9 @@ pub(super) struct Link {
     shut_down: bool,
     /// The last priority message the session refused to encode.
     refused: Option<Error>,
+    /// The socket is read (false while a subscriber's full queue pauses
+    /// reading: the heartbeat then does not blame the peer).
+    reading: bool,
     max_burst: usize,
     close_timeout: Duration,
 }
@@ -109,6 +112,7 @@ impl Link {
             flush_requested: false,
             shut_down: false,
             refused: None,
+            reading: true,
             max_burst,
             close_timeout,
         }
@@ -208,10 +212,16 @@ impl Link {
         true
     }
 
-    /// One bounded pass: reads a burst into the returned `Inbound`, then
-    /// writes. `Some(End)` when the connection ended; what the burst holds
-    /// is delivered first either way.
-    pub(super) fn poll(&mut self, cx: &mut task::Context<'_>, out: &mut Outgoing<'_>) -> Pass {
+    /// One bounded pass: reads a burst into the returned `Inbound` (unless
+    /// `read` is false: a subscriber's queue is full), then writes.
+    /// `Some(End)` when the connection ended; what the burst holds is
+    /// delivered first either way.
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut task::Context<'_>,
+        out: &mut Outgoing<'_>,
+        read: bool,
+    ) -> Pass {
         if self
             .waker
             .as_ref()
@@ -226,7 +236,16 @@ impl Link {
             end: None,
             refused: None,
         };
-        let read = self.session.read(cx, &mut pass.inbound);
+        if read != self.reading {
+            self.reading = read;
+            // Resumed: the silence deadline starts again from now.
+            self.pulse.alive(out.now);
+        }
+        let read = if read {
+            self.session.read(cx, &mut pass.inbound)
+        } else {
+            Ok(Read::Pending)
+        };
         if pass.inbound.saw_traffic() {
             self.pulse.alive(out.now);
         }
@@ -408,10 +427,15 @@ impl Link {
     /// The earliest instant something here is due: the next heartbeat, the
     /// silence deadline, the authentication or close deadline.
     pub(super) fn next_deadline(&self) -> Instant {
+        let pulse = if self.reading {
+            self.pulse.deadline()
+        } else {
+            self.pulse.next_tick()
+        };
         match (self.phase.is_ending(), self.phase.deadline()) {
             (true, Some(deadline)) => deadline,
-            (_, Some(deadline)) => self.pulse.deadline().min(deadline),
-            (_, None) => self.pulse.deadline(),
+            (_, Some(deadline)) => pulse.min(deadline),
+            (_, None) => pulse,
         }
     }
 
@@ -429,6 +453,10 @@ impl Link {
         samples: &mut Samples,
     ) -> Beat {
         self.session.tick();
+        if !self.reading {
+            self.pulse.hold(now);
+            return Beat::Alive;
+        }
         let application = application.filter(|_| self.caps.sends);
         let pings = application.is_some() || self.caps.pings;
         match self.pulse.beat(now, pings, samples) {
@@ -445,7 +473,7 @@ impl Link {
     /// The silence deadline: the peer is dead once nothing arrived for the
     /// heartbeat timeout (or too many pings went unanswered).
     pub(super) fn silence(&self, now: Instant) -> Option<Error> {
-        if self.phase.is_ending() {
+        if self.phase.is_ending() || !self.reading {
             return None;
         }
         self.pulse.silence(now)

@@ -95,6 +95,8 @@ pub struct ConnectionActor {
     close_waiters: Vec<oneshot::Sender<()>>,
     /// What messages still queued when a close we started ends are told.
     closing_error: Option<Error>,
+    /// The inbound queue depth last reported to the monitor.
+    reported_depth: Option<(u64, u64)>,
 }
 
 impl ConnectionActor {
@@ -138,6 +140,7 @@ impl ConnectionActor {
             samples: Samples::default(),
             last_flush: Instant::now(),
             close_waiters: Vec::new(),
+            reported_depth: None,
             closing_error: None,
         }
     }
@@ -179,6 +182,32 @@ impl ConnectionActor {
         self.fanout.status(event);
     }
 
+    /// A subscriber was removed for overflowing its queue: logged, and
+    /// status subscribers get a notice (`from == to`, no transition).
+    fn subscriber_dropped(&mut self, dropped: &fanout::Overflowed) {
+        let reason = Error::new(
+            ErrorCategory::Overflow,
+            format!(
+                "an inbound subscriber was dropped: its queue held {} messages ({} bytes)",
+                dropped.depth.messages, dropped.depth.bytes
+            ),
+        );
+        self.span
+            .in_scope(|| tracing::warn!(error = %reason, "subscriber dropped for falling behind"));
+        let event = StatusChanged {
+            endpoint: self.id.clone(),
+            from: self.state,
+            to: self.state,
+            reason: Some(reason),
+            attempt: self.retry.failures(),
+            next_delay: None,
+            generation: self.generation,
+            at: SystemTime::now(),
+        };
+        self.monitor.do_send(event.clone());
+        self.fanout.status(event);
+    }
+
     /// Pushes are refused while the endpoint takes no sends; what a failed
     /// or closed endpoint still held is dropped, counted and logged.
     fn pushes_follow_state(&mut self) {
@@ -194,11 +223,23 @@ impl ConnectionActor {
     }
 
     fn flush_samples(&mut self) {
+        let now = Instant::now();
+        let figures = self.fanout.take_figures(now);
+        self.samples.inbound.paused += figures.paused;
+        self.samples.inbound.dropped += figures.dropped;
+        self.samples.inbound.subscribers_dropped += figures.subscribers_dropped;
+        let depth = self.fanout.depth();
+        self.samples.inbound.queued = Some((depth.messages as u64, depth.bytes as u64));
+        if self.samples.inbound.queued == self.reported_depth {
+            self.samples.inbound.queued = None;
+        } else {
+            self.reported_depth = self.samples.inbound.queued;
+        }
         if self.samples.is_empty() {
             return;
         }
         let samples = std::mem::take(&mut self.samples);
-        self.last_flush = Instant::now();
+        self.last_flush = now;
         self.monitor.do_send(SamplesObserved {
             endpoint: self.id.clone(),
             samples,
@@ -431,6 +472,7 @@ impl Actor for ConnectionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(driver::Pump);
         match self.next {
             Next::Connect(delay) if delay.is_zero() => self.connect(ctx),
             Next::Connect(delay) => {

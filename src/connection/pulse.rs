@@ -45,9 +45,23 @@ impl Pulse {
         self.liveness.on_inbound(now);
     }
 
+    /// A heartbeat while reading waits for our own consumer: the peer
+    /// cannot be heard, so it is not blamed (no ping, no missed count, the
+    /// silence deadline moves on).
+    pub(super) fn hold(&mut self, now: Instant) {
+        self.next_tick = deadline_after(now, self.interval);
+        self.liveness.on_inbound(now);
+    }
+
     /// The next heartbeat or the silence deadline, whichever comes first.
     pub(super) fn deadline(&self) -> Instant {
         self.next_tick.min(self.liveness.deadline())
+    }
+
+    /// The next heartbeat alone (while reading is paused, silence is not
+    /// watched).
+    pub(super) fn next_tick(&self) -> Instant {
+        self.next_tick
     }
 
     /// Whether the heartbeat is due at `now`.

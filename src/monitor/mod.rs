@@ -31,7 +31,9 @@ use self::stats::EndpointStats;
 pub(crate) use self::stats::Samples;
 pub use self::{
     health::{ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
-    stats::{Attempts, EndpointHealth, Heartbeats, LatencySummary, Traffic, LATENCY_WINDOW},
+    stats::{
+        Attempts, EndpointHealth, Heartbeats, Inbound, LatencySummary, Traffic, LATENCY_WINDOW,
+    },
 };
 use crate::{EndpointId, StatusChanged};
 

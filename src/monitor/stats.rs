@@ -27,6 +27,20 @@ pub(crate) struct Samples {
     pub(crate) messages_out: u64,
     pub(crate) bytes_out: u64,
     pub(crate) last_seen: Option<SystemTime>,
+    pub(crate) inbound: InboundSamples,
+}
+
+/// Inbound queue figures since the last flush.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct InboundSamples {
+    /// Time reading was paused by a subscriber's full queue.
+    pub(crate) paused: Duration,
+    /// Messages dropped by drop-oldest subscribers.
+    pub(crate) dropped: u64,
+    /// Subscribers removed for overflowing.
+    pub(crate) subscribers_dropped: u64,
+    /// The deepest queue (messages, bytes), when it changed.
+    pub(crate) queued: Option<(u64, u64)>,
 }
 
 impl Samples {
@@ -97,6 +111,23 @@ pub struct Heartbeats {
     pub missed: u64,
 }
 
+/// Inbound queue figures: how subscribers keep up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Inbound {
+    /// Total time reading was paused because a subscriber's queue was full
+    /// ([`Overflow::Pause`](crate::Overflow::Pause)).
+    pub paused_for: Duration,
+    /// Messages in the deepest subscriber queue at the last report.
+    pub queued_messages: u64,
+    /// Payload bytes in that queue.
+    pub queued_bytes: u64,
+    /// Messages dropped by [`Overflow::DropOldest`](crate::Overflow::DropOldest)
+    /// subscribers.
+    pub dropped: u64,
+    /// Subscribers removed by [`Overflow::Disconnect`](crate::Overflow::Disconnect).
+    pub subscribers_dropped: u64,
+}
+
 /// Everything the monitor knows about one endpoint.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
@@ -125,6 +156,8 @@ pub struct EndpointHealth {
     pub uptime: Option<Duration>,
     /// When the last inbound traffic arrived.
     pub last_seen: Option<SystemTime>,
+    /// How inbound subscribers keep up.
+    pub inbound: Inbound,
 }
 
 #[derive(Debug)]
@@ -143,6 +176,7 @@ pub(crate) struct EndpointStats {
     heartbeat_len: u32,
     connected_since: Option<Instant>,
     last_seen: Option<SystemTime>,
+    inbound: Inbound,
 }
 
 impl Default for EndpointStats {
@@ -161,6 +195,7 @@ impl Default for EndpointStats {
             heartbeat_len: 0,
             connected_since: None,
             last_seen: None,
+            inbound: Inbound::default(),
         }
     }
 }
@@ -238,6 +273,14 @@ impl EndpointStats {
         if samples.last_seen.is_some() {
             self.last_seen = samples.last_seen;
         }
+        let inbound = &mut self.inbound;
+        inbound.paused_for += samples.inbound.paused;
+        inbound.dropped += samples.inbound.dropped;
+        inbound.subscribers_dropped += samples.inbound.subscribers_dropped;
+        if let Some((messages, bytes)) = samples.inbound.queued {
+            inbound.queued_messages = messages;
+            inbound.queued_bytes = bytes;
+        }
     }
 
     fn latency_summary(&self) -> Option<LatencySummary> {
@@ -307,6 +350,7 @@ impl EndpointStats {
                 .connected_since
                 .map(|at| now.saturating_duration_since(at)),
             last_seen: self.last_seen,
+            inbound: self.inbound,
         }
     }
 }

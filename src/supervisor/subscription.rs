@@ -6,7 +6,8 @@ use actix::{Context, Handler, Message, Recipient};
 use super::SupervisorActor;
 use crate::{
     connection::{Subscribe as SubscribeConnection, Unsubscribe as UnsubscribeConnection},
-    BurstReceived, EndpointHandle, EndpointId, MessageReceived, Result, StatusChanged, Subscriber,
+    BurstReceived, EndpointHandle, EndpointId, MessageReceived, QueueLimits, Result, StatusChanged,
+    Subscriber,
 };
 
 /// Subscribes to one endpoint's events, or to every endpoint's (including
@@ -18,6 +19,10 @@ pub struct Subscribe {
     pub endpoint: Option<EndpointId>,
     /// Who receives what.
     pub subscriber: Subscriber,
+    /// The bound of each endpoint's queue to an inbound subscriber, and what
+    /// happens past it (status subscribers are not queued: state changes
+    /// come at the pace of connection attempts).
+    pub queue: QueueLimits,
 }
 
 impl Subscribe {
@@ -52,12 +57,30 @@ impl Subscribe {
         Self {
             endpoint: None,
             subscriber,
+            queue: QueueLimits::default(),
         }
     }
 
     /// Narrows the subscription to one endpoint.
     pub fn endpoint(mut self, endpoint: impl Into<EndpointId>) -> Self {
         self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Bounds the inbound queue (per endpoint) and sets what happens when
+    /// it is full; [`QueueLimits::default`] pauses reading at 1,024
+    /// messages or 8 MiB.
+    ///
+    /// ```no_run
+    /// # use actix::prelude::*;
+    /// # use actix_tether::*;
+    /// # async fn run(supervisor: Addr<SupervisorActor>, me: Recipient<MessageReceived>) -> Result<()> {
+    /// let latest_only = QueueLimits::new(100, 1 << 20).overflow(Overflow::DropOldest);
+    /// supervisor.send(Subscribe::messages(me).endpoint("ticker").queue(latest_only)).await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn queue(mut self, limits: QueueLimits) -> Self {
+        self.queue = limits;
         self
     }
 }
@@ -93,17 +116,18 @@ impl Handler<Subscribe> for SupervisorActor {
     type Result = Result<()>;
 
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        msg.queue.validate()?;
         match msg.endpoint {
             Some(id) => self
                 .endpoint(&id)?
-                .do_send(SubscribeConnection(msg.subscriber)),
+                .do_send(SubscribeConnection(msg.subscriber, msg.queue)),
             None => {
                 for addr in self.endpoints.values().map(EndpointHandle::addr) {
-                    addr.do_send(SubscribeConnection(msg.subscriber.clone()));
+                    addr.do_send(SubscribeConnection(msg.subscriber.clone(), msg.queue));
                 }
-                if !self.global_subscribers.contains(&msg.subscriber) {
-                    self.global_subscribers.push(msg.subscriber);
-                }
+                self.global_subscribers
+                    .retain(|(s, _)| *s != msg.subscriber);
+                self.global_subscribers.push((msg.subscriber, msg.queue));
             }
         }
         Ok(())
@@ -122,7 +146,8 @@ impl Handler<Unsubscribe> for SupervisorActor {
                 for addr in self.endpoints.values().map(EndpointHandle::addr) {
                     addr.do_send(UnsubscribeConnection(msg.subscriber.clone()));
                 }
-                self.global_subscribers.retain(|s| *s != msg.subscriber);
+                self.global_subscribers
+                    .retain(|(s, _)| *s != msg.subscriber);
             }
         }
         Ok(())

@@ -3,6 +3,7 @@
 //! subscriptions into channels awaited with bounded timeouts.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod flood_server;
 pub mod line_server;
 pub mod sse_server;
 
@@ -374,14 +375,18 @@ impl Handler<StatusChanged> for Collector {
 
 impl Handler<MessageReceived> for Collector {
     type Result = ();
-    fn handle(&mut self, msg: MessageReceived, _: &mut Context<Self>) {
+    fn handle(&mut self, mut msg: MessageReceived, _: &mut Context<Self>) {
+        // The channel is the test's own queue: the message's queue slot is
+        // released here, not when the test reads it.
+        msg.slot.take().release();
         let _ = self.messages.send(msg);
     }
 }
 
 impl Handler<BurstReceived> for Collector {
     type Result = ();
-    fn handle(&mut self, msg: BurstReceived, _: &mut Context<Self>) {
+    fn handle(&mut self, mut msg: BurstReceived, _: &mut Context<Self>) {
+        msg.slot.take().release();
         let _ = self.batches.send(msg);
     }
 }
@@ -419,10 +424,7 @@ impl Events {
             Subscriber::Messages(self.addr.clone().recipient()),
         ] {
             supervisor
-                .send(Subscribe {
-                    endpoint: None,
-                    subscriber,
-                })
+                .send(Subscribe::to(subscriber))
                 .await
                 .unwrap()
                 .unwrap();

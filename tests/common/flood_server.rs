@@ -1,0 +1,118 @@
+//! An in-process WebSocket server on raw TCP that writes numbered text
+//! frames as fast as the socket takes them (each `write_all` waits for room,
+//! so TCP backpressure from the client stalls it), up to a total, then
+//! idles with the connection open. It counts what it wrote; client frames
+//! are read and discarded (pings get no pong: the flood itself is traffic).
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use actix_rt::{net::TcpListener, task::JoinHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct FloodServer {
+    pub port: u16,
+    /// Frames written so far (all connections).
+    pub sent: Arc<AtomicU64>,
+    accept: JoinHandle<()>,
+}
+
+impl FloodServer {
+    /// Floods each connection with `total` frames of `size` bytes (at
+    /// least 8): the sequence number `0`, `1`, ... in 8 digits, padded.
+    pub async fn start(total: u64, size: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let accept = actix_rt::spawn(async move {
+            // Bounded: a test makes a handful of connections.
+            for _ in 0..64 {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                actix_rt::spawn(serve(stream, total, size.max(8), counter.clone()));
+            }
+        });
+        Self { port, sent, accept }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/flood", self.port)
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FloodServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn serve(
+    mut stream: actix_rt::net::TcpStream,
+    total: u64,
+    size: usize,
+    sent: Arc<AtomicU64>,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 16 * 1024 {
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(key) = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_owned())
+    }) else {
+        return;
+    };
+    let accept = actix_http::ws::hash_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        std::str::from_utf8(&accept).unwrap()
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return;
+    }
+    let (mut reader, mut writer) = stream.into_split();
+    // Discards client frames so the client's writes never block.
+    let drain = actix_rt::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    for seq in 0..total {
+        let text = format!("{seq:08}{:1$}", "", size - 8);
+        let mut frame = vec![0x81];
+        match u8::try_from(size) {
+            Ok(len) if len < 126 => frame.push(len),
+            _ => {
+                frame.push(126);
+                frame.extend_from_slice(&u16::try_from(size).unwrap().to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(text.as_bytes());
+        if writer.write_all(&frame).await.is_err() {
+            drain.abort();
+            return;
+        }
+        sent.fetch_add(1, Ordering::SeqCst);
+    }
+    let _ = drain.await;
+}
