@@ -104,14 +104,19 @@ pub(crate) fn request_error(err: awc::error::SendRequestError) -> Error {
     }
 }
 
-/// One round trip to a ping URL (a GET answered with a success status).
+/// One round trip to a ping URL (a GET answered with a success status),
+/// with the `Authorization` made from the ping URL's user info, if any.
 pub(crate) async fn measure_ping(
     client: Client,
-    url: String,
+    target: crate::url::Target,
     timeout: Duration,
 ) -> Result<Duration, Error> {
     let started = Instant::now();
-    let response = actix_rt::time::timeout(timeout, client.get(url.as_str()).send())
+    let mut request = client.get(target.url.as_str());
+    if let Some(authorization) = target.authorization {
+        request = request.insert_header((awc::http::header::AUTHORIZATION, authorization));
+    }
+    let response = actix_rt::time::timeout(timeout, request.send())
         .await
         .map_err(|_| Error::timeout("ping timed out"))?
         .map_err(request_error)?;
