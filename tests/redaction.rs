@@ -209,10 +209,10 @@ async fn no_secret_reaches_logs_debug_errors_or_reports() {
     events.subscribe_all(&supervisor).await;
 
     let endpoints = endpoints(&ws, &sse, &refusing);
-    let mut printed = vec![format!("{supervisor_config:?}")];
+    assert_clean("supervisor config", &format!("{supervisor_config:?}"));
     for (id, config) in &endpoints {
-        printed.push(format!("{config:?}"));
-        printed.push(format!("{:#?}", config.sse));
+        assert_clean("endpoint config", &format!("{config:?}"));
+        assert_clean("sse config", &format!("{:#?}", config.sse));
         add(&supervisor, id, config.clone()).await;
     }
 
@@ -269,6 +269,7 @@ async fn no_secret_reaches_logs_debug_errors_or_reports() {
 
     let reasons = seen.iter().filter(|e| e.reason.is_some()).count();
     assert!(reasons >= failing.len(), "errors were reported: {reasons}");
+    let mut printed = Vec::new();
     for event in &seen {
         printed.push(format!("{event:?}"));
         if let Some(reason) = &event.reason {

@@ -88,7 +88,8 @@ async fn credentials_stay_with_their_origin_across_redirects() {
 
     // Same origin: /old redirects to /events, credentials follow.
     let url = home.url("/old").replace("http://", "http://u:p@");
-    add(&supervisor, "same", fast_sse(&url).build().unwrap()).await;
+    let quiet = |url: &str| fast_sse(url).heartbeat_timeout(Duration::from_secs(60));
+    add(&supervisor, "same", quiet(&url).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
     for path in ["/old", "/events"] {
         let request = home.next_request().await;
@@ -100,7 +101,7 @@ async fn credentials_stay_with_their_origin_across_redirects() {
     let url = home
         .url(&format!("/away?to={}", elsewhere.port))
         .replace("http://", "http://u:p@");
-    let config = fast_sse(&url).header("X-Api-Key", "k").build().unwrap();
+    let config = quiet(&url).header("X-Api-Key", "k").build().unwrap();
     add(&supervisor, "away", config).await;
     events.until_state(ConnectionState::Connected).await;
     let first = home.next_request().await;
