@@ -45,6 +45,7 @@ const SECRETS: &[&str] = &[
     "HandshakePassQ7",
     "BadSsePassQ7",
     "ConflictPassQ7",
+    "BadNameQ7",
     "SlashPa",
     // The Basic headers made from user info (base64 of "user:password").
     "Basic ",
@@ -182,6 +183,14 @@ fn endpoints(
             .unwrap(),
         ),
         (
+            // A provider header whose name holds a whole `Name: value` line.
+            "bad-header",
+            fast(&ws.url())
+                .header_provider(|| vec![("Authorization: Bearer BadNameQ7".into(), "".into())])
+                .build()
+                .unwrap(),
+        ),
+        (
             "conflict",
             fast(&with_userinfo(&ws.url(), "u:ConflictPassQ7"))
                 .header_provider(|| vec![("Authorization".into(), "Bearer BearerQ7".into())])
@@ -224,6 +233,7 @@ async fn no_secret_reaches_logs_debug_errors_or_reports() {
         "refused-401",
         "bad-handshake",
         "bad-sse",
+        "bad-header",
         "conflict",
     ];
     let connected = ["ws-password", "ws-token", "ws-bearer"];

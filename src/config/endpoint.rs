@@ -322,9 +322,18 @@ impl EndpointConfig {
             crate::url::check(ping, TransportKind::Sse.schemes())
                 .map_err(|problem| ConfigError::new("sse.ping_url", problem.to_string()))?;
         }
-        for (name, _) in &self.headers {
+        for (i, (name, _)) in self.headers.iter().enumerate() {
+            // An invalid name is not echoed: it may be a whole
+            // `Name: secret` line passed as the name.
             awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
-                ConfigError::new("headers", format!("{name:?} is not a valid header name"))
+                ConfigError::new(
+                    "headers",
+                    format!(
+                        "header {} of {} has an invalid name",
+                        i + 1,
+                        self.headers.len()
+                    ),
+                )
             })?;
             if target.authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
                 return Err(ConfigError::new(
@@ -641,6 +650,20 @@ mod tests {
         assert_eq!(
             token.attempt().unwrap().headers(),
             [("authorization".to_owned(), "Basic VE9LRU46".to_owned())]
+        );
+    }
+
+    #[test]
+    fn invalid_header_names_are_not_echoed() {
+        let err = EndpointConfig::websocket("ws://h/")
+            .header("X-Ok", "1")
+            .header("Authorization: Bearer t0ken", "")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "headers");
+        assert_eq!(
+            err.to_string(),
+            "invalid headers: header 2 of 2 has an invalid name"
         );
     }
 

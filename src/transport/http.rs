@@ -75,15 +75,17 @@ pub(crate) fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Client {
 }
 
 /// Converts an attempt's headers for awc; an invalid one is a config error
-/// that names the header, never its (secret) value.
+/// that names the header (or, for an invalid name, which may hold a whole
+/// `Name: secret` line, its position), never its (secret) value.
 pub(crate) fn header_pairs(
     headers: &[(String, String)],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
     headers
         .iter()
-        .map(|(name, value)| {
+        .enumerate()
+        .map(|(i, (name, value))| {
             let header = HeaderName::try_from(name.as_str())
-                .map_err(|_| format!("invalid header name {name:?}"))?;
+                .map_err(|_| format!("header {} of the attempt has an invalid name", i + 1))?;
             let value = HeaderValue::try_from(value.as_str())
                 .map_err(|_| format!("invalid value for header {name:?}"))?;
             Ok((header, value))
