@@ -169,7 +169,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
             let (name, url) = arg
                 .split_once('=')
                 .filter(|(n, u)| !n.is_empty() && !u.is_empty())
-                .ok_or_else(|| format!("expected NAME=URL, got {arg:?}"))?;
+                .ok_or_else(|| {
+                    // A bare URL may hold a token: never echo it raw.
+                    let shown = actix_tether::redact_url(&arg);
+                    format!("expected NAME=URL, got {shown:?}")
+                })?;
             targets.push((name.to_owned(), url.to_owned()));
             continue;
         }

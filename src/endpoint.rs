@@ -70,6 +70,15 @@ impl TransportKind {
         !matches!(self, Self::Sse)
     }
 
+    /// The URL schemes endpoints of this kind accept; empty for any.
+    pub(crate) const fn schemes(self) -> &'static [&'static str] {
+        match self {
+            Self::WebSocket => &["ws", "wss"],
+            Self::Sse => &["http", "https"],
+            Self::Custom => &[],
+        }
+    }
+
     /// A short lowercase name for logs.
     pub const fn name(self) -> &'static str {
         match self {

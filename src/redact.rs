@@ -1,44 +1,79 @@
-//! Keeps secrets out of logs: URL passwords and query strings.
+//! Keeps secrets out of logs, `Debug` output, errors and status reports:
+//! the one redaction every printed URL goes through.
 
-/// Returns `url` with any password and the whole query string replaced by `***`.
+use crate::url::{check_host_port, split};
+
+/// Returns `url` with everything that may be secret replaced by `***`.
+///
+/// This is the one redaction the crate applies wherever it prints a URL:
+/// `Debug` of the configs, tracing spans and events, error messages and
+/// [`EndpointStatus::url`](crate::EndpointStatus::url). The promise:
+///
+/// - user info, with or without a password (`wss://TOKEN@host/`), becomes
+///   `***@`;
+/// - a query becomes `?***` and a fragment `#***`;
+/// - a malformed host or port (a non-numeric or out-of-range port, an
+///   empty host, stray characters, unbalanced IPv6 brackets) becomes `***`,
+///   since it may be a piece of a password;
+/// - when the URL is ambiguous, because an `@` follows the host (in the
+///   path, query or fragment: a raw `/`, `?` or `#` in a password may have
+///   ended the host early), everything after `scheme://` is hidden;
+/// - text without a valid `scheme://` is hidden entirely;
+/// - what is kept (scheme, host, port, path) has control characters and
+///   whitespace percent-encoded, so a URL cannot forge a log line.
+///
+/// Secrets in the path itself (`/feed/SECRET`) cannot be told apart from
+/// ordinary path segments and are kept: put tokens in headers, user info or
+/// the query. Header values are never printed at all.
 ///
 /// ```
 /// use actix_tether::redact_url;
-/// assert_eq!(redact_url("wss://bob:pw@h/x?token=t"), "wss://bob:***@h/x?***");
-/// assert_eq!(redact_url("ws://h:80/x"), "ws://h:80/x");
+/// assert_eq!(redact_url("wss://bob:pw@h/x?token=t"), "wss://***@h/x?***");
+/// assert_eq!(redact_url("wss://TOKEN@h/x#frag"), "wss://***@h/x#***");
+/// assert_eq!(redact_url("ws://h:notaport/x"), "ws://***/x");
+/// assert_eq!(redact_url("ws://u:pa/ss@h/"), "ws://***");
+/// assert_eq!(redact_url("ws://[::1]:80/x"), "ws://[::1]:80/x");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let (without_query, had_query) = match url.split_once('?') {
-        Some((base, _)) => (base, true),
-        None => (url, false),
+    let Some(parts) = split(url) else {
+        return "***".to_owned();
     };
     let mut out = String::with_capacity(url.len());
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            out.push_str(scheme);
-            out.push_str("://");
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split(':').next().unwrap_or_default();
-                    out.push_str(user);
-                    if userinfo.contains(':') {
-                        out.push_str(":***");
-                    }
-                    out.push('@');
-                    out.push_str(host);
-                }
-                None => out.push_str(authority),
-            }
-            out.push_str(path);
+    out.push_str(parts.scheme);
+    out.push_str("://");
+    if parts.has_late_at() {
+        out.push_str("***");
+    } else {
+        if parts.userinfo.is_some() {
+            out.push_str("***@");
         }
-        None => out.push_str(without_query),
+        match check_host_port(parts.host_port) {
+            Ok(_) => out.push_str(parts.host_port),
+            Err(_) => out.push_str("***"),
+        }
+        push_escaped(&mut out, parts.path);
     }
-    if had_query {
+    if parts.query.is_some() {
         out.push_str("?***");
     }
+    if parts.fragment.is_some() {
+        out.push_str("#***");
+    }
     out
+}
+
+/// Appends `text` with control characters and whitespace percent-encoded.
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if c.is_control() || c.is_whitespace() {
+            let mut buf = [0; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -46,10 +81,58 @@ mod tests {
     use super::redact_url;
 
     #[test]
-    fn hides_passwords_and_queries_only() {
-        assert_eq!(redact_url("ws://a:b@c/d"), "ws://a:***@c/d");
-        assert_eq!(redact_url("ws://token@c"), "ws://token@c");
-        assert_eq!(redact_url("ws://c/d?x=1#f"), "ws://c/d?***");
-        assert_eq!(redact_url("not a url"), "not a url");
+    fn hides_user_info_queries_fragments_and_bad_authorities() {
+        let cases = [
+            ("ws://a:b@c/d", "ws://***@c/d"),
+            ("wss://TOKEN@host/feed", "wss://***@host/feed"),
+            ("wss://TOKEN@host", "wss://***@host"),
+            ("ws://u:p%2Fq@h:1/x?t=1#f", "ws://***@h:1/x?***#***"),
+            ("ws://u:pa/ss@h/", "ws://***"),
+            ("ws://u:12/ss@h/", "ws://***"),
+            ("ws://u:12?ss@h/", "ws://***?***"),
+            ("ws://u:12#ss@h/", "ws://***#***"),
+            ("ws://h/x?mail=a@b", "ws://***?***"),
+            ("ws://127.0.0.1:notaport/x", "ws://***/x"),
+            ("ws://h:0/", "ws://***/"),
+            ("ws://h:65536/", "ws://***/"),
+            ("ws:///x", "ws://***/x"),
+            ("ws://h st/", "ws://***/"),
+            ("ws://[::1/x", "ws://***/x"),
+            ("ws://[::1]:8080/x", "ws://[::1]:8080/x"),
+            ("ws://c/d?x=1#f", "ws://c/d?***#***"),
+            ("ws://c/d#f?x=1", "ws://c/d#***"),
+            ("http://h:80/a/b", "http://h:80/a/b"),
+            ("tcp://127.0.0.1:7000", "tcp://127.0.0.1:7000"),
+            ("ws://h/a b\nINFO forged", "ws://h/a%20b%0AINFO%20forged"),
+            ("not a url", "***"),
+            ("user:pass@host", "***"),
+            ("bad scheme://u:p@h/", "***"),
+            ("", "***"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn never_keeps_any_part_of_the_user_info() {
+        let secret = "S3CRET";
+        for url in [
+            "wss://S3CRET@h/",
+            "wss://u:S3CRET@h/",
+            "wss://S3CRET:x@h/",
+            "wss://u:S3C/RET@h/",
+            "wss://u:S3C?RET@h/",
+            "wss://u:S3C#RET@h/",
+            "wss://u:1/S3CRET@h/",
+            "wss://h/?S3CRET",
+            "wss://h/#S3CRET",
+            "wss://h:S3CRET/",
+            "wss://u:S3C@RET@h/",
+        ] {
+            let redacted = redact_url(url);
+            assert!(!redacted.contains(secret), "{url} -> {redacted}");
+            assert!(!redacted.contains("S3C"), "{url} -> {redacted}");
+        }
     }
 }

@@ -67,7 +67,9 @@ pub enum ReconnectMode {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EndpointConfig {
-    /// `ws://`/`wss://` URL for WebSocket, `http://`/`https://` for SSE.
+    /// `ws://`/`wss://` URL for WebSocket, `http://`/`https://` for SSE
+    /// (see [`EndpointConfig::websocket`] for what is accepted, and how user
+    /// info is sent). Printed only through [`redact_url`](crate::redact_url).
     pub url: String,
     /// Transport. Default: WebSocket.
     #[serde(default = "default_kind")]
@@ -198,21 +200,60 @@ fn default_outbox_capacity() -> usize {
 }
 
 impl EndpointConfig {
-    /// Starts a WebSocket endpoint config with every default.
+    /// Starts a WebSocket endpoint config with every default; `url` is
+    /// `ws://` or `wss://`.
+    ///
+    /// # URLs
+    /// [`build`](EndpointBuilder::build) takes URLs strictly: the scheme
+    /// must match the transport (`ws`/`wss` here, `http`/`https` for
+    /// [`sse`](Self::sse) and its `ping_url`), the host must be a host name,
+    /// an IPv4 address or an IPv6 address in brackets, and a port must be a
+    /// number from 1 to 65535. An `@` after the host (in the path) is refused
+    /// as ambiguous: percent-encode `/`, `?`, `#` and `@` inside a user name
+    /// or password. A `#fragment` is never sent.
+    ///
+    /// User info in the URL (`wss://user:password@host/`, or a token as the
+    /// user name, `wss://TOKEN@host/`) is sent as an `Authorization: Basic`
+    /// header (user and password percent-decoded, a missing password
+    /// empty) on every attempt, and removed from the URL actually
+    /// connected. It cannot be combined with an `Authorization` header:
+    /// a static one is refused by `build()`, and one from the header
+    /// provider fails the attempt with a [`Config`](crate::ErrorCategory::Config)
+    /// error (the endpoint fails). None of it ever reaches a log line or a
+    /// `Debug` output (see [`redact_url`](crate::redact_url)).
+    ///
+    /// ```
+    /// use actix_tether::EndpointConfig;
+    /// assert!(EndpointConfig::websocket("wss://TOKEN@feed.example/x").build().is_ok());
+    /// let err = EndpointConfig::websocket("ws://127.0.0.1:notaport/x").build().unwrap_err();
+    /// assert_eq!(err.field(), "url");
+    /// assert!(EndpointConfig::websocket("https://feed.example/x").build().is_err());
+    /// ```
     pub fn websocket(url: impl Into<String>) -> EndpointBuilder {
         Self::with_kind(url.into(), TransportKind::WebSocket)
     }
 
-    /// Starts a Server-Sent Events endpoint config with every default.
+    /// Starts a Server-Sent Events endpoint config with every default;
+    /// `url` is `http://` or `https://`.
+    ///
+    /// The URL rules and the user-info-to-`Authorization: Basic` rule are
+    /// those of [`websocket`](Self::websocket); they apply to the
+    /// `ping_url` as well (its user info goes to the ping requests only).
+    /// The endpoint's headers, and the Basic header from its URL, are sent
+    /// only to the origin (scheme, host and port) of `url`: a redirect to
+    /// another origin is followed without them.
     pub fn sse(url: impl Into<String>) -> EndpointBuilder {
         Self::with_kind(url.into(), TransportKind::Sse)
     }
 
     /// Starts the config of an endpoint that speaks your own protocol:
     /// `factory` makes its [`Transport`](crate::transport::Transport) on the
-    /// connection actor's thread. The URL needs a scheme and a host (for
-    /// example `tcp://127.0.0.1:7000`); every other setting works as for
-    /// WebSocket endpoints.
+    /// connection actor's thread. The URL may have any scheme but needs a
+    /// well-formed host and port (for example `tcp://127.0.0.1:7000`); user
+    /// info is taken off the URL the transport sees and given to it as an
+    /// `Authorization: Basic` header in [`Attempt::headers`](crate::transport::Attempt::headers),
+    /// as for [`websocket`](Self::websocket). Every other setting works as
+    /// for WebSocket endpoints.
     pub fn custom(
         url: impl Into<String>,
         factory: impl Fn() -> Box<dyn crate::transport::Transport> + Send + Sync + 'static,
@@ -269,29 +310,8 @@ impl EndpointConfig {
 
     /// The URL, the transport and the headers.
     fn validate_target(&self) -> Result<(), ConfigError> {
-        let schemes: &[&str] = match self.kind {
-            TransportKind::WebSocket => &["ws://", "wss://"],
-            TransportKind::Sse => &["http://", "https://"],
-            TransportKind::Custom => &[],
-        };
-        let valid = match self.kind {
-            TransportKind::Custom => has_scheme_and_rest(&self.url),
-            _ => is_absolute_url(&self.url, schemes),
-        };
-        if !valid {
-            let wanted = match schemes {
-                [first, second] => format!("an absolute {first} or {second} url with a host"),
-                _ => "an absolute url with a scheme and a host".to_owned(),
-            };
-            return Err(ConfigError::new(
-                "url",
-                format!(
-                    "{} endpoints need {wanted}, got {:?}",
-                    self.kind.name(),
-                    crate::redact::redact_url(&self.url)
-                ),
-            ));
-        }
+        let target = crate::url::check(&self.url, self.kind.schemes())
+            .map_err(|problem| ConfigError::new("url", problem.to_string()))?;
         if (self.kind == TransportKind::Custom) != self.transport.is_some() {
             return Err(ConfigError::new(
                 "transport",
@@ -299,19 +319,65 @@ impl EndpointConfig {
             ));
         }
         if let Some(ping) = &self.sse.ping_url {
-            if !is_absolute_url(ping, &["http://", "https://"]) {
+            crate::url::check(ping, TransportKind::Sse.schemes())
+                .map_err(|problem| ConfigError::new("sse.ping_url", problem.to_string()))?;
+        }
+        for (i, (name, _)) in self.headers.iter().enumerate() {
+            // An invalid name is not echoed: it may be a whole
+            // `Name: secret` line passed as the name.
+            awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
+                ConfigError::new(
+                    "headers",
+                    format!(
+                        "header {} of {} has an invalid name",
+                        i + 1,
+                        self.headers.len()
+                    ),
+                )
+            })?;
+            if target.authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
                 return Err(ConfigError::new(
-                    "sse.ping_url",
-                    "is not an absolute http:// or https:// url with a host",
+                    "headers",
+                    "an Authorization header and a user name in the url both set credentials: \
+                     keep one",
                 ));
             }
         }
-        for (name, _) in &self.headers {
-            awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
-                ConfigError::new("headers", format!("{name:?} is not a valid header name"))
-            })?;
-        }
         Ok(())
+    }
+
+    /// What one connection attempt uses: the URL without its user info and
+    /// fragment, and the headers (static, then the provider's, then the
+    /// `Authorization: Basic` made from the URL's user info).
+    ///
+    /// # Errors
+    /// A config error if the URL does not pass the checks of
+    /// [`validate`](Self::validate), or if the header provider returned an
+    /// `Authorization` header while the URL has user info.
+    pub(crate) fn attempt(&self) -> Result<crate::transport::Attempt, crate::Error> {
+        let target = crate::url::check(&self.url, self.kind.schemes())
+            .map_err(|problem| ConfigError::new("url", problem.to_string()))?;
+        let mut headers = self.headers.clone();
+        if let Some(provide) = &self.header_provider {
+            headers.extend(provide());
+        }
+        if let Some(basic) = target.authorization {
+            if headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            {
+                return Err(ConfigError::new(
+                    "header_provider",
+                    "it returned an Authorization header while the url has a user name: keep one",
+                )
+                .into());
+            }
+            headers.push(("authorization".to_owned(), basic));
+        }
+        Ok(crate::transport::Attempt::new(
+            Arc::from(target.url),
+            headers,
+        ))
     }
 
     /// Timeouts and the heartbeat.
@@ -382,25 +448,6 @@ impl EndpointConfig {
             None => self.backoff.to_policy(),
         }
     }
-}
-
-/// Whether `url` is `scheme://something` (a custom transport's URL).
-fn has_scheme_and_rest(url: &str) -> bool {
-    url.split_once("://").is_some_and(|(scheme, rest)| {
-        !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-            && !rest.is_empty()
-    })
-}
-
-/// Whether `url` starts with one of `schemes` and names a host.
-fn is_absolute_url(url: &str, schemes: &[&str]) -> bool {
-    schemes.iter().any(|s| url.starts_with(s))
-        && url
-            .parse::<awc::http::Uri>()
-            .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()))
 }
 
 impl fmt::Debug for EndpointConfig {
@@ -503,15 +550,144 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let config = EndpointConfig::websocket("wss://user:hunter2@h/feed?token=abc")
-            .header("Authorization", "Bearer s3cret")
+        let config = EndpointConfig::sse("https://user:hunter2@h/feed?token=abc#frag-secret")
+            .header("X-Api-Key", "s3cret")
+            .ping_url("https://PINGTOKEN@h:8443/ping?pq=ping-secret#pf")
             .build()
             .unwrap();
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(!debug.contains("s3cret"), "{debug}");
-        assert!(!debug.contains("abc"), "{debug}");
-        assert!(debug.contains("Authorization"));
+        for debug in [
+            format!("{config:?}"),
+            format!("{:?}", config.sse),
+            format!("{:?}", EndpointBuilder(config.clone())),
+            format!("{:?}", config.attempt().unwrap()),
+        ] {
+            for secret in [
+                "user",
+                "hunter2",
+                "s3cret",
+                "abc",
+                "frag-secret",
+                "PINGTOKEN",
+                "ping-secret",
+                "pf",
+                "Basic",
+            ] {
+                assert!(!debug.contains(secret), "{secret} in {debug}");
+            }
+        }
+        assert!(format!("{config:?}").contains("X-Api-Key"));
+        assert!(format!("{config:?}").contains("https://***@h:8443/ping?***#***"));
+    }
+
+    #[test]
+    fn urls_are_strict_and_errors_never_echo_them() {
+        let cases = [
+            (
+                EndpointConfig::websocket("ws://127.0.0.1:notaport/x"),
+                "url",
+            ),
+            (EndpointConfig::websocket("ws://h:0/"), "url"),
+            (EndpointConfig::websocket("ws://h:65536/"), "url"),
+            (EndpointConfig::websocket("ws://u:pa/ss@h/"), "url"),
+            (EndpointConfig::websocket("http://h/"), "url"),
+            (EndpointConfig::websocket("ws://[::1/"), "url"),
+            (EndpointConfig::sse("wss://h/"), "url"),
+            (
+                EndpointConfig::sse("http://h/").ping_url("ws://h/ping"),
+                "sse.ping_url",
+            ),
+            (
+                EndpointConfig::sse("http://h/").ping_url("http://u:pa/ss@h/"),
+                "sse.ping_url",
+            ),
+            (
+                EndpointConfig::sse("http://h/").ping_url("http://h:99999/"),
+                "sse.ping_url",
+            ),
+        ];
+        for (builder, field) in cases {
+            let url = builder.0.url.clone();
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.field(), field, "{url}: {err}");
+            for secret in ["pa/ss", "notaport", "99999", "65536"] {
+                assert!(!err.to_string().contains(secret), "{err}");
+            }
+        }
+        let custom = |url: &str| {
+            EndpointConfig::custom(url, || unreachable!("never connected"))
+                .build()
+                .map(|_| ())
+                .map_err(|e| e.field())
+        };
+        assert_eq!(custom("tcp://127.0.0.1:7000"), Ok(()));
+        assert_eq!(custom("anything+x://h"), Ok(()));
+        assert_eq!(custom("tcp://127.0.0.1:x"), Err("url"));
+        assert_eq!(custom("tcp://"), Err("url"));
+    }
+
+    #[test]
+    fn user_info_becomes_a_basic_header_and_leaves_the_url() {
+        let config = EndpointConfig::websocket("ws://u:p%2Fq@h:1/x?t=1#f")
+            .header("X-Other", "1")
+            .header_provider(|| vec![("X-Fresh".to_owned(), "2".to_owned())])
+            .build()
+            .unwrap();
+        let attempt = config.attempt().unwrap();
+        assert_eq!(attempt.url(), "ws://h:1/x?t=1");
+        // base64("u:p/q")
+        assert_eq!(
+            attempt.headers(),
+            [
+                ("X-Other".to_owned(), "1".to_owned()),
+                ("X-Fresh".to_owned(), "2".to_owned()),
+                ("authorization".to_owned(), "Basic dTpwL3E=".to_owned()),
+            ]
+        );
+        let token = EndpointConfig::websocket("wss://TOKEN@host/")
+            .build()
+            .unwrap();
+        // base64("TOKEN:")
+        assert_eq!(
+            token.attempt().unwrap().headers(),
+            [("authorization".to_owned(), "Basic VE9LRU46".to_owned())]
+        );
+    }
+
+    #[test]
+    fn invalid_header_names_are_not_echoed() {
+        let err = EndpointConfig::websocket("ws://h/")
+            .header("X-Ok", "1")
+            .header("Authorization: Bearer t0ken", "")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "headers");
+        assert_eq!(
+            err.to_string(),
+            "invalid headers: header 2 of 2 has an invalid name"
+        );
+    }
+
+    #[test]
+    fn user_info_and_an_authorization_header_conflict() {
+        let err = EndpointConfig::websocket("wss://u:secretpw@h/")
+            .header("authorization", "Bearer x")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "headers");
+        assert!(!err.to_string().contains("secretpw"), "{err}");
+        let provided = EndpointConfig::websocket("wss://u:secretpw@h/")
+            .header_provider(|| vec![("Authorization".to_owned(), "Bearer x".to_owned())])
+            .build()
+            .unwrap();
+        let err = provided.attempt().unwrap_err();
+        assert_eq!(err.category(), crate::ErrorCategory::Config);
+        assert!(err.message().contains("header_provider"), "{err}");
+        assert!(!err.to_string().contains("secretpw"), "{err}");
+        // Without user info, an Authorization header is just a header.
+        assert!(EndpointConfig::websocket("wss://h/")
+            .header("Authorization", "Bearer x")
+            .build()
+            .is_ok());
     }
 
     #[test]

@@ -17,7 +17,10 @@ use super::{
     phase::{Expired, Phase},
     ConnectionActor, MONITOR_FLUSH_PERIOD,
 };
-use crate::{delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload};
+use crate::{
+    delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload,
+    TransportKind,
+};
 
 /// The task that drives the live link; one per connection, dropped with
 /// it when the actor restarts.
@@ -269,8 +272,9 @@ impl ConnectionActor {
             return self.connection_lost(error, ctx);
         }
         if !link.measures_rtt(app.is_some()) {
-            if let Some(url) = self.config.sse.ping_url.clone() {
-                self.spawn_ping(url, ctx);
+            if let Some(url) = &self.config.sse.ping_url {
+                let target = crate::url::check(url, TransportKind::Sse.schemes());
+                self.spawn_ping(target, ctx);
             }
         }
         if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
@@ -283,11 +287,21 @@ impl ConnectionActor {
     }
 
     /// Measures one round trip to the ping URL for the monitor.
-    fn spawn_ping(&mut self, url: String, ctx: &mut Context<Self>) {
+    fn spawn_ping(
+        &mut self,
+        target: Result<crate::url::Target, crate::url::UrlProblem>,
+        ctx: &mut Context<Self>,
+    ) {
         self.samples.heartbeats_sent += 1;
         let client = http::client_for(self.tls.as_ref());
         let timeout = self.config.heartbeat.interval;
-        let ping = http::measure_ping(client, url, timeout).into_actor(self);
+        let ping = async move {
+            let target = target.map_err(|problem| {
+                Error::from(crate::ConfigError::new("sse.ping_url", problem.to_string()))
+            })?;
+            http::measure_ping(client, target, timeout).await
+        }
+        .into_actor(self);
         ctx.spawn(ping.map(|result, act, _| match result {
             Ok(rtt) => {
                 act.samples.heartbeats_acked += 1;

@@ -19,7 +19,8 @@ use crate::{
 pub struct EndpointStatus {
     /// The endpoint.
     pub endpoint: EndpointId,
-    /// Its URL with any password and query redacted.
+    /// Its URL through [`redact_url`](crate::redact_url): user info, query
+    /// and fragment hidden.
     pub url: String,
     /// Current state.
     pub state: ConnectionState,

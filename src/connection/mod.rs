@@ -48,7 +48,7 @@ use crate::{
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState},
     sender::Sender,
-    transport::{self, Attempt, Transport},
+    transport::{self, Transport},
     verdict::Verdict,
     ConnectionState, EndpointId, Error, ErrorCategory, StatusChanged, TransportKind,
 };
@@ -250,12 +250,10 @@ impl ConnectionActor {
     /// arrives in `on_connected` or `on_attempt_failed`.
     fn connect(&mut self, ctx: &mut Context<Self>) {
         self.transition(ConnectionState::Connecting, None, None);
-        let mut headers = self.config.headers.clone();
-        if let Some(provide) = &self.config.header_provider {
-            headers.extend(provide());
-        }
-        let attempt = Attempt::new(Arc::from(self.config.url.as_str()), headers);
-        let connecting = self.transport.connect(&attempt);
+        let connecting = match self.config.attempt() {
+            Ok(attempt) => self.transport.connect(&attempt),
+            Err(err) => Box::pin(std::future::ready(Err(err))),
+        };
         let timeout = self.config.connect_timeout;
         let bounded = async move {
             actix_rt::time::timeout(timeout, connecting)

@@ -75,15 +75,17 @@ pub(crate) fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Client {
 }
 
 /// Converts an attempt's headers for awc; an invalid one is a config error
-/// that names the header, never its (secret) value.
+/// that names the header (or, for an invalid name, which may hold a whole
+/// `Name: secret` line, its position), never its (secret) value.
 pub(crate) fn header_pairs(
     headers: &[(String, String)],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
     headers
         .iter()
-        .map(|(name, value)| {
+        .enumerate()
+        .map(|(i, (name, value))| {
             let header = HeaderName::try_from(name.as_str())
-                .map_err(|_| format!("invalid header name {name:?}"))?;
+                .map_err(|_| format!("header {} of the attempt has an invalid name", i + 1))?;
             let value = HeaderValue::try_from(value.as_str())
                 .map_err(|_| format!("invalid value for header {name:?}"))?;
             Ok((header, value))
@@ -104,14 +106,19 @@ pub(crate) fn request_error(err: awc::error::SendRequestError) -> Error {
     }
 }
 
-/// One round trip to a ping URL (a GET answered with a success status).
+/// One round trip to a ping URL (a GET answered with a success status),
+/// with the `Authorization` made from the ping URL's user info, if any.
 pub(crate) async fn measure_ping(
     client: Client,
-    url: String,
+    target: crate::url::Target,
     timeout: Duration,
 ) -> Result<Duration, Error> {
     let started = Instant::now();
-    let response = actix_rt::time::timeout(timeout, client.get(url.as_str()).send())
+    let mut request = client.get(target.url.as_str());
+    if let Some(authorization) = target.authorization {
+        request = request.insert_header((awc::http::header::AUTHORIZATION, authorization));
+    }
+    let response = actix_rt::time::timeout(timeout, request.send())
         .await
         .map_err(|_| Error::timeout("ping timed out"))?
         .map_err(request_error)?;

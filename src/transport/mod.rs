@@ -126,7 +126,8 @@ pub trait Transport: 'static {
 }
 
 /// What one attempt needs besides the transport's own state.
-#[derive(Debug)]
+///
+/// `Debug` shows the URL redacted and the header names only.
 pub struct Attempt {
     url: Arc<str>,
     headers: Vec<(String, String)>,
@@ -137,15 +138,28 @@ impl Attempt {
         Self { url, headers }
     }
 
-    /// The endpoint's URL.
+    /// The URL to connect: the endpoint's URL without its user info and
+    /// fragment (it may still hold a secret in its query: log it only
+    /// through [`redact_url`](crate::redact_url)).
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The endpoint's headers for this attempt: the static ones, then the
-    /// header provider's (values are secret: never log them).
+    /// header provider's, then an `authorization` header made from the
+    /// URL's user info, if it had one (values are secret: never log them).
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
+    }
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Attempt")
+            .field("url", &crate::redact::redact_url(&self.url))
+            .field("headers (values redacted)", &names)
+            .finish()
     }
 }
 

@@ -32,7 +32,7 @@ use super::{
 use crate::{retry_after::parse_retry_after, sse::SseParser, Error, ErrorCategory, Payload};
 
 /// What a reconnect carries over from the previous connection.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Resume {
     /// The URL after redirects, used by later attempts.
     url: Option<String>,
@@ -40,6 +40,16 @@ struct Resume {
     last_event_id: ByteString,
     /// The reconnection time the server set with `retry:`.
     retry: Option<Duration>,
+}
+
+impl std::fmt::Debug for Resume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resume")
+            .field("url", &self.url.as_deref().map(crate::redact::redact_url))
+            .field("last_event_id", &self.last_event_id)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 /// What an SSE connection needs to know.
@@ -104,6 +114,9 @@ impl Transport for SseTransport {
     ) -> LocalBoxFuture<'static, Result<Box<dyn Session>, Error>> {
         let client = client_for(self.tls.as_ref());
         let headers = header_pairs(attempt.headers());
+        // The endpoint's headers (credentials among them) go to its own
+        // origin only, never to another one a redirect points at.
+        let home = crate::url::origin(attempt.url());
         let (mut url, last_event_id) = {
             let resume = self.resume.borrow();
             let url = resume
@@ -126,8 +139,14 @@ impl Transport for SseTransport {
                     .get(url.as_str())
                     .insert_header((ACCEPT, "text/event-stream"))
                     .insert_header((CACHE_CONTROL, "no-cache"));
-                for header in &headers {
-                    request = request.insert_header(header.clone());
+                if home.is_some() && crate::url::origin(&url) == home {
+                    for header in &headers {
+                        request = request.insert_header(header.clone());
+                    }
+                } else if !headers.is_empty() {
+                    tracing::debug!(
+                        "redirected to another origin: the endpoint's headers stay home"
+                    );
                 }
                 if let Some(id) = &last_event_id {
                     request = request.insert_header(("last-event-id", id.clone()));

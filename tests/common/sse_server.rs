@@ -42,6 +42,7 @@ pub struct SseRequest {
     pub last_event_id: Option<String>,
     pub accept: Option<String>,
     pub cache_control: Option<String>,
+    pub authorization: Option<String>,
 }
 
 struct Shared {
@@ -84,6 +85,7 @@ fn record(req: &HttpRequest, shared: &Shared) -> Option<String> {
         last_event_id: last_event_id.clone(),
         accept: header("accept"),
         cache_control: header("cache-control"),
+        authorization: header("authorization"),
     });
     last_event_id
 }
@@ -134,6 +136,20 @@ async fn moved(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse
         .finish()
 }
 
+async fn ping(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    record(&req, &shared);
+    HttpResponse::Ok().finish()
+}
+
+/// Redirects to `/events` on another server: `/away?to=PORT`.
+async fn away(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    record(&req, &shared);
+    let port = req.query_string().strip_prefix("to=").unwrap_or("1");
+    HttpResponse::TemporaryRedirect()
+        .insert_header(("Location", format!("http://127.0.0.1:{port}/events")))
+        .finish()
+}
+
 impl SseServer {
     pub async fn start(mode: SseMode) -> Self {
         let (tx, requests) = unbounded_channel();
@@ -147,7 +163,8 @@ impl SseServer {
                 .app_data(web::Data::new(Arc::clone(&data)))
                 .route("/events", web::get().to(events))
                 .route("/old", web::get().to(moved))
-                .route("/ping", web::get().to(HttpResponse::Ok))
+                .route("/ping", web::get().to(ping))
+                .route("/away", web::get().to(away))
         })
         .workers(1)
         .disable_signals()
