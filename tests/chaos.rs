@@ -296,6 +296,26 @@ fn half_open_detection(endpoint: &Endpoint, at: SystemTime) -> Option<Duration> 
     at.duration_since(began).ok()
 }
 
+/// How many runs of Blackhole steps in `log` lasted longer than `least`.
+fn blackholes_longer_than(log: &[(SystemTime, Step)], least: Duration) -> usize {
+    let mut runs = 0;
+    let mut began = None;
+    for (at, step) in log {
+        match (step, began) {
+            (Step::Set(Fault::Blackhole), None) => began = Some(*at),
+            (Step::Set(Fault::Blackhole), Some(_)) => {}
+            (_, Some(start)) => {
+                if at.duration_since(start).unwrap_or_default() > least {
+                    runs += 1;
+                }
+                began = None;
+            }
+            (_, None) => {}
+        }
+    }
+    runs
+}
+
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -476,6 +496,17 @@ async fn endpoints_recover_from_random_faults_with_nothing_leaked_lost_or_repeat
     );
     let mut half_open = world.half_open.clone();
     half_open.sort_unstable();
+    // Long blackholes happened: some of them on live connections, which the
+    // heartbeat must have declared dead.
+    let long_blackholes: usize = world
+        .endpoints
+        .iter()
+        .map(|e| blackholes_longer_than(&e.proxy.log(), SILENCE + HEARTBEAT))
+        .sum();
+    assert!(
+        long_blackholes < 3 || !half_open.is_empty(),
+        "{long_blackholes} long blackholes and not one half-open connection detected"
+    );
     if let Some(slowest) = half_open.last() {
         // Silence for SILENCE, noticed at the next check: allow for load.
         assert!(
@@ -522,6 +553,10 @@ async fn endpoints_recover_from_random_faults_with_nothing_leaked_lost_or_repeat
             percentile(&half_open, 50),
             percentile(&half_open, 95),
             half_open.last().copied().unwrap_or_default(),
+        );
+        println!(
+            "blackholes over {:?}: {long_blackholes}",
+            SILENCE + HEARTBEAT
         );
         println!("connections lost, by reason: {:?}", world.losses);
         println!("reconnects (successful): {reconnects}");
