@@ -249,7 +249,7 @@ fn pick(rng: &mut XorShift) -> (Step, Duration) {
             (Step::Set(Fault::Throttle(rate)), ms(rng, 300, 2000))
         }
         3 => {
-            let bytes = if rng.next_u64() % 2 == 0 {
+            let bytes = if rng.next_u64().is_multiple_of(2) {
                 1
             } else {
                 usize::try_from(rng.between(2, 16)).unwrap()
