@@ -9,7 +9,8 @@
 #   bench/chaos.sh                       200 endpoints x 60 s, seed 1
 #   CHAOS_ENDPOINTS=100 CHAOS_SECS=30 CHAOS_SEED=7 bench/chaos.sh
 #
-# Every server and proxy runs in-process on 127.0.0.1 (tests/chaos.rs).
+# Every server and proxy runs in-process on 127.0.0.1 (tests/chaos.rs);
+# the run fails, printing why, if any check of the test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,11 @@ export CHAOS_REPORT=1
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo test --release --quiet --test chaos --no-run
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, release build"
-cargo test --release --quiet --test chaos -- --nocapture --test-threads 1 2>/dev/null \
-    | sed -n '/^## chaos figures/,/^wall time/p'
+if ! cargo test --release --quiet --test chaos -- --nocapture >"$out" 2>&1; then
+    tail -n 40 "$out"
+    exit 1
+fi
+sed -n '/^## chaos figures/,/^wall time/p' "$out"

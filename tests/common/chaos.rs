@@ -304,7 +304,11 @@ impl Drop for Live {
 
 /// Sets SO_LINGER to zero, so dropping the socket sends RST.
 fn abort_on_drop(stream: &TcpStream) {
-    let _ = stream.set_zero_linger();
+    // Deprecated because a non-zero linger blocks the thread on drop; a zero
+    // linger never does. (`set_zero_linger` needs tokio 1.50; this works
+    // with any tokio 1.x.)
+    #[allow(deprecated)]
+    let _ = stream.set_linger(Some(Duration::ZERO));
 }
 
 async fn serve(
