@@ -19,10 +19,11 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use actix::Addr;
 use actix_tether::{
     BackoffConfig, ConnectionState, Delivered, EndpointBuilder, EndpointConfig, EndpointHandle,
     ErrorCategory, GetEndpoint, GetStatus, MessageReceived, RemoveEndpoint, SendOptions, Shutdown,
-    StatusChanged,
+    StatusChanged, SupervisorActor,
 };
 use common::{chaos::*, sse_server::*, *};
 use futures::future::join_all;
@@ -323,257 +324,292 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() - 1) * p / 100]
 }
 
+/// What the run measured, for the report.
+#[derive(Debug, Default)]
+struct Figures {
+    up_after: Duration,
+    flowing_after: Duration,
+    reconnects: u64,
+    descriptors: Option<(usize, usize)>,
+    long_blackholes: usize,
+}
+
+impl World {
+    /// One proxy per endpoint, alternately in front of the WebSocket and
+    /// the SSE server; no endpoint added yet.
+    async fn new(params: Params, events: Events, ws_port: u16, sse_port: u16) -> Self {
+        let mut endpoints = Vec::new();
+        for i in 0..params.endpoints {
+            let (kind, port, name) = if i % 2 == 0 {
+                (Kind::Ws, ws_port, format!("ws-{i:03}"))
+            } else {
+                (Kind::Sse, sse_port, format!("sse-{i:03}"))
+            };
+            endpoints.push(Endpoint {
+                name,
+                kind,
+                proxy: ChaosProxy::start(([127, 0, 0, 1], port).into()).await,
+                handle: None,
+                state: ConnectionState::Disconnected,
+                up_since: None,
+                last_id: 0,
+                flowed_after_heal: false,
+            });
+        }
+        let by_name = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        let (settled_tx, settled) = unbounded_channel();
+        Self {
+            params,
+            events,
+            endpoints,
+            by_name,
+            settled_tx,
+            settled,
+            sends: 0,
+            next_message: 0,
+            outcomes: BTreeMap::new(),
+            sse_events: 0,
+            id_faults: Vec::new(),
+            half_open: Vec::new(),
+            losses: BTreeMap::new(),
+            healed_at: None,
+        }
+    }
+
+    /// Adds every endpoint through its proxy and waits until all are up.
+    async fn connect_all(&mut self, supervisor: &Addr<SupervisorActor>) {
+        for endpoint in &mut self.endpoints {
+            let port = endpoint.proxy.port;
+            let config = match endpoint.kind {
+                Kind::Ws => ws_config(&format!("ws://127.0.0.1:{port}/ws")),
+                Kind::Sse => quick(EndpointConfig::sse(format!(
+                    "http://127.0.0.1:{port}/events"
+                ))),
+            };
+            add(supervisor, &endpoint.name, config.build().unwrap()).await;
+            if endpoint.kind == Kind::Ws {
+                let handle = supervisor.send(GetEndpoint::new(endpoint.name.as_str()));
+                endpoint.handle = Some(handle.await.unwrap().unwrap());
+            }
+        }
+        let connected = self
+            .run(Instant::now() + 2 * WAIT, false, World::all_up)
+            .await;
+        assert!(connected, "not every endpoint connected before the chaos");
+    }
+
+    /// Random faults on every proxy, each on its own seeded schedule,
+    /// while sending.
+    async fn chaos(&mut self) {
+        let seed = self.params.seed;
+        for (i, endpoint) in (0u64..).zip(self.endpoints.iter_mut()) {
+            endpoint
+                .proxy
+                .run_schedule(seed.wrapping_mul(1000).wrapping_add(i));
+        }
+        let end = Instant::now() + self.params.chaos;
+        self.run(end, true, |_| false).await;
+    }
+
+    /// Heals every proxy; all must be up, then flowing, within the bound.
+    async fn recover(&mut self, figures: &mut Figures) {
+        for endpoint in &mut self.endpoints {
+            endpoint.proxy.heal();
+        }
+        let healed_at = Instant::now();
+        self.healed_at = Some(healed_at);
+        let bound = healed_at + self.params.recovery;
+        let all_up = self.run(bound, true, World::all_up).await;
+        figures.up_after = healed_at.elapsed();
+        let flowing = self.run(bound, true, World::all_flowing).await;
+        figures.flowing_after = healed_at.elapsed();
+        let stuck: Vec<_> = self
+            .endpoints
+            .iter()
+            .filter(|e| !e.state.is_up() || !e.flowed_after_heal)
+            .map(|e| (e.name.as_str(), e.state, e.flowed_after_heal))
+            .collect();
+        assert!(
+            all_up && flowing,
+            "not all up and flowing {:?} after healing: {stuck:?}",
+            self.params.recovery
+        );
+    }
+
+    /// No actor died: every endpoint answers, and is up.
+    async fn check_alive(&self, supervisor: &Addr<SupervisorActor>, figures: &mut Figures) {
+        for endpoint in &self.endpoints {
+            let status = supervisor
+                .send(GetStatus::new(endpoint.name.as_str()))
+                .await
+                .expect("supervisor alive")
+                .expect("connection actor alive");
+            assert!(status.state.is_up(), "{}: {}", endpoint.name, status.state);
+            figures.reconnects += status.generation - 1;
+        }
+    }
+
+    /// Removes every endpoint; then every send must settle.
+    async fn remove_all(&mut self, supervisor: &Addr<SupervisorActor>) {
+        let removals = self
+            .endpoints
+            .iter()
+            .map(|e| supervisor.send(RemoveEndpoint::new(e.name.as_str())));
+        for removed in join_all(removals).await {
+            removed.unwrap().unwrap();
+        }
+        let settle_by = Instant::now() + ACK_TIMEOUT + WAIT;
+        let settled = self.run(settle_by, false, |w| w.pending() == 0).await;
+        assert!(
+            settled,
+            "{} of {} sends never settled: {:?}",
+            self.pending(),
+            self.sends,
+            self.outcomes
+        );
+        for endpoint in &mut self.endpoints {
+            endpoint.handle = None;
+        }
+    }
+
+    /// Waits (bounded) until the proxies hold no connection and the
+    /// descriptor count is back to `before`; returns the count.
+    async fn descriptors_back_to(&self, before: usize) -> usize {
+        let idle = || {
+            self.endpoints
+                .iter()
+                .all(|e| e.proxy.stats().live.load(Ordering::SeqCst) == 0)
+        };
+        let deadline = Instant::now() + WAIT;
+        let mut after = descriptors().unwrap_or(usize::MAX);
+        while (after > before || !idle()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            after = descriptors().unwrap_or(usize::MAX);
+        }
+        assert!(after <= before, "descriptors grew from {before} to {after}");
+        after
+    }
+
+    /// SSE ids ran without gap or repeat; long blackholes on live
+    /// connections were declared dead, in time.
+    fn check_streams_and_heartbeats(&mut self, figures: &mut Figures) {
+        assert!(
+            self.id_faults.is_empty(),
+            "{} SSE ids out of sequence (endpoint, expected, got), first: {:?}",
+            self.id_faults.len(),
+            &self.id_faults[..self.id_faults.len().min(10)]
+        );
+        self.half_open.sort_unstable();
+        figures.long_blackholes = self
+            .endpoints
+            .iter()
+            .map(|e| blackholes_longer_than(&e.proxy.log(), SILENCE + HEARTBEAT))
+            .sum();
+        // Some of them fell on live connections, which the heartbeat must
+        // have declared dead.
+        assert!(
+            figures.long_blackholes < 3 || !self.half_open.is_empty(),
+            "{} long blackholes and not one half-open connection detected",
+            figures.long_blackholes
+        );
+        if let Some(slowest) = self.half_open.last() {
+            // Silence for SILENCE, noticed at the next check: allow for load.
+            assert!(
+                *slowest <= SILENCE * 3,
+                "half-open detected only after {slowest:?}"
+            );
+        }
+    }
+
+    fn report(&self, figures: &Figures, wall: Duration) {
+        let count = |kind| self.endpoints.iter().filter(|e| e.kind == kind).count();
+        let steps: usize = self.endpoints.iter().map(|e| e.proxy.log().len()).sum();
+        let proxied: u64 = self
+            .endpoints
+            .iter()
+            .map(|e| e.proxy.stats().accepted.load(Ordering::Relaxed))
+            .sum();
+        let half_open = &self.half_open;
+        println!("## chaos figures");
+        println!(
+            "endpoints: {} ({} WebSocket, {} SSE)",
+            self.endpoints.len(),
+            count(Kind::Ws),
+            count(Kind::Sse)
+        );
+        println!(
+            "faults: {:?}, seed {}, {steps} fault steps, {proxied} proxied connections",
+            self.params.chaos, self.params.seed
+        );
+        println!(
+            "all up after healing: {:.2?}; all flowing: {:.2?}",
+            figures.up_after, figures.flowing_after
+        );
+        println!(
+            "half-open detections: {} (min {:.2?}, median {:.2?}, p95 {:.2?}, max {:.2?})",
+            half_open.len(),
+            half_open.first().copied().unwrap_or_default(),
+            percentile(half_open, 50),
+            percentile(half_open, 95),
+            half_open.last().copied().unwrap_or_default(),
+        );
+        println!(
+            "blackholes over {:?}: {}",
+            SILENCE + HEARTBEAT,
+            figures.long_blackholes
+        );
+        println!("connections lost, by reason: {:?}", self.losses);
+        println!("reconnects (successful): {}", figures.reconnects);
+        println!(
+            "SSE events checked: {} (0 gaps or repeats)",
+            self.sse_events
+        );
+        println!("sends: {}, outcomes: {:?}", self.sends, self.outcomes);
+        match figures.descriptors {
+            Some((before, after)) => println!("descriptors: {before} -> {after}"),
+            None => println!("descriptors: not measured (no /proc)"),
+        }
+        match peak_rss_kb() {
+            Some(kb) => println!("peak RSS: {:.1} MB", kb as f64 / 1024.0),
+            None => println!("peak RSS: not measured (no /proc)"),
+        }
+        println!("wall time: {wall:.1?}");
+    }
+}
+
 #[actix::test]
 async fn endpoints_recover_from_random_faults_with_nothing_leaked_lost_or_repeated() {
     count_panics();
-    let params = Params::from_env();
     let started = Instant::now();
     let ws_server = TestServer::start().await;
     let sse_server = SseServer::start(SseMode::Ticker { every: TICK }).await;
     let supervisor = supervisor();
     let events = Events::start();
     events.subscribe_all(&supervisor).await;
-
-    let mut endpoints = Vec::new();
-    for i in 0..params.endpoints {
-        let (kind, port) = if i % 2 == 0 {
-            (Kind::Ws, ws_server.port)
-        } else {
-            (Kind::Sse, sse_server.port)
-        };
-        let proxy = ChaosProxy::start(([127, 0, 0, 1], port).into()).await;
-        let name = match kind {
-            Kind::Ws => format!("ws-{i:03}"),
-            Kind::Sse => format!("sse-{i:03}"),
-        };
-        endpoints.push(Endpoint {
-            name,
-            kind,
-            proxy,
-            handle: None,
-            state: ConnectionState::Disconnected,
-            up_since: None,
-            last_id: 0,
-            flowed_after_heal: false,
-        });
-    }
+    let mut world = World::new(Params::from_env(), events, ws_server.port, sse_server.port).await;
     // Everything but the endpoints is running: this is the baseline.
     let fds_before = descriptors();
+    let mut figures = Figures::default();
 
-    for endpoint in &endpoints {
-        let port = endpoint.proxy.port;
-        let config = match endpoint.kind {
-            Kind::Ws => ws_config(&format!("ws://127.0.0.1:{port}/ws")),
-            Kind::Sse => quick(EndpointConfig::sse(format!(
-                "http://127.0.0.1:{port}/events"
-            ))),
-        };
-        add(&supervisor, &endpoint.name, config.build().unwrap()).await;
+    world.connect_all(&supervisor).await;
+    world.chaos().await;
+    world.recover(&mut figures).await;
+    world.check_alive(&supervisor, &mut figures).await;
+    world.remove_all(&supervisor).await;
+    if let Some(before) = fds_before {
+        let after = world.descriptors_back_to(before).await;
+        figures.descriptors = Some((before, after));
     }
-    for endpoint in endpoints.iter_mut().filter(|e| e.kind == Kind::Ws) {
-        let handle = supervisor.send(GetEndpoint::new(endpoint.name.as_str()));
-        endpoint.handle = Some(handle.await.unwrap().unwrap());
-    }
-    let by_name = endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.name.clone(), i))
-        .collect();
-    let (settled_tx, settled) = unbounded_channel();
-    let mut world = World {
-        params,
-        events,
-        endpoints,
-        by_name,
-        settled_tx,
-        settled,
-        sends: 0,
-        next_message: 0,
-        outcomes: BTreeMap::new(),
-        sse_events: 0,
-        id_faults: Vec::new(),
-        half_open: Vec::new(),
-        losses: BTreeMap::new(),
-        healed_at: None,
-    };
-    let connected = world
-        .run(Instant::now() + 2 * WAIT, false, World::all_up)
-        .await;
-    assert!(connected, "not every endpoint connected before the chaos");
-
-    // Faults at random, each proxy on its own seeded schedule.
-    let seed = world.params.seed;
-    for (i, endpoint) in world.endpoints.iter_mut().enumerate() {
-        endpoint
-            .proxy
-            .run_schedule(seed.wrapping_mul(1000).wrapping_add(i as u64));
-    }
-    let chaos_end = Instant::now() + world.params.chaos;
-    world.run(chaos_end, true, |_| false).await;
-
-    for endpoint in &mut world.endpoints {
-        endpoint.proxy.heal();
-    }
-    let healed_at = Instant::now();
-    world.healed_at = Some(healed_at);
-    let bound = healed_at + world.params.recovery;
-    let all_up = world.run(bound, true, World::all_up).await;
-    let up_after = healed_at.elapsed();
-    let flowing = world.run(bound, true, World::all_flowing).await;
-    let flowing_after = healed_at.elapsed();
-    let stuck: Vec<_> = world
-        .endpoints
-        .iter()
-        .filter(|e| !e.state.is_up() || !e.flowed_after_heal)
-        .map(|e| (e.name.as_str(), e.state, e.flowed_after_heal))
-        .collect();
-    assert!(
-        all_up && flowing,
-        "not all up and flowing {:?} after healing: {stuck:?}",
-        world.params.recovery
-    );
-
-    // No actor died: every endpoint answers, and is up.
-    let mut reconnects = 0;
-    for endpoint in &world.endpoints {
-        let status = supervisor
-            .send(GetStatus::new(endpoint.name.as_str()))
-            .await
-            .expect("supervisor alive")
-            .expect("connection actor alive");
-        assert!(status.state.is_up(), "{}: {}", endpoint.name, status.state);
-        reconnects += status.generation - 1;
-    }
-
-    // Remove every endpoint; then every send has settled.
-    let removals = world
-        .endpoints
-        .iter()
-        .map(|e| supervisor.send(RemoveEndpoint::new(e.name.as_str())));
-    for removed in join_all(removals).await {
-        removed.unwrap().unwrap();
-    }
-    let settle_by = Instant::now() + ACK_TIMEOUT + WAIT;
-    let settled = world.run(settle_by, false, |w| w.pending() == 0).await;
-    assert!(
-        settled,
-        "{} of {} sends never settled: {:?}",
-        world.pending(),
-        world.sends,
-        world.outcomes
-    );
-    for endpoint in &mut world.endpoints {
-        endpoint.handle = None;
-    }
-
-    // Every descriptor the endpoints opened is closed again.
-    let fds_after = match fds_before {
-        Some(before) => {
-            let deadline = Instant::now() + WAIT;
-            let mut after = descriptors().unwrap_or(usize::MAX);
-            let proxies_idle = |w: &World| {
-                w.endpoints
-                    .iter()
-                    .all(|e| e.proxy.stats().live.load(Ordering::SeqCst) == 0)
-            };
-            while (after > before || !proxies_idle(&world)) && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                after = descriptors().unwrap_or(usize::MAX);
-            }
-            assert!(after <= before, "descriptors grew from {before} to {after}");
-            Some(after)
-        }
-        None => None,
-    };
     supervisor.send(Shutdown).await.unwrap();
-
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a thread panicked");
-    assert!(
-        world.id_faults.is_empty(),
-        "{} SSE ids out of sequence (endpoint, expected, got), first: {:?}",
-        world.id_faults.len(),
-        &world.id_faults[..world.id_faults.len().min(10)]
-    );
-    let mut half_open = world.half_open.clone();
-    half_open.sort_unstable();
-    // Long blackholes happened: some of them on live connections, which the
-    // heartbeat must have declared dead.
-    let long_blackholes: usize = world
-        .endpoints
-        .iter()
-        .map(|e| blackholes_longer_than(&e.proxy.log(), SILENCE + HEARTBEAT))
-        .sum();
-    assert!(
-        long_blackholes < 3 || !half_open.is_empty(),
-        "{long_blackholes} long blackholes and not one half-open connection detected"
-    );
-    if let Some(slowest) = half_open.last() {
-        // Silence for SILENCE, noticed at the next check: allow for load.
-        assert!(
-            *slowest <= SILENCE * 3,
-            "half-open detected only after {slowest:?}"
-        );
-    }
+    world.check_streams_and_heartbeats(&mut figures);
 
     if world.params.report {
-        let faults = world
-            .endpoints
-            .iter()
-            .map(|e| e.proxy.log().len())
-            .sum::<usize>();
-        let proxied: u64 = world
-            .endpoints
-            .iter()
-            .map(|e| e.proxy.stats().accepted.load(Ordering::Relaxed))
-            .sum();
-        println!("## chaos figures");
-        println!(
-            "endpoints: {} ({} WebSocket, {} SSE)",
-            world.endpoints.len(),
-            world
-                .endpoints
-                .iter()
-                .filter(|e| e.kind == Kind::Ws)
-                .count(),
-            world
-                .endpoints
-                .iter()
-                .filter(|e| e.kind == Kind::Sse)
-                .count()
-        );
-        println!(
-            "faults: {:?}, seed {}, {faults} fault steps, {proxied} proxied connections",
-            world.params.chaos, world.params.seed
-        );
-        println!("all up after healing: {up_after:.2?}; all flowing: {flowing_after:.2?}");
-        println!(
-            "half-open detections: {} (min {:.2?}, median {:.2?}, p95 {:.2?}, max {:.2?})",
-            half_open.len(),
-            half_open.first().copied().unwrap_or_default(),
-            percentile(&half_open, 50),
-            percentile(&half_open, 95),
-            half_open.last().copied().unwrap_or_default(),
-        );
-        println!(
-            "blackholes over {:?}: {long_blackholes}",
-            SILENCE + HEARTBEAT
-        );
-        println!("connections lost, by reason: {:?}", world.losses);
-        println!("reconnects (successful): {reconnects}");
-        println!(
-            "SSE events checked: {} (0 gaps or repeats)",
-            world.sse_events
-        );
-        println!("sends: {}, outcomes: {:?}", world.sends, world.outcomes);
-        match (fds_before, fds_after) {
-            (Some(before), Some(after)) => println!("descriptors: {before} -> {after}"),
-            _ => println!("descriptors: not measured (no /proc)"),
-        }
-        match peak_rss_kb() {
-            Some(kb) => println!("peak RSS: {:.1} MB", kb as f64 / 1024.0),
-            None => println!("peak RSS: not measured (no /proc)"),
-        }
-        println!("wall time: {:.1?}", started.elapsed());
+        world.report(&figures, started.elapsed());
     }
     drop((ws_server, sse_server));
 }
