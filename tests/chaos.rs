@@ -9,6 +9,9 @@
 //! faults], `CHAOS_SEED` [1], `CHAOS_RECOVERY_SECS` [20, the bound on
 //! recovery after healing]; `CHAOS_REPORT=1` prints the figures
 //! (`bench/chaos.sh` runs the long version).
+//!
+//! Keep this file to this one test: the descriptor count is per process,
+//! and a second test running alongside would move it.
 
 mod common;
 
