@@ -3,6 +3,7 @@
 //! subscriptions into channels awaited with bounded timeouts.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod chaos;
 pub mod flood_server;
 pub mod line_server;
 pub mod sse_server;

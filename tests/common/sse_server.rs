@@ -33,6 +33,9 @@ pub enum SseMode {
     LongLine(usize),
     /// Headers, then nothing.
     Silent,
+    /// An endless event log: each connection resumes after Last-Event-ID
+    /// (or at 1) and sends the next id, one event every `every`.
+    Ticker { every: Duration },
 }
 
 /// One request the server received.
@@ -126,6 +129,17 @@ async fn events(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpRespons
         SseMode::WrongType => HttpResponse::Ok().content_type("text/plain").body("hello"),
         SseMode::LongLine(bytes) => event_stream(vec!["x".repeat(bytes)], true),
         SseMode::Silent => event_stream(Vec::new(), true),
+        SseMode::Ticker { every } => {
+            let after: u64 = last_event_id.and_then(|id| id.parse().ok()).unwrap_or(0);
+            let ticks = stream::unfold(after, move |n| async move {
+                tokio::time::sleep(every).await;
+                let n = n + 1;
+                Some((chunk(format!("id: {n}\nevent: tick\ndata: {n}\n\n")), n))
+            });
+            HttpResponse::Ok()
+                .content_type("text/event-stream")
+                .streaming(ticks)
+        }
     }
 }
 
