@@ -113,7 +113,7 @@ pub use crate::{
     close::ClosePolicy,
     config::{
         BackoffConfig, EndpointBuilder, EndpointConfig, HeartbeatConfig, OnAuthFailure,
-        ReconnectMode, SseConfig, SupervisorConfig,
+        ReconnectMode, SseConfig, SupervisorConfig, TlsSettings,
     },
     connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
     delivery::{Accepted, AuthReply, Delivered, OverflowPolicy, Receipt, SendOptions},
