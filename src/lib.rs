@@ -79,6 +79,14 @@
 //! Inbound delivery to a subscriber uses its unbounded actix mailbox: a
 //! subscriber that cannot keep up grows it.
 //!
+//! # TLS
+//! `wss://` and `https://` endpoints trust the bundled webpki roots unless
+//! told otherwise: [`TlsSettings`] per endpoint (the system's roots with the
+//! `native-roots` feature, a private CA, a client certificate, or a whole
+//! rustls config), or one config for the supervisor
+//! ([`SupervisorConfig::tls`]). A failed handshake is an
+//! [`ErrorCategory::Tls`] error, retried slowly and with a cap by default.
+//!
 //! # Secrets
 //! Header values, URL passwords and query strings never reach logs or `Debug`
 //! output ([`redact_url`]).

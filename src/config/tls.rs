@@ -293,13 +293,20 @@ impl TlsSettings {
 #[cfg(feature = "native-roots")]
 fn native_store() -> Result<RootCertStore, ConfigError> {
     let found = rustls_native_certs::load_native_certs();
+    store_of(found.certs, found.errors.first().map(ToString::to_string))
+}
+
+/// The usable certificates of a platform store; none is an error that says
+/// what the platform reported.
+#[cfg(feature = "native-roots")]
+fn store_of(
+    certs: Vec<CertificateDer<'static>>,
+    first_error: Option<String>,
+) -> Result<RootCertStore, ConfigError> {
     let mut roots = RootCertStore::empty();
-    let (_added, _skipped) = roots.add_parsable_certificates(found.certs);
+    let (_added, _skipped) = roots.add_parsable_certificates(certs);
     if roots.is_empty() {
-        let why = found
-            .errors
-            .first()
-            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        let why = first_error.unwrap_or_else(|| "none found".to_owned());
         return Err(ConfigError::new(
             "tls.roots",
             format!("no usable native root certificate: {why}"),
@@ -578,6 +585,23 @@ mod tests {
         assert!(serde_json::from_str::<TlsSettings>(r#"{"bogus": 1}"#).is_err());
         let inline = TlsSettings::private_ca("pem");
         assert!(serde_json::to_string(&inline).is_err());
+    }
+
+    #[cfg(feature = "native-roots")]
+    #[test]
+    fn native_stores_keep_what_parses_and_refuse_an_empty_one() {
+        let (ca_pem, _, _) = ca();
+        let good = certificates(ca_pem.as_bytes(), "tls.roots").unwrap();
+        let junk = CertificateDer::from(vec![1, 2, 3]);
+        let store = store_of(vec![junk.clone(), good[0].clone()], None).unwrap();
+        assert_eq!(store.len(), 1);
+        let err = store_of(vec![junk], Some("no such file".into())).unwrap_err();
+        assert_eq!(err.field(), "tls.roots");
+        assert!(err.to_string().contains("no such file"), "{err}");
+        // The real store builds, or says why not; it never panics.
+        if let Err(err) = TlsSettings::native_roots().client_config() {
+            assert_eq!(err.field(), "tls.roots");
+        }
     }
 
     #[cfg(not(feature = "native-roots"))]
