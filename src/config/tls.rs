@@ -22,7 +22,8 @@ use crate::ConfigError;
 /// [`EndpointBuilder::tls`](crate::EndpointBuilder::tls). An endpoint's
 /// settings win over [`SupervisorConfig::tls`](crate::SupervisorConfig::tls);
 /// an endpoint without them uses the supervisor's (by default the bundled
-/// webpki roots). Plain `ws://` and `http://` endpoints ignore them.
+/// webpki roots). Plain `ws://` and `http://` endpoints, and custom
+/// transports, ignore them.
 ///
 /// The rustls config is built once, when the endpoint config is built or
 /// validated (the `ring` provider, TLS 1.2 and 1.3, ALPN `http/1.1`); PEM
@@ -585,6 +586,25 @@ mod tests {
         assert!(serde_json::from_str::<TlsSettings>(r#"{"bogus": 1}"#).is_err());
         let inline = TlsSettings::private_ca("pem");
         assert!(serde_json::to_string(&inline).is_err());
+
+        // Whole endpoint configs round-trip, the TLS verdict included.
+        let config = crate::EndpointConfig::websocket("wss://h/")
+            .on_tls_failure(crate::Verdict::Fail)
+            .build()
+            .unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        let again: crate::EndpointConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(again.on_tls_failure, crate::Verdict::Fail);
+        assert!(again.tls.is_none());
+        let default: crate::EndpointConfig =
+            serde_json::from_str(r#"{"url": "wss://h/"}"#).unwrap();
+        assert_eq!(
+            default.on_tls_failure,
+            crate::Verdict::Retry {
+                urgency: crate::Urgency::Fault,
+                min_wait: super::super::DEFAULT_TLS_FAILURE_DELAY,
+            }
+        );
     }
 
     #[cfg(feature = "native-roots")]
