@@ -18,9 +18,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ErrorCategory {
-    /// The network failed: DNS, TCP connect, TLS, a reset socket, a
-    /// connection dropped without a close frame (close code 1006).
-    /// Reconnects with backoff.
+    /// The network failed: DNS, TCP connect, a reset socket, a connection
+    /// dropped without a close frame (close code 1006), a TLS handshake the
+    /// server cut off without saying why. Reconnects with backoff.
     Network,
     /// Connecting took longer than `connect_timeout`, or the server answered
     /// HTTP 408. Reconnects with backoff. (A message that waited too long
@@ -68,6 +68,22 @@ pub enum ErrorCategory {
     /// The endpoint's outbox was full: the message was refused, or dropped
     /// as the oldest (see `OverflowPolicy`). Nothing is retried.
     Overflow,
+    /// The TLS handshake failed: the server's certificate is unknown or
+    /// untrusted, expired, or for another name; the port speaks plaintext
+    /// (a `wss://` or `https://` URL on a `ws://`/`http://` server); the
+    /// server refused our client certificate, or wanted one we did not
+    /// send. Anything rustls reports while connecting lands here.
+    ///
+    /// A certificate problem rarely fixes itself in seconds, so the default
+    /// ([`EndpointConfig::on_tls_failure`](crate::EndpointConfig::on_tls_failure))
+    /// is a slow retry with a cap: at least
+    /// [`DEFAULT_TLS_FAILURE_DELAY`](crate::config::DEFAULT_TLS_FAILURE_DELAY)
+    /// (60 s) between attempts, counted with protocol faults, so the
+    /// endpoint fails after `max_protocol_faults` (5) in a row (about four
+    /// minutes); a renewed server certificate is picked up by the next attempt, and
+    /// a forced reconnect tries at once. Set `on_tls_failure` to
+    /// [`Verdict::Fail`](crate::Verdict::Fail) to fail at the first one.
+    Tls,
 }
 
 impl ErrorCategory {
@@ -87,6 +103,7 @@ impl ErrorCategory {
             Self::Config => "config",
             Self::Shutdown => "shutdown",
             Self::Overflow => "overflow",
+            Self::Tls => "tls",
         }
     }
 }
@@ -124,6 +141,7 @@ impl Error {
                 | ErrorCategory::Server
                 | ErrorCategory::Heartbeat
                 | ErrorCategory::ClosedByPeer
+                | ErrorCategory::Tls
         );
         Self {
             category,
@@ -145,6 +163,10 @@ impl Error {
 
     pub(crate) fn protocol(message: impl Into<Arc<str>>) -> Self {
         Self::new(ErrorCategory::Protocol, message)
+    }
+
+    pub(crate) fn tls(message: impl Into<Arc<str>>) -> Self {
+        Self::new(ErrorCategory::Tls, message)
     }
 
     pub(crate) fn endpoint(message: impl Into<Arc<str>>) -> Self {

@@ -20,6 +20,8 @@ use crate::{
 /// 1. An error with a close code (the peer's, or the one a protocol error
 ///    we detect maps to) goes through the endpoint's close policy; SSE's
 ///    204 stops; everything else by its category (see [`ErrorCategory`]).
+///    A TLS failure gets the endpoint's `on_tls_failure` (by default a
+///    fault retry after at least 60 s; see [`ErrorCategory::Tls`]).
 /// 2. An authentication refusal retries when `on_auth_failure` says so.
 /// 3. The wait is raised to the server's `Retry-After` and to the floors
 ///    the urgency names (`try_again_later`, `protocol_fault_delay`).
@@ -34,6 +36,7 @@ pub(crate) fn verdict(error: &Error, config: &EndpointConfig) -> Verdict {
             Verdict::retry(Urgency::Backoff)
         }
         (None, Protocol) => Verdict::retry(Urgency::Fault),
+        (None, Tls) => config.on_tls_failure,
         (None, Auth | Rejected | Exhausted | Endpoint | Config | Shutdown | Overflow) => {
             Verdict::Fail
         }
@@ -109,6 +112,11 @@ mod tests {
             (Error::new(Protocol, "bad frame"), retry(Urgency::Fault, 30)),
             (Error::new(Auth, "rejected"), Verdict::Fail),
             (Error::new(Config, "bad header"), Verdict::Fail),
+            (Error::new(Tls, "unknown issuer"), retry(Urgency::Fault, 60)),
+            (
+                Error::new(Tls, "expired").with_retry_after(Some(S(90))),
+                retry(Urgency::Fault, 90),
+            ),
             (
                 Error::new(ClosedByPeer, "stream ended"),
                 retry(Urgency::Backoff, 0),
@@ -165,6 +173,29 @@ mod tests {
             retry(Urgency::Backoff, 0)
         );
         assert_eq!(verdict(&closed(1008), &c), retry(Urgency::Backoff, 0));
+    }
+
+    #[test]
+    fn tls_failures_follow_on_tls_failure() {
+        let tls = Error::new(
+            ErrorCategory::Tls,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        let fail = config().on_tls_failure(Verdict::Fail).build().unwrap();
+        assert_eq!(verdict(&tls, &fail), Verdict::Fail);
+        // A short wait is still raised to the fault floor.
+        let short = config()
+            .on_tls_failure(retry(Urgency::Fault, 1))
+            .build()
+            .unwrap();
+        assert_eq!(verdict(&tls, &short), retry(Urgency::Fault, 30));
+        let uncapped = config()
+            .on_tls_failure(retry(Urgency::Backoff, 300))
+            .build()
+            .unwrap();
+        assert_eq!(verdict(&tls, &uncapped), retry(Urgency::Backoff, 300));
+        let never = config().reconnect(ReconnectMode::Never).build().unwrap();
+        assert_eq!(verdict(&tls, &never), Verdict::Fail);
     }
 
     #[test]

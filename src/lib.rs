@@ -79,6 +79,14 @@
 //! Inbound delivery to a subscriber uses its unbounded actix mailbox: a
 //! subscriber that cannot keep up grows it.
 //!
+//! # TLS
+//! `wss://` and `https://` endpoints trust the bundled webpki roots unless
+//! told otherwise: [`TlsSettings`] per endpoint (the system's roots with the
+//! `native-roots` feature, a private CA, a client certificate, or a whole
+//! rustls config), or one config for the supervisor
+//! ([`SupervisorConfig::tls`]). A failed handshake is an
+//! [`ErrorCategory::Tls`] error, retried slowly and with a cap by default.
+//!
 //! # Secrets
 //! Header values (static or from a header provider) are never printed: not
 //! in logs, `Debug` output, errors or status reports. Every URL printed goes
@@ -125,7 +133,7 @@ pub use crate::{
     close::ClosePolicy,
     config::{
         BackoffConfig, EndpointBuilder, EndpointConfig, HeartbeatConfig, OnAuthFailure,
-        ReconnectMode, SseConfig, SupervisorConfig,
+        ReconnectMode, SseConfig, SupervisorConfig, TlsSettings,
     },
     connection::{ConnectionActor, EndpointHandle, EndpointStatus, Subscriber},
     delivery::{Accepted, AuthReply, Delivered, OverflowPolicy, Receipt, SendOptions},

@@ -18,15 +18,28 @@ pub enum Urgency {
     /// After the backoff delay, and at least the endpoint's
     /// `try_again_later` (close 1013).
     Later,
-    /// A protocol fault: at least the endpoint's `protocol_fault_delay`, and
-    /// after `max_protocol_faults` faults in a row the endpoint fails.
+    /// A protocol fault (or, by default, a TLS failure): at least the
+    /// endpoint's `protocol_fault_delay`, and after `max_protocol_faults`
+    /// faults in a row (protocol and TLS together) the endpoint fails.
     Fault,
 }
 
 /// What an endpoint does after a failure.
 ///
 /// [`ClosePolicy`](crate::ClosePolicy) maps close codes to verdicts; the
-/// same type decides every other failure.
+/// same type decides every other failure. Without a close code, the
+/// error's [`ErrorCategory`](crate::ErrorCategory) decides:
+///
+/// | category | default verdict | configured by |
+/// |---|---|---|
+/// | `Network`, `Timeout`, `Heartbeat`, `Server`, `ClosedByPeer` | retry, [`Urgency::Backoff`] (at least a server's `Retry-After`) | the backoff policy |
+/// | `Protocol` | retry, [`Urgency::Fault`] (at least `protocol_fault_delay`, fails after `max_protocol_faults` in a row) | `protocol_fault_delay`, `max_protocol_faults` |
+/// | `Tls` | retry, [`Urgency::Fault`], at least 60 s (counted with protocol faults) | `on_tls_failure` (any verdict) |
+/// | `Auth` | [`Verdict::Fail`] | `on_auth_failure` |
+/// | `Rejected`, `Exhausted`, `Endpoint`, `Config`, `Shutdown`, `Overflow` | [`Verdict::Fail`] | |
+/// | `ClosedByPeer` after SSE's 204 | [`Verdict::Stop`] | |
+///
+/// The endpoint's [`ReconnectMode`](crate::ReconnectMode) applies last.
 ///
 /// ```
 /// use std::time::Duration;

@@ -138,6 +138,34 @@ impl EndpointBuilder {
         self
     }
 
+    /// TLS settings for this endpoint's `wss://` or `https://`
+    /// connections, winning over the supervisor's. Default: the
+    /// supervisor's (webpki roots unless set). [`build`](Self::build)
+    /// builds the rustls config once.
+    ///
+    /// ```no_run
+    /// use actix_tether::{EndpointConfig, TlsSettings};
+    /// let ca = std::fs::read("private-ca.pem")?;
+    /// let config = EndpointConfig::websocket("wss://feed.internal/stream")
+    ///     .tls(TlsSettings::private_ca(ca))
+    ///     .build()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls(mut self, settings: TlsSettings) -> Self {
+        self.0.tls = Some(settings);
+        self
+    }
+
+    /// What a TLS failure does. Default: retry as a fault after at least
+    /// 60 s, failing after `max_protocol_faults` in a row;
+    /// [`Verdict::Fail`](crate::Verdict::Fail) fails at the first one,
+    /// `Verdict::Retry { urgency: Urgency::Backoff, min_wait }` retries
+    /// without a cap.
+    pub fn on_tls_failure(mut self, verdict: crate::Verdict) -> Self {
+        self.0.on_tls_failure = verdict;
+        self
+    }
+
     /// Largest inbound message in bytes. Default 16 MiB.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.0.max_message_size = bytes;
@@ -250,7 +278,8 @@ impl EndpointBuilder {
         self
     }
 
-    /// Validates and returns the config.
+    /// Validates and returns the config; builds the TLS settings' rustls
+    /// config once (reading their PEM files).
     ///
     /// # Errors
     /// [`ConfigError`] naming the first invalid field.

@@ -8,6 +8,7 @@ use crate::{
     delivery::{AckConfig, AuthConfig, CoalesceConfig, OverflowPolicy},
     duration::serde_duration,
     transport::TransportFactory,
+    verdict::{Urgency, Verdict},
     ConfigError, Payload, TransportKind,
 };
 
@@ -120,6 +121,17 @@ pub struct EndpointConfig {
     /// What an authentication refusal does. Default: fail.
     #[serde(default)]
     pub on_auth_failure: OnAuthFailure,
+    /// TLS for `wss://` and `https://`; wins over the supervisor's.
+    /// Default `None`: the supervisor's (webpki roots unless set). In config
+    /// files, PEM files by path (see [`TlsSettings`]).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// What a TLS failure ([`ErrorCategory::Tls`](crate::ErrorCategory::Tls))
+    /// does. Default: a fault retry after at least
+    /// [`DEFAULT_TLS_FAILURE_DELAY`] (60 s), failing after
+    /// `max_protocol_faults` in a row.
+    #[serde(default = "default_on_tls_failure")]
+    pub on_tls_failure: Verdict,
     /// Largest inbound message in bytes. Default 16 MiB.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
@@ -188,6 +200,12 @@ fn default_max_protocol_faults() -> u32 {
 }
 fn default_try_again_later() -> Duration {
     DEFAULT_TRY_AGAIN_LATER
+}
+fn default_on_tls_failure() -> Verdict {
+    Verdict::Retry {
+        urgency: Urgency::Fault,
+        min_wait: DEFAULT_TLS_FAILURE_DELAY,
+    }
 }
 fn default_max_message_size() -> usize {
     DEFAULT_MAX_MESSAGE_SIZE
@@ -280,6 +298,8 @@ impl EndpointConfig {
             max_protocol_faults: DEFAULT_MAX_PROTOCOL_FAULTS,
             try_again_later: DEFAULT_TRY_AGAIN_LATER,
             on_auth_failure: OnAuthFailure::Fail,
+            tls: None,
+            on_tls_failure: default_on_tls_failure(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_burst: DEFAULT_MAX_BURST,
             sse: SseConfig::default(),
@@ -296,7 +316,8 @@ impl EndpointConfig {
         })
     }
 
-    /// Checks every field.
+    /// Checks every field, and builds the TLS settings' rustls config
+    /// (reading their PEM files) once.
     ///
     /// # Errors
     /// [`ConfigError`] naming the first invalid field.
@@ -305,6 +326,9 @@ impl EndpointConfig {
         self.validate_timings()?;
         self.validate_limits()?;
         self.validate_delivery()?;
+        if let Some(tls) = &self.tls {
+            tls.client_config()?;
+        }
         self.backoff.validate()
     }
 
@@ -469,6 +493,8 @@ impl fmt::Debug for EndpointConfig {
             .field("max_protocol_faults", &self.max_protocol_faults)
             .field("try_again_later", &self.try_again_later)
             .field("on_auth_failure", &self.on_auth_failure)
+            .field("tls", &self.tls)
+            .field("on_tls_failure", &self.on_tls_failure)
             .field("max_message_size", &self.max_message_size)
             .field("max_burst", &self.max_burst)
             .field("sse", &self.sse)

@@ -9,6 +9,7 @@ mod endpoint;
 mod heartbeat;
 mod sse;
 mod supervisor;
+mod tls;
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,6 +20,7 @@ pub use self::{
     heartbeat::{ApplicationHeartbeat, HeartbeatConfig},
     sse::SseConfig,
     supervisor::SupervisorConfig,
+    tls::TlsSettings,
 };
 use crate::backoff::BackoffPolicy;
 pub use crate::{
@@ -56,6 +58,10 @@ pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(60);
 pub const DEFAULT_PROTOCOL_FAULT_DELAY: Duration = Duration::from_secs(30);
 /// Consecutive protocol faults after which the endpoint fails.
 pub const DEFAULT_MAX_PROTOCOL_FAULTS: u32 = 5;
+/// Minimum wait after a TLS failure under the default `on_tls_failure`: a
+/// certificate that is untrusted, expired or for another name is fixed by a
+/// person, in minutes, not by the network in seconds.
+pub const DEFAULT_TLS_FAILURE_DELAY: Duration = Duration::from_secs(60);
 /// Minimum wait after close 1013 ("try again later") without a better hint.
 pub const DEFAULT_TRY_AGAIN_LATER: Duration = Duration::from_secs(10);
 /// Largest inbound message (after reassembling fragments). 16 MiB.

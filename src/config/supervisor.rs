@@ -13,7 +13,9 @@ pub struct SupervisorConfig {
     /// that arbiter get messages without crossing threads). Default: the
     /// number of available cores.
     pub arbiters: usize,
-    /// TLS settings for `wss://`. Default: webpki root certificates.
+    /// TLS for `wss://` and `https://` endpoints without their own
+    /// ([`EndpointBuilder::tls`](crate::EndpointBuilder::tls) wins).
+    /// Default: the bundled webpki root certificates.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// A forced reconnect of every endpoint is spread over this window. Default 1 s.
     pub reconnect_stagger: Duration,
@@ -48,7 +50,9 @@ impl SupervisorConfig {
         self
     }
 
-    /// Sets the TLS client config used for `wss://` endpoints.
+    /// Sets the TLS client config for `wss://` and `https://` endpoints
+    /// without their own; [`TlsSettings::client_config`](crate::TlsSettings::client_config)
+    /// builds one from simple settings.
     pub fn tls(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(tls);
         self

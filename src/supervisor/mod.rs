@@ -164,7 +164,12 @@ impl Handler<AddEndpoint> for SupervisorActor {
         let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].clone();
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         let (id, config) = (msg.endpoint.clone(), Arc::new(msg.config));
-        let tls = self.config.tls.clone();
+        // The endpoint's TLS wins over the supervisor's (validate, above,
+        // built it; this takes the cached config).
+        let tls = match &config.tls {
+            Some(settings) => Some(settings.client_config()?),
+            None => self.config.tls.clone(),
+        };
         let monitor = self.monitor();
         let budget = self.reconnect_budget.clone();
         let pushed = PushQueue::new(config.outbox_capacity);

@@ -55,6 +55,7 @@ struct Shared {
 
 pub struct SseServer {
     pub port: u16,
+    scheme: &'static str,
     handle: ServerHandle,
     shared: Arc<Shared>,
     pub requests: UnboundedReceiver<SseRequest>,
@@ -166,6 +167,15 @@ async fn away(req: HttpRequest, shared: web::Data<Arc<Shared>>) -> HttpResponse 
 
 impl SseServer {
     pub async fn start(mode: SseMode) -> Self {
+        Self::start_with(mode, None).await
+    }
+
+    /// Serves `https://` with this TLS config.
+    pub async fn start_tls(mode: SseMode, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(mode, Some(tls)).await
+    }
+
+    async fn start_with(mode: SseMode, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let (tx, requests) = unbounded_channel();
         let shared = Arc::new(Shared {
             mode: Mutex::new(mode),
@@ -182,8 +192,12 @@ impl SseServer {
         })
         .workers(1)
         .disable_signals()
-        .shutdown_timeout(0)
-        .bind(("127.0.0.1", 0))
+        .shutdown_timeout(0);
+        let addr = ("127.0.0.1", 0);
+        let server = match &tls {
+            Some(tls) => server.bind_rustls_0_23(addr, (**tls).clone()),
+            None => server.bind(addr),
+        }
         .expect("bind test server");
         let port = server.addrs()[0].port();
         let server = server.run();
@@ -191,6 +205,7 @@ impl SseServer {
         actix_rt::spawn(server);
         Self {
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
             handle,
             shared,
             requests,
@@ -198,7 +213,7 @@ impl SseServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     pub fn set_mode(&self, mode: SseMode) {

@@ -1,0 +1,635 @@
+//! Per-endpoint TLS settings: which roots to trust, extra PEM roots (a
+//! private CA), a client certificate, or a whole rustls config; built once
+//! into the `rustls::ClientConfig` the endpoint's connections use.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
+};
+
+use rustls::{
+    pki_types::{pem, pem::PemObject, CertificateDer, PrivateKeyDer},
+    ClientConfig, RootCertStore,
+};
+
+use crate::ConfigError;
+
+/// TLS settings for one endpoint's `wss://` or `https://` connections.
+///
+/// Start from the roots to trust, add private CAs and a client certificate,
+/// and hand the result to
+/// [`EndpointBuilder::tls`](crate::EndpointBuilder::tls). An endpoint's
+/// settings win over [`SupervisorConfig::tls`](crate::SupervisorConfig::tls);
+/// an endpoint without them uses the supervisor's (by default the bundled
+/// webpki roots). Plain `ws://` and `http://` endpoints, and custom
+/// transports, ignore them.
+///
+/// The rustls config is built once, when the endpoint config is built or
+/// validated (the `ring` provider, TLS 1.2 and 1.3, ALPN `http/1.1`); PEM
+/// files are read then, so a rotated client certificate needs the endpoint
+/// added again. Clones share the built config, and with it one connection
+/// pool per thread: give many endpoints clones of one `TlsSettings` rather
+/// than equal copies.
+///
+/// A bad certificate, key or file is a [`ConfigError`] naming the field
+/// (`tls.extra_roots`, `tls.client_cert`, `tls.client_key`, `tls.roots`);
+/// neither the errors nor `Debug` ever show key material.
+///
+/// # Config files
+/// In a deserialized [`EndpointConfig`](crate::EndpointConfig), `tls` names
+/// PEM files by path (`roots` is `"webpki"` (default), `"native"` or
+/// `"none"`):
+///
+/// ```
+/// use actix_tether::EndpointConfig;
+/// let config: EndpointConfig = serde_json::from_str(r#"{
+///     "url": "wss://feed.internal/stream",
+///     "tls": {
+///         "roots": "none",
+///         "extra_roots": ["/etc/feed/ca.pem"],
+///         "client_cert": "/etc/feed/client.pem",
+///         "client_key": "/etc/feed/client.key"
+///     }
+/// }"#).unwrap();
+/// assert!(config.tls.is_some());
+/// ```
+///
+/// Settings made in code from PEM bytes or a [`ClientConfig`] cannot be
+/// serialized (serializing them is an error): key material never leaves
+/// the process through a config file.
+///
+/// ```
+/// use actix_tether::{EndpointConfig, TlsSettings};
+/// let err = EndpointConfig::websocket("wss://feed.internal/stream")
+///     .tls(TlsSettings::webpki_roots().with_root_pem("not a certificate"))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.field(), "tls.extra_roots");
+/// ```
+#[derive(Clone, Default)]
+pub struct TlsSettings {
+    roots: Roots,
+    extra_roots: Vec<Pem>,
+    client_cert: Option<Pem>,
+    client_key: Option<Pem>,
+    custom: Option<Arc<ClientConfig>>,
+    /// Built on first use; shared by clones, renewed by every change.
+    built: Arc<OnceLock<Arc<ClientConfig>>>,
+}
+
+/// Which root store the settings start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Roots {
+    /// Mozilla's roots, bundled through `webpki-roots`.
+    #[default]
+    Webpki,
+    /// The operating system's store (`native-roots` feature).
+    Native,
+    /// None: only the extra roots.
+    None,
+}
+
+/// Where PEM text comes from.
+#[derive(Clone)]
+enum Pem {
+    File(PathBuf),
+    Inline(Arc<[u8]>),
+}
+
+impl Pem {
+    fn inline(pem: impl AsRef<[u8]>) -> Self {
+        Self::Inline(pem.as_ref().into())
+    }
+
+    fn read(&self, field: &'static str) -> Result<std::borrow::Cow<'_, [u8]>, ConfigError> {
+        match self {
+            Self::Inline(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
+            Self::File(path) => std::fs::read(path).map(Into::into).map_err(|e| {
+                ConfigError::new(field, format!("cannot read {}: {e}", path.display()))
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Inline(bytes) => write!(f, "<inline pem, {} bytes>", bytes.len()),
+        }
+    }
+}
+
+impl TlsSettings {
+    /// Trusts the Mozilla root certificates bundled with the crate
+    /// (`webpki-roots`): what endpoints use when nothing is set.
+    pub fn webpki_roots() -> Self {
+        Self::default()
+    }
+
+    /// Trusts the operating system's root certificates (read through
+    /// `rustls-native-certs` when the config is built; `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` override the platform's store). Certificates the
+    /// platform store holds but rustls cannot parse are skipped; a store
+    /// with none usable is a [`ConfigError`] on `tls.roots` at build time.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots() -> Self {
+        Self {
+            roots: Roots::Native,
+            ..Self::default()
+        }
+    }
+
+    /// Trusts only the CA certificates in `pem` (one or more `CERTIFICATE`
+    /// sections): a private CA, with the public roots left out. Parsed at
+    /// build time; invalid PEM is a [`ConfigError`] on `tls.extra_roots`.
+    pub fn private_ca(pem: impl AsRef<[u8]>) -> Self {
+        Self {
+            roots: Roots::None,
+            ..Self::default()
+        }
+        .with_root_pem(pem)
+    }
+
+    /// Uses `config` as it is (the ALPN list aside, which is set to
+    /// `http/1.1`): for verifiers, providers or protocol versions these
+    /// settings do not cover. It cannot be combined with the other
+    /// settings.
+    pub fn from_client_config(config: Arc<ClientConfig>) -> Self {
+        Self {
+            custom: Some(config),
+            ..Self::default()
+        }
+    }
+
+    /// Also trusts the CA certificates in `pem` (one or more `CERTIFICATE`
+    /// sections; other sections are ignored).
+    pub fn with_root_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.extra_roots.push(Pem::inline(pem));
+        self.changed()
+    }
+
+    /// Also trusts the CA certificates in the PEM file at `path` (read at
+    /// build time).
+    pub fn with_root_pem_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.extra_roots.push(Pem::File(path.as_ref().to_owned()));
+        self.changed()
+    }
+
+    /// Presents a client certificate: `chain_pem` holds the certificate
+    /// first, then any intermediates; `key_pem` its private key (PKCS#8,
+    /// PKCS#1 or SEC1).
+    pub fn with_client_cert_pem(
+        mut self,
+        chain_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        self.client_cert = Some(Pem::inline(chain_pem));
+        self.client_key = Some(Pem::inline(key_pem));
+        self.changed()
+    }
+
+    /// Presents the client certificate chain and key in these PEM files
+    /// (read at build time).
+    pub fn with_client_cert_pem_files(
+        mut self,
+        chain_path: impl AsRef<Path>,
+        key_path: impl AsRef<Path>,
+    ) -> Self {
+        self.client_cert = Some(Pem::File(chain_path.as_ref().to_owned()));
+        self.client_key = Some(Pem::File(key_path.as_ref().to_owned()));
+        self.changed()
+    }
+
+    /// A change forgets the config built from the old settings (which
+    /// clones made before the change keep).
+    fn changed(mut self) -> Self {
+        self.built = Arc::default();
+        self
+    }
+
+    /// The rustls config these settings describe, built on first use and
+    /// shared by clones.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the setting at fault: a PEM file that cannot
+    /// be read, invalid PEM, a certificate rustls refuses, a key that does
+    /// not match the certificate, a client certificate without its key, no
+    /// trusted root at all, or native roots without the `native-roots`
+    /// feature.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, ConfigError> {
+        if let Some(built) = self.built.get() {
+            return Ok(built.clone());
+        }
+        let config = self.build()?;
+        // A racing builder may have won: everyone uses the stored one.
+        Ok(self.built.get_or_init(|| config).clone())
+    }
+
+    fn build(&self) -> Result<Arc<ClientConfig>, ConfigError> {
+        if let Some(custom) = &self.custom {
+            if !self.extra_roots.is_empty() || self.client_cert.is_some() {
+                return Err(ConfigError::new(
+                    "tls",
+                    "a whole rustls ClientConfig takes no extra roots or client certificate",
+                ));
+            }
+            return Ok(custom.clone());
+        }
+        let mut roots = self.root_store()?;
+        for source in &self.extra_roots {
+            for cert in certificates(&source.read("tls.extra_roots")?, "tls.extra_roots")? {
+                roots.add(cert).map_err(|_| {
+                    ConfigError::new(
+                        "tls.extra_roots",
+                        "holds a certificate that is not a usable ca certificate",
+                    )
+                })?;
+            }
+        }
+        if roots.is_empty() {
+            return Err(ConfigError::new(
+                "tls.roots",
+                "no root certificate to trust: add a pem root or start from webpki roots",
+            ));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::new("tls", format!("rustls refused the provider: {e}")))?
+            .with_root_certificates(roots);
+        let config = match (&self.client_cert, &self.client_key) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let chain = certificates(&cert.read("tls.client_cert")?, "tls.client_cert")?;
+                let key = private_key(&key.read("tls.client_key")?)?;
+                builder.with_client_auth_cert(chain, key).map_err(|_| {
+                    ConfigError::new(
+                        "tls.client_key",
+                        "does not match the client certificate, or its algorithm is unsupported",
+                    )
+                })?
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "tls.client_key",
+                    "a client certificate needs its key, and a key its certificate",
+                ))
+            }
+        };
+        Ok(Arc::new(config))
+    }
+
+    fn root_store(&self) -> Result<RootCertStore, ConfigError> {
+        match self.roots {
+            Roots::Webpki => Ok(actix_tls::connect::rustls_0_23::webpki_roots_cert_store()),
+            Roots::None => Ok(RootCertStore::empty()),
+            Roots::Native => native_store(),
+        }
+    }
+}
+
+#[cfg(feature = "native-roots")]
+fn native_store() -> Result<RootCertStore, ConfigError> {
+    let found = rustls_native_certs::load_native_certs();
+    store_of(found.certs, found.errors.first().map(ToString::to_string))
+}
+
+/// The usable certificates of a platform store; none is an error that says
+/// what the platform reported.
+#[cfg(feature = "native-roots")]
+fn store_of(
+    certs: Vec<CertificateDer<'static>>,
+    first_error: Option<String>,
+) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    let (_added, _skipped) = roots.add_parsable_certificates(certs);
+    if roots.is_empty() {
+        let why = first_error.unwrap_or_else(|| "none found".to_owned());
+        return Err(ConfigError::new(
+            "tls.roots",
+            format!("no usable native root certificate: {why}"),
+        ));
+    }
+    Ok(roots)
+}
+
+#[cfg(not(feature = "native-roots"))]
+fn native_store() -> Result<RootCertStore, ConfigError> {
+    Err(ConfigError::new(
+        "tls.roots",
+        "native roots need the `native-roots` cargo feature",
+    ))
+}
+
+/// Every `CERTIFICATE` section in `pem`; none, or broken PEM, is an error.
+fn certificates(
+    pem: &[u8],
+    field: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::new(field, pem_problem(&e, "CERTIFICATE")))?;
+    if certs.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            pem_problem(&pem::Error::NoItemsFound, "CERTIFICATE"),
+        ));
+    }
+    Ok(certs)
+}
+
+/// The first private key in `pem`.
+fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| ConfigError::new("tls.client_key", pem_problem(&e, "PRIVATE KEY")))
+}
+
+/// What is wrong with some PEM, in words that never quote it (it may be a
+/// key).
+fn pem_problem(err: &pem::Error, wanted: &str) -> String {
+    match err {
+        pem::Error::NoItemsFound => format!("holds no {wanted} pem section"),
+        pem::Error::MissingSectionEnd { .. } => {
+            "is not valid pem: a section has no END line".into()
+        }
+        pem::Error::IllegalSectionStart { .. } => "is not valid pem: a malformed BEGIN line".into(),
+        pem::Error::Base64Decode(_) => "is not valid pem: a section is not base64".into(),
+        pem::Error::SectionTooLarge => "is not valid pem: a section is too large".into(),
+        _ => "is not valid pem".into(),
+    }
+}
+
+impl fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("TlsSettings");
+        if self.custom.is_some() {
+            return d.field("client_config", &"custom").finish();
+        }
+        d.field("roots", &self.roots)
+            .field("extra_roots", &self.extra_roots)
+            .field("client_cert", &self.client_cert);
+        match &self.client_key {
+            Some(Pem::File(path)) => d.field("client_key", &path),
+            Some(Pem::Inline(_)) => d.field("client_key", &"<inline, redacted>"),
+            None => d.field("client_key", &None::<()>),
+        };
+        d.finish()
+    }
+}
+
+/// Serde form: paths only.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsForm {
+    #[serde(default)]
+    roots: Roots,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    extra_roots: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_key: Option<PathBuf>,
+}
+
+impl serde::Serialize for TlsSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let path = |pem: &Pem| match pem {
+            Pem::File(path) => Ok(path.clone()),
+            Pem::Inline(_) => Err(S::Error::custom(
+                "tls settings with inline pem cannot be serialized: name pem files instead",
+            )),
+        };
+        if self.custom.is_some() {
+            return Err(S::Error::custom(
+                "tls settings with a rustls ClientConfig cannot be serialized",
+            ));
+        }
+        TlsForm {
+            roots: self.roots,
+            extra_roots: self
+                .extra_roots
+                .iter()
+                .map(path)
+                .collect::<Result<_, _>>()?,
+            client_cert: self.client_cert.as_ref().map(path).transpose()?,
+            client_key: self.client_key.as_ref().map(path).transpose()?,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TlsSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let form = TlsForm::deserialize(deserializer)?;
+        Ok(Self {
+            roots: form.roots,
+            extra_roots: form.extra_roots.into_iter().map(Pem::File).collect(),
+            client_cert: form.client_cert.map(Pem::File),
+            client_key: form.client_key.map(Pem::File),
+            ..Self::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca() -> (String, rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), cert, key)
+    }
+
+    fn leaf(ca: &rcgen::Certificate, ca_key: &rcgen::KeyPair) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["client".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, ca, ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn field_of(settings: &TlsSettings) -> &'static str {
+        settings.client_config().unwrap_err().field()
+    }
+
+    #[test]
+    fn valid_settings_build_once_and_clones_share_the_config() {
+        let (ca_pem, ca, ca_key) = ca();
+        let (cert, key) = leaf(&ca, &ca_key);
+        let settings = TlsSettings::private_ca(&ca_pem).with_client_cert_pem(&cert, &key);
+        let built = settings.client_config().unwrap();
+        assert!(built.client_auth_cert_resolver.has_certs());
+        let clone = settings.clone();
+        assert!(Arc::ptr_eq(&built, &clone.client_config().unwrap()));
+        // A changed clone builds its own.
+        let changed = clone.with_root_pem(&ca_pem);
+        assert!(!Arc::ptr_eq(&built, &changed.client_config().unwrap()));
+        assert!(TlsSettings::webpki_roots().client_config().is_ok());
+    }
+
+    #[test]
+    fn invalid_pem_is_a_config_error_naming_the_field() {
+        let (ca_pem, ca, ca_key) = ca();
+        let (cert, key) = leaf(&ca, &ca_key);
+        let cases: Vec<(TlsSettings, &str, &str)> = vec![
+            (
+                TlsSettings::private_ca("no pem here"),
+                "tls.extra_roots",
+                "holds no CERTIFICATE",
+            ),
+            (
+                TlsSettings::private_ca("-----BEGIN CERTIFICATE-----\nAAAA\n"),
+                "tls.extra_roots",
+                "no END line",
+            ),
+            (
+                TlsSettings::private_ca(
+                    "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n",
+                ),
+                "tls.extra_roots",
+                "not base64",
+            ),
+            (
+                // Well-formed PEM around bytes that are no certificate.
+                TlsSettings::private_ca(
+                    "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
+                ),
+                "tls.extra_roots",
+                "not a usable ca",
+            ),
+            (
+                TlsSettings::private_ca(&ca_pem).with_client_cert_pem(&cert, "not a key"),
+                "tls.client_key",
+                "holds no PRIVATE KEY",
+            ),
+            (
+                TlsSettings::private_ca(&ca_pem).with_client_cert_pem("", &key),
+                "tls.client_cert",
+                "holds no CERTIFICATE",
+            ),
+            (
+                // The CA's certificate with the leaf's key: a mismatch.
+                TlsSettings::private_ca(&ca_pem).with_client_cert_pem(&ca_pem, &key),
+                "tls.client_key",
+                "does not match",
+            ),
+            (
+                TlsSettings::private_ca(&ca_pem).with_root_pem_file("/nonexistent/ca.pem"),
+                "tls.extra_roots",
+                "cannot read /nonexistent/ca.pem",
+            ),
+            (
+                TlsSettings::from_client_config(
+                    TlsSettings::webpki_roots().client_config().unwrap(),
+                )
+                .with_root_pem(&ca_pem),
+                "tls",
+                "takes no extra roots",
+            ),
+        ];
+        for (settings, field, words) in cases {
+            let err = settings.client_config().unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+            assert!(err.to_string().contains(words), "{err}");
+        }
+        let key_only = TlsSettings {
+            client_key: Some(Pem::inline(&key)),
+            ..TlsSettings::private_ca(&ca_pem)
+        };
+        assert_eq!(field_of(&key_only), "tls.client_key");
+        let no_roots: TlsSettings = serde_json::from_str(r#"{"roots": "none"}"#).unwrap();
+        assert_eq!(field_of(&no_roots), "tls.roots");
+    }
+
+    #[test]
+    fn errors_and_debug_never_show_key_material() {
+        let (ca_pem, ca, ca_key) = ca();
+        let (cert, key) = leaf(&ca, &ca_key);
+        let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+        let broken_key = key.replace("-----END PRIVATE KEY-----", "");
+        let bad_base64 = key.replacen('\n', "\n!", 1);
+        for bad in [broken_key, bad_base64] {
+            let settings = TlsSettings::private_ca(&ca_pem).with_client_cert_pem(&cert, &bad);
+            let err = settings.client_config().unwrap_err().to_string();
+            assert!(err.starts_with("invalid tls.client_key"), "{err}");
+            for line in bad.lines().filter(|l| l.len() > 8) {
+                assert!(!err.contains(line), "{err}");
+            }
+        }
+        let settings = TlsSettings::private_ca(&ca_pem).with_client_cert_pem(&cert, &key);
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains(&body[..40]), "{debug}");
+        assert!(debug.contains("redacted"), "{debug}");
+    }
+
+    #[test]
+    fn config_files_name_pem_files_and_inline_pem_does_not_serialize() {
+        let settings: TlsSettings = serde_json::from_str(
+            r#"{"roots": "none", "extra_roots": ["ca.pem"],
+                "client_cert": "c.pem", "client_key": "k.pem"}"#,
+        )
+        .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(
+            debug.contains("ca.pem") && debug.contains("k.pem"),
+            "{debug}"
+        );
+        let text = serde_json::to_string(&settings).unwrap();
+        let again: TlsSettings = serde_json::from_str(&text).unwrap();
+        assert_eq!(format!("{again:?}"), debug);
+        assert!(serde_json::from_str::<TlsSettings>(r#"{"bogus": 1}"#).is_err());
+        let inline = TlsSettings::private_ca("pem");
+        assert!(serde_json::to_string(&inline).is_err());
+
+        // Whole endpoint configs round-trip, the TLS verdict included.
+        let config = crate::EndpointConfig::websocket("wss://h/")
+            .on_tls_failure(crate::Verdict::Fail)
+            .build()
+            .unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        let again: crate::EndpointConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(again.on_tls_failure, crate::Verdict::Fail);
+        assert!(again.tls.is_none());
+        let default: crate::EndpointConfig =
+            serde_json::from_str(r#"{"url": "wss://h/"}"#).unwrap();
+        assert_eq!(
+            default.on_tls_failure,
+            crate::Verdict::Retry {
+                urgency: crate::Urgency::Fault,
+                min_wait: super::super::DEFAULT_TLS_FAILURE_DELAY,
+            }
+        );
+    }
+
+    #[cfg(feature = "native-roots")]
+    #[test]
+    fn native_stores_keep_what_parses_and_refuse_an_empty_one() {
+        let (ca_pem, _, _) = ca();
+        let good = certificates(ca_pem.as_bytes(), "tls.roots").unwrap();
+        let junk = CertificateDer::from(vec![1, 2, 3]);
+        let store = store_of(vec![junk.clone(), good[0].clone()], None).unwrap();
+        assert_eq!(store.len(), 1);
+        let err = store_of(vec![junk], Some("no such file".into())).unwrap_err();
+        assert_eq!(err.field(), "tls.roots");
+        assert!(err.to_string().contains("no such file"), "{err}");
+        // The real store builds, or says why not; it never panics.
+        if let Err(err) = TlsSettings::native_roots().client_config() {
+            assert_eq!(err.field(), "tls.roots");
+        }
+    }
+
+    #[cfg(not(feature = "native-roots"))]
+    #[test]
+    fn native_roots_without_the_feature_is_a_config_error() {
+        let native: TlsSettings = serde_json::from_str(r#"{"roots": "native"}"#).unwrap();
+        let err = native.client_config().unwrap_err();
+        assert_eq!(err.field(), "tls.roots");
+        assert!(err.to_string().contains("native-roots"), "{err}");
+    }
+}
