@@ -150,18 +150,19 @@ async fn run(name: &str, limits: QueueLimits, secs: u64) -> Figures {
     let port = flood_server(sent.clone()).await;
     let supervisor = SupervisorActor::new(SupervisorConfig::default().arbiters(1)).start();
     let consumer_counter = consumed.clone();
-    let consumer = SlowConsumer::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-        SlowConsumer {
+    let consumer =
+        SlowConsumer::start_in_arbiter(&Arbiter::new().handle(), move |_| SlowConsumer {
             started: None,
             consumed: consumer_counter,
-        }
-    });
+        });
     supervisor
         .send(Subscribe::to(Subscriber::Messages(consumer.recipient())).queue(limits))
         .await
         .unwrap()
         .unwrap();
+    // A 1 s heartbeat: the monitor hears figures every 5 s.
     let config = EndpointConfig::websocket(format!("ws://127.0.0.1:{port}/"))
+        .heartbeat_interval(Duration::from_secs(1))
         .build()
         .unwrap();
     supervisor

@@ -30,21 +30,31 @@ pub const DEFAULT_QUEUE_BYTES: usize = 8 << 20;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Overflow {
-    /// Stop reading the socket until the subscriber catches up (down to
+    /// Stop reading the socket until the subscriber catches up (to below
     /// half the limit), so TCP pushes back on the server. Nothing is lost.
     /// The heartbeat does not blame the peer while the endpoint waits for
     /// its own consumer. The default.
+    ///
+    /// The pause holds the whole endpoint: its other subscribers wait too,
+    /// and while paused the peer's pings and close frames are not read (a
+    /// server with its own keepalive may drop a connection paused for
+    /// long), nor are acknowledgements (`acknowledged` send timeouts keep
+    /// running).
     #[default]
     Pause,
     /// Keep reading; drop the oldest messages not yet handed to the
     /// subscriber. Half the limit may sit in the subscriber's mailbox, the
-    /// other half waits here and is where drops happen. Every drop is
-    /// counted (monitor `inbound.dropped`) and logged.
+    /// other half waits here and is where drops happen (the newest message
+    /// always stays, even when it alone is over the bound). Every drop is
+    /// counted (monitor `inbound.dropped`).
     DropOldest,
-    /// Keep reading; remove the subscriber and tell the endpoint's status
+    /// Keep reading; once the queue goes past its bound, remove the
+    /// subscriber from this endpoint and tell the endpoint's status
     /// subscribers with a [`StatusChanged`](crate::StatusChanged) notice
     /// (`from == to`, reason category
-    /// [`Overflow`](crate::ErrorCategory::Overflow)).
+    /// [`Overflow`](crate::ErrorCategory::Overflow); the monitor counts it
+    /// as an error). A subscription made for every endpoint still reaches
+    /// endpoints added later.
     Disconnect,
 }
 
@@ -59,6 +69,7 @@ pub enum Overflow {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct QueueLimits {
     /// Messages waiting (a burst counts each message in it); at least 1.
     pub messages: usize,
@@ -141,11 +152,23 @@ impl Level {
         self.messages >= bound.messages || self.bytes >= bound.bytes
     }
 
-    /// Half of each figure (rounded up): where a paused queue resumes.
-    pub(crate) fn half(self) -> Level {
+    /// Whether either figure went past `bound`'s.
+    pub(crate) fn exceeds(self, bound: Level) -> bool {
+        self.messages > bound.messages || self.bytes > bound.bytes
+    }
+
+    /// Whether both figures are at or below `mark`'s.
+    pub(crate) fn at_or_below(self, mark: Level) -> bool {
+        self.messages <= mark.messages && self.bytes <= mark.bytes
+    }
+
+    /// Strictly below half of each figure (half rounded down, less one
+    /// where that would not be below): where a paused queue resumes.
+    pub(crate) fn below_half(self) -> Level {
+        let below = |n: usize| if n <= 1 { 0 } else { (n / 2).min(n - 1) };
         Level {
-            messages: self.messages.div_ceil(2),
-            bytes: self.bytes.div_ceil(2),
+            messages: below(self.messages),
+            bytes: below(self.bytes),
         }
     }
 }
@@ -166,13 +189,27 @@ pub(crate) struct Gauge {
 impl Gauge {
     /// Takes a slot of `messages` messages and `bytes` bytes.
     pub(crate) fn take(self: &Arc<Self>, messages: usize, bytes: usize) -> QueueSlot {
-        self.messages.fetch_add(messages, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let size = Level { messages, bytes };
+        self.reserve(size);
+        self.reserved(size)
+    }
+
+    /// Raises the level by a whole burst at once; the burst's messages
+    /// then get their slots from [`reserved`](Self::reserved) (one shared
+    /// counter update per burst instead of one per message).
+    pub(crate) fn reserve(&self, total: Level) {
+        self.messages.fetch_add(total.messages, Ordering::Relaxed);
+        self.bytes.fetch_add(total.bytes, Ordering::Relaxed);
+    }
+
+    /// A slot for a share of what [`reserve`](Self::reserve) counted.
+    #[inline]
+    pub(crate) fn reserved(self: &Arc<Self>, size: Level) -> QueueSlot {
         QueueSlot {
             held: Some(Held {
                 gauge: Arc::clone(self),
-                messages,
-                bytes,
+                messages: size.messages,
+                bytes: size.bytes,
             }),
         }
     }
@@ -192,21 +229,20 @@ impl Gauge {
         self.resume_messages.store(at.messages, Ordering::Relaxed);
         self.resume_bytes.store(at.bytes, Ordering::Relaxed);
         self.waiting.store(true, Ordering::SeqCst);
-        // A release between the caller's look and the flag is seen here.
-        if self.below(self.level(), at) {
+        // Pairs with the fence in `release`: either it sees the flag or we
+        // see its lowered level (a release between our look and the flag).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.level().at_or_below(at) {
             self.waiting.store(false, Ordering::SeqCst);
             return false;
         }
         true
     }
 
-    fn below(&self, level: Level, at: Level) -> bool {
-        level.messages <= at.messages && level.bytes <= at.bytes
-    }
-
     fn release(&self, messages: usize, bytes: usize) {
         let left_messages = self.messages.fetch_sub(messages, Ordering::AcqRel) - messages;
         let left_bytes = self.bytes.fetch_sub(bytes, Ordering::AcqRel) - bytes;
+        std::sync::atomic::fence(Ordering::SeqCst);
         if !self.waiting.load(Ordering::SeqCst) {
             return;
         }
@@ -218,7 +254,7 @@ impl Gauge {
             messages: left_messages,
             bytes: left_bytes,
         };
-        if self.below(left, at) && self.waiting.swap(false, Ordering::SeqCst) {
+        if left.at_or_below(at) && self.waiting.swap(false, Ordering::SeqCst) {
             self.waker.wake();
         }
     }

@@ -55,6 +55,13 @@ impl Liveness {
         self.missed = 0;
     }
 
+    /// Forgets the pings in flight (their answers would time a pause, not
+    /// the network) and counts the peer alive at `now`.
+    pub(crate) fn restart(&mut self, now: Instant) {
+        self.in_flight.clear();
+        self.on_inbound(now);
+    }
+
     /// Consecutive missed pings.
     pub(crate) fn missed(&self) -> u32 {
         self.missed

@@ -129,7 +129,7 @@ mod url;
 mod verdict;
 
 pub use crate::{
-    backlog::{Overflow, QueueLimits, QueueSlot, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES},
+    backlog::{Overflow, QueueLimits, QueueSlot},
     close::ClosePolicy,
     config::{
         BackoffConfig, EndpointBuilder, EndpointConfig, HeartbeatConfig, OnAuthFailure,

@@ -257,7 +257,48 @@ async fn drop_oldest_keeps_reading_and_counts_what_it_dropped() {
     held.addr.send(Release).await.unwrap();
     let seqs = held.take_seqs(10).await;
     assert_eq!(seqs, [0, 1, 2, 3, 4, 4995, 4996, 4997, 4998, 4999]);
-    assert!(held.seqs.try_recv().is_err(), "more than the bound arrived");
+    let extra = tokio::time::timeout(Duration::from_millis(300), held.seqs.recv()).await;
+    assert!(extra.is_err(), "more than the bound arrived: {extra:?}");
+}
+
+#[actix::test]
+async fn drop_oldest_with_the_smallest_bound_delivers_the_newest_on_a_quiet_stream() {
+    let server = FloodServer::start(50, 8).await;
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    supervisor
+        .send(Subscribe::status(events.addr.clone().recipient()))
+        .await
+        .unwrap()
+        .unwrap();
+    subscribe(
+        &supervisor,
+        Subscriber::Messages(events.addr.clone().recipient()),
+        QueueLimits::default(),
+    )
+    .await;
+    let mut held = holder();
+    subscribe(
+        &supervisor,
+        Subscriber::Messages(held.addr.clone().recipient()),
+        QueueLimits::new(2, 1 << 20).overflow(Overflow::DropOldest),
+    )
+    .await;
+    // A heartbeat far away: nothing but the queue draining may move the
+    // waiting message on.
+    let config = fast(&server.url())
+        .heartbeat_interval(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    add(&supervisor, "flood", config).await;
+    events.until_state(ConnectionState::Connected).await;
+    held.holds_at_least(1).await;
+    // A second, keeping-up subscriber shows when all 50 were read.
+    for _ in 0..50 {
+        events.next_text().await;
+    }
+    held.addr.send(Release).await.unwrap();
+    assert_eq!(held.take_seqs(2).await, [0, 49]);
 }
 
 #[actix::test]

@@ -24,6 +24,7 @@ pub use self::{
 };
 use crate::backoff::BackoffPolicy;
 pub use crate::{
+    backlog::{DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES},
     close::{MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
     duration::parse_duration,
     retry_after::MAX_RETRY_AFTER,

@@ -53,7 +53,7 @@ impl ActorFuture<ConnectionActor> for Pump {
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
         act.fanout.set_pump(cx.waker());
-        if act.fanout.settle(Instant::now()) {
+        if act.fanout.unsettled() && act.fanout.settle(Instant::now()) {
             if let Some(link) = &act.link {
                 link.wake();
             }
@@ -75,7 +75,10 @@ impl ConnectionActor {
             generation: self.generation,
             now,
         };
-        let mut pass = link.poll(cx, &mut out, !self.fanout.is_paused());
+        // An authentication verdict is always read: a pause must not turn
+        // into a false authentication timeout.
+        let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
+        let mut pass = link.poll(cx, &mut out, read);
         let pongs = pass.inbound.take_pongs();
         if !pongs.is_empty() {
             link.pongs(pongs, now, &mut self.samples);
@@ -154,10 +157,11 @@ impl ConnectionActor {
         }
         if !payloads.is_empty() {
             self.samples.messages_in += payloads.len() as u64;
-            self.samples.bytes_in += payloads.iter().map(|p| p.len() as u64).sum::<u64>();
+            let bytes: usize = payloads.iter().map(Payload::len).sum();
+            self.samples.bytes_in += bytes as u64;
             let overflowed = self
                 .fanout
-                .publish(&self.id, self.generation, payloads, now);
+                .publish(&self.id, self.generation, payloads, bytes, now);
             for dropped in overflowed {
                 self.subscriber_dropped(&dropped);
             }

@@ -100,20 +100,30 @@ where
         }
     }
 
-    /// Hands `event` over, or (drop-oldest, mailbox share full) queues it
-    /// here; returns the messages dropped to make room.
+    /// Whether every event is handed over as it comes (the whole burst is
+    /// counted up front), rather than some waiting here.
     #[inline]
-    fn offer(&mut self, event: M) -> u64 {
-        if self.limits.overflow == Overflow::DropOldest
-            && (!self.waiting.is_empty() || self.gauge.level().reaches(self.limits.mailbox_share()))
-        {
+    fn hands_all_over(&self) -> bool {
+        self.limits.overflow != Overflow::DropOldest
+    }
+
+    /// Hands `event` over, or (drop-oldest, mailbox share full) queues it
+    /// here; returns the messages dropped to make room. Outlets that hand
+    /// everything over had the burst reserved (see [`offer_all`]).
+    #[inline]
+    fn offer(&mut self, mut event: M) -> u64 {
+        if self.hands_all_over() {
+            event.hold(self.gauge.reserved(event.size()));
+            self.recipient.do_send(event);
+            return 0;
+        }
+        if !self.waiting.is_empty() || self.gauge.level().reaches(self.limits.mailbox_share()) {
             return self.queue(event);
         }
         self.hand_over(event);
         0
     }
 
-    #[inline]
     fn hand_over(&self, mut event: M) {
         let size = event.size();
         event.hold(self.gauge.take(size.messages, size.bytes));
@@ -121,7 +131,7 @@ where
     }
 
     /// Queues `event` here, dropping the oldest waiting ones while the
-    /// waiting share is over its bound.
+    /// waiting share is over its bound (the newest always stays).
     fn queue(&mut self, event: M) -> u64 {
         let size = event.size();
         self.waiting_level.messages += size.messages;
@@ -133,7 +143,9 @@ where
             bytes: self.limits.bytes - share.bytes,
         };
         let mut dropped = 0;
-        while self.waiting_level.messages > cap.messages || self.waiting_level.bytes > cap.bytes {
+        while self.waiting.len() > 1
+            && (self.waiting_level.messages > cap.messages || self.waiting_level.bytes > cap.bytes)
+        {
             let Some(oldest) = self.waiting.pop_front() else {
                 break;
             };
@@ -145,50 +157,61 @@ where
         dropped
     }
 
-    /// Moves waiting events into the mailbox while its share has room.
-    fn pump(&mut self) {
+    /// Moves waiting events into the mailbox while its share has room;
+    /// with events still waiting, asks `waker` to be woken when the
+    /// mailbox drains (bounded: each round hands one event over or arms).
+    fn pump(&mut self, waker: Option<&Waker>) {
         let share = self.limits.mailbox_share();
-        while !self.waiting.is_empty() && !self.gauge.level().reaches(share) {
-            let event = self.waiting.pop_front().expect("checked non-empty");
-            let size = event.size();
-            self.waiting_level.messages -= size.messages;
-            self.waiting_level.bytes -= size.bytes;
-            self.hand_over(event);
+        let resume = share.below_half();
+        for _ in 0..=self.waiting.len() {
+            while !self.waiting.is_empty() && !self.gauge.level().reaches(share) {
+                let event = self.waiting.pop_front().expect("checked non-empty");
+                let size = event.size();
+                self.waiting_level.messages -= size.messages;
+                self.waiting_level.bytes -= size.bytes;
+                self.hand_over(event);
+            }
+            match waker {
+                Some(waker) if !self.waiting.is_empty() => {
+                    if self.gauge.wake_at(resume, waker) {
+                        return;
+                    }
+                    // Drained meanwhile: hand more over.
+                }
+                _ => return,
+            }
         }
     }
 
-    /// Whether this subscriber needs the pump woken (drop-oldest with
-    /// events waiting; the pump's waker registered when so).
-    fn needs_pump(&self, waker: &Waker) -> bool {
-        !self.waiting.is_empty()
-            && self
-                .gauge
-                .wake_at(self.limits.mailbox_share().half(), waker)
-    }
-
     /// Pausing subscriber: whether reading must wait for it. Waits (with
-    /// the pump's waker) from the full bound down to half of it.
+    /// the pump's waker) from the full bound down to below half of it.
     fn holds_reading(&self, already_paused: bool, waker: Option<&Waker>) -> bool {
         if self.limits.overflow != Overflow::Pause {
             return false;
         }
         let level = self.gauge.level();
         let bound = self.bound();
+        let resume = bound.below_half();
         let over = if already_paused {
-            !level_at_or_below(level, bound.half())
+            !level.at_or_below(resume)
         } else {
             level.reaches(bound)
         };
         match (over, waker) {
-            (true, Some(waker)) => self.gauge.wake_at(bound.half(), waker),
+            (true, Some(waker)) => self.gauge.wake_at(resume, waker),
             // No pump yet to wake us: keep reading (the bound is soft).
             (true, None) | (false, _) => false,
         }
     }
 
-    /// Whether a disconnect-on-overflow subscriber is over its bound.
+    /// Whether a disconnect-on-overflow subscriber went past its bound.
     fn overflowed(&self) -> bool {
-        self.limits.overflow == Overflow::Disconnect && self.gauge.level().reaches(self.bound())
+        self.limits.overflow == Overflow::Disconnect && self.gauge.level().exceeds(self.bound())
+    }
+
+    /// Whether settling has work here: events waiting, or a pause to end.
+    fn unsettled(&self) -> bool {
+        !self.waiting.is_empty()
     }
 
     /// What this subscriber has waiting: in its mailbox or held, and here.
@@ -201,10 +224,6 @@ where
     }
 }
 
-fn level_at_or_below(level: Level, mark: Level) -> bool {
-    level.messages <= mark.messages && level.bytes <= mark.bytes
-}
-
 /// A subscriber removed for overflowing its queue.
 #[derive(Debug)]
 pub(super) struct Overflowed {
@@ -212,12 +231,20 @@ pub(super) struct Overflowed {
     pub(super) depth: Level,
 }
 
-/// Delivers `events` to every outlet in order: the last one gets each
-/// without a clone. Returns the messages dropped.
-fn offer_all<M: Queued>(outlets: &mut [Outlet<M>], events: impl IntoIterator<Item = M>) -> u64
+/// Delivers `events` (`total` in size) to every outlet in order: the last
+/// one gets each without a clone. Outlets that hand everything over count
+/// the whole burst at once. Returns the messages dropped.
+fn offer_all<M: Queued>(
+    outlets: &mut [Outlet<M>],
+    total: Level,
+    events: impl IntoIterator<Item = M>,
+) -> u64
 where
     M::Result: Send,
 {
+    for outlet in outlets.iter().filter(|o| o.hands_all_over()) {
+        outlet.gauge.reserve(total);
+    }
     let Some((last, rest)) = outlets.split_last_mut() else {
         return 0;
     };
@@ -257,12 +284,22 @@ pub(super) struct Fanout {
 }
 
 impl Fanout {
+    /// Adds a subscriber; one already here keeps its queue (and what
+    /// waits in it) and takes the new limits.
     pub(super) fn add(&mut self, subscriber: Subscriber, limits: QueueLimits) {
-        self.remove(&subscriber);
+        fn upsert<M: Queued>(outlets: &mut Vec<Outlet<M>>, r: Recipient<M>, limits: QueueLimits)
+        where
+            M::Result: Send,
+        {
+            match outlets.iter_mut().find(|o| o.recipient == r) {
+                Some(outlet) => outlet.limits = limits,
+                None => outlets.push(Outlet::new(r, limits)),
+            }
+        }
         match subscriber {
             Subscriber::Status(r) => self.status.add(r),
-            Subscriber::Messages(r) => self.messages.push(Outlet::new(r, limits)),
-            Subscriber::Bursts(r) => self.bursts.push(Outlet::new(r, limits)),
+            Subscriber::Messages(r) => upsert(&mut self.messages, r, limits),
+            Subscriber::Bursts(r) => upsert(&mut self.bursts, r, limits),
         }
     }
 
@@ -281,17 +318,23 @@ impl Fanout {
 
     /// Delivers a burst of inbound payloads, in order (hot path: once per
     /// burst): moved to per-message subscribers when no burst subscriber
-    /// shares them. Returns the subscribers removed for overflowing.
+    /// shares them; `bytes` is their payload size. Returns the subscribers
+    /// removed for overflowing.
     pub(super) fn publish(
         &mut self,
         endpoint: &EndpointId,
         generation: u64,
         payloads: Vec<Payload>,
+        bytes: usize,
         now: Instant,
     ) -> Vec<Overflowed> {
         self.messages.retain(|o| o.recipient.connected());
         self.bursts.retain(|o| o.recipient.connected());
         let mut dropped = 0;
+        let total = Level {
+            messages: payloads.len(),
+            bytes,
+        };
         if !self.messages.is_empty() {
             let message = |payload| MessageReceived {
                 endpoint: endpoint.clone(),
@@ -300,10 +343,14 @@ impl Fanout {
                 slot: QueueSlot::detached(),
             };
             if self.bursts.is_empty() {
-                dropped += offer_all(&mut self.messages, payloads.into_iter().map(message));
+                dropped += offer_all(&mut self.messages, total, payloads.into_iter().map(message));
                 return self.after_publish(dropped, now);
             }
-            dropped += offer_all(&mut self.messages, payloads.iter().cloned().map(message));
+            dropped += offer_all(
+                &mut self.messages,
+                total,
+                payloads.iter().cloned().map(message),
+            );
         }
         if !self.bursts.is_empty() {
             let burst = BurstReceived {
@@ -312,7 +359,7 @@ impl Fanout {
                 payloads: Arc::new(payloads),
                 slot: QueueSlot::detached(),
             };
-            dropped += offer_all(&mut self.bursts, std::iter::once(burst));
+            dropped += offer_all(&mut self.bursts, total, std::iter::once(burst));
         }
         self.after_publish(dropped, now)
     }
@@ -345,25 +392,20 @@ impl Fanout {
     pub(super) fn settle(&mut self, now: Instant) -> bool {
         let waker = self.pump.as_ref();
         for outlet in &mut self.messages {
-            outlet.pump();
+            outlet.pump(waker);
         }
         for outlet in &mut self.bursts {
-            outlet.pump();
+            outlet.pump(waker);
         }
         let was_paused = self.paused_since.is_some();
-        let mut paused = false;
-        for outlet in &self.messages {
-            paused |= outlet.holds_reading(was_paused, waker);
-            if let Some(waker) = waker {
-                outlet.needs_pump(waker);
-            }
-        }
-        for outlet in &self.bursts {
-            paused |= outlet.holds_reading(was_paused, waker);
-            if let Some(waker) = waker {
-                outlet.needs_pump(waker);
-            }
-        }
+        let paused = self
+            .messages
+            .iter()
+            .any(|o| o.holds_reading(was_paused, waker))
+            | self
+                .bursts
+                .iter()
+                .any(|o| o.holds_reading(was_paused, waker));
         match (was_paused, paused) {
             (false, true) => self.paused_since = Some(now),
             (true, false) => {
@@ -375,6 +417,14 @@ impl Fanout {
             _ => {}
         }
         false
+    }
+
+    /// Whether [`settle`](Self::settle) has anything to do when the pump
+    /// wakes: a pause to end, or drop-oldest events waiting.
+    pub(super) fn unsettled(&self) -> bool {
+        self.paused_since.is_some()
+            || self.messages.iter().any(Outlet::unsettled)
+            || self.bursts.iter().any(Outlet::unsettled)
     }
 
     /// Records the pump task's waker.

@@ -238,8 +238,9 @@ impl Link {
         };
         if read != self.reading {
             self.reading = read;
-            // Resumed: the silence deadline starts again from now.
-            self.pulse.alive(out.now);
+            // Paused or resumed: the silence deadline starts again from
+            // now, and pings sent before would time the pause.
+            self.pulse.hold(out.now);
         }
         let read = if read {
             self.session.read(cx, &mut pass.inbound)

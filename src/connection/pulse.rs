@@ -50,7 +50,7 @@ impl Pulse {
     /// silence deadline moves on).
     pub(super) fn hold(&mut self, now: Instant) {
         self.next_tick = deadline_after(now, self.interval);
-        self.liveness.on_inbound(now);
+        self.liveness.restart(now);
     }
 
     /// The next heartbeat or the silence deadline, whichever comes first.

@@ -1,8 +1,8 @@
 //! An in-process WebSocket server on raw TCP that writes numbered text
 //! frames as fast as the socket takes them (each `write_all` waits for room,
 //! so TCP backpressure from the client stalls it), up to a total, then
-//! idles with the connection open. It counts what it wrote; client frames
-//! are read and discarded (pings get no pong: the flood itself is traffic).
+//! idles with the connection open. It counts what it wrote; client pings
+//! are answered, other client frames dropped.
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -87,13 +87,26 @@ async fn serve(
     if stream.write_all(response.as_bytes()).await.is_err() {
         return;
     }
-    let (mut reader, mut writer) = stream.into_split();
-    // Discards client frames so the client's writes never block.
+    let (mut reader, writer) = stream.into_split();
+    let writer = Arc::new(tokio::sync::Mutex::new(writer));
+    // Reads client frames: pings are answered (so the client's heartbeat
+    // sees a live peer once the flood ends), everything else is dropped.
+    let pong_writer = writer.clone();
     let drain = actix_rt::spawn(async move {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf).await {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut chunk).await {
             if n == 0 {
                 break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some((opcode, payload, used)) = client_frame(&buf) {
+                buf.drain(..used);
+                if opcode == 0x9 {
+                    let mut pong = vec![0x8A, u8::try_from(payload.len()).unwrap_or(0)];
+                    pong.extend_from_slice(&payload);
+                    let _ = pong_writer.lock().await.write_all(&pong).await;
+                }
             }
         }
     });
@@ -108,11 +121,38 @@ async fn serve(
             }
         }
         frame.extend_from_slice(text.as_bytes());
-        if writer.write_all(&frame).await.is_err() {
+        if writer.lock().await.write_all(&frame).await.is_err() {
             drain.abort();
             return;
         }
         sent.fetch_add(1, Ordering::SeqCst);
     }
     let _ = drain.await;
+}
+
+/// One masked client frame at the start of `buf`: opcode, unmasked
+/// payload, bytes used. `None` until it is complete.
+fn client_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
+    let opcode = buf.first()? & 0x0F;
+    let short = usize::from(buf.get(1)? & 0x7F);
+    let (len, mut at) = match short {
+        126 => (
+            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            4,
+        ),
+        127 => (
+            usize::try_from(u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)).ok()?,
+            10,
+        ),
+        n => (n, 2),
+    };
+    let mask: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
+    at += 4;
+    let payload = buf.get(at..at + len)?;
+    let unmasked = payload
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ mask[i % 4])
+        .collect();
+    Some((opcode, unmasked, at + len))
 }
