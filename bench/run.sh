@@ -33,6 +33,14 @@ for bench in bench_inbound bench_outbound bench_dead_peer bench_scale; do
     "target/release/examples/$bench" "${args[@]}" "${runs[@]}" 2>/dev/null
     echo
 done
+echo "Backpressure (a slow consumer; RSS and the server's send rate per overflow policy):"
+echo
+if [ ${#args[@]} -eq 0 ]; then
+    target/release/examples/bench_backpressure --secs 20 2>/dev/null | tail -n +3
+else
+    target/release/examples/bench_backpressure --quick 2>/dev/null | tail -n +3
+fi
+echo
 echo "SSE parser alone (no network):"
 echo
 target/release/examples/bench_sse_parser

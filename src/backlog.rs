@@ -228,11 +228,14 @@ impl Gauge {
         self.waker.register(waker);
         self.resume_messages.store(at.messages, Ordering::Relaxed);
         self.resume_bytes.store(at.bytes, Ordering::Relaxed);
+        // All SeqCst, with `release`'s decrements and flag load: either it
+        // sees the flag or this load sees its lowered level.
         self.waiting.store(true, Ordering::SeqCst);
-        // Pairs with the fence in `release`: either it sees the flag or we
-        // see its lowered level (a release between our look and the flag).
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if self.level().at_or_below(at) {
+        let level = Level {
+            messages: self.messages.load(Ordering::SeqCst),
+            bytes: self.bytes.load(Ordering::SeqCst),
+        };
+        if level.at_or_below(at) {
             self.waiting.store(false, Ordering::SeqCst);
             return false;
         }
@@ -240,9 +243,8 @@ impl Gauge {
     }
 
     fn release(&self, messages: usize, bytes: usize) {
-        let left_messages = self.messages.fetch_sub(messages, Ordering::AcqRel) - messages;
-        let left_bytes = self.bytes.fetch_sub(bytes, Ordering::AcqRel) - bytes;
-        std::sync::atomic::fence(Ordering::SeqCst);
+        let left_messages = self.messages.fetch_sub(messages, Ordering::SeqCst) - messages;
+        let left_bytes = self.bytes.fetch_sub(bytes, Ordering::SeqCst) - bytes;
         if !self.waiting.load(Ordering::SeqCst) {
             return;
         }
