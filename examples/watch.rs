@@ -435,7 +435,9 @@ fn main() {
     let system = actix_rt::System::new();
     system.block_on(async move {
         let supervisor = SupervisorActor::default().start();
-        let printer = Printer.start();
+        // Its own thread: a blocked stdout never holds up the signal
+        // handler, the supervisor or the connections.
+        let printer = Printer::start_in_arbiter(&Arbiter::new().handle(), |_| Printer);
         // Inbound queues pause reading at their default bound: a slow
         // stdout pushes back on the servers instead of growing memory.
         for subscriber in [Subscriber::Status(printer.clone().recipient()), Subscriber::Messages(printer.recipient())] {

@@ -2,7 +2,8 @@
 //! frames as fast as the socket takes them (each `write_all` waits for room,
 //! so TCP backpressure from the client stalls it), up to a total, then
 //! idles with the connection open. It counts what it wrote; client pings
-//! are answered, other client frames dropped.
+//! are answered, a close is echoed (and ends the flood), other client
+//! frames are dropped.
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -92,6 +93,8 @@ async fn serve(
     // Reads client frames: pings are answered (so the client's heartbeat
     // sees a live peer once the flood ends), everything else is dropped.
     let pong_writer = writer.clone();
+    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood_closed = closed.clone();
     let drain = actix_rt::spawn(async move {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -102,15 +105,29 @@ async fn serve(
             buf.extend_from_slice(&chunk[..n]);
             while let Some((opcode, payload, used)) = client_frame(&buf) {
                 buf.drain(..used);
-                if opcode == 0x9 {
-                    let mut pong = vec![0x8A, u8::try_from(payload.len()).unwrap_or(0)];
-                    pong.extend_from_slice(&payload);
-                    let _ = pong_writer.lock().await.write_all(&pong).await;
+                // Pings get a pong; a close gets its echo, then the flood
+                // stops.
+                let reply = match opcode {
+                    0x9 => 0x8A,
+                    0x8 => 0x88,
+                    _ => continue,
+                };
+                let mut frame = vec![reply, u8::try_from(payload.len()).unwrap_or(0)];
+                frame.extend_from_slice(&payload);
+                let mut writer = pong_writer.lock().await;
+                let _ = writer.write_all(&frame).await;
+                if opcode == 0x8 {
+                    closed.store(true, Ordering::SeqCst);
+                    let _ = writer.shutdown().await;
+                    return;
                 }
             }
         }
     });
     for seq in 0..total {
+        if flood_closed.load(Ordering::SeqCst) {
+            return;
+        }
         let text = format!("{seq:08}{:1$}", "", size - 8);
         let mut frame = vec![0x81];
         match u8::try_from(size) {
