@@ -38,6 +38,16 @@ struct Watch {
 
 impl Watch {
     fn start(args: &[String]) -> Self {
+        Self::spawn(args, Duration::ZERO)
+    }
+
+    /// As [`start`](Self::start), with a reader that pauses `per_line`
+    /// after each line (a slow stdout).
+    fn start_slow(args: &[String]) -> Self {
+        Self::spawn(args, Duration::from_micros(500))
+    }
+
+    fn spawn(args: &[String], per_line: Duration) -> Self {
         let mut child = Command::new(watch_binary())
             .args(args)
             .env_remove("RUST_LOG")
@@ -55,6 +65,9 @@ impl Watch {
                     serde_json::from_str(&line).unwrap_or_else(|e| panic!("not json: {line}: {e}"));
                 if tx.send(value).is_err() {
                     break;
+                }
+                if !per_line.is_zero() {
+                    std::thread::sleep(per_line);
                 }
             }
         });
@@ -270,4 +283,50 @@ fn bad_arguments_exit_2_with_a_message_before_connecting() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?}: printed before exiting");
     }
+}
+
+/// A slow stdout behind a flooding server: the inbound queue pauses reading
+/// (the server cannot run ahead) and SIGTERM ends the process within the
+/// close timeout (5 s) plus 1 s, without printing the backlog.
+#[actix::test]
+async fn sigterm_exits_promptly_whatever_the_backlog_behind_a_slow_stdout() {
+    let server = common::flood_server::FloodServer::start(50_000_000, 64).await;
+    let mut watch = Watch::start_slow(&[format!("flood={}", server.url())]);
+    let deadline = Instant::now() + WAIT;
+    let mut messages = 0;
+    while messages < 100 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = next(&mut watch.lines, left).await;
+        messages += usize::from(line["type"] == "message");
+    }
+    // Let a backlog build behind the slow reader.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent_before = server.sent();
+    let status = Command::new("kill")
+        .args(["-TERM", &watch.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let signalled = Instant::now();
+    let exit = loop {
+        if let Some(status) = watch.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(30),
+            "watch still running 30 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = signalled.elapsed();
+    assert_eq!(exit.code(), Some(0));
+    assert!(took <= Duration::from_secs(6), "exit took {took:?}");
+    // Paused, the server got no further than the queue and the socket
+    // buffers while the reader took a few thousand lines.
+    assert!(
+        sent_before < 1_000_000,
+        "the server sent {sent_before}: no backpressure"
+    );
+    let stop = watch.expect("the stop line", |l| l["type"] == "stop").await;
+    assert!(stop["unprinted"].is_u64(), "{stop}");
 }
