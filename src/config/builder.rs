@@ -66,7 +66,8 @@ impl EndpointBuilder {
     }
 
     /// A custom policy (for example a `backoff` crate policy wrapped in
-    /// [`FromBackoff`](crate::backoff::FromBackoff)); the factory is called once per endpoint.
+    /// `backoff::FromBackoff`, with the `backoff` feature); the factory is
+    /// called once per endpoint.
     pub fn backoff_policy(
         mut self,
         factory: impl Fn() -> Box<dyn BackoffPolicy> + Send + Sync + 'static,
