@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_tether::{
-    config::DEFAULT_MAX_BURST, ConnectionState, ErrorCategory, GetHealthReport, MessageReceived,
-    Overflow, QueueLimits, Subscribe, Subscriber, SupervisorActor,
+    config::DEFAULT_MAX_BURST, ConnectionState, EndpointBuilder, ErrorCategory, GetHealthReport,
+    MessageReceived, Overflow, QueueLimits, Subscribe, Subscriber, SupervisorActor,
 };
 use common::{flood_server::FloodServer, *};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -150,34 +150,72 @@ async fn health_until(
     }
 }
 
+/// One flooding endpoint under test: the server, the supervisor, a
+/// collector of status changes (and of every message, when asked: a
+/// subscriber that keeps up) and a holder subscribed with the limits under
+/// test.
+struct Flood {
+    server: FloodServer,
+    supervisor: Addr<SupervisorActor>,
+    events: Events,
+    held: Held,
+}
+
+impl Flood {
+    /// Floods `total` frames of `size` bytes at an endpoint built by
+    /// `configure` from the fast test settings; returns once connected.
+    async fn start(
+        total: u64,
+        size: usize,
+        limits: QueueLimits,
+        collect_messages: bool,
+        configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+    ) -> Self {
+        let server = FloodServer::start(total, size).await;
+        let supervisor = supervisor();
+        let mut events = Events::start();
+        let held = holder();
+        let mut subscribers = vec![Subscriber::Status(events.addr.clone().recipient())];
+        if collect_messages {
+            subscribers.push(Subscriber::Messages(events.addr.clone().recipient()));
+        }
+        for subscriber in subscribers {
+            subscribe(&supervisor, subscriber, QueueLimits::default()).await;
+        }
+        subscribe(
+            &supervisor,
+            Subscriber::Messages(held.addr.clone().recipient()),
+            limits,
+        )
+        .await;
+        let config = configure(fast(&server.url())).build().unwrap();
+        add(&supervisor, "flood", config).await;
+        events.until_state(ConnectionState::Connected).await;
+        Self {
+            server,
+            supervisor,
+            events,
+            held,
+        }
+    }
+}
+
 #[actix::test]
 async fn a_full_queue_pauses_reading_pushes_back_on_the_server_and_loses_nothing() {
     // 20 MB: more than the loopback socket buffers hold.
     const TOTAL: u64 = 20_000;
     const TOTAL_USIZE: usize = 20_000;
     const LIMIT: usize = 100;
-    let server = FloodServer::start(TOTAL, 1024).await;
-    let supervisor = supervisor();
-    let mut events = Events::start();
-    supervisor
-        .send(Subscribe::status(events.addr.clone().recipient()))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut held = holder();
-    subscribe(
-        &supervisor,
-        Subscriber::Messages(held.addr.clone().recipient()),
-        QueueLimits::new(LIMIT, 1 << 20),
-    )
+    let Flood {
+        server,
+        supervisor,
+        mut events,
+        mut held,
+    } = Flood::start(TOTAL, 1024, QueueLimits::new(LIMIT, 1 << 20), false, |c| {
+        c.heartbeat_interval(Duration::from_millis(200))
+            .max_missed(2)
+    })
     .await;
-    let config = fast(&server.url())
-        .heartbeat_interval(Duration::from_millis(200))
-        .max_missed(2)
-        .build()
-        .unwrap();
-    add(&supervisor, "flood", config).await;
-    events.until_state(ConnectionState::Connected).await;
 
     held.holds_at_least(LIMIT).await;
     let stalled_at = stalls(&server, Duration::from_millis(500)).await;
@@ -225,23 +263,14 @@ async fn a_full_queue_pauses_reading_pushes_back_on_the_server_and_loses_nothing
 #[actix::test]
 async fn drop_oldest_keeps_reading_and_counts_what_it_dropped() {
     const TOTAL: u64 = 5_000;
-    let server = FloodServer::start(TOTAL, 8).await;
-    let supervisor = supervisor();
-    let mut events = Events::start();
-    supervisor
-        .send(Subscribe::status(events.addr.clone().recipient()))
-        .await
-        .unwrap()
-        .unwrap();
-    let mut held = holder();
-    subscribe(
-        &supervisor,
-        Subscriber::Messages(held.addr.clone().recipient()),
-        QueueLimits::new(10, 1 << 20).overflow(Overflow::DropOldest),
-    )
-    .await;
-    add(&supervisor, "flood", fast(&server.url()).build().unwrap()).await;
-    events.until_state(ConnectionState::Connected).await;
+    let limits = QueueLimits::new(10, 1 << 20).overflow(Overflow::DropOldest);
+    // Every part is bound: a part left to `..` would be dropped here.
+    let Flood {
+        server,
+        supervisor,
+        events: _events,
+        mut held,
+    } = Flood::start(TOTAL, 8, limits, false, |c| c).await;
 
     // The server is never held back.
     let deadline = Instant::now() + WAIT;
@@ -263,35 +292,18 @@ async fn drop_oldest_keeps_reading_and_counts_what_it_dropped() {
 
 #[actix::test]
 async fn drop_oldest_with_the_smallest_bound_delivers_the_newest_on_a_quiet_stream() {
-    let server = FloodServer::start(50, 8).await;
-    let supervisor = supervisor();
-    let mut events = Events::start();
-    supervisor
-        .send(Subscribe::status(events.addr.clone().recipient()))
-        .await
-        .unwrap()
-        .unwrap();
-    subscribe(
-        &supervisor,
-        Subscriber::Messages(events.addr.clone().recipient()),
-        QueueLimits::default(),
-    )
-    .await;
-    let mut held = holder();
-    subscribe(
-        &supervisor,
-        Subscriber::Messages(held.addr.clone().recipient()),
-        QueueLimits::new(2, 1 << 20).overflow(Overflow::DropOldest),
-    )
-    .await;
     // A heartbeat far away: nothing but the queue draining may move the
     // waiting message on.
-    let config = fast(&server.url())
-        .heartbeat_interval(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    add(&supervisor, "flood", config).await;
-    events.until_state(ConnectionState::Connected).await;
+    let limits = QueueLimits::new(2, 1 << 20).overflow(Overflow::DropOldest);
+    let Flood {
+        server: _server,
+        supervisor: _supervisor,
+        mut events,
+        mut held,
+    } = Flood::start(50, 8, limits, true, |c| {
+        c.heartbeat_interval(Duration::from_secs(60))
+    })
+    .await;
     held.holds_at_least(1).await;
     // A second, keeping-up subscriber shows when all 50 were read.
     for _ in 0..50 {
@@ -304,29 +316,13 @@ async fn drop_oldest_with_the_smallest_bound_delivers_the_newest_on_a_quiet_stre
 #[actix::test]
 async fn disconnect_drops_the_slow_subscriber_with_a_notice_and_others_go_on() {
     const TOTAL: u64 = 2_000;
-    let server = FloodServer::start(TOTAL, 8).await;
-    let supervisor = supervisor();
-    let mut events = Events::start();
-    let mut held = holder();
-    subscribe(
-        &supervisor,
-        Subscriber::Status(events.addr.clone().recipient()),
-        QueueLimits::default(),
-    )
-    .await;
-    subscribe(
-        &supervisor,
-        Subscriber::Messages(events.addr.clone().recipient()),
-        QueueLimits::default(),
-    )
-    .await;
-    subscribe(
-        &supervisor,
-        Subscriber::Messages(held.addr.clone().recipient()),
-        QueueLimits::new(10, 1 << 20).overflow(Overflow::Disconnect),
-    )
-    .await;
-    add(&supervisor, "flood", fast(&server.url()).build().unwrap()).await;
+    let limits = QueueLimits::new(10, 1 << 20).overflow(Overflow::Disconnect);
+    let Flood {
+        server: _server,
+        supervisor,
+        mut events,
+        mut held,
+    } = Flood::start(TOTAL, 8, limits, true, |c| c).await;
 
     let notice = loop {
         let e = events.next_status().await;
