@@ -268,7 +268,13 @@ impl Gauge {
 /// Every [`MessageReceived`](crate::MessageReceived) and
 /// [`BurstReceived`](crate::BurstReceived) carries one. Dropping the
 /// message (the usual end of a handler) releases it; so does moving the
-/// payload out and dropping the rest. A handler that keeps whole messages
+/// payload out and dropping the rest. With [`Overflow::Pause`] and
+/// [`Overflow::Disconnect`] the messages of one burst (read from the socket
+/// at once, consecutive in the mailbox) share one slot, carried by the last
+/// of them: the burst counts until that message is dropped, which for a
+/// handler taking messages in order is when it has caught up with the
+/// burst, at no per-message cost. With [`Overflow::DropOldest`] each
+/// message has its own. A handler that keeps whole messages
 /// (in a `Vec`, or by forwarding them into a channel) keeps their places
 /// too, and once the queue is full the endpoint pauses (or drops, by its
 /// [`Overflow`]): release with [`take`](Self::take) where that queue is

@@ -109,11 +109,16 @@ where
 
     /// Hands `event` over, or (drop-oldest, mailbox share full) queues it
     /// here; returns the messages dropped to make room. Outlets that hand
-    /// everything over had the burst reserved (see [`offer_all`]).
+    /// everything over had the burst reserved (see [`offer_all`]): its one
+    /// slot rides on its last event (`closing` carries the burst's size),
+    /// so the burst counts until its last message is dropped, with no
+    /// shared counter touched per message.
     #[inline]
-    fn offer(&mut self, mut event: M) -> u64 {
+    fn offer(&mut self, mut event: M, closing: Option<Level>) -> u64 {
         if self.hands_all_over() {
-            event.hold(self.gauge.reserved(event.size()));
+            if let Some(total) = closing {
+                event.hold(self.gauge.reserved(total));
+            }
             self.recipient.do_send(event);
             return 0;
         }
@@ -249,11 +254,13 @@ where
         return 0;
     };
     let mut dropped = 0;
-    for event in events {
+    let mut events = events.into_iter().peekable();
+    while let Some(event) = events.next() {
+        let closing = events.peek().is_none().then_some(total);
         for outlet in rest.iter_mut() {
-            dropped += outlet.offer(event.clone());
+            dropped += outlet.offer(event.clone(), closing);
         }
-        dropped += last.offer(event);
+        dropped += last.offer(event, closing);
     }
     dropped
 }
