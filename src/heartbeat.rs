@@ -26,6 +26,9 @@ pub(crate) struct Liveness {
     timeout: Duration,
     max_missed: u32,
     last_seen: Instant,
+    /// Where silence is measured from: the last inbound traffic, or a
+    /// later restart (a pause of our own reading).
+    heard: Instant,
     /// Pings sent since the last inbound traffic.
     unanswered: u32,
     /// Consecutive pings whose interval passed with no inbound traffic.
@@ -40,6 +43,7 @@ impl Liveness {
             timeout,
             max_missed: max_missed.max(1),
             last_seen: now,
+            heard: now,
             unanswered: 0,
             missed: 0,
             next_seq: 0,
@@ -51,15 +55,22 @@ impl Liveness {
     #[inline]
     pub(crate) fn on_inbound(&mut self, now: Instant) {
         self.last_seen = now;
-        self.unanswered = 0;
-        self.missed = 0;
+        self.restart_silence(now);
     }
 
     /// Forgets the pings in flight (their answers would time a pause, not
-    /// the network) and counts the peer alive at `now`.
+    /// the network) and measures silence from `now`, without counting it
+    /// as traffic ([`last_seen`](Self::last_seen) stays).
     pub(crate) fn restart(&mut self, now: Instant) {
         self.in_flight.clear();
-        self.on_inbound(now);
+        self.restart_silence(now);
+    }
+
+    #[inline]
+    fn restart_silence(&mut self, now: Instant) {
+        self.heard = now;
+        self.unanswered = 0;
+        self.missed = 0;
     }
 
     /// Consecutive missed pings.
@@ -74,12 +85,12 @@ impl Liveness {
 
     /// The instant at which silence alone declares the peer dead.
     pub(crate) fn deadline(&self) -> Instant {
-        crate::duration::deadline_after(self.last_seen, self.timeout)
+        crate::duration::deadline_after(self.heard, self.timeout)
     }
 
     /// Checks the silence deadline without sending anything.
     pub(crate) fn check(&self, now: Instant) -> Option<Tick> {
-        let silent_for = now.saturating_duration_since(self.last_seen);
+        let silent_for = now.saturating_duration_since(self.heard);
         (silent_for >= self.timeout || self.missed >= self.max_missed).then_some(Tick::Dead {
             silent_for,
             missed: self.missed,
@@ -162,6 +173,21 @@ mod tests {
             assert_eq!(rtt, Some(Duration::from_millis(20)));
         }
         assert_eq!(l.missed(), 0);
+    }
+
+    #[test]
+    fn a_restart_moves_the_silence_deadline_but_is_not_traffic() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(3), 3);
+        let Tick::Ping(seq) = l.on_tick(t + S(1)) else {
+            panic!("dead")
+        };
+        l.restart(t + S(2));
+        assert_eq!(l.last_seen(), t, "a pause is not traffic");
+        assert_eq!(l.deadline(), t + S(5));
+        assert_eq!(l.check(t + S(4)), None);
+        // The ping sent before the pause no longer times a round trip.
+        assert_eq!(l.on_pong(&encode_ping(seq), t + S(4)), None);
     }
 
     #[test]
