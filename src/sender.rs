@@ -354,10 +354,11 @@ impl Sender {
     /// message's timeout, and (when `writing`, data may flow) a filling
     /// batch's deadline if it is still ahead of `now` (a due batch waits
     /// for room in the socket, not for a timer).
-    pub(crate) fn next_deadline(&self, writing: bool, now: Instant) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self, writing: bool, acks: bool, now: Instant) -> Option<Instant> {
         let ack = self
             .ack
             .as_ref()
+            .filter(|_| acks)
             .zip(self.in_flight.front())
             .map(|(ack, (_, written))| deadline_after(*written, ack.timeout));
         let batch = match (&self.coalesce, self.outbox.front()) {
@@ -369,6 +370,14 @@ impl Sender {
         match (ack, batch) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves every acknowledgement deadline `by` later: the time reading
+    /// was paused, when acknowledgements could not be read.
+    pub(crate) fn postpone_acks(&mut self, by: Duration) {
+        for (_, written) in &mut self.in_flight {
+            *written = deadline_after(*written, by);
         }
     }
 
@@ -527,14 +536,19 @@ mod tests {
         let plain = s.queue("c".into(), SendOptions::new(), t).unwrap();
         assert_eq!(write_all(&mut s, t, &mut samples).len(), 3);
         assert_eq!(samples.messages_out, 3);
-        assert_eq!(s.next_deadline(true, t), Some(t + MS(100)));
+        assert_eq!(s.next_deadline(true, true, t), Some(t + MS(100)));
         let mut inbound = vec![Payload::text("ack 2"), Payload::text("hello")];
         s.take_acks(&mut inbound, 1);
         assert_eq!(inbound, vec![Payload::text("hello")], "acks are consumed");
         s.expire(t + MS(99));
         assert_eq!(s.in_flight.len(), 1, "not yet due");
-        s.expire(t + MS(100));
-        assert!(s.next_deadline(true, t).is_none());
+        // Reading paused for 50 ms: the ack could not be read meanwhile.
+        assert!(s.next_deadline(true, false, t).is_none());
+        s.postpone_acks(MS(50));
+        s.expire(t + MS(149));
+        assert_eq!(s.in_flight.len(), 1, "postponed by the pause");
+        s.expire(t + MS(150));
+        assert!(s.next_deadline(true, true, t).is_none());
         let err = outcome(a).unwrap().unwrap_err();
         assert_eq!(err.category(), ErrorCategory::Timeout);
         assert_eq!(
@@ -615,7 +629,7 @@ mod tests {
         s.queue("b".into(), SendOptions::new(), t + MS(10)).unwrap();
         assert_eq!(s.due(t + MS(20)), Due::At(t + MS(50)));
         assert!(
-            s.next_deadline(false, t).is_none(),
+            s.next_deadline(false, true, t).is_none(),
             "no batch timer offline"
         );
         assert_eq!(s.due(t + MS(50)), Due::Now);

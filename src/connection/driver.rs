@@ -53,7 +53,11 @@ impl ActorFuture<ConnectionActor> for Pump {
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
         act.fanout.set_pump(cx.waker());
-        if act.fanout.unsettled() && act.fanout.settle(Instant::now()) {
+        if !act.fanout.unsettled() {
+            return Poll::Pending;
+        }
+        if let Some(paused) = act.fanout.settle(Instant::now()) {
+            act.sender.postpone_acks(paused);
             if let Some(link) = &act.link {
                 link.wake();
             }
@@ -165,6 +169,9 @@ impl ConnectionActor {
             for dropped in overflowed {
                 self.subscriber_dropped(&dropped);
             }
+            if let Some(paused) = self.fanout.take_resumed() {
+                self.sender.postpone_acks(paused);
+            }
         }
         match verdict {
             Some(AuthReply::Accepted) => self.authenticated(ctx),
@@ -202,7 +209,10 @@ impl ConnectionActor {
         };
         let now = Instant::now();
         let mut due = link.next_deadline();
-        if let Some(sender_due) = self.sender.next_deadline(link.writes_data(), now) {
+        // Acknowledgements cannot arrive while reading is paused: their
+        // deadlines wait (and move by the pause when it ends).
+        let acks = !self.fanout.is_paused();
+        if let Some(sender_due) = self.sender.next_deadline(link.writes_data(), acks, now) {
             due = due.min(sender_due);
         }
         if let Some((at, handle)) = self.timer {
@@ -256,7 +266,9 @@ impl ConnectionActor {
         if link.tick_due(now) {
             self.heartbeat(now, ctx);
         }
-        self.sender.expire(now);
+        if !self.fanout.is_paused() {
+            self.sender.expire(now);
+        }
         let Some(link) = self.link.as_ref() else {
             return;
         };

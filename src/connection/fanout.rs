@@ -287,6 +287,8 @@ pub(super) struct Fanout {
     pump: Option<Waker>,
     /// Since when reading waits for a pausing subscriber.
     paused_since: Option<Instant>,
+    /// A pause that ended while publishing, not yet taken by the driver.
+    resumed: Option<Duration>,
     figures: InboundFigures,
 }
 
@@ -389,14 +391,18 @@ impl Fanout {
             );
             self.figures.subscribers_dropped += overflowed.len() as u64;
         }
-        self.settle(now);
+        if let Some(paused) = self.settle(now) {
+            // Resumed while publishing (an authentication reply is read
+            // even while paused): the driver hears of it.
+            *self.resumed.get_or_insert_default() += paused;
+        }
         overflowed
     }
 
     /// Re-reads every queue: moves waiting events on, decides whether
-    /// reading waits, and asks to be woken when that may change. True when
-    /// reading may resume after a pause.
-    pub(super) fn settle(&mut self, now: Instant) -> bool {
+    /// reading waits, and asks to be woken when that may change. When a
+    /// pause ends, how long it lasted.
+    pub(super) fn settle(&mut self, now: Instant) -> Option<Duration> {
         let waker = self.pump.as_ref();
         for outlet in &mut self.messages {
             outlet.pump(waker);
@@ -416,14 +422,14 @@ impl Fanout {
         match (was_paused, paused) {
             (false, true) => self.paused_since = Some(now),
             (true, false) => {
-                if let Some(since) = self.paused_since.take() {
-                    self.figures.paused += now.saturating_duration_since(since);
-                }
-                return true;
+                let since = self.paused_since.take()?;
+                let paused = now.saturating_duration_since(since);
+                self.figures.paused += paused;
+                return Some(paused);
             }
             _ => {}
         }
-        false
+        None
     }
 
     /// Whether [`settle`](Self::settle) has anything to do when the pump
@@ -432,6 +438,11 @@ impl Fanout {
         self.paused_since.is_some()
             || self.messages.iter().any(Outlet::unsettled)
             || self.bursts.iter().any(Outlet::unsettled)
+    }
+
+    /// A pause that ended while publishing: its length.
+    pub(super) fn take_resumed(&mut self) -> Option<Duration> {
+        self.resumed.take()
     }
 
     /// Records the pump task's waker.
