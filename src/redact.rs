@@ -15,9 +15,11 @@ use crate::url::{check_host_port, split};
 /// - a malformed host or port (a non-numeric or out-of-range port, an
 ///   empty host, stray characters, unbalanced IPv6 brackets) becomes `***`,
 ///   since it may be a piece of a password;
-/// - when the URL is ambiguous, because an `@` follows the host (in the
-///   path, query or fragment: a raw `/`, `?` or `#` in a password may have
-///   ended the host early), everything after `scheme://` is hidden;
+/// - when the URL is ambiguous, because an `@` after the host suggests a
+///   raw `/`, `?` or `#` in a password ended the host early (an `@` in the
+///   fragment, in the query of a URL without a path, or inside the first
+///   path segment), everything after `scheme://` is hidden; such a URL is
+///   refused by `build()` too;
 /// - text without a valid `scheme://` is hidden entirely;
 /// - what is kept (scheme, host, port, path) has control characters and
 ///   whitespace percent-encoded, so a URL cannot forge a log line.
@@ -41,7 +43,7 @@ pub fn redact_url(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     out.push_str(parts.scheme);
     out.push_str("://");
-    if parts.has_late_at() {
+    if parts.is_ambiguous() {
         out.push_str("***");
     } else {
         if parts.userinfo.is_some() {
@@ -91,7 +93,9 @@ mod tests {
             ("ws://u:12/ss@h/", "ws://***"),
             ("ws://u:12?ss@h/", "ws://***?***"),
             ("ws://u:12#ss@h/", "ws://***#***"),
-            ("ws://h/x?mail=a@b", "ws://***?***"),
+            ("ws://h/x?mail=a@b", "ws://h/x?***"),
+            ("https://m.social/@user/feed", "https://m.social/@user/feed"),
+            ("wss://TOKEN#abc@host/feed", "wss://***#***"),
             ("ws://127.0.0.1:notaport/x", "ws://***/x"),
             ("ws://h:0/", "ws://***/"),
             ("ws://h:65536/", "ws://***/"),

@@ -26,14 +26,18 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    /// Whether an `@` follows the authority (in the path, query or
-    /// fragment): then a raw `/`, `?` or `#` in a password may have ended
-    /// the authority early, and what looks like the host may be the user
-    /// name.
-    pub(crate) fn has_late_at(&self) -> bool {
-        self.path.contains('@')
-            || self.query.is_some_and(|q| q.contains('@'))
-            || self.fragment.is_some_and(|f| f.contains('@'))
+    /// Whether the cut may be wrong because a raw `/`, `?` or `#` in a user
+    /// name or password ended the authority early, so that what looks like
+    /// the host may be part of a secret: an `@` in the fragment, in the
+    /// query of a URL with no path, or inside (not at the start of) the
+    /// first path segment (`wss://user:pa/ss@host/`). An `@` that starts a
+    /// segment or sits deeper in the path (`/@user/feed`, `/users/@me`) or
+    /// in the query of a URL with a path (`/x?mail=a@b`) is ordinary.
+    pub(crate) fn is_ambiguous(&self) -> bool {
+        let first_segment = self.path.split('/').nth(1).unwrap_or_default();
+        self.fragment.is_some_and(|f| f.contains('@'))
+            || (self.path.is_empty() && self.query.is_some_and(|q| q.contains('@')))
+            || first_segment.find('@').is_some_and(|at| at > 0)
     }
 }
 
@@ -90,10 +94,12 @@ pub(crate) enum UrlProblem {
     PortNotNumber,
     /// A port of 0 or above 65535.
     PortRange,
-    /// An `@` in the path: a raw `/` in a password, most likely.
-    AtInPath,
+    /// An `@` where a raw `/`, `?` or `#` in a password may have cut the
+    /// authority short (see `Parts::is_ambiguous`).
+    Ambiguous,
     /// User info with a character that must be percent-encoded, a bad
-    /// `%` escape, or nothing before the `@`.
+    /// `%` escape, nothing before the `@`, a `:` in the user name once
+    /// decoded (RFC 7617), or a decoded control character.
     UserInfo,
     /// A character in the path or query that must be percent-encoded.
     Invalid,
@@ -121,13 +127,13 @@ impl fmt::Display for UrlProblem {
             Self::Ipv6 => f.write_str("the IPv6 address is malformed (digits or brackets)"),
             Self::PortNotNumber => f.write_str("the port is not a number"),
             Self::PortRange => f.write_str("the port is out of range (1 to 65535)"),
-            Self::AtInPath => f.write_str(
-                "an '@' follows the host: percent-encode '/', '?', '#' and '@' \
-                 in a user name or password (%2F, %3F, %23, %40), and '@' in a path",
+            Self::Ambiguous => f.write_str(
+                "an '@' after the host makes it ambiguous: percent-encode '/', '?', \
+                 '#' and '@' in a user name or password (%2F, %3F, %23, %40)",
             ),
             Self::UserInfo => f.write_str(
-                "the user name or password is empty, has a bad % escape, or has a \
-                 character that must be percent-encoded",
+                "the user name or password is empty, has a bad % escape, a character \
+                 that must be percent-encoded, a ':' in the user name or a control character",
             ),
             Self::Invalid => {
                 f.write_str("the path or query has a character that must be percent-encoded")
@@ -142,6 +148,12 @@ impl fmt::Display for UrlProblem {
 /// An empty or malformed host, unbalanced IPv6 brackets, a port that is
 /// not a number or out of range.
 pub(crate) fn check_host_port(host_port: &str) -> Result<Option<u16>, UrlProblem> {
+    check_authority(host_port, false)
+}
+
+/// As [`check_host_port`]; `allow_empty` accepts an empty host (custom
+/// schemes such as `unix:///path`).
+fn check_authority(host_port: &str, allow_empty: bool) -> Result<Option<u16>, UrlProblem> {
     let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
         let (address, after) = bracketed.split_once(']').ok_or(UrlProblem::Ipv6)?;
         if address.parse::<Ipv6Addr>().is_err() {
@@ -169,10 +181,11 @@ pub(crate) fn check_host_port(host_port: &str) -> Result<Option<u16>, UrlProblem
         }
         (host, port)
     };
-    if host.is_empty() {
+    if host.is_empty() && !(allow_empty && port.is_none()) {
         return Err(UrlProblem::EmptyHost);
     }
-    port.map(parse_port).transpose()
+    // An empty port (`host:`) is no port (RFC 3986 3.2.3).
+    port.filter(|p| !p.is_empty()).map(parse_port).transpose()
 }
 
 fn parse_port(port: &str) -> Result<u16, UrlProblem> {
@@ -218,22 +231,26 @@ pub(crate) fn check(url: &str, schemes: &'static [&'static str]) -> Result<Targe
     if !schemes.is_empty() && !schemes.iter().any(|s| parts.scheme.eq_ignore_ascii_case(s)) {
         return Err(UrlProblem::Scheme(schemes));
     }
-    if parts.path.contains('@') {
-        return Err(UrlProblem::AtInPath);
+    if parts.is_ambiguous() {
+        return Err(UrlProblem::Ambiguous);
     }
-    check_host_port(parts.host_port)?;
+    check_authority(parts.host_port, schemes.is_empty())?;
     let authorization = parts.userinfo.map(basic_authorization).transpose()?;
+    // An empty port is no port: connect without the stray ':'.
+    let host_port = parts.host_port.strip_suffix(':').unwrap_or(parts.host_port);
     let mut target = format!(
         "{}://{}{}",
         parts.scheme.to_ascii_lowercase(),
-        parts.host_port,
+        host_port,
         parts.path
     );
     if let Some(query) = parts.query {
         target.push('?');
         target.push_str(query);
     }
-    if target.parse::<awc::http::Uri>().is_err() {
+    // (A custom scheme without a host, `unix:///path`, is not an HTTP URI.)
+    let hostless = host_port.is_empty();
+    if !hostless && target.parse::<awc::http::Uri>().is_err() {
         return Err(UrlProblem::Invalid);
     }
     Ok(Target {
@@ -251,8 +268,15 @@ fn basic_authorization(userinfo: &str) -> Result<String, UrlProblem> {
     }
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     let mut credentials = percent_decode(user)?;
+    // RFC 7617: the user-id ends at the first ':'.
+    if credentials.contains(&b':') {
+        return Err(UrlProblem::UserInfo);
+    }
     credentials.push(b':');
     credentials.extend(percent_decode(password)?);
+    if credentials.iter().any(|b| b.is_ascii_control()) {
+        return Err(UrlProblem::UserInfo);
+    }
     Ok(format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(credentials)
@@ -333,6 +357,15 @@ mod tests {
             ("ws://:pw@h/", WS, "ws://h/", basic(":pw")),
             ("ws://a%40b:c:d@h/", WS, "ws://h/", basic("a@b:c:d")),
             ("ws://h/p?mail=a@b", WS, "ws://h/p?mail=a@b", None),
+            (
+                "https://m.social/@user/feed",
+                HTTP,
+                "https://m.social/@user/feed",
+                None,
+            ),
+            ("wss://h/users/@me", WS, "wss://h/users/@me", None),
+            ("ws://h:/x", WS, "ws://h/x", None),
+            ("unix:///tmp/sock", &[], "unix:///tmp/sock", None),
         ];
         for (url, schemes, want_url, want_auth) in cases {
             let target = check(url, schemes).unwrap_or_else(|p| panic!("{url}: {p}"));
@@ -349,11 +382,15 @@ mod tests {
             ("ws://h:0/", WS, PortRange),
             ("ws://h:65536/", WS, PortRange),
             ("ws://h:99999999999/", WS, PortRange),
-            ("ws://h:/", WS, PortNotNumber),
             ("http://h/", WS, Scheme(WS)),
             ("ws://h/", HTTP, Scheme(HTTP)),
-            ("ws://u:pa/ss@h/", WS, AtInPath),
-            ("ws://u:12/ss@h/", WS, AtInPath),
+            ("ws://u:pa/ss@h/", WS, Ambiguous),
+            ("ws://u:12/ss@h/", WS, Ambiguous),
+            ("wss://TOKEN#abc@host/feed", WS, Ambiguous),
+            ("wss://user:1234?x@host/feed", WS, Ambiguous),
+            ("ws://h/x#a@b", WS, Ambiguous),
+            ("ws://a%3Ab:c@h/", WS, UserInfo),
+            ("ws://u:p%0Aq@h/", WS, UserInfo),
             ("ws:///x", WS, EmptyHost),
             ("ws://:80/x", WS, EmptyHost),
             ("ws://u@/x", WS, EmptyHost),

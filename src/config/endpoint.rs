@@ -648,7 +648,10 @@ mod tests {
         assert_eq!(custom("tcp://127.0.0.1:7000"), Ok(()));
         assert_eq!(custom("anything+x://h"), Ok(()));
         assert_eq!(custom("tcp://127.0.0.1:x"), Err("url"));
-        assert_eq!(custom("tcp://"), Err("url"));
+        // A custom scheme may have no host (a Unix socket path); a port
+        // still has to be a port.
+        assert_eq!(custom("unix:///tmp/feed.sock"), Ok(()));
+        assert_eq!(custom("tcp://h:99999"), Err("url"));
     }
 
     #[test]

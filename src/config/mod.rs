@@ -13,6 +13,7 @@ mod tls;
 
 use std::{sync::Arc, time::Duration};
 
+pub(crate) use self::tls::client_builder;
 pub use self::{
     backoff::BackoffConfig,
     builder::EndpointBuilder,

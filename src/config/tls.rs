@@ -26,11 +26,13 @@ use crate::ConfigError;
 /// transports, ignore them.
 ///
 /// The rustls config is built once, when the endpoint config is built or
-/// validated (the `ring` provider, TLS 1.2 and 1.3, ALPN `http/1.1`); PEM
-/// files are read then, so a rotated client certificate needs the endpoint
-/// added again. Clones share the built config, and with it one connection
-/// pool per thread: give many endpoints clones of one `TlsSettings` rather
-/// than equal copies.
+/// validated (the process's default crypto provider, else `ring`; TLS 1.2
+/// and 1.3; ALPN `http/1.1`). PEM files are read then, so a rotated client
+/// certificate needs new settings (the config read again from its file, or
+/// settings made again in code): clones, and configs cloned from one
+/// another, share the config built first, and with it one connection pool
+/// per thread. Give many endpoints clones of one `TlsSettings` rather than
+/// equal copies.
 ///
 /// A bad certificate, key or file is a [`ConfigError`] naming the field
 /// (`tls.extra_roots`, `tls.client_cert`, `tls.client_key`, `tls.roots`);
@@ -76,6 +78,24 @@ pub struct TlsSettings {
     custom: Option<Arc<ClientConfig>>,
     /// Built on first use; shared by clones, renewed by every change.
     built: Arc<OnceLock<Arc<ClientConfig>>>,
+}
+
+/// The start of every client config the crate builds: the process's
+/// default crypto provider when the application installed one (and it
+/// speaks TLS 1.2 or 1.3), else `ring`, the one this crate compiles in.
+/// rustls's plain `ClientConfig::builder()` would panic where more than one
+/// provider is compiled in and none is installed.
+pub(crate) fn client_builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+    let installed = rustls::crypto::CryptoProvider::get_default().and_then(|p| {
+        ClientConfig::builder_with_provider(p.clone())
+            .with_safe_default_protocol_versions()
+            .ok()
+    });
+    installed.unwrap_or_else(|| {
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("ring speaks TLS 1.2 and 1.3")
+    })
 }
 
 /// Which root store the settings start from.
@@ -255,11 +275,7 @@ impl TlsSettings {
                 "no root certificate to trust: add a pem root or start from webpki roots",
             ));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::new("tls", format!("rustls refused the provider: {e}")))?
-            .with_root_certificates(roots);
+        let builder = client_builder().with_root_certificates(roots);
         let config = match (&self.client_cert, &self.client_key) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => {

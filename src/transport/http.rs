@@ -42,7 +42,7 @@ thread_local! {
 fn http1_tls(tls: Option<&Arc<rustls::ClientConfig>>) -> Arc<rustls::ClientConfig> {
     let mut config = match tls {
         Some(user) => (**user).clone(),
-        None => rustls::ClientConfig::builder()
+        None => crate::config::client_builder()
             .with_root_certificates(actix_tls::connect::rustls_0_23::webpki_roots_cert_store())
             .with_no_client_auth(),
     };
