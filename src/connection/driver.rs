@@ -57,6 +57,8 @@ impl ActorFuture<ConnectionActor> for Pump {
             return Poll::Pending;
         }
         if let Some(paused) = act.fanout.settle(Instant::now()) {
+            act.span
+                .in_scope(|| tracing::debug!(?paused, "reading resumed: subscribers caught up"));
             act.sender.postpone_acks(paused);
             if let Some(link) = &act.link {
                 link.wake();
@@ -163,9 +165,15 @@ impl ConnectionActor {
             self.samples.messages_in += payloads.len() as u64;
             let bytes: usize = payloads.iter().map(Payload::len).sum();
             self.samples.bytes_in += bytes as u64;
+            let was_paused = self.fanout.is_paused();
             let overflowed = self
                 .fanout
                 .publish(&self.id, self.generation, payloads, bytes, now);
+            if !was_paused && self.fanout.is_paused() {
+                self.span.in_scope(|| {
+                    tracing::debug!("reading paused: a subscriber's inbound queue is full")
+                });
+            }
             for dropped in overflowed {
                 self.subscriber_dropped(&dropped);
             }
