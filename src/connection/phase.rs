@@ -90,11 +90,14 @@ impl Phase {
     }
 
     /// Whether the write side shuts down once control frames are out: after
-    /// answering the peer's close, or after our close on a protocol without
-    /// a close handshake.
+    /// the peer's close or after our close, on a protocol without a close
+    /// handshake.
     pub(super) fn shuts_down(&self, close_handshake: bool) -> bool {
         match *self {
-            Self::ClosedByPeer { .. } => true,
+            // With a close handshake the peer closes the socket first once
+            // it has our answer (RFC 6455 §7.1.1); the phase's deadline
+            // bounds the wait.
+            Self::ClosedByPeer { .. } => !close_handshake,
             Self::ClosingByUs { close_sent, .. } => close_sent && !close_handshake,
             Self::Authenticating { .. } | Self::Ready => false,
         }
@@ -275,7 +278,9 @@ mod tests {
             assert_eq!(error.message(), message);
             assert_eq!(*deadline, t + MS(200));
             assert!(!phase.writes_data() && !phase.writes_priority());
-            assert!(phase.shuts_down(true));
+            // The peer closes the socket first after a close handshake.
+            assert!(!phase.shuts_down(true));
+            assert!(phase.shuts_down(false));
             assert_eq!(
                 phase.peer_closed(&close(Some(1000), ""), t, MS(200)),
                 AfterPeerClose::Ignored

@@ -6,6 +6,7 @@
 pub mod chaos;
 pub mod flood_server;
 pub mod line_server;
+pub mod raw_ws;
 pub mod sse_server;
 
 use std::{

@@ -11,12 +11,17 @@ enum Kind {
     Binary,
 }
 
-/// Collects continuation frames into one message of at most `max` bytes.
+/// Collects continuation frames into one message of at most `max` bytes;
+/// text is checked as UTF-8 fragment by fragment, so an invalid byte fails
+/// the message when it arrives, not when the message ends.
 #[derive(Debug)]
 pub(crate) struct Fragments {
     max: usize,
     kind: Option<Kind>,
     buf: BytesMut,
+    /// Text: how many leading bytes of `buf` are known-valid UTF-8 (an
+    /// incomplete character at the end waits for the next fragment).
+    checked: usize,
 }
 
 impl Fragments {
@@ -25,19 +30,38 @@ impl Fragments {
             max,
             kind: None,
             buf: BytesMut::new(),
+            checked: 0,
         }
+    }
+
+    fn reset(&mut self) {
+        self.kind = None;
+        self.buf = BytesMut::new();
+        self.checked = 0;
     }
 
     fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
         if self.buf.len() + chunk.len() > self.max {
-            self.kind = None;
-            self.buf = BytesMut::new();
+            self.reset();
             return Err(Error::protocol(format!(
                 "message larger than max_message_size ({} bytes)",
                 self.max
-            )));
+            ))
+            .with_close_code(Some(1009)));
         }
         self.buf.extend_from_slice(chunk);
+        if self.kind == Some(Kind::Text) {
+            match std::str::from_utf8(&self.buf[self.checked..]) {
+                Ok(_) => self.checked = self.buf.len(),
+                // Only a character cut at the end: the next fragment may
+                // complete it.
+                Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
+                Err(_) => {
+                    self.reset();
+                    return Err(invalid_utf8());
+                }
+            }
+        }
         Ok(())
     }
 
@@ -76,6 +100,7 @@ impl Fragments {
     /// The last fragment: returns the whole message.
     pub(crate) fn last(&mut self, chunk: &[u8]) -> Result<Option<Payload>, Error> {
         self.more(chunk)?;
+        self.checked = 0;
         let bytes = std::mem::take(&mut self.buf).freeze();
         match self.kind.take() {
             Some(Kind::Binary) => Ok(Some(Payload::Binary(bytes))),
@@ -94,7 +119,11 @@ impl Fragments {
 pub(crate) fn text(bytes: Bytes) -> Result<Payload, Error> {
     ByteString::try_from(bytes)
         .map(Payload::Text)
-        .map_err(|_| Error::protocol("text message is not valid utf-8").with_close_code(Some(1007)))
+        .map_err(|_| invalid_utf8())
+}
+
+fn invalid_utf8() -> Error {
+    Error::protocol("text message is not valid utf-8").with_close_code(Some(1007))
 }
 
 #[cfg(test)]
@@ -127,8 +156,31 @@ mod tests {
         f.first_text(b"a").unwrap();
         assert!(f.first_text(b"b").is_err());
         let mut g = Fragments::new(10);
-        g.first_text(&[0xff]).unwrap();
-        let err = g.last(&[0xfe]).unwrap_err();
-        assert_eq!(err.close_code(), Some(1007));
+        let err = g.first_text(&[b'a', 0xff]).unwrap_err();
+        assert_eq!(err.close_code(), Some(1007), "fails on the first fragment");
+        assert!(!g.in_progress());
+        let mut big = Fragments::new(2);
+        assert_eq!(
+            big.first_binary(b"abc").unwrap_err().close_code(),
+            Some(1009)
+        );
+    }
+
+    #[test]
+    fn a_character_split_across_fragments_is_valid_at_every_cut() {
+        let text = "añ€😀z".as_bytes();
+        for cut in 0..=text.len() {
+            for second in cut..=text.len() {
+                let mut f = Fragments::new(64);
+                f.first_text(&text[..cut]).unwrap();
+                f.more(&text[cut..second]).unwrap();
+                let whole = f.last(&text[second..]).unwrap();
+                assert_eq!(whole, Some(Payload::text("añ€😀z")), "{cut} {second}");
+            }
+        }
+        // A cut character that never completes is invalid at the end.
+        let mut f = Fragments::new(64);
+        f.first_text(&text[..2]).unwrap();
+        assert_eq!(f.last(b"").unwrap_err().close_code(), Some(1007));
     }
 }

@@ -167,31 +167,12 @@ impl WsSession {
             .try_for_each(|frame| self.on_frame(frame, inbound))
     }
 
-    fn rebuild_read_buffer(
+    /// Reads a burst of frames into `inbound`.
+    fn read_frames(
         &mut self,
-        capacity: usize,
-        held: &mut Vec<Result<Frame, ProtocolError>>,
-    ) {
-        let framed = std::mem::replace(&mut self.framed, placeholder());
-        self.framed = read_buffer::rebuild(framed, capacity, held);
-    }
-}
-
-/// A `Framed` over an empty in-memory buffer, held for the instant the
-/// real one is rebuilt.
-fn placeholder() -> WsFramed {
-    let socket: awc::BoxedSocket = Box::new(std::io::Cursor::new(Vec::new()));
-    actix_codec::Framed::new(socket, awc::ws::Codec::new())
-}
-
-impl Session for WsSession {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::duplex()
-            .with_pings(true)
-            .with_close_handshake(true)
-    }
-
-    fn read(&mut self, cx: &mut task::Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
+        cx: &mut task::Context<'_>,
+        inbound: &mut Inbound,
+    ) -> Result<Read, Error> {
         if self
             .waker
             .as_ref()
@@ -240,6 +221,52 @@ impl Session for WsSession {
         };
         self.after_read(frames, bytes, inbound)?;
         Ok(status)
+    }
+
+    /// A failure we know the close code for (1002 bad frame, 1007 invalid
+    /// UTF-8, 1009 too big) sends that Close before the socket goes (RFC
+    /// 6455 §7.1.7), as far as the socket takes it now.
+    fn fail(&mut self, cx: &mut task::Context<'_>, error: Error) -> Error {
+        let code = error
+            .close_code()
+            .filter(|c| matches!(c, 1002 | 1007 | 1009));
+        if let (Some(code), false) = (code, self.close_sent) {
+            self.close_sent = true;
+            self.control.push_back(close_frame(code, ""));
+            if let Poll::Ready(Ok(())) = Session::poll_control(self, cx) {
+                let _ = Pin::new(&mut self.framed).poll_flush(cx);
+            }
+        }
+        error
+    }
+
+    fn rebuild_read_buffer(
+        &mut self,
+        capacity: usize,
+        held: &mut Vec<Result<Frame, ProtocolError>>,
+    ) {
+        let framed = std::mem::replace(&mut self.framed, placeholder());
+        self.framed = read_buffer::rebuild(framed, capacity, held);
+    }
+}
+
+/// A `Framed` over an empty in-memory buffer, held for the instant the
+/// real one is rebuilt.
+fn placeholder() -> WsFramed {
+    let socket: awc::BoxedSocket = Box::new(std::io::Cursor::new(Vec::new()));
+    actix_codec::Framed::new(socket, awc::ws::Codec::new())
+}
+
+impl Session for WsSession {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::duplex()
+            .with_pings(true)
+            .with_close_handshake(true)
+    }
+
+    fn read(&mut self, cx: &mut task::Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
+        self.read_frames(cx, inbound)
+            .map_err(|error| self.fail(cx, error))
     }
 
     fn poll_control(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Error>> {
@@ -352,6 +379,14 @@ fn data_len(frame: &Result<Frame, ProtocolError>) -> usize {
 
 fn frame_error(err: ProtocolError) -> Error {
     match err {
+        // The codec reports reserved bits as invalid data; a TLS failure
+        // mid-stream also arrives as invalid data, with rustls's error in it.
+        ProtocolError::Io(e)
+            if e.kind() == std::io::ErrorKind::InvalidData
+                && !e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            Error::protocol(format!("bad frame: {e}")).with_close_code(Some(1002))
+        }
         ProtocolError::Io(e) => Error::network(format!("read failed: {e}")),
         ProtocolError::Overflow => {
             Error::protocol("frame larger than max_message_size").with_close_code(Some(1009))

@@ -1,0 +1,132 @@
+//! RFC 6455 strictness against a scripted raw TCP server that writes exact
+//! frames: nothing is data after the peer's Close, nothing is sent after
+//! ours, protocol failures send their close code before TCP goes, the peer
+//! closes TCP first after a close handshake, fragmented text fails on its
+//! first invalid byte, and what was valid before a bad frame is delivered.
+
+mod common;
+
+use std::time::Duration;
+
+use actix::Addr;
+use actix_tether::{ConnectionState, EndpointBuilder, ErrorCategory, SupervisorActor};
+use common::{raw_ws::*, *};
+
+async fn connect(
+    script: Vec<Step>,
+    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+) -> (RawWsServer, Addr<SupervisorActor>, Events) {
+    let mut server = RawWsServer::start(script).await;
+    let supervisor = supervisor();
+    let events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let config = configure(fast(&server.url())).build().unwrap();
+    add(&supervisor, "raw", config).await;
+    assert_eq!(server.next().await, RawEvent::Connected);
+    (server, supervisor, events)
+}
+
+/// The close code the client sent before its stream ended.
+async fn client_close_code(server: &mut RawWsServer) -> Option<u16> {
+    let seen = server.until(|e| *e == RawEvent::Eof).await;
+    seen.iter().find_map(RawEvent::close_code)
+}
+
+/// The reason of the first move away from Connected.
+async fn lost_reason(events: &mut Events) -> actix_tether::Error {
+    let seen = events.until_state(ConnectionState::Reconnecting).await;
+    seen.last().unwrap().reason.clone().expect("a reason")
+}
+
+#[actix::test]
+async fn reserved_bits_fail_with_close_1002_as_a_protocol_fault() {
+    let script = vec![Step::Write(frame(true, 0b100, 0x1, b"x"))];
+    let (mut server, _supervisor, mut events) = connect(script, |c| c).await;
+    assert_eq!(client_close_code(&mut server).await, Some(1002));
+    assert_eq!(
+        lost_reason(&mut events).await.category(),
+        ErrorCategory::Protocol
+    );
+}
+
+#[actix::test]
+async fn invalid_utf8_fails_with_close_1007() {
+    let script = vec![Step::Write(text(&[b'o', 0xFF, 0xFE]))];
+    let (mut server, _supervisor, mut events) = connect(script, |c| c).await;
+    assert_eq!(client_close_code(&mut server).await, Some(1007));
+    assert_eq!(
+        lost_reason(&mut events).await.category(),
+        ErrorCategory::Protocol
+    );
+}
+
+#[actix::test]
+async fn a_message_over_the_limit_fails_with_close_1009() {
+    let script = vec![Step::Write(text(&[b'a'; 100]))];
+    let (mut server, _supervisor, mut events) = connect(script, |c| c.max_message_size(16)).await;
+    assert_eq!(client_close_code(&mut server).await, Some(1009));
+    assert_eq!(
+        lost_reason(&mut events).await.category(),
+        ErrorCategory::Protocol
+    );
+}
+
+#[actix::test]
+async fn fragmented_text_fails_on_its_first_invalid_byte() {
+    // The first fragment is already invalid; the rest never comes.
+    let script = vec![Step::Write(frame(false, 0, 0x1, &[b'a', 0xC0, b'b']))];
+    let (mut server, _supervisor, _events) =
+        connect(script, |c| c.heartbeat_interval(Duration::from_secs(60))).await;
+    assert_eq!(client_close_code(&mut server).await, Some(1007));
+}
+
+#[actix::test]
+async fn nothing_after_the_peers_close_is_data_or_answered() {
+    let mut burst = close(1000, "bye");
+    burst.extend(text(b"late"));
+    burst.extend(frame(true, 0, 0x9, b"ping"));
+    let script = vec![Step::Write(burst), Step::AwaitFrame(0x8), Step::Finish];
+    let (mut server, _supervisor, mut events) = connect(script, |c| c).await;
+    let seen = server.until(|e| *e == RawEvent::Eof).await;
+    assert_eq!(seen.iter().find_map(RawEvent::close_code), Some(1000));
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, RawEvent::Frame { opcode: 0xA, .. })),
+        "a pong after our close: {seen:?}"
+    );
+    events.until_state(ConnectionState::Reconnecting).await;
+    if let Ok(m) = events.messages.try_recv() {
+        panic!("data after the close was delivered: {:?}", m.payload);
+    }
+}
+
+#[actix::test]
+async fn after_echoing_a_close_the_client_lets_the_server_close_tcp_first() {
+    let script = vec![
+        Step::Write(close(1000, "")),
+        Step::AwaitFrame(0x8),
+        Step::Sleep(Duration::from_millis(300)),
+        Step::Mark(1),
+        Step::Finish,
+    ];
+    let (mut server, _supervisor, _events) = connect(script, |c| c).await;
+    let seen = server.until(|e| *e == RawEvent::Eof).await;
+    let marker = seen.iter().position(|e| *e == RawEvent::Marker(1));
+    assert!(
+        marker.is_some(),
+        "the client closed TCP before the server did: {seen:?}"
+    );
+}
+
+#[actix::test]
+async fn a_valid_message_before_a_bad_frame_is_delivered() {
+    let mut burst = text(b"ok");
+    burst.extend(frame(true, 0b100, 0x1, b"x"));
+    let (_server, _supervisor, mut events) = connect(vec![Step::Write(burst)], |c| c).await;
+    assert_eq!(events.next_text().await.1, "ok");
+    assert_eq!(
+        lost_reason(&mut events).await.category(),
+        ErrorCategory::Protocol
+    );
+}
