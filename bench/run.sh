@@ -33,6 +33,12 @@ for bench in bench_inbound bench_outbound bench_dead_peer bench_scale; do
     "target/release/examples/$bench" "${args[@]}" "${runs[@]}" 2>/dev/null
     echo
 done
+if [ ${#args[@]} -eq 0 ]; then
+    target/release/examples/bench_latency 2>/dev/null
+else
+    target/release/examples/bench_latency --quick 2>/dev/null
+fi
+echo
 echo "Backpressure (a slow consumer; RSS and the server's send rate per overflow policy):"
 echo
 if [ ${#args[@]} -eq 0 ]; then

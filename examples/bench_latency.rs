@@ -1,0 +1,289 @@
+//! Delivery latency: a loopback server sends 64 B WebSocket text frames at
+//! a steady rate, each stamped with its send time, and closes the
+//! connection once a second (the client reconnects); raw awc, an
+//! actix-tether burst subscriber and a per-message subscriber each record
+//! send-to-handler latency, in the same run. The server runs on the main
+//! thread, each client's connection on an arbiter thread of its own; no
+//! thread is pinned. The server sets `TCP_NODELAY`, as streaming servers
+//! do (without it, Nagle and delayed acknowledgements hold the last small
+//! write before a close for up to 40 ms).
+//!
+//! ```text
+//! cargo run --release --example bench_latency [-- --secs 5] [-- --quick]
+//! ```
+//!
+//! Prints a markdown row per client: p50, p99, p99.9 and the worst, and the
+//! p99.9 of the messages that arrived in the same read as a server's Close.
+
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use actix_tether::{
+    AddEndpoint, BurstReceived, EndpointConfig, MessageReceived, RemoveEndpoint, Subscribe,
+    Subscriber, SupervisorActor,
+};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const RATE: u64 = 50_000;
+const FRAME: usize = 64;
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_nanos() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The latency of a payload stamped by the server; `last` marks the final
+/// message before a close.
+fn latency(payload: &[u8]) -> Option<(Duration, bool)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let sent: u64 = text.get(1..21)?.parse().ok()?;
+    Some((
+        Duration::from_nanos(now_nanos().saturating_sub(sent)),
+        text.starts_with('L'),
+    ))
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+/// Serves every connection: stamped frames at `RATE`/s, and after a second
+/// a last stamped frame and a Close in one write, then closes.
+async fn server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    actix_rt::spawn(async move {
+        for _ in 0..10_000 {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            actix_rt::spawn(serve(stream));
+        }
+    });
+    port
+}
+
+fn stamped(last: bool) -> Vec<u8> {
+    let text = format!(
+        "{}{:020}{:2$}",
+        if last { 'L' } else { 'M' },
+        now_nanos(),
+        FRAME - 21
+    );
+    let mut frame = vec![0x81, u8::try_from(FRAME).unwrap()];
+    frame.extend_from_slice(text.as_bytes());
+    frame
+}
+
+async fn serve(mut stream: tokio::net::TcpStream) {
+    // A streaming server writes each small message at once (no Nagle).
+    let _ = stream.set_nodelay(true);
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(key) = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_owned())
+    }) else {
+        return;
+    };
+    let accept = actix_http::ws::hash_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        String::from_utf8_lossy(&accept)
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return;
+    }
+    let (mut reader, mut writer) = stream.into_split();
+    actix_rt::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let started = Instant::now();
+    let period = Duration::from_nanos(1_000_000_000 / RATE);
+    let mut sent: u64 = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        if writer.write_all(&stamped(false)).await.is_err() {
+            return;
+        }
+        sent += 1;
+        let due = period * u32::try_from(sent).unwrap_or(u32::MAX);
+        if let Some(ahead) = due.checked_sub(started.elapsed()) {
+            actix_rt::time::sleep(ahead).await;
+        }
+    }
+    let mut goodbye = stamped(true);
+    goodbye.extend_from_slice(&[0x88, 0x02, 0x03, 0xE8]);
+    let _ = writer.write_all(&goodbye).await;
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Collected latencies: all, and those of the last message before a close.
+#[derive(Default)]
+struct Samples {
+    all: Vec<Duration>,
+    before_close: Vec<Duration>,
+}
+
+impl Samples {
+    fn record(&mut self, payload: &[u8]) {
+        if let Some((latency, last)) = latency(payload) {
+            self.all.push(latency);
+            if last {
+                self.before_close.push(latency);
+            }
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Samples>>;
+
+struct Recorder(Shared);
+
+impl Actor for Recorder {
+    type Context = Context<Self>;
+}
+
+impl Handler<MessageReceived> for Recorder {
+    type Result = ();
+    fn handle(&mut self, m: MessageReceived, _: &mut Context<Self>) {
+        self.0.lock().unwrap().record(m.payload.as_bytes());
+    }
+}
+
+impl Handler<BurstReceived> for Recorder {
+    type Result = ();
+    fn handle(&mut self, b: BurstReceived, _: &mut Context<Self>) {
+        let mut samples = self.0.lock().unwrap();
+        for p in b.payloads.iter() {
+            samples.record(p.as_bytes());
+        }
+    }
+}
+
+async fn raw_awc(port: u16, secs: u64) -> Samples {
+    let mut samples = Samples::default();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let client = awc::Client::builder().disable_timeout().finish();
+    while Instant::now() < until {
+        let Ok((_, mut framed)) = client.ws(format!("ws://127.0.0.1:{port}/")).connect().await
+        else {
+            continue;
+        };
+        while let Some(Ok(frame)) = framed.next().await {
+            match frame {
+                awc::ws::Frame::Text(bytes) => samples.record(&bytes),
+                awc::ws::Frame::Close(_) => break,
+                _ => {}
+            }
+        }
+    }
+    samples
+}
+
+async fn tether(port: u16, secs: u64, bursts: bool) -> Samples {
+    let shared = Shared::default();
+    let supervisor = SupervisorActor::default().start();
+    // Not on the server's thread: its own, like the connection's.
+    let recorder_shared = shared.clone();
+    let recorder =
+        Recorder::start_in_arbiter(&Arbiter::new().handle(), move |_| Recorder(recorder_shared));
+    let subscriber = if bursts {
+        Subscriber::Bursts(recorder.recipient())
+    } else {
+        Subscriber::Messages(recorder.recipient())
+    };
+    supervisor
+        .send(Subscribe::to(subscriber))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = EndpointConfig::websocket(format!("ws://127.0.0.1:{port}/"))
+        .backoff(actix_tether::BackoffConfig::Constant {
+            delay: Duration::from_millis(1),
+        })
+        .reset_after(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    supervisor
+        .send(AddEndpoint::new("latency", config))
+        .await
+        .unwrap()
+        .unwrap();
+    actix_rt::time::sleep(Duration::from_secs(secs)).await;
+    let _ = supervisor.send(RemoveEndpoint::new("latency")).await;
+    let samples = std::mem::take(&mut *shared.lock().unwrap());
+    samples
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn row(name: &str, mut s: Samples) {
+    s.all.sort_unstable();
+    s.before_close.sort_unstable();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "| {name} | {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
+        s.all.len(),
+        us(quantile(&s.all, 0.5)),
+        us(quantile(&s.all, 0.99)),
+        us(quantile(&s.all, 0.999)),
+        us(s.all.last().copied().unwrap_or_default()),
+        us(quantile(&s.before_close, 0.999)),
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let secs: u64 = arg("--secs")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 2 } else { 5 })
+        .clamp(1, 120);
+    let _ = epoch();
+    actix_rt::System::new().block_on(async move {
+        let port = server().await;
+        println!("Latency, 64 B at {RATE}/s, server closes every second, {secs} s per client:");
+        println!();
+        println!("| client | messages | p50 | p99 | p99.9 | max | p99.9 last before a close |");
+        println!("|---|---|---|---|---|---|---|");
+        // On its own thread, as the library's connections are.
+        let (tx, rx) = futures::channel::oneshot::channel();
+        Arbiter::new().spawn_fn(move || {
+            actix_rt::spawn(async move {
+                let _ = tx.send(raw_awc(port, secs).await);
+            });
+        });
+        row("raw awc", rx.await.expect("raw awc run"));
+        row("actix-tether, bursts", tether(port, secs, true).await);
+        row("actix-tether, per message", tether(port, secs, false).await);
+    });
+}
