@@ -1,6 +1,10 @@
 //! The WebSocket transport: the handshake over awc, then a [`WsSession`]
 //! on the upgraded socket.
 
+// The frame codec replaces awc's on the upgraded socket next (issue 13);
+// until then only its tests use it.
+#[cfg_attr(not(test), allow(dead_code))]
+mod codec;
 mod fragments;
 mod read_buffer;
 mod session;

@@ -1,0 +1,451 @@
+//! The client side of the RFC 6455 framing: a decoder for the server's
+//! frames (unmasked) that checks every header rule and takes the payload
+//! out of the read buffer without copying, and an encoder that masks
+//! every frame it writes with a fresh key.
+//!
+//! Pure: no socket, no actor. Message-level rules (fragment order, UTF-8,
+//! close payloads) live with the session; frame-level ones live here.
+
+use std::fmt;
+
+use actix_codec::{Decoder, Encoder};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::Error;
+
+/// The largest control-frame payload (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// A frame's opcode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpCode {
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+}
+
+impl OpCode {
+    fn from_bits(bits: u8) -> Option<Self> {
+        Some(match bits {
+            0x0 => Self::Continuation,
+            0x1 => Self::Text,
+            0x2 => Self::Binary,
+            0x8 => Self::Close,
+            0x9 => Self::Ping,
+            0xA => Self::Pong,
+            _ => return None,
+        })
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Self::Continuation => 0x0,
+            Self::Text => 0x1,
+            Self::Binary => 0x2,
+            Self::Close => 0x8,
+            Self::Ping => 0x9,
+            Self::Pong => 0xA,
+        }
+    }
+
+    /// Close, ping and pong.
+    pub(crate) fn is_control(self) -> bool {
+        matches!(self, Self::Close | Self::Ping | Self::Pong)
+    }
+}
+
+/// One frame.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate), on its first
+    /// frame only.
+    pub(crate) rsv1: bool,
+    pub(crate) opcode: OpCode,
+    pub(crate) payload: Bytes,
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("fin", &self.fin)
+            .field("rsv1", &self.rsv1)
+            .field("opcode", &self.opcode)
+            .field("len", &self.payload.len())
+            .finish()
+    }
+}
+
+impl Frame {
+    /// A whole (unfragmented) frame.
+    pub(crate) fn new(opcode: OpCode, payload: impl Into<Bytes>) -> Self {
+        Self {
+            fin: true,
+            rsv1: false,
+            opcode,
+            payload: payload.into(),
+        }
+    }
+}
+
+/// What went wrong decoding or encoding a frame.
+#[derive(Debug)]
+pub(crate) enum CodecError {
+    /// The socket failed.
+    Io(std::io::Error),
+    /// The peer broke the protocol; the error carries the close code to
+    /// send (1002, or 1009 for a frame over the limit).
+    Protocol(Error),
+}
+
+impl From<std::io::Error> for CodecError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+fn bad_frame(what: &str) -> CodecError {
+    CodecError::Protocol(Error::protocol(format!("bad frame: {what}")).with_close_code(Some(1002)))
+}
+
+/// Decodes server frames and encodes (masked) client frames.
+#[derive(Debug)]
+pub(crate) struct FrameCodec {
+    /// The largest data-frame payload taken.
+    max_payload: usize,
+    /// RSV1 is allowed on a message's first data frame (permessage-deflate
+    /// was agreed).
+    compression: bool,
+}
+
+impl FrameCodec {
+    pub(crate) fn new(max_payload: usize) -> Self {
+        Self {
+            max_payload,
+            compression: false,
+        }
+    }
+
+    /// Allows RSV1 on the first frame of a data message.
+    pub(crate) fn with_compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
+    /// Parses a header at the start of `src`: the frame's first bits, the
+    /// header length and the payload length; `None` until it is complete.
+    fn header(&self, src: &[u8]) -> Result<Option<(Frame, usize, usize)>, CodecError> {
+        let [first, second, ..] = *src else {
+            return Ok(None);
+        };
+        let fin = first & 0x80 != 0;
+        let rsv1 = first & 0x40 != 0;
+        if first & 0x30 != 0 {
+            return Err(bad_frame("reserved bits RSV2/RSV3 set"));
+        }
+        let opcode = OpCode::from_bits(first & 0x0F).ok_or_else(|| bad_frame("reserved opcode"))?;
+        if second & 0x80 != 0 {
+            return Err(bad_frame("masked frame from the server"));
+        }
+        let (len, header) = match second & 0x7F {
+            126 => match src.get(2..4) {
+                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+                None => return Ok(None),
+            },
+            127 => match src.get(2..10) {
+                Some(b) => {
+                    let len = u64::from_be_bytes(b.try_into().expect("eight bytes"));
+                    if len >> 63 != 0 {
+                        return Err(bad_frame("payload length with its top bit set"));
+                    }
+                    (len, 10)
+                }
+                None => return Ok(None),
+            },
+            short => (u64::from(short), 2),
+        };
+        if opcode.is_control() {
+            if !fin {
+                return Err(bad_frame("fragmented control frame"));
+            }
+            if len > MAX_CONTROL_PAYLOAD as u64 {
+                return Err(bad_frame("control frame over 125 bytes"));
+            }
+        }
+        if rsv1 && (!self.compression || opcode.is_control() || opcode == OpCode::Continuation) {
+            return Err(bad_frame(
+                "reserved bit RSV1 set without a compressed message start",
+            ));
+        }
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > self.max_payload {
+            return Err(CodecError::Protocol(
+                Error::protocol(format!(
+                    "frame larger than max_message_size ({} bytes)",
+                    self.max_payload
+                ))
+                .with_close_code(Some(1009)),
+            ));
+        }
+        let frame = Frame {
+            fin,
+            rsv1,
+            opcode,
+            payload: Bytes::new(),
+        };
+        Ok(Some((frame, header, len)))
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        let Some((mut frame, header, len)) = self.header(src)? else {
+            return Ok(None);
+        };
+        let Some(total) = header.checked_add(len).filter(|t| *t <= src.len()) else {
+            // Room for the rest of this frame (bounded by max_payload).
+            src.reserve((header + len).saturating_sub(src.len()));
+            return Ok(None);
+        };
+        debug_assert!(total <= src.len());
+        src.advance(header);
+        frame.payload = src.split_to(len).freeze();
+        Ok(Some(frame))
+    }
+}
+
+impl Encoder<Frame> for FrameCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_masked(&frame, rand::random(), dst);
+        Ok(())
+    }
+}
+
+/// Writes `frame` masked with `key` (RFC 6455 §5.3).
+pub(crate) fn encode_masked(frame: &Frame, key: [u8; 4], dst: &mut BytesMut) {
+    let len = frame.payload.len();
+    dst.reserve(14 + len);
+    dst.put_u8((u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode.bits());
+    match len {
+        0..=125 => dst.put_u8(0x80 | u8::try_from(len).expect("below 126")),
+        126..=0xFFFF => {
+            dst.put_u8(0x80 | 126);
+            dst.put_u16(u16::try_from(len).expect("below 64 KiB"));
+        }
+        _ => {
+            dst.put_u8(0x80 | 127);
+            dst.put_u64(len as u64);
+        }
+    }
+    dst.put_slice(&key);
+    let start = dst.len();
+    dst.put_slice(&frame.payload);
+    apply_mask(&mut dst[start..], key);
+}
+
+/// XORs `data` with the repeating `key`, a word at a time.
+pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let masked = u64::from_ne_bytes(chunk.try_into().expect("eight bytes")) ^ word;
+        chunk.copy_from_slice(&masked.to_ne_bytes());
+    }
+    let rest = chunks.into_remainder();
+    for (i, byte) in rest.iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unmasked server frame.
+    fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![first];
+        match payload.len() {
+            n if n < 126 => out.push(u8::try_from(n).unwrap()),
+            n if n <= 0xFFFF => {
+                out.push(126);
+                out.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+            n => {
+                out.push(127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn decode_all(codec: &mut FrameCodec, chunks: &[&[u8]]) -> Result<Vec<Frame>, String> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(frame)) => out.push(frame),
+                    Ok(None) => break,
+                    Err(CodecError::Protocol(e)) => return Err(e.to_string()),
+                    Err(CodecError::Io(e)) => return Err(e.to_string()),
+                }
+            }
+        }
+        assert!(buf.is_empty(), "bytes left over");
+        Ok(out)
+    }
+
+    fn stream() -> (Vec<u8>, Vec<Frame>) {
+        let big = vec![b'x'; 70_000];
+        let mid = vec![b'y'; 300];
+        let parts: Vec<(u8, &[u8], Frame)> = vec![
+            (0x81, b"hello", Frame::new(OpCode::Text, &b"hello"[..])),
+            (0x82, &[], Frame::new(OpCode::Binary, Bytes::new())),
+            (0x89, b"p", Frame::new(OpCode::Ping, &b"p"[..])),
+            (
+                0x01,
+                b"fi",
+                Frame {
+                    fin: false,
+                    ..Frame::new(OpCode::Text, &b"fi"[..])
+                },
+            ),
+            (0x80, b"n", Frame::new(OpCode::Continuation, &b"n"[..])),
+            (0x82, &mid, Frame::new(OpCode::Binary, mid.clone())),
+            (0x82, &big, Frame::new(OpCode::Binary, big.clone())),
+            (0x88, &[3, 232], Frame::new(OpCode::Close, &[3u8, 232][..])),
+        ];
+        let mut bytes = Vec::new();
+        let mut frames = Vec::new();
+        for (first, payload, frame) in parts {
+            bytes.extend(server_frame(first, payload));
+            frames.push(frame);
+        }
+        (bytes, frames)
+    }
+
+    #[test]
+    fn decodes_the_same_frames_whatever_the_read_boundaries() {
+        let (bytes, frames) = stream();
+        let whole = decode_all(&mut FrameCodec::new(1 << 20), &[&bytes]).unwrap();
+        assert_eq!(whole, frames);
+        // Every single cut, and every pair of cuts in the headers' region.
+        for cut in 0..=bytes.len() {
+            let got = decode_all(
+                &mut FrameCodec::new(1 << 20),
+                &[&bytes[..cut], &bytes[cut..]],
+            );
+            assert_eq!(got.as_ref(), Ok(&frames), "cut at {cut}");
+        }
+        for a in 0..40 {
+            for b in a..40 {
+                let chunks = [&bytes[..a], &bytes[a..b], &bytes[b..]];
+                assert_eq!(
+                    decode_all(&mut FrameCodec::new(1 << 20), &chunks).as_ref(),
+                    Ok(&frames),
+                    "cuts at {a}, {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_frame_is_taken_out_of_the_read_buffer_without_a_copy() {
+        let mut buf = BytesMut::from(&server_frame(0x82, &[7; 1000])[..]);
+        let base = buf.as_ptr() as usize;
+        let frame = FrameCodec::new(4096).decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.payload.as_ptr() as usize, base + 4);
+    }
+
+    #[test]
+    fn header_rules_fail_with_their_close_code() {
+        let cases: &[(&[u8], u16, &str)] = &[
+            (&[0xC1, 0x00], 1002, "RSV1"),
+            (&[0xA1, 0x00], 1002, "RSV2"),
+            (&[0x91, 0x00], 1002, "RSV2/RSV3"),
+            (&[0x83, 0x00], 1002, "reserved opcode"),
+            (&[0x8B, 0x00], 1002, "reserved opcode"),
+            (&[0x81, 0x81, 1, 2, 3, 4, 0], 1002, "masked"),
+            (&[0x09, 0x00], 1002, "fragmented control"),
+            (&[0x89, 126, 0, 126], 1002, "over 125"),
+            (&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0], 1002, "top bit"),
+            (&[0x82, 126, 0x10, 0x00], 1009, "max_message_size"),
+        ];
+        for (bytes, code, words) in cases {
+            let mut codec = FrameCodec::new(1024);
+            let mut buf = BytesMut::from(*bytes);
+            match codec.decode(&mut buf) {
+                Err(CodecError::Protocol(e)) => {
+                    assert_eq!(e.close_code(), Some(*code), "{bytes:?}: {e}");
+                    assert!(e.to_string().contains(words), "{bytes:?}: {e}");
+                }
+                other => panic!("{bytes:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rsv1_only_on_a_compressed_message_start() {
+        let mut codec = FrameCodec::new(64).with_compression(true);
+        let frame = decode_all(&mut codec, &[&server_frame(0xC1, b"z")]).unwrap();
+        assert!(frame[0].rsv1);
+        for first in [0xC0, 0xC9] {
+            let mut codec = FrameCodec::new(64).with_compression(true);
+            assert!(decode_all(&mut codec, &[&server_frame(first, b"z")]).is_err());
+        }
+    }
+
+    #[test]
+    fn an_over_limit_frame_fails_before_its_payload_arrives() {
+        let mut codec = FrameCodec::new(100);
+        let mut buf = BytesMut::from(&[0x82u8, 126, 0x01, 0x00][..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(CodecError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn encoded_frames_are_masked_and_unmask_to_the_payload() {
+        for len in [0usize, 1, 7, 8, 9, 125, 126, 65_535, 65_536] {
+            let payload: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+            let frame = Frame::new(OpCode::Binary, payload.clone());
+            let key = [0x12, 0x34, 0x56, 0x78];
+            let mut out = BytesMut::new();
+            encode_masked(&frame, key, &mut out);
+            assert_eq!(out[0], 0x82);
+            assert_eq!(out[1] & 0x80, 0x80, "mask bit");
+            let header = match len {
+                0..=125 => 2,
+                126..=0xFFFF => 4,
+                _ => 10,
+            };
+            assert_eq!(&out[header..header + 4], &key);
+            let mut body = out[header + 4..].to_vec();
+            apply_mask(&mut body, key);
+            assert_eq!(body, payload, "len {len}");
+        }
+        // Fresh keys per frame.
+        let mut codec = FrameCodec::new(64);
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        codec
+            .encode(Frame::new(OpCode::Text, &b"same"[..]), &mut a)
+            .unwrap();
+        codec
+            .encode(Frame::new(OpCode::Text, &b"same"[..]), &mut b)
+            .unwrap();
+        assert_ne!(a[2..6], b[2..6]);
+    }
+}
