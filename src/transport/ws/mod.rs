@@ -1,9 +1,6 @@
 //! The WebSocket transport: the handshake over awc, then a [`WsSession`]
 //! on the upgraded socket.
 
-// The frame codec replaces awc's on the upgraded socket next (issue 13);
-// until then only its tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod codec;
 mod fragments;
 mod read_buffer;
@@ -12,19 +9,19 @@ mod session;
 use std::sync::Arc;
 
 use actix_codec::Framed;
-use awc::{error::WsClientError, ws::Codec, BoxedSocket};
+use awc::{error::WsClientError, BoxedSocket};
 use futures::future::LocalBoxFuture;
 
-use self::session::WsSession;
+use self::{codec::FrameCodec, session::WsSession};
 use super::{
     http::{client_for, header_pairs, request_error},
     Attempt, Session, Transport,
 };
 use crate::Error;
 
-/// The socket with the WebSocket codec, never split: the session reads and
+/// The socket with our WebSocket codec, never split: the session reads and
 /// writes it.
-type WsFramed = Framed<BoxedSocket, Codec>;
+type WsFramed = Framed<BoxedSocket, FrameCodec>;
 
 /// Connects `ws://` and `wss://` endpoints.
 #[derive(Debug)]
@@ -63,6 +60,9 @@ impl Transport for WsTransport {
                 }
                 other => handshake_error(other),
             })?;
+            // awc did the handshake; the frames are ours (bytes it already
+            // read stay in the buffer).
+            let framed = framed.replace_codec(FrameCodec::new(max_size));
             Ok(Box::new(WsSession::new(framed, max_size)) as Box<dyn Session>)
         })
     }

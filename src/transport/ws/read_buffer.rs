@@ -11,10 +11,12 @@
 //! 8 KiB, so thousands of quiet endpoints keep the small footprint.
 
 use actix_codec::{Decoder, Framed};
-use actix_http::ws::{Frame, ProtocolError};
 use bytes::BytesMut;
 
-use super::WsFramed;
+use super::{
+    codec::{CodecError, Frame},
+    WsFramed,
+};
 
 /// Read buffer of a quiet connection (actix-codec's own high-water mark).
 pub(crate) const QUIET_CAPACITY: usize = 8 * 1024;
@@ -64,7 +66,7 @@ impl ReadBufferPolicy {
 pub(crate) fn rebuild(
     framed: WsFramed,
     capacity: usize,
-    frames: &mut Vec<Result<Frame, ProtocolError>>,
+    frames: &mut Vec<Result<Frame, CodecError>>,
 ) -> WsFramed {
     let mut parts = framed.into_parts();
     loop {

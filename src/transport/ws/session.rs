@@ -8,12 +8,11 @@ use std::{
     task::{self, Poll, Waker},
 };
 
-use actix_http::ws::{Item, ProtocolError};
-use awc::ws::{CloseReason, Frame, Message};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Sink, Stream};
 
 use super::{
+    codec::{CodecError, Frame, FrameCodec, OpCode},
     fragments::{self, Fragments},
     read_buffer::{self, ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
     WsFramed,
@@ -28,7 +27,7 @@ use crate::{
 pub(super) struct WsSession {
     framed: WsFramed,
     /// Pongs, pings and close frames, written ahead of data.
-    control: VecDeque<Message>,
+    control: VecDeque<Frame>,
     fragments: Fragments,
     read_policy: ReadBufferPolicy,
     /// The task's waker from the last read, woken when a control frame
@@ -59,8 +58,8 @@ impl WsSession {
     /// once when the socket takes it: a heartbeat then costs no extra poll of
     /// the task. Anything else, or a socket that is not ready, waits for the
     /// task, which is woken.
-    fn push_control(&mut self, msg: Message) {
-        let small = matches!(msg, Message::Ping(_) | Message::Pong(_));
+    fn push_control(&mut self, msg: Frame) {
+        let small = matches!(msg.opcode, OpCode::Ping | OpCode::Pong);
         if small && self.control.is_empty() && self.ready_now() {
             if !self.write_and_flush(msg) {
                 // Not with the kernel yet: the task flushes it or meets the error.
@@ -83,7 +82,7 @@ impl WsSession {
 
     /// Encodes `msg` into the socket buffer (which has room) and tries to
     /// flush it; true when the bytes are with the kernel.
-    fn write_and_flush(&mut self, msg: Message) -> bool {
+    fn write_and_flush(&mut self, msg: Frame) -> bool {
         if Pin::new(&mut self.framed).start_send(msg).is_err() {
             return false;
         }
@@ -101,38 +100,44 @@ impl WsSession {
     }
 
     /// Handles a frame other than a whole data message.
-    fn on_frame(
-        &mut self,
-        frame: Result<Frame, ProtocolError>,
-        inbound: &mut Inbound,
-    ) -> Result<(), Error> {
-        let message = match frame.map_err(frame_error)? {
-            Frame::Text(_) | Frame::Binary(_) if self.fragments.in_progress() => {
-                return Err(Error::protocol("data frame inside a fragmented message"))
+    fn on_frame(&mut self, frame: Frame, inbound: &mut Inbound) -> Result<(), Error> {
+        let in_progress = self.fragments.in_progress();
+        let Frame {
+            fin,
+            opcode,
+            payload,
+            ..
+        } = frame;
+        let message = match opcode {
+            OpCode::Text | OpCode::Binary if in_progress => {
+                return Err(protocol_fault("data frame inside a fragmented message"))
             }
-            Frame::Text(bytes) => Some(fragments::text(bytes)?),
-            Frame::Binary(bytes) => Some(Payload::Binary(bytes)),
-            Frame::Continuation(item) => match item {
-                Item::FirstText(b) => self.fragments.first_text(&b)?,
-                Item::FirstBinary(b) => self.fragments.first_binary(&b)?,
-                Item::Continue(b) => self.fragments.more(&b)?,
-                Item::Last(b) => self.fragments.last(&b)?,
-            },
-            Frame::Ping(payload) => {
-                // Answered with the same payload (awc does not do it for
-                // us), unless we already said goodbye.
+            OpCode::Text if fin => Some(fragments::text(payload)?),
+            OpCode::Binary if fin => Some(Payload::Binary(payload)),
+            OpCode::Text => self.fragments.first_text(&payload)?,
+            OpCode::Binary => self.fragments.first_binary(&payload)?,
+            OpCode::Continuation if !in_progress => {
+                return Err(protocol_fault(
+                    "continuation frame without a first fragment",
+                ))
+            }
+            OpCode::Continuation if fin => self.fragments.last(&payload)?,
+            OpCode::Continuation => self.fragments.more(&payload)?,
+            OpCode::Ping => {
+                // Answered with the same payload, unless we already said
+                // goodbye.
                 if !self.close_sent {
-                    self.push_control(Message::Pong(payload));
+                    self.push_control(Frame::new(OpCode::Pong, payload));
                 }
                 None
             }
-            Frame::Pong(payload) => {
+            OpCode::Pong => {
                 inbound.pong(payload);
                 None
             }
-            Frame::Close(reason) => {
+            OpCode::Close => {
+                let (code, reason) = close_parts(&payload)?;
                 self.peer_closed = true;
-                let (code, reason) = close_parts(reason);
                 if !self.close_sent {
                     // Echo the close (RFC 6455 §5.5.1); nothing follows it.
                     self.close_sent = true;
@@ -164,7 +169,7 @@ impl WsSession {
         let mut held = Vec::new();
         self.rebuild_read_buffer(BUSY_CAPACITY, &mut held);
         held.into_iter()
-            .try_for_each(|frame| self.on_frame(frame, inbound))
+            .try_for_each(|frame| self.on_frame(frame.map_err(codec_error)?, inbound))
     }
 
     /// Reads a burst of frames into `inbound`.
@@ -203,20 +208,15 @@ impl WsSession {
             }
             // Whole data messages, nearly every frame of a busy stream, take
             // the short way into the burst.
-            let whole = !self.fragments.in_progress();
-            match frame {
-                Ok(Frame::Text(data)) if whole => {
-                    bytes += data.len();
-                    inbound.message(fragments::text(data)?);
-                }
-                Ok(Frame::Binary(data)) if whole => {
-                    bytes += data.len();
-                    inbound.message(Payload::Binary(data));
-                }
-                other => {
-                    bytes += data_len(&other);
-                    self.on_frame(other, inbound)?;
-                }
+            let frame = frame.map_err(codec_error)?;
+            if !frame.opcode.is_control() {
+                bytes += frame.payload.len();
+            }
+            let whole = frame.fin && !self.fragments.in_progress();
+            match frame.opcode {
+                OpCode::Text if whole => inbound.message(fragments::text(frame.payload)?),
+                OpCode::Binary if whole => inbound.message(Payload::Binary(frame.payload)),
+                _ => self.on_frame(frame, inbound)?,
             }
         };
         self.after_read(frames, bytes, inbound)?;
@@ -240,11 +240,7 @@ impl WsSession {
         error
     }
 
-    fn rebuild_read_buffer(
-        &mut self,
-        capacity: usize,
-        held: &mut Vec<Result<Frame, ProtocolError>>,
-    ) {
+    fn rebuild_read_buffer(&mut self, capacity: usize, held: &mut Vec<Result<Frame, CodecError>>) {
         let framed = std::mem::replace(&mut self.framed, placeholder());
         self.framed = read_buffer::rebuild(framed, capacity, held);
     }
@@ -254,7 +250,7 @@ impl WsSession {
 /// real one is rebuilt.
 fn placeholder() -> WsFramed {
     let socket: awc::BoxedSocket = Box::new(std::io::Cursor::new(Vec::new()));
-    actix_codec::Framed::new(socket, awc::ws::Codec::new())
+    actix_codec::Framed::new(socket, FrameCodec::new(0))
 }
 
 impl Session for WsSession {
@@ -298,7 +294,7 @@ impl Session for WsSession {
     fn start_send(&mut self, payload: Payload) -> Result<(), Error> {
         Pin::new(&mut self.framed)
             .start_send(data_frame(payload))
-            .map_err(|err| Error::protocol(format!("could not encode message: {err}")))
+            .map_err(write_error)
     }
 
     fn poll_flush(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Error>> {
@@ -315,7 +311,7 @@ impl Session for WsSession {
 
     fn ping(&mut self, payload: &[u8]) {
         if !self.close_sent {
-            self.push_control(Message::Ping(Bytes::copy_from_slice(payload)));
+            self.push_control(Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload)));
         }
     }
 
@@ -338,63 +334,88 @@ impl Session for WsSession {
 }
 
 /// Converts a payload into a data frame.
-fn data_frame(payload: Payload) -> Message {
+fn data_frame(payload: Payload) -> Frame {
     match payload {
-        Payload::Text(text) => Message::Text(text),
-        Payload::Binary(bytes) => Message::Binary(bytes),
+        Payload::Text(text) => Frame::new(OpCode::Text, text.into_bytes()),
+        Payload::Binary(bytes) => Frame::new(OpCode::Binary, bytes),
         // Refused before it gets here: SSE events are inbound only.
-        Payload::Event(event) => Message::Text(event.data().clone()),
+        Payload::Event(event) => Frame::new(OpCode::Text, event.data().clone().into_bytes()),
     }
 }
 
 /// A close frame with the reason cut to the RFC limit.
-fn close_frame(code: u16, reason: &str) -> Message {
+fn close_frame(code: u16, reason: &str) -> Frame {
     let reason = truncate_close_reason(reason);
-    Message::Close(Some(CloseReason {
-        code: code.into(),
-        description: (!reason.is_empty()).then(|| reason.to_owned()),
-    }))
+    let mut payload = BytesMut::with_capacity(2 + reason.len());
+    payload.put_u16(code);
+    payload.put_slice(reason.as_bytes());
+    Frame::new(OpCode::Close, payload.freeze())
 }
 
-fn close_parts(reason: Option<CloseReason>) -> (Option<u16>, String) {
-    match reason {
-        Some(r) => (Some(u16::from(r.code)), r.description.unwrap_or_default()),
-        None => (None, String::new()),
+/// The code and reason of a close frame's payload (RFC 6455 §5.5.1, §7.4):
+/// empty, or a code a peer may send and a UTF-8 reason.
+fn close_parts(payload: &[u8]) -> Result<(Option<u16>, String), Error> {
+    let (code, reason) = match payload {
+        [] => return Ok((None, String::new())),
+        [_] => return Err(protocol_fault("close frame with a one-byte payload")),
+        [high, low, reason @ ..] => (u16::from_be_bytes([*high, *low]), reason),
+    };
+    if !close_code_sendable(code) {
+        return Err(protocol_fault(&format!(
+            "close code {code} may not be sent"
+        )));
     }
+    let reason = std::str::from_utf8(reason).map_err(|_| {
+        Error::protocol("close reason is not valid utf-8").with_close_code(Some(1007))
+    })?;
+    Ok((Some(code), reason.to_owned()))
 }
 
-/// Bytes of message data a frame carries (zero for control frames).
-fn data_len(frame: &Result<Frame, ProtocolError>) -> usize {
-    match frame {
-        Ok(Frame::Text(data) | Frame::Binary(data)) => data.len(),
-        Ok(Frame::Continuation(
-            Item::FirstText(data)
-            | Item::FirstBinary(data)
-            | Item::Continue(data)
-            | Item::Last(data),
-        )) => data.len(),
-        _ => 0,
-    }
+/// Whether a peer may send `code` in a close frame: the defined codes that
+/// are not reserved for reports (1005, 1006, 1015), the IANA-registered
+/// 1012-1014, and the 3000-4999 ranges for libraries and applications.
+fn close_code_sendable(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-fn frame_error(err: ProtocolError) -> Error {
+fn protocol_fault(what: &str) -> Error {
+    Error::protocol(format!("bad frame: {what}")).with_close_code(Some(1002))
+}
+
+fn codec_error(err: CodecError) -> Error {
     match err {
-        // The codec reports reserved bits as invalid data; a TLS failure
-        // mid-stream also arrives as invalid data, with rustls's error in it.
-        ProtocolError::Io(e)
-            if e.kind() == std::io::ErrorKind::InvalidData
-                && !e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) =>
-        {
-            Error::protocol(format!("bad frame: {e}")).with_close_code(Some(1002))
-        }
-        ProtocolError::Io(e) => Error::network(format!("read failed: {e}")),
-        ProtocolError::Overflow => {
-            Error::protocol("frame larger than max_message_size").with_close_code(Some(1009))
-        }
-        other => Error::protocol(format!("bad frame: {other}")).with_close_code(Some(1002)),
+        CodecError::Io(e) => Error::network(format!("read failed: {e}")),
+        CodecError::Protocol(error) => error,
     }
 }
 
-fn write_error(err: ProtocolError) -> Error {
-    Error::network(format!("write failed: {err}"))
+fn write_error(err: CodecError) -> Error {
+    match err {
+        CodecError::Io(e) => Error::network(format!("write failed: {e}")),
+        CodecError::Protocol(error) => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_payloads_follow_rfc_6455() {
+        assert_eq!(close_parts(&[]).unwrap(), (None, String::new()));
+        assert_eq!(close_parts(&[3, 232]).unwrap(), (Some(1000), String::new()));
+        assert_eq!(
+            close_parts(b"\x0f\xa0bye").unwrap(),
+            (Some(4000), "bye".to_owned())
+        );
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            let err = close_parts(&code.to_be_bytes()).unwrap_err();
+            assert_eq!(err.close_code(), Some(1002), "{code}");
+        }
+        assert_eq!(close_parts(&[3]).unwrap_err().close_code(), Some(1002));
+        assert_eq!(
+            close_parts(&[3, 232, 0xFF]).unwrap_err().close_code(),
+            Some(1007)
+        );
+    }
 }
