@@ -1,6 +1,7 @@
 //! The WebSocket transport: the handshake over awc, then a [`WsSession`]
 //! on the upgraded socket.
 
+mod deflate;
 mod fragments;
 mod read_buffer;
 mod session;
