@@ -2,6 +2,7 @@
 //! on the upgraded socket.
 
 mod codec;
+mod deflate;
 mod fragments;
 mod read_buffer;
 mod session;
