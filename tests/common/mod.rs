@@ -8,6 +8,7 @@ pub mod flood_server;
 pub mod line_server;
 pub mod raw_ws;
 pub mod sse_server;
+pub mod third_party;
 
 use std::{
     sync::{
