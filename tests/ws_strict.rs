@@ -130,3 +130,71 @@ async fn a_valid_message_before_a_bad_frame_is_delivered() {
         ErrorCategory::Protocol
     );
 }
+
+async fn connect_agreeing(
+    extensions: &'static str,
+    script: Vec<Step>,
+    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+) -> (RawWsServer, Addr<SupervisorActor>, Events) {
+    let mut server = RawWsServer::start_agreeing(Some(extensions), script).await;
+    let supervisor = supervisor();
+    let events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let config = configure(fast(&server.url())).build().unwrap();
+    add(&supervisor, "raw", config).await;
+    assert_eq!(server.next().await, RawEvent::Connected);
+    (server, supervisor, events)
+}
+
+/// RFC 7692 §7.2.3.1: "Hello" compressed, RSV1 on its frame; then the same
+/// message in two fragments (§7.2.3.3), and one shared-window message.
+#[actix::test]
+async fn compressed_messages_inflate_whole_and_fragmented() {
+    let hello = [0xF2, 0x48, 0xCD, 0xC9, 0xC9, 0x07, 0x00];
+    let mut burst = frame(true, 0b100, 0x1, &hello);
+    burst.extend(frame(false, 0b100, 0x1, &hello[..3]));
+    burst.extend(frame(true, 0, 0x0, &hello[3..]));
+    let (_server, _supervisor, mut events) =
+        connect_agreeing("permessage-deflate", vec![Step::Write(burst)], |c| c).await;
+    assert_eq!(events.next_text().await.1, "Hello");
+    assert_eq!(events.next_text().await.1, "Hello");
+}
+
+#[actix::test]
+async fn a_decompression_bomb_stops_at_the_limit_with_close_1009() {
+    // 1 MiB of zeros compresses to about a kilobyte.
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut bomb = Vec::with_capacity(8 * 1024);
+    deflate
+        .compress_vec(&vec![0u8; 1 << 20], &mut bomb, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert!(bomb.len() < 8 * 1024, "{}", bomb.len());
+    bomb.truncate(bomb.len() - 4);
+    let script = vec![Step::Write(frame(true, 0b100, 0x2, &bomb))];
+    let (mut server, _supervisor, mut events) =
+        connect_agreeing("permessage-deflate", script, |c| {
+            c.max_message_size(64 * 1024)
+        })
+        .await;
+    assert_eq!(client_close_code(&mut server).await, Some(1009));
+    assert_eq!(
+        lost_reason(&mut events).await.category(),
+        ErrorCategory::Protocol
+    );
+}
+
+#[actix::test]
+async fn an_extension_we_did_not_offer_fails_the_handshake() {
+    let (_server, _supervisor, mut events) = connect_agreeing(
+        "x-webkit-deflate-frame",
+        vec![Step::Write(text(b"never"))],
+        |c| c,
+    )
+    .await;
+    let reason = lost_reason(&mut events).await;
+    assert_eq!(reason.category(), ErrorCategory::Protocol, "{reason}");
+    assert!(
+        reason.to_string().contains("sec-websocket-extensions"),
+        "{reason}"
+    );
+}

@@ -173,6 +173,13 @@ impl EndpointBuilder {
         self
     }
 
+    /// WebSocket only: whether to offer permessage-deflate (RFC 7692).
+    /// Default on; a server that declines gets uncompressed frames.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.0.compression = on;
+        self
+    }
+
     /// Most frames (or SSE chunks) read at once and delivered as one
     /// [`BurstReceived`](crate::BurstReceived). Default 256.
     pub fn max_burst(mut self, frames: usize) -> Self {

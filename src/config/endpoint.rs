@@ -135,6 +135,12 @@ pub struct EndpointConfig {
     /// Largest inbound message in bytes. Default 16 MiB.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: usize,
+    /// WebSocket only: offer permessage-deflate (RFC 7692) in the handshake.
+    /// Default on. Inflated sizes count against `max_message_size` while
+    /// inflating; our own messages are compressed without context takeover
+    /// (one compressor per thread serves every endpoint).
+    #[serde(default = "default_compression")]
+    pub compression: bool,
     /// Most frames (or SSE chunks) read at once and delivered as one
     /// [`BurstReceived`](crate::BurstReceived). Default
     /// [`DEFAULT_MAX_BURST`] (256; `max_batch` in older config files).
@@ -206,6 +212,9 @@ fn default_on_tls_failure() -> Verdict {
         urgency: Urgency::Fault,
         min_wait: DEFAULT_TLS_FAILURE_DELAY,
     }
+}
+fn default_compression() -> bool {
+    true
 }
 fn default_max_message_size() -> usize {
     DEFAULT_MAX_MESSAGE_SIZE
@@ -301,6 +310,7 @@ impl EndpointConfig {
             tls: None,
             on_tls_failure: default_on_tls_failure(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            compression: true,
             max_burst: DEFAULT_MAX_BURST,
             sse: SseConfig::default(),
             outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
@@ -496,6 +506,7 @@ impl fmt::Debug for EndpointConfig {
             .field("tls", &self.tls)
             .field("on_tls_failure", &self.on_tls_failure)
             .field("max_message_size", &self.max_message_size)
+            .field("compression", &self.compression)
             .field("max_burst", &self.max_burst)
             .field("sse", &self.sse)
             .field("outbox_capacity", &self.outbox_capacity)

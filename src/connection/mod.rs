@@ -462,7 +462,11 @@ fn transport_for(
             };
             Box::new(transport::SseTransport::new(settings, tls))
         }
-        (None, _) => Box::new(transport::WsTransport::new(config.max_message_size, tls)),
+        (None, _) => Box::new(transport::WsTransport::new(
+            config.max_message_size,
+            config.compression,
+            tls,
+        )),
     }
 }
 

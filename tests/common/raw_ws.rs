@@ -71,6 +71,12 @@ pub struct RawWsServer {
 
 impl RawWsServer {
     pub async fn start(script: Vec<Step>) -> Self {
+        Self::start_agreeing(None, script).await
+    }
+
+    /// As [`start`](Self::start), answering the handshake with this
+    /// `Sec-WebSocket-Extensions` header.
+    pub async fn start_agreeing(extensions: Option<&'static str>, script: Vec<Step>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, events) = unbounded_channel();
@@ -80,7 +86,7 @@ impl RawWsServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                actix_rt::spawn(serve(stream, script.clone(), tx.clone()));
+                actix_rt::spawn(serve(stream, extensions, script.clone(), tx.clone()));
             }
         });
         Self {
@@ -149,7 +155,12 @@ pub fn close(code: u16, reason: &str) -> Vec<u8> {
     frame(true, 0, 0x8, &payload)
 }
 
-async fn serve(mut stream: TcpStream, script: Arc<Vec<Step>>, events: UnboundedSender<RawEvent>) {
+async fn serve(
+    mut stream: TcpStream,
+    extensions: Option<&'static str>,
+    script: Arc<Vec<Step>>,
+    events: UnboundedSender<RawEvent>,
+) {
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -170,8 +181,11 @@ async fn serve(mut stream: TcpStream, script: Arc<Vec<Step>>, events: UnboundedS
         return;
     };
     let accept = actix_http::ws::hash_key(key.as_bytes());
+    let extensions = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
     let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extensions}\r\n",
         std::str::from_utf8(&accept).unwrap()
     );
     if stream.write_all(response.as_bytes()).await.is_err() {

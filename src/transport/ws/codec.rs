@@ -130,8 +130,7 @@ impl FrameCodec {
     }
 
     /// Allows RSV1 on the first frame of a data message (permessage-deflate
-    /// negotiation turns it on once it lands).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// was agreed).
     pub(crate) fn with_compression(mut self, on: bool) -> Self {
         self.compression = on;
         self

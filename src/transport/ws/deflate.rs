@@ -27,8 +27,9 @@
 //! `client_no_context_takeover` a [`Deflater`] holds nothing between
 //! messages and one per thread can serve every connection.
 
-// The frame codec wires this in; until then only the tests use it.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
+// Parts of the negotiation (config validation, a per-endpoint offer) are
+// used by tests only until the offer becomes configurable.
+#![cfg_attr(not(test), allow(dead_code))]
 
 mod negotiation;
 
@@ -64,6 +65,53 @@ const INFLATE_ROOM_PER_BYTE: usize = 4;
 /// take few steps.
 const MIN_INFLATE_STEP: usize = 1024;
 const MAX_INFLATE_STEP: usize = 256 * 1024;
+
+thread_local! {
+    /// One compressor per thread and window size, shared by every endpoint
+    /// on the thread: we always compress without context takeover, so a
+    /// compressor keeps nothing between messages (and zlib-rs's 250-370 KiB
+    /// of state is paid once per thread, not per connection).
+    static SHARED: std::cell::RefCell<Vec<(u8, Deflater)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Appends `message` compressed with this thread's compressor for the
+/// agreed client window (a fresh window for every message, whatever the
+/// server answered: a client may always compress without context
+/// takeover). False when the agreed window is too small to compress at
+/// all: send the message uncompressed.
+///
+/// # Errors
+/// As [`Deflater::compress`]; the failed compressor is dropped.
+pub(crate) fn compress_shared(
+    agreed: &Agreed,
+    message: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<bool, Error> {
+    let agreed = Agreed {
+        client_no_context_takeover: true,
+        ..*agreed
+    };
+    let bits = agreed.client_window_bits;
+    SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        let at = match shared.iter().position(|(b, _)| *b == bits) {
+            Some(at) => at,
+            None => {
+                let Some(deflater) = Deflater::new(&agreed) else {
+                    return Ok(false);
+                };
+                shared.push((bits, deflater));
+                shared.len() - 1
+            }
+        };
+        let result = shared[at].1.compress(message, out);
+        if result.is_err() {
+            shared.swap_remove(at);
+        }
+        result.map(|()| true)
+    })
+}
 
 /// Compresses outgoing messages (RFC 7692 §7.2.1): raw DEFLATE, a sync
 /// flush at the end of each message, the trailing `00 00 ff ff` removed.

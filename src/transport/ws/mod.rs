@@ -13,7 +13,11 @@ use actix_codec::Framed;
 use awc::{error::WsClientError, BoxedSocket};
 use futures::future::LocalBoxFuture;
 
-use self::{codec::FrameCodec, session::WsSession};
+use self::{
+    codec::FrameCodec,
+    deflate::{negotiate, DeflateConfig},
+    session::WsSession,
+};
 use super::{
     http::{client_for, header_pairs, request_error},
     Attempt, Session, Transport,
@@ -29,13 +33,20 @@ type WsFramed = Framed<BoxedSocket, FrameCodec>;
 pub(crate) struct WsTransport {
     /// Largest inbound message, after reassembling fragments.
     max_message_size: usize,
+    /// Offer permessage-deflate.
+    compression: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl WsTransport {
-    pub(crate) fn new(max_message_size: usize, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    pub(crate) fn new(
+        max_message_size: usize,
+        compression: bool,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
         Self {
             max_message_size,
+            compression,
             tls,
         }
     }
@@ -50,21 +61,37 @@ impl Transport for WsTransport {
         let headers = header_pairs(attempt.headers());
         let url = attempt.url().to_owned();
         let max_size = self.max_message_size;
+        // Our messages are compressed without context takeover: the
+        // compressor keeps nothing between messages, so one per thread
+        // serves every endpoint.
+        let offer = self.compression.then_some(DeflateConfig {
+            client_no_context_takeover: true,
+            ..DeflateConfig::default()
+        });
         Box::pin(async move {
             let mut request = client.ws(url.as_str()).max_frame_size(max_size);
             for (name, value) in headers? {
                 request = request.header(name, value);
             }
-            let (_, framed) = request.connect().await.map_err(|err| match err {
+            if let Some(offer) = &offer {
+                request = request.header("sec-websocket-extensions", offer.offer());
+            }
+            let (response, framed) = request.connect().await.map_err(|err| match err {
                 WsClientError::InvalidResponseStatus(status) => {
                     Error::refused(status.as_u16(), super::hints::take_hint(&url))
                 }
                 other => handshake_error(other),
             })?;
+            let answers = response
+                .headers()
+                .get_all("sec-websocket-extensions")
+                .map(|value| value.as_bytes());
+            let agreed = negotiate(offer.as_ref(), answers)?;
             // awc did the handshake; the frames are ours (bytes it already
             // read stay in the buffer).
-            let framed = framed.replace_codec(FrameCodec::new(max_size));
-            Ok(Box::new(WsSession::new(framed, max_size)) as Box<dyn Session>)
+            let codec = FrameCodec::new(max_size).with_compression(agreed.is_some());
+            let framed = framed.replace_codec(codec);
+            Ok(Box::new(WsSession::new(framed, max_size, agreed)) as Box<dyn Session>)
         })
     }
 }

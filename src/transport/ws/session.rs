@@ -13,6 +13,7 @@ use futures::{Sink, Stream};
 
 use super::{
     codec::{CodecError, Frame, FrameCodec, OpCode},
+    deflate::{compress_shared, Agreed, Inflater},
     fragments::{self, Fragments},
     read_buffer::{self, ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
     WsFramed,
@@ -37,10 +38,21 @@ pub(super) struct WsSession {
     close_sent: bool,
     /// The peer's close arrived: later frames are not data.
     peer_closed: bool,
+    /// permessage-deflate, when the server agreed to it.
+    deflate: Option<Agreed>,
+    /// Made on the first compressed message (an idle connection holds none).
+    inflater: Option<Inflater>,
+    /// The message being received is compressed (its first frame had RSV1).
+    inflating: bool,
+    max_message_size: usize,
 }
 
+/// Messages shorter than this go out uncompressed: deflate saves nothing on
+/// them.
+const COMPRESS_FROM: usize = 64;
+
 impl WsSession {
-    pub(super) fn new(framed: WsFramed, max_message_size: usize) -> Self {
+    pub(super) fn new(framed: WsFramed, max_message_size: usize, deflate: Option<Agreed>) -> Self {
         Self {
             framed,
             control: VecDeque::new(),
@@ -49,7 +61,48 @@ impl WsSession {
             waker: None,
             close_sent: false,
             peer_closed: false,
+            deflate,
+            inflater: None,
+            inflating: false,
+            max_message_size,
         }
+    }
+
+    /// A compressed message's frame payload, inflated (the limit counts
+    /// across the message's frames).
+    fn inflate(&mut self, payload: &[u8], fin: bool) -> Result<Bytes, Error> {
+        let (Some(agreed), max) = (&self.deflate, self.max_message_size) else {
+            return Err(protocol_fault(
+                "compressed frame without permessage-deflate",
+            ));
+        };
+        let inflater = self
+            .inflater
+            .get_or_insert_with(|| Inflater::new(agreed, max));
+        let mut out = Vec::new();
+        inflater.inflate(payload, fin, &mut out)?;
+        Ok(Bytes::from(out))
+    }
+
+    /// A data message's frame, compressed when permessage-deflate was agreed
+    /// and the message is long enough to gain.
+    fn outgoing(&self, payload: Payload) -> Result<Frame, Error> {
+        let frame = data_frame(payload);
+        let Some(agreed) = &self.deflate else {
+            return Ok(frame);
+        };
+        if frame.payload.len() < COMPRESS_FROM {
+            return Ok(frame);
+        }
+        let mut out = Vec::with_capacity(frame.payload.len() / 2 + 16);
+        if !compress_shared(agreed, &frame.payload, &mut out)? {
+            return Ok(frame);
+        }
+        Ok(Frame {
+            rsv1: true,
+            payload: out.into(),
+            ..frame
+        })
     }
 
     /// Queues a control frame ahead of every data message.
@@ -104,10 +157,18 @@ impl WsSession {
         let in_progress = self.fragments.in_progress();
         let Frame {
             fin,
+            rsv1,
             opcode,
             payload,
-            ..
         } = frame;
+        // RSV1 starts a compressed message (the codec allows it only on a
+        // first data frame, once agreed); its continuations follow it.
+        let payload = if rsv1 || (self.inflating && opcode == OpCode::Continuation) {
+            self.inflating = !fin;
+            self.inflate(&payload, fin)?
+        } else {
+            payload
+        };
         let message = match opcode {
             OpCode::Text | OpCode::Binary if in_progress => {
                 return Err(protocol_fault("data frame inside a fragmented message"))
@@ -212,7 +273,7 @@ impl WsSession {
             if !frame.opcode.is_control() {
                 bytes += frame.payload.len();
             }
-            let whole = frame.fin && !self.fragments.in_progress();
+            let whole = frame.fin && !frame.rsv1 && !self.fragments.in_progress();
             match frame.opcode {
                 OpCode::Text if whole => inbound.message(fragments::text(frame.payload)?),
                 OpCode::Binary if whole => inbound.message(Payload::Binary(frame.payload)),
@@ -292,8 +353,9 @@ impl Session for WsSession {
     }
 
     fn start_send(&mut self, payload: Payload) -> Result<(), Error> {
+        let frame = self.outgoing(payload)?;
         Pin::new(&mut self.framed)
-            .start_send(data_frame(payload))
+            .start_send(frame)
             .map_err(write_error)
     }
 
