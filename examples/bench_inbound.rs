@@ -244,6 +244,7 @@ async fn main() {
             row(&name, "msg/s", &actor, &single, "(context)");
         }
     }
+    compressed_rows(&server, n_large, runs).await;
     let name = "SSE in, 64 B events, batched";
     if !selected(name) {
         return server.stop().await;
@@ -266,4 +267,48 @@ async fn main() {
     let name = format!("{name}, vs raw awc keeping each event's data");
     row(&name, "events/s", &keeping, &ours, "(context)");
     server.stop().await;
+}
+
+/// A 1 KiB JSON message like a market-data feed's.
+fn json_message() -> Vec<u8> {
+    let mut json = String::from("[");
+    let mut i = 0;
+    while json.len() < 1000 {
+        json.push_str(&format!(
+            r#"{{"type":"trade","symbol":"BTC-USD","price":"{}.{:02}","size":"0.{:04}"}},"#,
+            64_000 + i * 7,
+            i % 100,
+            i * 13 % 10_000
+        ));
+        i += 1;
+    }
+    json.pop();
+    json.push(']');
+    json.into_bytes()
+}
+
+/// permessage-deflate: the same 1 KiB JSON messages compressed and not,
+/// both through actix-tether (burst subscriber), with the wire bytes.
+async fn compressed_rows(server: &BlastServer, n: u64, runs: usize) {
+    let name = "WebSocket in, 1 KiB JSON, batched, permessage-deflate vs uncompressed";
+    if !selected(name) {
+        return;
+    }
+    let message = json_message();
+    let count = usize::try_from(n).expect("fits");
+    let (plain, plain_wire) = json_stream_chunks(count, &message, false);
+    let (deflated, deflated_wire) = json_stream_chunks(count, &message, true);
+    *server.blast.ws.lock().unwrap() = plain;
+    *server.blast.ws_deflate.lock().unwrap() = deflated;
+    let (plain_url, deflate_url) = (server.url("ws", "/ws"), server.url("ws", "/ws-deflate"));
+    let (mut uncompressed, mut compressed) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        uncompressed.push(tether(ws_config(&plain_url), n, true).await);
+        compressed.push(tether(ws_config(&deflate_url), n, true).await);
+    }
+    row(name, "msg/s", &uncompressed, &compressed, "(context)");
+    println!(
+        "| WebSocket in, 1 KiB JSON, wire bytes per message | {plain_wire} B | {deflated_wire} B | {:.2}x | (context) |",
+        deflated_wire as f64 / plain_wire as f64
+    );
 }

@@ -96,6 +96,8 @@ fn chunked(n: usize, item: impl Fn(&mut BytesMut)) -> Vec<Bytes> {
 #[derive(Clone, Default)]
 pub(crate) struct Blast {
     pub(crate) ws: Arc<Mutex<Vec<Bytes>>>,
+    /// Compressed frames for `/ws-deflate` (which agrees permessage-deflate).
+    pub(crate) ws_deflate: Arc<Mutex<Vec<Bytes>>>,
     pub(crate) sse: Arc<Mutex<Vec<Bytes>>>,
     /// Messages received by `/sink` (outbound benchmark).
     pub(crate) received: Arc<AtomicU64>,
@@ -110,6 +112,57 @@ async fn ws_blast(req: HttpRequest, blast: web::Data<Blast>) -> actix_web::Resul
         .chain(futures::stream::pending());
     let response = response.message_body(actix_web::body::BodyStream::new(body))?;
     Ok(HttpResponse::from(response.map_into_boxed_body()))
+}
+
+/// As `/ws`, agreeing permessage-deflate (each message compressed on its
+/// own) and sending the compressed frames.
+async fn ws_deflate_blast(
+    req: HttpRequest,
+    blast: web::Data<Blast>,
+) -> actix_web::Result<HttpResponse> {
+    let chunks = blast.ws_deflate.lock().unwrap().clone();
+    let mut response = actix_http::ws::handshake(req.head())?;
+    response.insert_header((
+        "sec-websocket-extensions",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    ));
+    let body = futures::stream::iter(chunks.into_iter().map(Ok::<_, actix_web::Error>))
+        .chain(futures::stream::pending());
+    let response = response.message_body(actix_web::body::BodyStream::new(body))?;
+    Ok(HttpResponse::from(response.map_into_boxed_body()))
+}
+
+/// `n` copies of `message` as ~64 KiB chunks: compressed text frames (RSV1,
+/// each message deflated on its own) when `compressed`, else plain ones.
+/// Returns the chunks and the wire bytes per message.
+pub(crate) fn json_stream_chunks(
+    n: usize,
+    message: &[u8],
+    compressed: bool,
+) -> (Vec<Bytes>, usize) {
+    let payload = if compressed {
+        let mut deflate = flate2::Compress::new(flate2::Compression::default(), false);
+        let mut out = Vec::with_capacity(message.len() + 64);
+        deflate
+            .compress_vec(message, &mut out, flate2::FlushCompress::Sync)
+            .expect("compress");
+        out.truncate(out.len() - 4);
+        out
+    } else {
+        message.to_vec()
+    };
+    let first = if compressed { 0xC1 } else { 0x81 };
+    let mut one = BytesMut::new();
+    one.put_u8(first);
+    if payload.len() < 126 {
+        one.put_u8(u8::try_from(payload.len()).expect("below 126"));
+    } else {
+        one.put_u8(126);
+        one.put_u16(u16::try_from(payload.len()).expect("below 64 KiB"));
+    }
+    one.extend_from_slice(&payload);
+    let wire = one.len();
+    (chunked(n, |out| out.extend_from_slice(&one)), wire)
 }
 
 async fn sse_blast(blast: web::Data<Blast>) -> HttpResponse {
@@ -184,6 +237,7 @@ impl BlastServer {
             App::new()
                 .app_data(web::Data::new(data.clone()))
                 .route("/ws", web::get().to(ws_blast))
+                .route("/ws-deflate", web::get().to(ws_deflate_blast))
                 .route("/sse", web::get().to(sse_blast))
                 .route("/sink", web::get().to(ws_sink))
                 .route("/echo", web::get().to(ws_echo))
