@@ -154,10 +154,31 @@ async fn compressed_messages_inflate_whole_and_fragmented() {
     let mut burst = frame(true, 0b100, 0x1, &hello);
     burst.extend(frame(false, 0b100, 0x1, &hello[..3]));
     burst.extend(frame(true, 0, 0x0, &hello[3..]));
-    let (_server, _supervisor, mut events) =
+    let (_server, supervisor, mut events) =
         connect_agreeing("permessage-deflate", vec![Step::Write(burst)], |c| c).await;
     assert_eq!(events.next_text().await.1, "Hello");
     assert_eq!(events.next_text().await.1, "Hello");
+    // The monitor shows the wire and inflated sizes (it hears figures on a
+    // state change: force one).
+    supervisor
+        .send(actix_tether::Reconnect::endpoint("raw"))
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let traffic = loop {
+        let report = supervisor
+            .send(actix_tether::GetHealthReport::default())
+            .await
+            .unwrap();
+        let traffic = report.endpoint("raw").unwrap().traffic;
+        if traffic.inflated_bytes_in > 0 || std::time::Instant::now() > deadline {
+            break traffic;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(traffic.compressed_bytes_in, 14, "{traffic:?}");
+    assert_eq!(traffic.inflated_bytes_in, 10, "{traffic:?}");
 }
 
 #[actix::test]

@@ -250,6 +250,9 @@ impl Link {
         if pass.inbound.saw_traffic() {
             self.pulse.alive(out.now);
         }
+        let (wire, inflated) = pass.inbound.take_compressed();
+        out.samples.compressed_in += wire;
+        out.samples.inflated_in += inflated;
         // The peer's close counts even when the stream ended (or failed)
         // right after it in the same read.
         if let Some(close) = pass.inbound.take_close() {

@@ -24,6 +24,9 @@ pub(crate) struct Samples {
     pub(crate) heartbeats_missed: u64,
     pub(crate) messages_in: u64,
     pub(crate) bytes_in: u64,
+    /// Compressed payload bytes read, and what they inflated to.
+    pub(crate) compressed_in: u64,
+    pub(crate) inflated_in: u64,
     pub(crate) messages_out: u64,
     pub(crate) bytes_out: u64,
     pub(crate) last_seen: Option<SystemTime>,
@@ -71,8 +74,13 @@ pub struct LatencySummary {
 pub struct Traffic {
     /// Messages received.
     pub messages_in: u64,
-    /// Payload bytes received.
+    /// Payload bytes received (after inflation, for compressed messages).
     pub bytes_in: u64,
+    /// Of those, compressed messages (permessage-deflate): the bytes read
+    /// from the wire ...
+    pub compressed_bytes_in: u64,
+    /// ... and the bytes they inflated to.
+    pub inflated_bytes_in: u64,
     /// Messages sent.
     pub messages_out: u64,
     /// Payload bytes sent.
@@ -260,6 +268,8 @@ impl EndpointStats {
         let t = &mut self.traffic;
         t.messages_in += samples.messages_in;
         t.bytes_in += samples.bytes_in;
+        t.compressed_bytes_in += samples.compressed_in;
+        t.inflated_bytes_in += samples.inflated_in;
         t.messages_out += samples.messages_out;
         t.bytes_out += samples.bytes_out;
         if let Some(prev) = self.last_traffic_flush {

@@ -238,6 +238,8 @@ pub struct Inbound {
     close: Option<PeerClose>,
     alive: bool,
     limit: usize,
+    /// Compressed payload bytes read, and the bytes they inflated to.
+    compressed: (u64, u64),
 }
 
 impl Inbound {
@@ -248,7 +250,21 @@ impl Inbound {
             close: None,
             alive: false,
             limit: limit.max(1),
+            compressed: (0, 0),
         }
+    }
+
+    /// Reports a compressed payload: `wire` bytes read that inflated to
+    /// `inflated` bytes (the monitor shows both; message sizes elsewhere are
+    /// after inflation).
+    pub fn compressed(&mut self, wire: usize, inflated: usize) {
+        self.compressed.0 += wire as u64;
+        self.compressed.1 += inflated as u64;
+    }
+
+    /// Takes the compressed figures reported so far.
+    pub(crate) fn take_compressed(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.compressed)
     }
 
     /// A message for subscribers (and the lifecycle's matchers: an

@@ -165,7 +165,9 @@ impl WsSession {
         // first data frame, once agreed); its continuations follow it.
         let payload = if rsv1 || (self.inflating && opcode == OpCode::Continuation) {
             self.inflating = !fin;
-            self.inflate(&payload, fin)?
+            let inflated = self.inflate(&payload, fin)?;
+            inbound.compressed(payload.len(), inflated.len());
+            inflated
         } else {
             payload
         };
