@@ -96,9 +96,50 @@ async fn nothing_after_the_peers_close_is_data_or_answered() {
         "a pong after our close: {seen:?}"
     );
     events.until_state(ConnectionState::Reconnecting).await;
-    if let Ok(m) = events.messages.try_recv() {
-        panic!("data after the close was delivered: {:?}", m.payload);
+    no_late_message(&mut events).await;
+}
+
+/// Waits a little for a message that must not come.
+async fn no_late_message(events: &mut Events) {
+    let late = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            let m = events.messages.recv().await.expect("open");
+            if m.payload.as_text() == Some("late") {
+                return m;
+            }
+        }
+    })
+    .await;
+    assert!(late.is_err(), "data after the close was delivered");
+}
+
+/// The same across a full burst and the read buffer growing: the frames
+/// after the close are still not data.
+#[actix::test]
+async fn nothing_after_the_peers_close_is_data_across_a_full_burst() {
+    let mut burst = Vec::new();
+    for _ in 0..7 {
+        burst.extend(frame(true, 0, 0x2, &[7; 700]));
     }
+    burst.extend(close(1000, "bye"));
+    burst.extend(text(b"late"));
+    let script = vec![Step::Write(burst), Step::AwaitFrame(0x8), Step::Finish];
+    let (_server, _supervisor, mut events) = connect(script, |c| c.max_burst(8)).await;
+    events.until_state(ConnectionState::Reconnecting).await;
+    no_late_message(&mut events).await;
+}
+
+/// A broken frame after the peer's close ends the connection at once, not
+/// at the close timeout (and does not spin meanwhile).
+#[actix::test]
+async fn a_broken_frame_after_the_peers_close_ends_the_connection() {
+    let mut burst = close(1000, "bye");
+    burst.extend(frame(true, 0b010, 0x1, b"x"));
+    let script = vec![Step::Write(burst)];
+    let (_server, _supervisor, mut events) =
+        connect(script, |c| c.close_timeout(Duration::from_secs(60))).await;
+    // Within WAIT (10 s), far below the 60 s close timeout.
+    events.until_state(ConnectionState::Reconnecting).await;
 }
 
 #[actix::test]

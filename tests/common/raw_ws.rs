@@ -105,11 +105,14 @@ impl RawWsServer {
         next(&mut self.events, WAIT).await
     }
 
-    /// Events up to and including the first that matches `pred`.
+    /// Events up to and including the first that matches `pred`, within
+    /// `WAIT` in all.
     pub async fn until(&mut self, pred: impl Fn(&RawEvent) -> bool) -> Vec<RawEvent> {
+        let deadline = tokio::time::Instant::now() + WAIT;
         let mut seen = Vec::new();
         loop {
-            let event = self.next().await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = next(&mut self.events, left).await;
             let done = pred(&event);
             seen.push(event);
             if done {

@@ -15,6 +15,8 @@ use crate::Error;
 
 /// The largest control-frame payload (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
+/// The most read-buffer room reserved ahead for a frame's payload.
+const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// A frame's opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,8 +212,10 @@ impl Decoder for FrameCodec {
             return Ok(None);
         };
         let Some(total) = header.checked_add(len).filter(|t| *t <= src.len()) else {
-            // Room for the rest of this frame (bounded by max_payload).
-            src.reserve((header + len).saturating_sub(src.len()));
+            // Room for more of this frame, at most 64 KiB at a time: a
+            // header alone must not make us allocate a whole message.
+            let missing = (header + len).saturating_sub(src.len());
+            src.reserve(missing.min(RESERVE_AHEAD));
             return Ok(None);
         };
         debug_assert!(total <= src.len());

@@ -10,13 +10,10 @@
 //! buffer: one allocation and one read per 64 KiB. After a heartbeat interval with few frames it returns to
 //! 8 KiB, so thousands of quiet endpoints keep the small footprint.
 
-use actix_codec::{Decoder, Framed};
+use actix_codec::Framed;
 use bytes::BytesMut;
 
-use super::{
-    codec::{CodecError, Frame},
-    WsFramed,
-};
+use super::WsFramed;
 
 /// Read buffer of a quiet connection (actix-codec's own high-water mark).
 pub(crate) const QUIET_CAPACITY: usize = 8 * 1024;
@@ -60,25 +57,12 @@ impl ReadBufferPolicy {
     }
 }
 
-/// Rebuilds `framed` with a read buffer of `capacity` bytes. The complete
-/// frames it already holds are decoded into `frames` first: a rebuilt
-/// `Framed` only looks for frames after its next read.
-pub(crate) fn rebuild(
-    framed: WsFramed,
-    capacity: usize,
-    frames: &mut Vec<Result<Frame, CodecError>>,
-) -> WsFramed {
+/// Rebuilds `framed` with a read buffer of `capacity` bytes, keeping what
+/// it holds. The framing state moves with it: complete frames still in the
+/// buffer are decoded by the next read, in order, through the session's
+/// usual checks.
+pub(crate) fn rebuild(framed: WsFramed, capacity: usize) -> WsFramed {
     let mut parts = framed.into_parts();
-    loop {
-        match parts.codec.decode(&mut parts.read_buf) {
-            Ok(Some(frame)) => frames.push(Ok(frame)),
-            Ok(None) => break,
-            Err(err) => {
-                frames.push(Err(err));
-                break;
-            }
-        }
-    }
     let mut read_buf = BytesMut::with_capacity(capacity.max(parts.read_buf.len()));
     read_buf.extend_from_slice(&parts.read_buf);
     parts.read_buf = read_buf;

@@ -95,7 +95,9 @@ impl WsSession {
             return Ok(frame);
         }
         let mut out = Vec::with_capacity(frame.payload.len() / 2 + 16);
-        if !compress_shared(agreed, &frame.payload, &mut out)? {
+        // Sent as it is when the window is too small to compress, or when
+        // compressing does not make it smaller.
+        if !compress_shared(agreed, &frame.payload, &mut out)? || out.len() >= frame.payload.len() {
             return Ok(frame);
         }
         Ok(Frame {
@@ -219,20 +221,12 @@ impl WsSession {
     }
 
     /// After a read poll: a streaming connection moves to the large read
-    /// buffer; complete frames the old buffer held are handled first.
-    fn after_read(
-        &mut self,
-        frames: usize,
-        bytes: usize,
-        inbound: &mut Inbound,
-    ) -> Result<(), Error> {
-        if !self.read_policy.after_poll(frames, bytes) {
-            return Ok(());
+    /// buffer (frames the old one held are read next, in order, through
+    /// the usual checks).
+    fn after_read(&mut self, frames: usize, bytes: usize) {
+        if self.read_policy.after_poll(frames, bytes) {
+            self.rebuild_read_buffer(BUSY_CAPACITY);
         }
-        let mut held = Vec::new();
-        self.rebuild_read_buffer(BUSY_CAPACITY, &mut held);
-        held.into_iter()
-            .try_for_each(|frame| self.on_frame(frame.map_err(codec_error)?, inbound))
     }
 
     /// Reads a burst of frames into `inbound`.
@@ -265,7 +259,12 @@ impl WsSession {
             };
             frames += 1;
             if self.peer_closed {
-                // Nothing after a close is data (RFC 6455 §5.5.1).
+                // Nothing after a close is data (RFC 6455 §5.5.1); a broken
+                // frame after it ends the reading (the codec would repeat
+                // the same error on every poll).
+                if frame.is_err() {
+                    return Ok(Read::Ended);
+                }
                 inbound.alive();
                 continue;
             }
@@ -282,7 +281,7 @@ impl WsSession {
                 _ => self.on_frame(frame, inbound)?,
             }
         };
-        self.after_read(frames, bytes, inbound)?;
+        self.after_read(frames, bytes);
         Ok(status)
     }
 
@@ -303,9 +302,9 @@ impl WsSession {
         error
     }
 
-    fn rebuild_read_buffer(&mut self, capacity: usize, held: &mut Vec<Result<Frame, CodecError>>) {
+    fn rebuild_read_buffer(&mut self, capacity: usize) {
         let framed = std::mem::replace(&mut self.framed, placeholder());
-        self.framed = read_buffer::rebuild(framed, capacity, held);
+        self.framed = read_buffer::rebuild(framed, capacity);
     }
 }
 
@@ -390,9 +389,7 @@ impl Session for WsSession {
         // A connection that went quiet returns to the small read buffer
         // (only when it holds no bytes, so no frame is held).
         if self.read_policy.on_tick(self.framed.is_read_buf_empty()) {
-            let mut held = Vec::new();
-            self.rebuild_read_buffer(QUIET_CAPACITY, &mut held);
-            debug_assert!(held.is_empty(), "an empty buffer holds no frames");
+            self.rebuild_read_buffer(QUIET_CAPACITY);
         }
     }
 }
