@@ -16,7 +16,24 @@ async fn connect(
     script: Vec<Step>,
     configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
 ) -> (RawWsServer, Addr<SupervisorActor>, Events) {
-    let mut server = RawWsServer::start(script).await;
+    connect_with(None, script, configure).await
+}
+
+/// As [`connect`], the server answering with this extensions header.
+async fn connect_agreeing(
+    extensions: &'static str,
+    script: Vec<Step>,
+    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+) -> (RawWsServer, Addr<SupervisorActor>, Events) {
+    connect_with(Some(extensions), script, configure).await
+}
+
+async fn connect_with(
+    extensions: Option<&'static str>,
+    script: Vec<Step>,
+    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
+) -> (RawWsServer, Addr<SupervisorActor>, Events) {
+    let mut server = RawWsServer::start_agreeing(extensions, script).await;
     let supervisor = supervisor();
     let events = Events::start();
     events.subscribe_all(&supervisor).await;
@@ -170,21 +187,6 @@ async fn a_valid_message_before_a_bad_frame_is_delivered() {
         lost_reason(&mut events).await.category(),
         ErrorCategory::Protocol
     );
-}
-
-async fn connect_agreeing(
-    extensions: &'static str,
-    script: Vec<Step>,
-    configure: impl FnOnce(EndpointBuilder) -> EndpointBuilder,
-) -> (RawWsServer, Addr<SupervisorActor>, Events) {
-    let mut server = RawWsServer::start_agreeing(Some(extensions), script).await;
-    let supervisor = supervisor();
-    let events = Events::start();
-    events.subscribe_all(&supervisor).await;
-    let config = configure(fast(&server.url())).build().unwrap();
-    add(&supervisor, "raw", config).await;
-    assert_eq!(server.next().await, RawEvent::Connected);
-    (server, supervisor, events)
 }
 
 /// RFC 7692 §7.2.3.1: "Hello" compressed, RSV1 on its frame; then the same
