@@ -15,6 +15,9 @@
 //! Prints a markdown row per client: p50, p99, p99.9 and the worst, and the
 //! p99.9 of the messages that arrived in the same read as a server's Close.
 
+#[path = "bench_common/mod.rs"]
+mod bench_common;
+
 use std::{
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
@@ -88,28 +91,7 @@ fn stamped(last: bool) -> Vec<u8> {
 async fn serve(mut stream: tokio::net::TcpStream) {
     // A streaming server writes each small message at once (no Nagle).
     let _ = stream.set_nodelay(true);
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let Some(key) = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("sec-websocket-key")
-            .then(|| value.trim().to_owned())
-    }) else {
-        return;
-    };
-    let accept = actix_http::ws::hash_key(key.as_bytes());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        String::from_utf8_lossy(&accept)
-    );
-    if stream.write_all(response.as_bytes()).await.is_err() {
+    if !bench_common::accept_ws_upgrade(&mut stream).await {
         return;
     }
     let (mut reader, mut writer) = stream.into_split();

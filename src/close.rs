@@ -83,6 +83,13 @@ pub(crate) fn close_category(code: u16) -> ErrorCategory {
     }
 }
 
+/// Whether a peer may send `code` in a close frame (RFC 6455 §7.4): the
+/// defined codes that are not reserved for reports (1005, 1006, 1015), the
+/// IANA-registered 1012-1014, and 3000-4999 for libraries and applications.
+pub(crate) fn close_code_sendable(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 /// Cuts `reason` to at most [`MAX_CLOSE_REASON_LEN`] bytes on a UTF-8 boundary.
 pub(crate) fn truncate_close_reason(reason: &str) -> &str {
     if reason.len() <= MAX_CLOSE_REASON_LEN {

@@ -17,6 +17,35 @@ use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServ
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{channel::oneshot, StreamExt};
 
+/// Reads a WebSocket upgrade request on a raw TCP stream (at most 16 KiB)
+/// and answers 101: for servers that then write frames themselves. False
+/// when the request was cut short or had no key.
+pub(crate) async fn accept_ws_upgrade(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(key) = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("sec-websocket-key")
+            .then(|| value.trim().to_owned())
+    }) else {
+        return false;
+    };
+    let accept = actix_http::ws::hash_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        String::from_utf8_lossy(&accept)
+    );
+    stream.write_all(response.as_bytes()).await.is_ok()
+}
+
 /// `--quick` on the command line.
 pub(crate) fn quick() -> bool {
     std::env::args().any(|a| a == "--quick")

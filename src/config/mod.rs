@@ -10,6 +10,7 @@ mod heartbeat;
 mod sse;
 mod supervisor;
 mod tls;
+mod validate;
 
 use std::{sync::Arc, time::Duration};
 

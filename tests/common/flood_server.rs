@@ -13,6 +13,8 @@ use std::sync::{
 use actix_rt::{net::TcpListener, task::JoinHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::ws_wire::{client_frame, ClientFrame};
+
 pub struct FloodServer {
     pub port: u16,
     /// Frames written so far (all connections).
@@ -61,31 +63,7 @@ async fn serve(
     size: usize,
     sent: Arc<AtomicU64>,
 ) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 16 * 1024 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let Some(key) = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("sec-websocket-key")
-            .then(|| value.trim().to_owned())
-    }) else {
-        return;
-    };
-    let accept = actix_http::ws::hash_key(key.as_bytes());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        std::str::from_utf8(&accept).unwrap()
-    );
-    if stream.write_all(response.as_bytes()).await.is_err() {
+    if !super::ws_wire::accept(&mut stream, None).await {
         return;
     }
     let (mut reader, writer) = stream.into_split();
@@ -103,7 +81,13 @@ async fn serve(
                 break;
             }
             buf.extend_from_slice(&chunk[..n]);
-            while let Some((opcode, payload, used)) = client_frame(&buf) {
+            while let Some(ClientFrame {
+                opcode,
+                payload,
+                used,
+                ..
+            }) = client_frame(&buf)
+            {
                 buf.drain(..used);
                 // Pings get a pong; a close gets its echo, then the flood
                 // stops.
@@ -145,31 +129,4 @@ async fn serve(
         sent.fetch_add(1, Ordering::SeqCst);
     }
     let _ = drain.await;
-}
-
-/// One masked client frame at the start of `buf`: opcode, unmasked
-/// payload, bytes used. `None` until it is complete.
-fn client_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
-    let opcode = buf.first()? & 0x0F;
-    let short = usize::from(buf.get(1)? & 0x7F);
-    let (len, mut at) = match short {
-        126 => (
-            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
-            4,
-        ),
-        127 => (
-            usize::try_from(u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)).ok()?,
-            10,
-        ),
-        n => (n, 2),
-    };
-    let mask: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
-    at += 4;
-    let payload = buf.get(at..at + len)?;
-    let unmasked = payload
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ mask[i % 4])
-        .collect();
-    Some((opcode, unmasked, at + len))
 }

@@ -9,6 +9,7 @@ pub mod line_server;
 pub mod raw_ws;
 pub mod sse_server;
 pub mod third_party;
+pub mod ws_wire;
 
 use std::{
     sync::{

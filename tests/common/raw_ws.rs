@@ -18,7 +18,7 @@ use tokio::{
     },
 };
 
-use super::{next, WAIT};
+use super::{next, ws_wire::client_frame, WAIT};
 
 /// One step of a script.
 #[derive(Debug, Clone)]
@@ -164,34 +164,7 @@ async fn serve(
     script: Arc<Vec<Step>>,
     events: UnboundedSender<RawEvent>,
 ) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 16 * 1024 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let Some(key) = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("sec-websocket-key")
-            .then(|| value.trim().to_owned())
-    }) else {
-        return;
-    };
-    let accept = actix_http::ws::hash_key(key.as_bytes());
-    let extensions = extensions
-        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
-        .unwrap_or_default();
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extensions}\r\n",
-        std::str::from_utf8(&accept).unwrap()
-    );
-    if stream.write_all(response.as_bytes()).await.is_err() {
+    if !super::ws_wire::accept(&mut stream, extensions).await {
         return;
     }
     let _ = events.send(RawEvent::Connected);
@@ -211,13 +184,13 @@ async fn serve(
                 }
                 Ok(n) => pending.extend_from_slice(&chunk[..n]),
             }
-            while let Some((fin, opcode, payload, used)) = client_frame(&pending) {
-                pending.drain(..used);
-                reader_seen.lock().unwrap().push(opcode);
+            while let Some(frame) = client_frame(&pending) {
+                pending.drain(..frame.used);
+                reader_seen.lock().unwrap().push(frame.opcode);
                 let _ = reader_events.send(RawEvent::Frame {
-                    fin,
-                    opcode,
-                    payload,
+                    fin: frame.fin,
+                    opcode: frame.opcode,
+                    payload: frame.payload,
                 });
                 reader_frames.notify_waiters();
             }
@@ -254,36 +227,4 @@ async fn serve(
     // Keep the connection until the client ends it.
     let _ = read.await;
     drop(writer);
-}
-
-/// One masked client frame at the start of `buf`: FIN, opcode, unmasked
-/// payload, bytes used; `None` until complete.
-fn client_frame(buf: &[u8]) -> Option<(bool, u8, Vec<u8>, usize)> {
-    let first = *buf.first()?;
-    let second = *buf.get(1)?;
-    let (len, mut at) = match second & 0x7F {
-        126 => (
-            usize::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
-            4,
-        ),
-        127 => (
-            usize::try_from(u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?)).ok()?,
-            10,
-        ),
-        n => (usize::from(n), 2),
-    };
-    let mask: [u8; 4] = if second & 0x80 != 0 {
-        let mask = buf.get(at..at + 4)?.try_into().ok()?;
-        at += 4;
-        mask
-    } else {
-        [0; 4]
-    };
-    let payload = buf.get(at..at + len)?;
-    let unmasked = payload
-        .iter()
-        .enumerate()
-        .map(|(i, b)| b ^ mask[i % 4])
-        .collect();
-    Some((first & 0x80 != 0, first & 0x0F, unmasked, at + len))
 }

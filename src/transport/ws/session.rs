@@ -19,7 +19,7 @@ use super::{
     WsFramed,
 };
 use crate::{
-    close::{truncate_close_reason, NO_STATUS},
+    close::{close_code_sendable, truncate_close_reason, NO_STATUS},
     transport::{Capabilities, Inbound, PeerClose, Read, Session},
     Error, Payload,
 };
@@ -430,13 +430,6 @@ fn close_parts(payload: &[u8]) -> Result<(Option<u16>, String), Error> {
         Error::protocol("close reason is not valid utf-8").with_close_code(Some(1007))
     })?;
     Ok((Some(code), reason.to_owned()))
-}
-
-/// Whether a peer may send `code` in a close frame: the defined codes that
-/// are not reserved for reports (1005, 1006, 1015), the IANA-registered
-/// 1012-1014, and the 3000-4999 ranges for libraries and applications.
-fn close_code_sendable(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 fn protocol_fault(what: &str) -> Error {

@@ -1,0 +1,159 @@
+//! Checking an endpoint config (`build()` and `validate()`), and what one
+//! connection attempt takes from it: the URL connected and the headers.
+
+use std::sync::Arc;
+
+use super::EndpointConfig;
+use crate::{ConfigError, TransportKind};
+
+impl EndpointConfig {
+    /// Checks every field, and builds the TLS settings' rustls config
+    /// (reading their PEM files) once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_target()?;
+        self.validate_timings()?;
+        self.validate_limits()?;
+        self.validate_delivery()?;
+        if let Some(tls) = &self.tls {
+            tls.client_config()?;
+        }
+        self.backoff.validate()
+    }
+
+    /// The URL, the transport and the headers.
+    fn validate_target(&self) -> Result<(), ConfigError> {
+        let target = crate::url::check(&self.url, self.kind.schemes())
+            .map_err(|problem| ConfigError::new("url", problem.to_string()))?;
+        if (self.kind == TransportKind::Custom) != self.transport.is_some() {
+            return Err(ConfigError::new(
+                "transport",
+                "a custom endpoint needs a transport factory (EndpointConfig::custom), and only it",
+            ));
+        }
+        if let Some(ping) = &self.sse.ping_url {
+            crate::url::check(ping, TransportKind::Sse.schemes())
+                .map_err(|problem| ConfigError::new("sse.ping_url", problem.to_string()))?;
+        }
+        for (i, (name, _)) in self.headers.iter().enumerate() {
+            // An invalid name is not echoed: it may be a whole
+            // `Name: secret` line passed as the name.
+            awc::http::header::HeaderName::try_from(name.as_str()).map_err(|_| {
+                ConfigError::new(
+                    "headers",
+                    format!(
+                        "header {} of {} has an invalid name",
+                        i + 1,
+                        self.headers.len()
+                    ),
+                )
+            })?;
+            if target.authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
+                return Err(ConfigError::new(
+                    "headers",
+                    "an Authorization header and a user name in the url both set credentials: \
+                     keep one",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What one connection attempt uses: the URL without its user info and
+    /// fragment, and the headers (static, then the provider's, then the
+    /// `Authorization: Basic` made from the URL's user info).
+    ///
+    /// # Errors
+    /// A config error if the URL does not pass the checks of
+    /// [`validate`](Self::validate), or if the header provider returned an
+    /// `Authorization` header while the URL has user info.
+    pub(crate) fn attempt(&self) -> Result<crate::transport::Attempt, crate::Error> {
+        let target = crate::url::check(&self.url, self.kind.schemes())
+            .map_err(|problem| ConfigError::new("url", problem.to_string()))?;
+        let mut headers = self.headers.clone();
+        if let Some(provide) = &self.header_provider {
+            headers.extend(provide());
+        }
+        if let Some(basic) = target.authorization {
+            if headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            {
+                return Err(ConfigError::new(
+                    "header_provider",
+                    "it returned an Authorization header while the url has a user name: keep one",
+                )
+                .into());
+            }
+            headers.push(("authorization".to_owned(), basic));
+        }
+        Ok(crate::transport::Attempt::new(
+            Arc::from(target.url),
+            headers,
+        ))
+    }
+
+    /// Timeouts and the heartbeat.
+    fn validate_timings(&self) -> Result<(), ConfigError> {
+        let nonzero = [
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("close_timeout", Some(self.close_timeout)),
+            ("heartbeat.interval", Some(self.heartbeat.interval)),
+            ("heartbeat.timeout", self.heartbeat.timeout),
+            ("auth.timeout", self.auth.as_ref().map(|a| a.timeout)),
+            ("ack.timeout", self.ack.as_ref().map(|a| a.timeout)),
+        ];
+        for (field, value) in nonzero {
+            if value.is_some_and(|v| v.is_zero()) {
+                return Err(ConfigError::new(field, "must be above zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts and sizes that must not be zero.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            (
+                "heartbeat.max_missed",
+                Some(self.heartbeat.max_missed as usize),
+            ),
+            ("max_attempts", self.max_attempts.map(|n| n as usize)),
+            (
+                "max_protocol_faults",
+                Some(self.max_protocol_faults as usize),
+            ),
+            ("max_message_size", Some(self.max_message_size)),
+            ("max_burst", Some(self.max_burst)),
+            ("sse.max_event_size", Some(self.sse.max_event_size)),
+            ("outbox_capacity", Some(self.outbox_capacity)),
+            (
+                "coalesce.max_messages",
+                self.coalesce.as_ref().map(|c| c.max_messages),
+            ),
+        ];
+        for (field, value) in at_least_one {
+            if value == Some(0) {
+                return Err(ConfigError::new(field, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// What a receive-only endpoint cannot have.
+    fn validate_delivery(&self) -> Result<(), ConfigError> {
+        let sends = self.auth.is_some()
+            || self.ack.is_some()
+            || self.coalesce.is_some()
+            || !self.on_connect.is_empty();
+        if !self.kind.can_send() && sends {
+            return Err(ConfigError::new(
+                "auth",
+                "sse endpoints are receive-only: no auth, ack, coalesce or on-connect messages (use headers)",
+            ));
+        }
+        Ok(())
+    }
+}
