@@ -126,7 +126,15 @@ mod subscribers;
 pub mod supervisor;
 pub mod transport;
 mod url;
+
 mod verdict;
+
+/// Entry points for the fuzz targets in `fuzz/`: not part of the API, and
+/// may change in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::transport::ws_receive;
+}
 
 pub use crate::{
     backlog::{Overflow, QueueLimits, QueueSlot},

@@ -98,6 +98,8 @@ use bytes::Bytes;
 use futures::future::LocalBoxFuture;
 
 pub use self::framed::FramedSession;
+#[doc(hidden)]
+pub use self::ws::receive as ws_receive;
 pub(crate) use self::{sse::SseSettings, sse::SseTransport, ws::WsTransport};
 use crate::{Error, Payload};
 

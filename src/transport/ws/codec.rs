@@ -1,15 +1,16 @@
 //! The client side of the RFC 6455 framing: a decoder for the server's
-//! frames (unmasked) that checks every header rule and takes the payload
-//! out of the read buffer without copying, and an encoder that masks
-//! every frame it writes with a fresh key.
+//! frames (unmasked) that checks every header rule and takes a burst of
+//! whole frames out of the read buffer in one split, without copying a
+//! payload, and an encoder that masks every frame it writes with a fresh
+//! key.
 //!
 //! Pure: no socket, no actor. Message-level rules (fragment order, UTF-8,
-//! close payloads) live with the session; frame-level ones live here.
+//! close payloads) live with the [`Receiver`](super::receiver::Receiver);
+//! frame-level ones live here.
 
 use std::fmt;
 
-use actix_codec::{Decoder, Encoder};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::Error;
 
@@ -93,24 +94,9 @@ impl Frame {
     }
 }
 
-/// What went wrong decoding or encoding a frame.
-#[derive(Debug)]
-pub(crate) enum CodecError {
-    /// The socket failed.
-    Io(std::io::Error),
-    /// The peer broke the protocol; the error carries the close code to
-    /// send (1002, or 1009 for a frame over the limit).
-    Protocol(Error),
-}
-
-impl From<std::io::Error> for CodecError {
-    fn from(err: std::io::Error) -> Self {
-        Self::Io(err)
-    }
-}
-
-fn bad_frame(what: &str) -> CodecError {
-    CodecError::Protocol(Error::protocol(format!("bad frame: {what}")).with_close_code(Some(1002)))
+/// A broken header: the connection fails with close code 1002.
+fn bad_frame(what: &str) -> Error {
+    Error::protocol(format!("bad frame: {what}")).with_close_code(Some(1002))
 }
 
 /// Decodes server frames and encodes (masked) client frames.
@@ -138,9 +124,11 @@ impl FrameCodec {
         self
     }
 
-    /// Parses a header at the start of `src`: the frame's first bits, the
-    /// header length and the payload length; `None` until it is complete.
-    fn header(&self, src: &[u8]) -> Result<Option<(Frame, usize, usize)>, CodecError> {
+    /// Parses a header at the start of `src`: the frame's first bits and
+    /// where its payload lies (from the start of `src`); `None` until the
+    /// header is complete.
+    #[inline]
+    fn header(&self, src: &[u8]) -> Result<Option<Head>, Error> {
         let [first, second, ..] = *src else {
             return Ok(None);
         };
@@ -185,53 +173,103 @@ impl FrameCodec {
         }
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len > self.max_payload {
-            return Err(CodecError::Protocol(
-                Error::protocol(format!(
-                    "frame larger than max_message_size ({} bytes)",
-                    self.max_payload
-                ))
-                .with_close_code(Some(1009)),
-            ));
+            return Err(Error::protocol(format!(
+                "frame larger than max_message_size ({} bytes)",
+                self.max_payload
+            ))
+            .with_close_code(Some(1009)));
         }
-        let frame = Frame {
+        Ok(Some(Head {
             fin,
             rsv1,
             opcode,
-            payload: Bytes::new(),
-        };
-        Ok(Some((frame, header, len)))
+            start: header,
+            // At most max_payload + 10: no overflow.
+            end: header + len,
+        }))
     }
-}
 
-impl Decoder for FrameCodec {
-    type Item = Frame;
-    type Error = CodecError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
-        let Some((mut frame, header, len)) = self.header(src)? else {
-            return Ok(None);
+    /// Takes the whole frames at the front of `src`, at most `max_frames`,
+    /// off it in one split: their heads go into `heads` (cleared first) and
+    /// their payloads are slices of the returned bytes, so no frame is
+    /// copied or allocated for. A bad header ends the walk: the frames
+    /// before it come back with the error. When a frame is incomplete, room
+    /// for the rest of it is reserved (at most 64 KiB at a time: a header
+    /// alone must not make us allocate a whole message).
+    pub(crate) fn split_burst(
+        &self,
+        src: &mut BytesMut,
+        max_frames: usize,
+        heads: &mut Vec<Head>,
+    ) -> Burst {
+        heads.clear();
+        let (mut at, mut missing, mut error) = (0, 0, None);
+        while heads.len() < max_frames {
+            match self.header(&src[at..]) {
+                Ok(Some(head)) => {
+                    let (start, end) = (at + head.start, at + head.end);
+                    if end > src.len() {
+                        missing = end - src.len();
+                        break;
+                    }
+                    heads.push(Head { start, end, ..head });
+                    at = end;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let bytes = if at == 0 {
+            Bytes::new()
+        } else {
+            src.split_to(at).freeze()
         };
-        let Some(total) = header.checked_add(len).filter(|t| *t <= src.len()) else {
-            // Room for more of this frame, at most 64 KiB at a time: a
-            // header alone must not make us allocate a whole message.
-            let missing = (header + len).saturating_sub(src.len());
+        if missing > 0 {
             src.reserve(missing.min(RESERVE_AHEAD));
-            return Ok(None);
-        };
-        debug_assert!(total <= src.len());
-        src.advance(header);
-        frame.payload = src.split_to(len).freeze();
-        Ok(Some(frame))
+        }
+        Burst { bytes, error }
     }
 }
 
-impl Encoder<Frame> for FrameCodec {
-    type Error = CodecError;
+/// One frame of a burst: its first bits and where its payload lies in the
+/// burst's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    fin: bool,
+    rsv1: bool,
+    opcode: OpCode,
+    start: usize,
+    end: usize,
+}
 
-    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_masked(&frame, rand::random(), dst);
-        Ok(())
+impl Head {
+    /// The frame, its payload a slice of `bytes` (the burst's).
+    #[inline]
+    pub(crate) fn frame(&self, bytes: &Bytes) -> Frame {
+        Frame {
+            fin: self.fin,
+            rsv1: self.rsv1,
+            opcode: self.opcode,
+            payload: bytes.slice(self.start..self.end),
+        }
     }
+}
+
+/// What [`FrameCodec::split_burst`] took off the read buffer.
+#[derive(Debug)]
+pub(crate) struct Burst {
+    /// The burst's frames, headers and payloads.
+    pub(crate) bytes: Bytes,
+    /// The bad header that ended the walk, after the frames before it.
+    pub(crate) error: Option<Error>,
+}
+
+/// Writes `frame` masked with a fresh random key (RFC 6455 §5.3, §10.3).
+pub(crate) fn encode(frame: &Frame, dst: &mut BytesMut) {
+    encode_masked(frame, rand::random(), dst);
 }
 
 /// Writes `frame` masked with `key` (RFC 6455 §5.3).
@@ -294,22 +332,47 @@ mod tests {
         out
     }
 
-    fn decode_all(codec: &mut FrameCodec, chunks: &[&[u8]]) -> Result<Vec<Frame>, String> {
+    /// One frame off the front of `buf`.
+    fn decode(codec: &FrameCodec, buf: &mut BytesMut) -> Result<Option<Frame>, Error> {
+        let mut heads = Vec::new();
+        let burst = codec.split_burst(buf, 1, &mut heads);
+        match (burst.error, heads.first()) {
+            (Some(e), _) => Err(e),
+            (None, head) => Ok(head.map(|h| h.frame(&burst.bytes))),
+        }
+    }
+
+    /// Every frame of `chunks`, fed one after the other, taken in bursts of
+    /// at most `per_burst` frames.
+    fn decode_all_by(
+        codec: &FrameCodec,
+        chunks: &[&[u8]],
+        per_burst: usize,
+    ) -> Result<Vec<Frame>, String> {
         let mut buf = BytesMut::new();
+        let mut heads = Vec::new();
         let mut out = Vec::new();
         for chunk in chunks {
             buf.extend_from_slice(chunk);
             loop {
-                match codec.decode(&mut buf) {
-                    Ok(Some(frame)) => out.push(frame),
-                    Ok(None) => break,
-                    Err(CodecError::Protocol(e)) => return Err(e.to_string()),
-                    Err(CodecError::Io(e)) => return Err(e.to_string()),
+                let burst = codec.split_burst(&mut buf, per_burst, &mut heads);
+                out.extend(heads.iter().map(|h| h.frame(&burst.bytes)));
+                match burst.error {
+                    Some(e) => return Err(e.to_string()),
+                    None if heads.is_empty() => break,
+                    None => {}
                 }
             }
         }
         assert!(buf.is_empty(), "bytes left over");
         Ok(out)
+    }
+
+    fn decode_all(codec: &mut FrameCodec, chunks: &[&[u8]]) -> Result<Vec<Frame>, String> {
+        let one = decode_all_by(codec, chunks, 1);
+        assert_eq!(one, decode_all_by(codec, chunks, 3), "bursts of 3");
+        assert_eq!(one, decode_all_by(codec, chunks, usize::MAX), "one burst");
+        one
     }
 
     fn stream() -> (Vec<u8>, Vec<Frame>) {
@@ -370,7 +433,7 @@ mod tests {
     fn a_whole_frame_is_taken_out_of_the_read_buffer_without_a_copy() {
         let mut buf = BytesMut::from(&server_frame(0x82, &[7; 1000])[..]);
         let base = buf.as_ptr() as usize;
-        let frame = FrameCodec::new(4096).decode(&mut buf).unwrap().unwrap();
+        let frame = decode(&FrameCodec::new(4096), &mut buf).unwrap().unwrap();
         assert_eq!(frame.payload.as_ptr() as usize, base + 4);
     }
 
@@ -389,10 +452,10 @@ mod tests {
             (&[0x82, 126, 0x10, 0x00], 1009, "max_message_size"),
         ];
         for (bytes, code, words) in cases {
-            let mut codec = FrameCodec::new(1024);
+            let codec = FrameCodec::new(1024);
             let mut buf = BytesMut::from(*bytes);
-            match codec.decode(&mut buf) {
-                Err(CodecError::Protocol(e)) => {
+            match decode(&codec, &mut buf) {
+                Err(e) => {
                     assert_eq!(e.close_code(), Some(*code), "{bytes:?}: {e}");
                     assert!(e.to_string().contains(words), "{bytes:?}: {e}");
                 }
@@ -414,12 +477,12 @@ mod tests {
 
     #[test]
     fn an_over_limit_frame_fails_before_its_payload_arrives() {
-        let mut codec = FrameCodec::new(100);
+        let codec = FrameCodec::new(100);
         let mut buf = BytesMut::from(&[0x82u8, 126, 0x01, 0x00][..]);
-        assert!(matches!(
-            codec.decode(&mut buf),
-            Err(CodecError::Protocol(_))
-        ));
+        assert_eq!(
+            decode(&codec, &mut buf).unwrap_err().close_code(),
+            Some(1009)
+        );
     }
 
     #[test]
@@ -443,14 +506,9 @@ mod tests {
             assert_eq!(body, payload, "len {len}");
         }
         // Fresh keys per frame.
-        let mut codec = FrameCodec::new(64);
         let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
-        codec
-            .encode(Frame::new(OpCode::Text, &b"same"[..]), &mut a)
-            .unwrap();
-        codec
-            .encode(Frame::new(OpCode::Text, &b"same"[..]), &mut b)
-            .unwrap();
+        encode(&Frame::new(OpCode::Text, &b"same"[..]), &mut a);
+        encode(&Frame::new(OpCode::Text, &b"same"[..]), &mut b);
         assert_ne!(a[2..6], b[2..6]);
     }
 }

@@ -5,18 +5,20 @@ mod codec;
 mod deflate;
 mod fragments;
 mod read_buffer;
+mod receiver;
 mod session;
+mod socket;
 
 use std::sync::Arc;
 
-use actix_codec::Framed;
-use awc::{error::WsClientError, BoxedSocket};
+use awc::error::WsClientError;
 use futures::future::LocalBoxFuture;
 
 use self::{
     codec::FrameCodec,
     deflate::{negotiate, DeflateConfig},
     session::WsSession,
+    socket::WsSocket,
 };
 use super::{
     http::{client_for, header_pairs, request_error},
@@ -24,9 +26,7 @@ use super::{
 };
 use crate::Error;
 
-/// The socket with our WebSocket codec, never split: the session reads and
-/// writes it.
-type WsFramed = Framed<BoxedSocket, FrameCodec>;
+pub use self::receiver::receive;
 
 /// Connects `ws://` and `wss://` endpoints.
 #[derive(Debug)]
@@ -90,8 +90,9 @@ impl Transport for WsTransport {
             // awc did the handshake; the frames are ours (bytes it already
             // read stay in the buffer).
             let codec = FrameCodec::new(max_size).with_compression(agreed.is_some());
-            let framed = framed.replace_codec(codec);
-            Ok(Box::new(WsSession::new(framed, max_size, agreed)) as Box<dyn Session>)
+            let parts = framed.into_parts();
+            let socket = WsSocket::new(parts.io, parts.read_buf, codec);
+            Ok(Box::new(WsSession::new(socket, max_size, agreed)) as Box<dyn Session>)
         })
     }
 }

@@ -2,27 +2,22 @@
 //! it streams.
 //!
 //! Frames reach subscribers without a copy, so each keeps its part of the
-//! read buffer alive until the subscriber is done with it. With the codec's
-//! 8 KiB buffer a busy connection then allocates, and reads into, a fresh
-//! 8 KiB every few frames (1 KiB frames arrived at less than half the rate of
-//! a loop that drops each frame at once). A connection that reads half a
-//! small buffer's worth of data or more in one poll switches to a 64 KiB
-//! buffer: one allocation and one read per 64 KiB. After a heartbeat interval with few frames it returns to
-//! 8 KiB, so thousands of quiet endpoints keep the small footprint.
+//! read buffer alive until the subscriber is done with it. With a small
+//! buffer a busy connection then allocates, and reads into, a fresh one
+//! every few frames (1 KiB frames arrived at less than half the rate of a
+//! loop that drops each frame at once). A connection that reads 4 KiB of
+//! data or more in one poll switches to a 64 KiB buffer: one allocation and
+//! one read per 64 KiB. After a heartbeat interval with few frames it
+//! returns to 2 KiB, so thousands of quiet endpoints keep a small footprint
+//! (pongs, heartbeat replies and small messages fit in it; a larger frame
+//! gets room for itself as it arrives).
 
-use actix_codec::Framed;
-use bytes::BytesMut;
-
-use super::WsFramed;
-
-/// Read buffer of a quiet connection (actix-codec's own high-water mark).
-pub(crate) const QUIET_CAPACITY: usize = 8 * 1024;
+/// Read buffer of a quiet connection.
+pub(crate) const QUIET_CAPACITY: usize = 2 * 1024;
 /// Read buffer of a streaming connection.
 pub(crate) const BUSY_CAPACITY: usize = 64 * 1024;
-/// Data bytes in one poll from which a connection counts as streaming (half
-/// the small buffer: one full read of small frames carries less than all of
-/// it in data, the rest being frame headers).
-const BUSY_FROM: usize = QUIET_CAPACITY / 2;
+/// Data bytes in one poll from which a connection counts as streaming.
+const BUSY_FROM: usize = 4 * 1024;
 /// Frames per heartbeat interval below which a busy connection is quiet.
 const QUIET_BELOW: u32 = 256;
 
@@ -57,21 +52,9 @@ impl ReadBufferPolicy {
     }
 }
 
-/// Rebuilds `framed` with a read buffer of `capacity` bytes, keeping what
-/// it holds. The framing state moves with it: complete frames still in the
-/// buffer are decoded by the next read, in order, through the session's
-/// usual checks.
-pub(crate) fn rebuild(framed: WsFramed, capacity: usize) -> WsFramed {
-    let mut parts = framed.into_parts();
-    let mut read_buf = BytesMut::with_capacity(capacity.max(parts.read_buf.len()));
-    read_buf.extend_from_slice(&parts.read_buf);
-    parts.read_buf = read_buf;
-    Framed::from_parts(parts)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{ReadBufferPolicy, BUSY_FROM, QUIET_CAPACITY};
+    use super::{ReadBufferPolicy, BUSY_FROM};
 
     #[test]
     fn grows_once_when_a_poll_reads_a_small_buffer_worth() {
@@ -79,14 +62,14 @@ mod tests {
         assert!(!policy.after_poll(10, 640));
         assert!(!policy.after_poll(60, BUSY_FROM - 1));
         assert!(policy.after_poll(4, BUSY_FROM));
-        assert!(!policy.after_poll(256, 4 * QUIET_CAPACITY), "already large");
+        assert!(!policy.after_poll(256, 4 * BUSY_FROM), "already large");
     }
 
     #[test]
     fn shrinks_after_a_quiet_interval_with_an_empty_buffer() {
         let mut policy = ReadBufferPolicy::default();
         assert!(!policy.on_tick(true), "small buffers never shrink");
-        policy.after_poll(256, QUIET_CAPACITY);
+        policy.after_poll(256, BUSY_FROM);
         assert!(
             !policy.on_tick(true),
             "256 frames this interval: still busy"
@@ -96,7 +79,7 @@ mod tests {
         assert!(policy.on_tick(true));
         assert!(!policy.on_tick(true), "already small");
         assert!(
-            policy.after_poll(256, QUIET_CAPACITY),
+            policy.after_poll(256, BUSY_FROM),
             "grows again on the next burst"
         );
     }

@@ -1,0 +1,164 @@
+//! The upgraded WebSocket socket with its two buffers: reads land in the
+//! read buffer, whole frames leave it a burst at a time (see
+//! [`FrameCodec::split_burst`]); frames to send are masked into the write
+//! buffer and flushed from it.
+//!
+//! It owns the buffers rather than going through a generic `Framed`, so a
+//! burst of frames costs one split of the read buffer, and the buffers'
+//! sizes follow the connection's traffic ([`ReadBufferPolicy`]).
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use actix_codec::AsyncWrite;
+use awc::BoxedSocket;
+use bytes::{Buf, BytesMut};
+
+use super::{
+    codec::{self, Burst, Frame, FrameCodec, Head},
+    read_buffer::QUIET_CAPACITY,
+};
+
+/// A read with less room than this first makes room for the read
+/// buffer's full capacity.
+const READ_ROOM_LOW: usize = 1024;
+/// Writes wait for a flush while this much is buffered.
+const WRITE_HIGH: usize = 8 * 1024;
+/// An empty write buffer larger than this (after a large message) is
+/// released.
+const WRITE_KEEP: usize = 64 * 1024;
+
+/// The socket and its buffers.
+pub(super) struct WsSocket {
+    io: BoxedSocket,
+    read_buf: BytesMut,
+    /// How much the read buffer holds room for when it is refilled.
+    read_capacity: usize,
+    write_buf: BytesMut,
+    codec: FrameCodec,
+    /// The heads of the last burst (kept for their allocation).
+    heads: Vec<Head>,
+    /// The peer closed its side of TCP.
+    eof: bool,
+}
+
+impl WsSocket {
+    /// Wraps the upgraded socket; `read_buf` holds what the handshake read
+    /// past the response (an empty one is dropped: the first read makes a
+    /// quiet connection's smaller buffer).
+    pub(super) fn new(io: BoxedSocket, read_buf: BytesMut, codec: FrameCodec) -> Self {
+        let read_buf = if read_buf.is_empty() {
+            BytesMut::new()
+        } else {
+            read_buf
+        };
+        Self {
+            io,
+            read_buf,
+            read_capacity: QUIET_CAPACITY,
+            write_buf: BytesMut::new(),
+            codec,
+            heads: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Takes the whole frames the read buffer holds, at most `max_frames`;
+    /// the heads are in [`heads`](Self::heads) until the next burst.
+    pub(super) fn burst(&mut self, max_frames: usize) -> Burst {
+        self.codec
+            .split_burst(&mut self.read_buf, max_frames, &mut self.heads)
+    }
+
+    /// The heads of the last burst.
+    pub(super) fn heads(&self) -> &[Head] {
+        &self.heads
+    }
+
+    /// Reads more from the socket: `Ready(Ok(0))` at the end of the
+    /// stream (and every time after it).
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.eof {
+            return Poll::Ready(Ok(0));
+        }
+        let room = self.read_buf.capacity() - self.read_buf.len();
+        if room < READ_ROOM_LOW {
+            self.read_buf.reserve(
+                self.read_capacity
+                    .saturating_sub(self.read_buf.len())
+                    .max(READ_ROOM_LOW),
+            );
+        }
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
+        if let Poll::Ready(Ok(0)) = read {
+            self.eof = true;
+        }
+        read
+    }
+
+    /// Whether the read buffer holds nothing (no part of a frame).
+    pub(super) fn read_buf_is_empty(&self) -> bool {
+        self.read_buf.is_empty()
+    }
+
+    /// Sets the read buffer's capacity for the next refill. Growing takes
+    /// effect at once; shrinking only swaps an empty buffer (part of a frame
+    /// stays where it is).
+    pub(super) fn set_read_capacity(&mut self, capacity: usize) {
+        self.read_capacity = capacity;
+        if capacity > self.read_buf.capacity() {
+            self.read_buf.reserve(capacity - self.read_buf.len());
+        } else if self.read_buf.is_empty() {
+            self.read_buf = BytesMut::new();
+        }
+    }
+
+    /// Whether the write buffer has room for another frame.
+    pub(super) fn write_ready(&self) -> bool {
+        self.write_buf.len() < WRITE_HIGH
+    }
+
+    /// Ready once the write buffer has room (flushing it if not).
+    pub(super) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.write_ready() {
+            Poll::Ready(Ok(()))
+        } else {
+            self.poll_flush(cx)
+        }
+    }
+
+    /// Masks `frame` into the write buffer.
+    pub(super) fn write(&mut self, frame: &Frame) {
+        codec::encode(frame, &mut self.write_buf);
+    }
+
+    /// Writes the buffer to the socket and flushes it.
+    pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.write_buf.is_empty() {
+            let n = match Pin::new(&mut self.io).poll_write(cx, &self.write_buf) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.write_buf.advance(n);
+        }
+        if self.write_buf.capacity() > WRITE_KEEP {
+            self.write_buf = BytesMut::new();
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Flushes what is buffered, then shuts down our side of TCP.
+    pub(super) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.poll_flush(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.io).poll_shutdown(cx),
+            other => other,
+        }
+    }
+}
