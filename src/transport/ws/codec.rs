@@ -16,7 +16,7 @@ use crate::Error;
 
 /// The largest control-frame payload (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
-/// The most read-buffer room reserved ahead for a frame's payload.
+/// The most read-buffer room asked for ahead of a frame's payload.
 const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// A frame's opcode.
@@ -132,6 +132,36 @@ impl FrameCodec {
         let [first, second, ..] = *src else {
             return Ok(None);
         };
+        // Nearly every frame of a stream: a whole text or binary frame,
+        // unmasked, with no reserved bit, shorter than 64 KiB. Its first
+        // byte and the length forms say all the rules below would.
+        if first == 0x81 || first == 0x82 {
+            let opcode = if first == 0x81 {
+                OpCode::Text
+            } else {
+                OpCode::Binary
+            };
+            let short = |start: usize, len: usize| {
+                (len <= self.max_payload).then_some(Head {
+                    fin: true,
+                    rsv1: false,
+                    opcode,
+                    start,
+                    end: start + len,
+                })
+            };
+            let fast = match second {
+                0..=125 => short(2, usize::from(second)),
+                126 => match src.get(2..4) {
+                    Some(&[high, low]) => short(4, usize::from(u16::from_be_bytes([high, low]))),
+                    _ => return Ok(None),
+                },
+                _ => None,
+            };
+            if fast.is_some() {
+                return Ok(fast);
+            }
+        }
         let fin = first & 0x80 != 0;
         let rsv1 = first & 0x40 != 0;
         if first & 0x30 != 0 {
@@ -193,9 +223,10 @@ impl FrameCodec {
     /// off it in one split: their heads go into `heads` (cleared first) and
     /// their payloads are slices of the returned bytes, so no frame is
     /// copied or allocated for. A bad header ends the walk: the frames
-    /// before it come back with the error. When a frame is incomplete, room
-    /// for the rest of it is reserved (at most 64 KiB at a time: a header
-    /// alone must not make us allocate a whole message).
+    /// before it come back with the error. The burst says how many bytes
+    /// the incomplete frame after them still lacks, for the reader to make
+    /// room (at most 64 KiB at a time: a header alone must not make us
+    /// allocate a whole message).
     pub(crate) fn split_burst(
         &self,
         src: &mut BytesMut,
@@ -227,10 +258,11 @@ impl FrameCodec {
         } else {
             src.split_to(at).freeze()
         };
-        if missing > 0 {
-            src.reserve(missing.min(RESERVE_AHEAD));
+        Burst {
+            bytes,
+            missing: missing.min(RESERVE_AHEAD),
+            error,
         }
-        Burst { bytes, error }
     }
 }
 
@@ -263,6 +295,9 @@ impl Head {
 pub(crate) struct Burst {
     /// The burst's frames, headers and payloads.
     pub(crate) bytes: Bytes,
+    /// Bytes the incomplete frame left in the buffer still lacks (at most
+    /// 64 KiB).
+    pub(crate) missing: usize,
     /// The bad header that ended the walk, after the frames before it.
     pub(crate) error: Option<Error>,
 }

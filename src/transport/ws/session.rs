@@ -160,6 +160,7 @@ impl WsSession {
         let status = loop {
             // The whole frames already read, in one burst.
             let burst = self.socket.burst(limit - frames);
+            inbound.reserve(self.socket.heads().len());
             for i in 0..self.socket.heads().len() {
                 let frame = self.socket.heads()[i].frame(&burst.bytes);
                 frames += 1;

@@ -41,6 +41,8 @@ pub(super) struct WsSocket {
     codec: FrameCodec,
     /// The heads of the last burst (kept for their allocation).
     heads: Vec<Head>,
+    /// What the incomplete frame in the read buffer still lacks.
+    missing: usize,
     /// The peer closed its side of TCP.
     eof: bool,
 }
@@ -62,6 +64,7 @@ impl WsSocket {
             write_buf: BytesMut::new(),
             codec,
             heads: Vec::new(),
+            missing: 0,
             eof: false,
         }
     }
@@ -69,8 +72,11 @@ impl WsSocket {
     /// Takes the whole frames the read buffer holds, at most `max_frames`;
     /// the heads are in [`heads`](Self::heads) until the next burst.
     pub(super) fn burst(&mut self, max_frames: usize) -> Burst {
-        self.codec
-            .split_burst(&mut self.read_buf, max_frames, &mut self.heads)
+        let burst = self
+            .codec
+            .split_burst(&mut self.read_buf, max_frames, &mut self.heads);
+        self.missing = burst.missing;
+        burst
     }
 
     /// The heads of the last burst.
@@ -84,13 +90,14 @@ impl WsSocket {
         if self.eof {
             return Poll::Ready(Ok(0));
         }
-        let room = self.read_buf.capacity() - self.read_buf.len();
-        if room < READ_ROOM_LOW {
-            self.read_buf.reserve(
-                self.read_capacity
-                    .saturating_sub(self.read_buf.len())
-                    .max(READ_ROOM_LOW),
-            );
+        // Room for the rest of an incomplete frame, and at least a little;
+        // when there is less, a buffer of the full read capacity (a fresh
+        // one while frames still hold the old).
+        let len = self.read_buf.len();
+        let need = self.missing.max(READ_ROOM_LOW);
+        if self.read_buf.capacity() - len < need {
+            self.read_buf
+                .reserve(self.read_capacity.max(len + need) - len);
         }
         let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
         if let Poll::Ready(Ok(0)) = read {
