@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::Error;
 
@@ -302,31 +302,71 @@ pub(crate) struct Burst {
     pub(crate) error: Option<Error>,
 }
 
-/// Writes `frame` masked with a fresh random key (RFC 6455 §5.3, §10.3).
-pub(crate) fn encode(frame: &Frame, dst: &mut BytesMut) {
-    encode_masked(frame, rand::random(), dst);
-}
-
 /// Writes `frame` masked with `key` (RFC 6455 §5.3).
 pub(crate) fn encode_masked(frame: &Frame, key: [u8; 4], dst: &mut BytesMut) {
     let len = frame.payload.len();
-    dst.reserve(14 + len);
-    dst.put_u8((u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode.bits());
-    match len {
-        0..=125 => dst.put_u8(0x80 | u8::try_from(len).expect("below 126")),
+    // The header and key go in with one copy, the payload with another.
+    let mut head = [0u8; 14];
+    head[0] = (u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode.bits();
+    let at = match len {
+        0..=125 => {
+            head[1] = 0x80 | u8::try_from(len).expect("below 126");
+            2
+        }
         126..=0xFFFF => {
-            dst.put_u8(0x80 | 126);
-            dst.put_u16(u16::try_from(len).expect("below 64 KiB"));
+            head[1] = 0x80 | 126;
+            head[2..4].copy_from_slice(&u16::try_from(len).expect("below 64 KiB").to_be_bytes());
+            4
         }
         _ => {
-            dst.put_u8(0x80 | 127);
-            dst.put_u64(len as u64);
+            head[1] = 0x80 | 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    head[at..at + 4].copy_from_slice(&key);
+    dst.reserve(at + 4 + len);
+    dst.extend_from_slice(&head[..at + 4]);
+    let start = dst.len();
+    dst.extend_from_slice(&frame.payload);
+    apply_mask(&mut dst[start..], key);
+}
+
+/// Masking keys drawn from the thread's CSPRNG eight at a time (RFC 6455
+/// §5.3, §10.3: unpredictable), so a busy writer does not reach for the
+/// generator on every frame.
+#[derive(Debug, Default)]
+pub(crate) struct MaskKeys {
+    keys: [u8; 32],
+    /// Bytes of `keys` already used (32: draw again).
+    used: u8,
+}
+
+impl MaskKeys {
+    /// A pool that draws on first use.
+    pub(crate) fn new() -> Self {
+        Self {
+            keys: [0; 32],
+            used: 32,
         }
     }
-    dst.put_slice(&key);
-    let start = dst.len();
-    dst.put_slice(&frame.payload);
-    apply_mask(&mut dst[start..], key);
+
+    /// The next unused key.
+    #[inline]
+    pub(crate) fn next(&mut self) -> [u8; 4] {
+        if usize::from(self.used) >= self.keys.len() {
+            rand::fill(&mut self.keys);
+            self.used = 0;
+        }
+        let at = usize::from(self.used);
+        self.used += 4;
+        [
+            self.keys[at],
+            self.keys[at + 1],
+            self.keys[at + 2],
+            self.keys[at + 3],
+        ]
+    }
 }
 
 /// XORs `data` with the repeating `key`, a word at a time.
@@ -541,9 +581,10 @@ mod tests {
             assert_eq!(body, payload, "len {len}");
         }
         // Fresh keys per frame.
-        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
-        encode(&Frame::new(OpCode::Text, &b"same"[..]), &mut a);
-        encode(&Frame::new(OpCode::Text, &b"same"[..]), &mut b);
-        assert_ne!(a[2..6], b[2..6]);
+        let mut keys = MaskKeys::new();
+        let drawn: Vec<[u8; 4]> = (0..24).map(|_| keys.next()).collect();
+        for (i, key) in drawn.iter().enumerate() {
+            assert!(!drawn[..i].contains(key), "key {i} repeats: {drawn:?}");
+        }
     }
 }

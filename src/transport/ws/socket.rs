@@ -18,7 +18,7 @@ use awc::BoxedSocket;
 use bytes::{Buf, BytesMut};
 
 use super::{
-    codec::{self, Burst, Frame, FrameCodec, Head},
+    codec::{self, Burst, Frame, FrameCodec, Head, MaskKeys},
     read_buffer::QUIET_CAPACITY,
 };
 
@@ -38,6 +38,7 @@ pub(super) struct WsSocket {
     /// How much the read buffer holds room for when it is refilled.
     read_capacity: usize,
     write_buf: BytesMut,
+    keys: MaskKeys,
     codec: FrameCodec,
     /// The heads of the last burst (kept for their allocation).
     heads: Vec<Head>,
@@ -62,6 +63,7 @@ impl WsSocket {
             read_buf,
             read_capacity: QUIET_CAPACITY,
             write_buf: BytesMut::new(),
+            keys: MaskKeys::new(),
             codec,
             heads: Vec::new(),
             missing: 0,
@@ -139,7 +141,7 @@ impl WsSocket {
 
     /// Masks `frame` into the write buffer.
     pub(super) fn write(&mut self, frame: &Frame) {
-        codec::encode(frame, &mut self.write_buf);
+        codec::encode_masked(frame, self.keys.next(), &mut self.write_buf);
     }
 
     /// Writes the buffer to the socket and flushes it.
