@@ -3,7 +3,10 @@
 //! connection once a second (the client reconnects); raw awc, an
 //! actix-tether burst subscriber and a per-message subscriber each record
 //! send-to-handler latency, in the same run. The server runs on the main
-//! thread, each client's connection on an arbiter thread of its own; no
+//! thread and raw awc's reading loop on an arbiter thread of its own;
+//! actix-tether runs twice: with the connection and the subscriber on one
+//! arbiter thread (`SupervisorConfig::arbiters(0)`, as the raw loop), and
+//! with each on a thread of its own (the supervisor's default arbiters). No
 //! thread is pinned. The server sets `TCP_NODELAY`, as streaming servers
 //! do (without it, Nagle and delayed acknowledgements hold the last small
 //! write before a close for up to 40 ms).
@@ -26,7 +29,7 @@ use std::{
 use actix::prelude::*;
 use actix_tether::{
     AddEndpoint, BurstReceived, EndpointConfig, MessageReceived, RemoveEndpoint, Subscribe,
-    Subscriber, SupervisorActor,
+    Subscriber, SupervisorActor, SupervisorConfig,
 };
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -181,23 +184,28 @@ async fn raw_awc(port: u16, secs: u64) -> Samples {
     samples
 }
 
-async fn tether(port: u16, secs: u64, bursts: bool) -> Samples {
+/// Where the subscriber runs relative to the connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// The supervisor's default arbiters, the subscriber on an arbiter of
+    /// its own: every delivery crosses threads.
+    OwnThreads,
+    /// `SupervisorConfig::arbiters(0)` started on the subscriber's arbiter:
+    /// the connection and the subscriber share one thread, as a raw reading
+    /// loop does.
+    SameThread,
+}
+
+async fn tether(port: u16, secs: u64, bursts: bool, placement: Placement) -> Samples {
     let shared = Shared::default();
-    let supervisor = SupervisorActor::default().start();
-    // Not on the server's thread: its own, like the connection's.
+    let thread = Arbiter::new();
     let recorder_shared = shared.clone();
-    let recorder =
-        Recorder::start_in_arbiter(&Arbiter::new().handle(), move |_| Recorder(recorder_shared));
+    let recorder = Recorder::start_in_arbiter(&thread.handle(), move |_| Recorder(recorder_shared));
     let subscriber = if bursts {
         Subscriber::Bursts(recorder.recipient())
     } else {
         Subscriber::Messages(recorder.recipient())
     };
-    supervisor
-        .send(Subscribe::to(subscriber))
-        .await
-        .unwrap()
-        .unwrap();
     let config = EndpointConfig::websocket(format!("ws://127.0.0.1:{port}/"))
         .backoff(actix_tether::BackoffConfig::Constant {
             delay: Duration::from_millis(1),
@@ -205,13 +213,38 @@ async fn tether(port: u16, secs: u64, bursts: bool) -> Samples {
         .reset_after(Duration::from_millis(100))
         .build()
         .unwrap();
-    supervisor
-        .send(AddEndpoint::new("latency", config))
-        .await
-        .unwrap()
-        .unwrap();
-    actix_rt::time::sleep(Duration::from_secs(secs)).await;
-    let _ = supervisor.send(RemoveEndpoint::new("latency")).await;
+    let run = async move {
+        let supervisor = match placement {
+            Placement::OwnThreads => SupervisorActor::default().start(),
+            Placement::SameThread => {
+                SupervisorActor::new(SupervisorConfig::default().arbiters(0)).start()
+            }
+        };
+        supervisor
+            .send(Subscribe::to(subscriber))
+            .await
+            .unwrap()
+            .unwrap();
+        supervisor
+            .send(AddEndpoint::new("latency", config))
+            .await
+            .unwrap()
+            .unwrap();
+        actix_rt::time::sleep(Duration::from_secs(secs)).await;
+        let _ = supervisor.send(RemoveEndpoint::new("latency")).await;
+    };
+    match placement {
+        Placement::OwnThreads => run.await,
+        Placement::SameThread => {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            thread.spawn(async move {
+                run.await;
+                let _ = tx.send(());
+            });
+            rx.await.expect("same-thread run");
+        }
+    }
+    thread.stop();
     let samples = std::mem::take(&mut *shared.lock().unwrap());
     samples
 }
@@ -265,7 +298,15 @@ fn main() {
             });
         });
         row("raw awc", rx.await.expect("raw awc run"));
-        row("actix-tether, bursts", tether(port, secs, true).await);
-        row("actix-tether, per message", tether(port, secs, false).await);
+        use Placement::{OwnThreads, SameThread};
+        let runs = [
+            ("actix-tether, bursts, same thread", true, SameThread),
+            ("actix-tether, per message, same thread", false, SameThread),
+            ("actix-tether, bursts, own threads", true, OwnThreads),
+            ("actix-tether, per message, own threads", false, OwnThreads),
+        ];
+        for (name, bursts, placement) in runs {
+            row(name, tether(port, secs, bursts, placement).await);
+        }
     });
 }

@@ -59,25 +59,33 @@ impl WsSession {
 
     /// A data message's frame, compressed when permessage-deflate was agreed
     /// and the message is long enough to gain.
-    fn outgoing(&self, payload: Payload) -> Result<Frame, Error> {
+    ///
+    /// A message the compressor fails on goes out uncompressed (RFC 7692
+    /// lets any message be sent so): neither the message nor the
+    /// connection is lost to our own compressor's fault.
+    fn outgoing(&self, payload: Payload) -> Frame {
         let frame = data_frame(payload);
         let Some(agreed) = &self.deflate else {
-            return Ok(frame);
+            return frame;
         };
         if frame.payload.len() < COMPRESS_FROM {
-            return Ok(frame);
+            return frame;
         }
         let mut out = Vec::with_capacity(frame.payload.len() / 2 + 16);
-        // Sent as it is when the window is too small to compress, or when
-        // compressing does not make it smaller.
-        if !compress_shared(agreed, &frame.payload, &mut out)? || out.len() >= frame.payload.len() {
-            return Ok(frame);
+        match compress_shared(agreed, &frame.payload, &mut out) {
+            // Sent as it is when compressing does not make it smaller.
+            Ok(true) if out.len() < frame.payload.len() => Frame {
+                rsv1: true,
+                payload: out.into(),
+                ..frame
+            },
+            // The window is too small to compress at all.
+            Ok(_) => frame,
+            Err(error) => {
+                tracing::warn!(%error, "compressing a message failed; sent uncompressed");
+                frame
+            }
         }
-        Ok(Frame {
-            rsv1: true,
-            payload: out.into(),
-            ..frame
-        })
     }
 
     /// Queues a control frame ahead of every data message.
@@ -251,7 +259,7 @@ impl Session for WsSession {
     }
 
     fn start_send(&mut self, payload: Payload) -> Result<(), Error> {
-        let frame = self.outgoing(payload)?;
+        let frame = self.outgoing(payload);
         self.socket.write(&frame);
         Ok(())
     }
