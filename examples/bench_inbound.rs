@@ -234,7 +234,9 @@ async fn main() {
             }
         }
         if batched_on {
-            row(&name_batched, "msg/s", &raw, &batched, ">= 0.95x");
+            // Issue 13's targets: the own codec reads whole bursts.
+            let target = if size == 64 { ">= 1.5x" } else { ">= 1.2x" };
+            row(&name_batched, "msg/s", &raw, &batched, target);
             let name = format!("{name_batched}, vs raw awc checking UTF-8");
             row(&name, "msg/s", &checked, &batched, "(context)");
         }

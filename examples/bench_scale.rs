@@ -617,8 +617,11 @@ fn main() {
         }
         let ratio =
             |i: usize| rows[1][i].parse::<f64>().unwrap() / rows[0][i].parse::<f64>().unwrap();
+        // Targets (issue 13): memory at most tokio-tungstenite's with an
+        // 8 KiB read buffer, 14.3 KiB against raw awc's 15.8 when measured
+        // (0.9x); CPU within 5% of raw awc.
         println!(
-            "| {n} | ratio | | {:.2}x (target <= 1.3x) | {:.2}x (target <= 1.5x) | target 0 |",
+            "| {n} | ratio | | {:.2}x (target <= 0.9x) | {:.2}x (target <= 1.05x) | target 0 |",
             ratio(1),
             ratio(2)
         );
