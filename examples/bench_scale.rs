@@ -7,7 +7,10 @@
 //!
 //! For each endpoint count it measures, in separate client processes so
 //! memory figures do not mix: raw awc clients pinging every second, then
-//! actix-tether endpoints with a 1 s protocol heartbeat. Each reports the
+//! actix-tether endpoints with a 1 s protocol heartbeat, then the same
+//! against a server that agrees permessage-deflate and sends each
+//! connection one compressed message (so each holds an inflater). Each
+//! reports the
 //! time for all to connect, resident memory per connection (minus the
 //! process baseline), CPU seconds per endpoint-hour over the hold period and
 //! missed heartbeats. Then a reconnect storm: the server goes away for 5 s
@@ -94,16 +97,98 @@ async fn echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
     Ok(response)
 }
 
+/// As [`echo`], agreeing permessage-deflate (with context takeover, so the
+/// client keeps its inflater's window) and sending one compressed 1 KiB
+/// JSON message first: what an idle connection costs once compression is
+/// in use. Pongs are written by hand (the response body is raw bytes).
+async fn echo_deflate(
+    req: HttpRequest,
+    mut body: web::Payload,
+    first: web::Data<bytes::Bytes>,
+) -> actix_web::Result<HttpResponse> {
+    use actix_codec::Decoder;
+    use bytes::{BufMut, BytesMut};
+    let mut response = actix_http::ws::handshake(req.head())?;
+    response.insert_header((
+        "sec-websocket-extensions",
+        "permessage-deflate; client_no_context_takeover",
+    ));
+    let (tx, rx) = futures::channel::mpsc::unbounded::<bytes::Bytes>();
+    let _ = tx.unbounded_send(first.get_ref().clone());
+    actix_web::rt::spawn(async move {
+        let mut codec = actix_http::ws::Codec::new();
+        let mut buf = BytesMut::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buf.extend_from_slice(&chunk);
+            while let Ok(Some(frame)) = codec.decode(&mut buf) {
+                match frame {
+                    actix_http::ws::Frame::Ping(payload) => {
+                        let mut pong = BytesMut::with_capacity(2 + payload.len());
+                        pong.put_u8(0x8A);
+                        pong.put_u8(u8::try_from(payload.len()).expect("a control frame"));
+                        pong.extend_from_slice(&payload);
+                        if tx.unbounded_send(pong.freeze()).is_err() {
+                            return;
+                        }
+                    }
+                    actix_http::ws::Frame::Close(_) => return,
+                    _ => {}
+                }
+            }
+        }
+    });
+    let body = rx.map(Ok::<_, actix_web::Error>);
+    let response = response.message_body(actix_web::body::BodyStream::new(body))?;
+    Ok(HttpResponse::from(response.map_into_boxed_body()))
+}
+
+/// One compressed text frame holding a 1 KiB JSON message.
+fn compressed_message() -> bytes::Bytes {
+    let mut json = String::from("[");
+    for i in 0..12 {
+        json.push_str(&format!(
+            r#"{{"type":"trade","symbol":"BTC-USD","price":"{}.{:02}","size":"0.{:04}"}},"#,
+            64_000 + i * 7,
+            i % 100,
+            i * 13
+        ));
+    }
+    json.pop();
+    json.push(']');
+    let mut deflate = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut payload = Vec::with_capacity(json.len());
+    deflate
+        .compress_vec(json.as_bytes(), &mut payload, flate2::FlushCompress::Sync)
+        .expect("compress");
+    payload.truncate(payload.len() - 4);
+    let mut frame = vec![0xC1];
+    match u8::try_from(payload.len()) {
+        Ok(short) if short < 126 => frame.push(short),
+        _ => {
+            frame.push(126);
+            frame.extend_from_slice(&u16::try_from(payload.len()).expect("small").to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&payload);
+    frame.into()
+}
+
 fn serve(port: u16) {
     actix_rt::System::new().block_on(async move {
-        let server = HttpServer::new(|| App::new().route("/ws", web::get().to(echo)))
-            .workers(1)
-            .backlog(16_384)
-            .max_connections(50_000)
-            .disable_signals()
-            .shutdown_timeout(0)
-            .bind(("127.0.0.1", port))
-            .expect("bind");
+        let first = web::Data::new(compressed_message());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(first.clone())
+                .route("/ws", web::get().to(echo))
+                .route("/ws-deflate", web::get().to(echo_deflate))
+        })
+        .workers(1)
+        .backlog(16_384)
+        .max_connections(50_000)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", port))
+        .expect("bind");
         println!("PORT {}", server.addrs()[0].port());
         std::io::stdout().flush().unwrap();
         server.run().await.unwrap();
@@ -134,8 +219,8 @@ impl Server {
         Self { child, port }
     }
 
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws", self.port)
+    fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
     }
 
     fn stop(mut self) {
@@ -534,7 +619,7 @@ fn run_storm(n: usize, retry: Retry) -> Vec<String> {
     let server = Server::start(0);
     let port = server.port;
     let mut client = Command::new(std::env::current_exe().unwrap())
-        .args(["--storm", &server.url(), &n.to_string(), retry.arg()])
+        .args(["--storm", &server.url("/ws"), &n.to_string(), retry.arg()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -591,23 +676,26 @@ fn main() {
     }
     for &n in counts.iter().filter(|_| !storm_only) {
         let mut rows = Vec::new();
-        for kind in ["raw", "tether"] {
+        // The third client: actix-tether against a server that agrees
+        // permessage-deflate and sends each connection one compressed
+        // message (so every connection holds an inflater).
+        for (kind, path) in [("raw", "/ws"), ("tether", "/ws"), ("tether", "/ws-deflate")] {
             let r = median_row((0..runs).map(|_| {
                 let server = Server::start(0);
                 let r = run_client(&[
                     "--client".into(),
                     kind.into(),
-                    server.url(),
+                    server.url(path),
                     n.to_string(),
                     hold.to_string(),
                 ]);
                 server.stop();
                 r
             }));
-            let name = if kind == "raw" {
-                "raw awc"
-            } else {
-                "actix-tether"
+            let name = match (kind, path) {
+                ("raw", _) => "raw awc",
+                (_, "/ws") => "actix-tether",
+                _ => "actix-tether, compression in use",
             };
             println!(
                 "| {n} | {name} | {} s | {} KiB | {} | {} |",
