@@ -11,6 +11,14 @@
 //! content type other than `text/event-stream` fail the endpoint. Any bytes,
 //! comments included, prove the stream alive; silence for the heartbeat
 //! timeout restarts it.
+//!
+//! Every HTTP/1 response framing is read, over `http://` and `https://`:
+//! chunked, `Content-Length`, and a body delimited by the server closing
+//! the connection (HTTP/1.1 without a length, HTTP/1.0); interim 1xx
+//! responses are skipped. A response that is not HTTP/1.x, a head over
+//! [`MAX_RESPONSE_HEAD_SIZE`](crate::config::MAX_RESPONSE_HEAD_SIZE), an
+//! invalid `Content-Length` or broken chunked coding fails the attempt
+//! with a [`Protocol`](crate::ErrorCategory::Protocol) error.
 
 mod parser;
 

@@ -1,35 +1,50 @@
 //! The Server-Sent Events transport: a GET with `Accept:
-//! text/event-stream` over awc (redirects followed), then an [`SseSession`]
-//! that parses the body into events. The transport keeps what the next
-//! attempt resumes from: the URL after redirects, the last event id and
-//! the server's `retry:`.
+//! text/event-stream`, redirects followed, then an [`SseSession`] that
+//! parses the body into events. The transport keeps what the next attempt
+//! resumes from: the URL after redirects, the last event id and the
+//! server's `retry:`.
+//!
+//! The HTTP/1.1 exchange is our own ([`crate::http1`]) over the stream
+//! actix-tls's connector makes, so that every response framing works:
+//! awc reads an HTTP/1.1 response without a length as having no body
+//! (actix-web issue 2287), which loses close-delimited event streams.
+
+mod session;
 
 use std::{
     cell::RefCell,
-    pin::Pin,
     rc::Rc,
     sync::Arc,
-    task::{Context, Poll},
     time::{Duration, SystemTime},
 };
 
-use awc::{
-    error::PayloadError,
-    http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER},
+use actix_codec::Framed;
+use awc::http::{
+    header::{
+        HeaderMap, HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION,
+        RETRY_AFTER, USER_AGENT,
+    },
+    Method,
 };
 use bytes::Bytes;
 use bytestring::ByteString;
-use futures::{
-    future::LocalBoxFuture,
-    stream::{LocalBoxStream, Stream},
-    StreamExt,
+use futures::{future::LocalBoxFuture, SinkExt as _, StreamExt as _};
+
+use self::session::SseSession;
+use super::{
+    http::{header_pairs, http1_tls},
+    socket::{io_error, Socket, Target},
+    Attempt, Session, Transport,
+};
+use crate::{
+    http1::{Part, ReadError, RequestHead, ResponseCodec, ResponseHead},
+    retry_after::parse_retry_after,
+    sse::SseParser,
+    Error, ErrorCategory,
 };
 
-use super::{
-    http::{client_for, header_pairs, request_error},
-    Attempt, Capabilities, Inbound, Read, Session, Transport,
-};
-use crate::{retry_after::parse_retry_after, sse::SseParser, Error, ErrorCategory, Payload};
+/// The `User-Agent` sent unless the endpoint's headers set one.
+const USER_AGENT_VALUE: &str = concat!("actix-tether/", env!("CARGO_PKG_VERSION"));
 
 /// What a reconnect carries over from the previous connection.
 #[derive(Default)]
@@ -67,7 +82,11 @@ pub(crate) struct SseSettings {
 #[derive(Debug)]
 pub(crate) struct SseTransport {
     settings: SseSettings,
+    /// The endpoint's TLS config (ALPN `http/1.1`), made at the first
+    /// attempt.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// The endpoint's own TLS settings, if it has them.
+    own_tls: Option<Arc<rustls::ClientConfig>>,
     /// Shared with the live session, which leaves its state here when dropped.
     resume: Rc<RefCell<Resume>>,
 }
@@ -76,7 +95,8 @@ impl SseTransport {
     pub(crate) fn new(settings: SseSettings, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         Self {
             settings,
-            tls,
+            tls: None,
+            own_tls: tls,
             resume: Rc::default(),
         }
     }
@@ -112,7 +132,10 @@ impl Transport for SseTransport {
         &mut self,
         attempt: &Attempt,
     ) -> LocalBoxFuture<'static, Result<Box<dyn Session>, Error>> {
-        let client = client_for(self.tls.as_ref());
+        let tls = self
+            .tls
+            .get_or_insert_with(|| http1_tls(self.own_tls.as_ref()))
+            .clone();
         let headers = header_pairs(attempt.headers());
         // The endpoint's headers (credentials among them) go to its own
         // origin only, never to another one a redirect points at.
@@ -135,36 +158,32 @@ impl Transport for SseTransport {
             let headers = headers?;
             let max_redirects = settings.max_redirects;
             for _ in 0..=max_redirects {
-                let mut request = client
-                    .get(url.as_str())
-                    .insert_header((ACCEPT, "text/event-stream"))
-                    .insert_header((CACHE_CONTROL, "no-cache"));
-                if home.is_some() && crate::url::origin(&url) == home {
-                    for header in &headers {
-                        request = request.insert_header(header.clone());
+                let target = Target::parse(&url)?;
+                let own = if home.is_some() && crate::url::origin(&url) == home {
+                    &headers[..]
+                } else {
+                    if !headers.is_empty() {
+                        tracing::debug!(
+                            "redirected to another origin: the endpoint's headers stay home"
+                        );
                     }
-                } else if !headers.is_empty() {
-                    tracing::debug!(
-                        "redirected to another origin: the endpoint's headers stay home"
-                    );
-                }
-                if let Some(id) = &last_event_id {
-                    request = request.insert_header(("last-event-id", id.clone()));
-                }
-                let response = request.send().await.map_err(request_error)?;
-                match answer(response, &url)? {
-                    Answer::Stream(body) => {
+                    &[]
+                };
+                let request = request_head(&target, own, last_event_id.as_ref());
+                let (head, body) = exchange(&target, request.encode(None), &tls).await?;
+                match answer(&head, &url)? {
+                    Answer::Stream => {
                         let last_event_id = {
                             let mut resume = resume.borrow_mut();
                             resume.url = Some(url);
                             resume.last_event_id.clone()
                         };
-                        let session = SseSession {
+                        let session = SseSession::new(
                             body,
-                            parser: SseParser::resuming(settings.max_event_size, last_event_id),
-                            liveness_events: settings.liveness_events,
+                            SseParser::resuming(settings.max_event_size, last_event_id),
+                            settings.liveness_events,
                             resume,
-                        };
+                        );
                         return Ok(Box::new(session) as Box<dyn Session>);
                     }
                     Answer::Redirect(next) => url = next,
@@ -182,25 +201,86 @@ impl Transport for SseTransport {
     }
 }
 
-/// The body of an event stream.
-type Body = LocalBoxStream<'static, Result<Bytes, PayloadError>>;
+/// An event stream's response body, read through our HTTP/1.1 codec.
+type Body = Framed<Socket, ResponseCodec>;
+
+/// The event-stream request to `target`: `own` headers (the endpoint's, on
+/// its own origin) win over our defaults.
+fn request_head(
+    target: &Target,
+    own: &[(HeaderName, HeaderValue)],
+    last_event_id: Option<&HeaderValue>,
+) -> RequestHead {
+    let mut headers = HeaderMap::with_capacity(own.len() + 5);
+    let defaults = [
+        (HOST, HeaderValue::from_str(&target.authority).ok()),
+        (ACCEPT, Some(HeaderValue::from_static("text/event-stream"))),
+        (CACHE_CONTROL, Some(HeaderValue::from_static("no-cache"))),
+        (USER_AGENT, Some(HeaderValue::from_static(USER_AGENT_VALUE))),
+    ];
+    for (name, value) in defaults {
+        if let Some(value) = value {
+            headers.insert(name, value);
+        }
+    }
+    for (name, value) in own {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some(id) = last_event_id {
+        headers.insert(HeaderName::from_static("last-event-id"), id.clone());
+    }
+    RequestHead {
+        method: Method::GET,
+        target: target.path.clone(),
+        headers,
+    }
+}
+
+/// Connects to `target`, sends `request` and reads the response head.
+async fn exchange(
+    target: &Target,
+    request: Bytes,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<(ResponseHead, Body), Error> {
+    let socket = target.connect(|| tls.clone()).await?;
+    let mut body = Framed::new(socket, ResponseCodec::default());
+    body.send(request).await.map_err(|err| match err {
+        ReadError::Io(io) => io_error("request failed", &io),
+        other => read_error(other),
+    })?;
+    match body.next().await {
+        Some(Ok(Part::Head(head))) => Ok((head, body)),
+        Some(Err(err)) => Err(read_error(err)),
+        Some(Ok(_)) | None => Err(read_error(ReadError::Truncated("before a response"))),
+    }
+}
+
+/// Our owned, categorised error for a failed read: broken framing is a
+/// protocol fault, a connection that ended early or failed a network one
+/// (a TLS one when rustls reported it).
+fn read_error(err: ReadError) -> Error {
+    match err {
+        ReadError::Framing(_) => Error::protocol(err.to_string()),
+        ReadError::Truncated(_) => Error::network(err.to_string()),
+        ReadError::Io(io) => io_error("read failed", &io),
+    }
+}
 
 /// What a response to the event-stream request says.
 enum Answer {
-    /// The stream: its body.
-    Stream(Body),
+    /// The stream: its body follows.
+    Stream,
     /// Go to this URL.
     Redirect(String),
 }
 
 /// Reads the answer to a request for `url`: a 200 event stream, a
 /// redirect, or a categorised refusal.
-fn answer(response: awc::ClientResponse, url: &str) -> Result<Answer, Error> {
-    let status = response.status();
-    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
-    match status.as_u16() {
+fn answer(head: &ResponseHead, url: &str) -> Result<Answer, Error> {
+    let status = head.status;
+    match status {
         200 => {
-            let content_type = header(CONTENT_TYPE).unwrap_or("");
+            let content_type = head.header(CONTENT_TYPE).unwrap_or("");
             let essence = content_type.split(';').next().unwrap_or("").trim();
             if !essence.eq_ignore_ascii_case("text/event-stream") {
                 return Err(Error::new(
@@ -208,9 +288,10 @@ fn answer(response: awc::ClientResponse, url: &str) -> Result<Answer, Error> {
                     format!("expected content type text/event-stream, got {content_type:?}"),
                 ));
             }
-            Ok(Answer::Stream(response.boxed_local()))
+            Ok(Answer::Stream)
         }
-        301 | 302 | 303 | 307 | 308 => header(LOCATION)
+        301 | 302 | 303 | 307 | 308 => head
+            .header(LOCATION)
             .and_then(|location| resolve_location(url, location))
             .map(Answer::Redirect)
             .ok_or_else(|| {
@@ -218,81 +299,14 @@ fn answer(response: awc::ClientResponse, url: &str) -> Result<Answer, Error> {
                     ErrorCategory::Rejected,
                     format!("redirect {status} without a usable location"),
                 )
-                .with_http_status(status.as_u16())
+                .with_http_status(status)
             }),
         _ => {
-            let hint = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
-            Err(Error::refused(status.as_u16(), hint))
+            let hint = head
+                .header(RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            Err(Error::refused(status, hint))
         }
-    }
-}
-
-/// An open event stream: the response body and the parser.
-struct SseSession {
-    body: Body,
-    parser: SseParser,
-    liveness_events: Arc<[String]>,
-    resume: Rc<RefCell<Resume>>,
-}
-
-impl Drop for SseSession {
-    /// Leaves what the next attempt resumes from with the transport.
-    fn drop(&mut self) {
-        let mut resume = self.resume.borrow_mut();
-        resume.last_event_id = self.parser.last_event_id().clone();
-        if let Some(retry) = self.parser.take_retry() {
-            resume.retry = Some(retry);
-        }
-    }
-}
-
-impl Session for SseSession {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::receive_only()
-    }
-
-    /// Parses up to a burst's worth of ready chunks; any bytes, comments
-    /// included, prove the stream alive.
-    fn read(&mut self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
-        let liveness_only = &self.liveness_events;
-        for _ in 0..inbound.limit() {
-            let chunk = match Pin::new(&mut self.body).poll_next(cx) {
-                Poll::Pending => return Ok(Read::Pending),
-                Poll::Ready(None) => {
-                    return Err(Error::new(
-                        ErrorCategory::ClosedByPeer,
-                        "event stream ended",
-                    ))
-                }
-                Poll::Ready(Some(chunk)) => {
-                    chunk.map_err(|e| Error::network(format!("read failed: {e}")))?
-                }
-            };
-            inbound.alive();
-            self.parser.push_each(chunk, |event| {
-                if liveness_only.is_empty() || !liveness_only.iter().any(|t| *t == **event.event())
-                {
-                    inbound.message(Payload::Event(event));
-                }
-            })?;
-        }
-        Ok(Read::Full)
-    }
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Err(Error::receive_only()))
-    }
-
-    fn start_send(&mut self, _: Payload) -> Result<(), Error> {
-        Err(Error::receive_only())
-    }
-
-    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
     }
 }
 

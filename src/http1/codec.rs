@@ -1,0 +1,249 @@
+//! One response read off a connection, as an `actix-codec` codec: the head
+//! (interim 1xx heads skipped), then the body as it arrives, then its end.
+//! The request goes out through the same codec, as bytes.
+
+use std::borrow::Cow;
+
+use actix_codec::{Decoder, Encoder};
+use bytes::{Bytes, BytesMut};
+
+use super::{body::BodyDecoder, chunked::Chunk, ReadError, ResponseHead, MAX_RESPONSE_HEAD_SIZE};
+
+/// Interim (1xx) responses skipped before the final one.
+const MAX_INTERIM_RESPONSES: u8 = 8;
+
+/// What the codec reads.
+#[derive(Debug)]
+pub(crate) enum Part {
+    /// The final response head; the body follows.
+    Head(ResponseHead),
+    /// Body bytes.
+    Data(Bytes),
+    /// The body is complete.
+    End,
+}
+
+/// Where in the response the codec is.
+#[derive(Debug)]
+enum Phase {
+    /// Reading heads: `used` bytes of the head budget spent on interim ones.
+    Head { interim: u8, used: usize },
+    /// Reading the body.
+    Body(BodyDecoder),
+    /// The head announced framing that cannot be trusted; reading the
+    /// body fails with this.
+    Unframed(Cow<'static, str>),
+}
+
+/// Reads one HTTP/1.x response; writes the request's bytes as they are.
+#[derive(Debug)]
+pub(crate) struct ResponseCodec {
+    phase: Phase,
+    max_head: usize,
+}
+
+impl Default for ResponseCodec {
+    fn default() -> Self {
+        Self::new(MAX_RESPONSE_HEAD_SIZE)
+    }
+}
+
+impl ResponseCodec {
+    /// A codec that allows heads of at most `max_head` bytes (interim ones
+    /// included).
+    pub(crate) fn new(max_head: usize) -> Self {
+        Self {
+            phase: Phase::Head {
+                interim: 0,
+                used: 0,
+            },
+            max_head,
+        }
+    }
+
+    fn decode_head(
+        &mut self,
+        buf: &mut BytesMut,
+        mut interim: u8,
+        mut used: usize,
+    ) -> Result<Option<Part>, ReadError> {
+        // Each pass takes a head off `buf` or returns.
+        for _ in 0..=MAX_INTERIM_RESPONSES {
+            let before = buf.len();
+            let Some(head) = ResponseHead::parse(buf, self.max_head - used)? else {
+                self.phase = Phase::Head { interim, used };
+                return Ok(None);
+            };
+            used += before - buf.len();
+            if head.status == 101 {
+                return Err(ReadError::framing("101 switching protocols, unasked"));
+            }
+            if !head.is_interim() {
+                self.phase = match head.framing() {
+                    Ok(framing) => Phase::Body(BodyDecoder::new(framing)),
+                    Err(ReadError::Framing(problem)) => Phase::Unframed(problem),
+                    Err(other) => return Err(other),
+                };
+                return Ok(Some(Part::Head(head)));
+            }
+            interim += 1;
+            if interim > MAX_INTERIM_RESPONSES {
+                break;
+            }
+        }
+        Err(ReadError::framing(format!(
+            "more than {MAX_INTERIM_RESPONSES} interim responses"
+        )))
+    }
+}
+
+fn part(chunk: Option<Chunk>) -> Option<Part> {
+    chunk.map(|chunk| match chunk {
+        Chunk::Data(bytes) => Part::Data(bytes),
+        Chunk::End => Part::End,
+    })
+}
+
+impl Decoder for ResponseCodec {
+    type Item = Part;
+    type Error = ReadError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Part>, ReadError> {
+        match &mut self.phase {
+            Phase::Head { interim, used } => {
+                let (interim, used) = (*interim, *used);
+                self.decode_head(buf, interim, used)
+            }
+            Phase::Body(body) => body.decode(buf).map(part),
+            Phase::Unframed(problem) => Err(ReadError::Framing(problem.clone())),
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Part>, ReadError> {
+        if let Phase::Body(body) = &mut self.phase {
+            return body.decode_eof(buf).map(part);
+        }
+        match self.decode(buf)? {
+            Some(part) => Ok(Some(part)),
+            None if buf.is_empty() => Err(ReadError::Truncated("before a response")),
+            None => Err(ReadError::Truncated("inside the response head")),
+        }
+    }
+}
+
+impl Encoder<Bytes> for ResponseCodec {
+    type Error = ReadError;
+
+    fn encode(&mut self, request: Bytes, dst: &mut BytesMut) -> Result<(), ReadError> {
+        dst.extend_from_slice(&request);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::testing::{feed, splits};
+
+    /// A summary of every part read from `input`, then the end of input.
+    fn read(input: &[u8], max_head: usize) -> Result<Vec<String>, String> {
+        let mut first = None;
+        for cuts in splits(input) {
+            let mut codec = ResponseCodec::new(max_head);
+            let mut rest = BytesMut::new();
+            let got = feed(input, &cuts, |buf| {
+                let part = codec.decode(buf);
+                rest = buf.clone();
+                part
+            })
+            .and_then(|mut parts| {
+                for _ in 0..4 {
+                    match codec.decode_eof(&mut rest).map_err(|e| e.to_string())? {
+                        Some(part) => parts.push(part),
+                        None => break,
+                    }
+                }
+                Ok(parts)
+            })
+            .map(|parts| {
+                parts
+                    .into_iter()
+                    .map(|part| match part {
+                        Part::Head(head) => format!("head {}", head.status),
+                        Part::Data(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                        Part::End => "end".to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            // Data may come in any number of pieces: join neighbours.
+            .map(|parts| {
+                let mut joined: Vec<String> = Vec::new();
+                for part in parts {
+                    match joined.last_mut() {
+                        Some(last) if !is_marker(last) && !is_marker(&part) => {
+                            last.push_str(&part);
+                        }
+                        _ => joined.push(part),
+                    }
+                }
+                joined
+            });
+            match &first {
+                None => first = Some(got),
+                Some(first) => assert_eq!(*first, got, "cuts {cuts:?}"),
+            }
+        }
+        first.unwrap()
+    }
+
+    fn is_marker(part: &str) -> bool {
+        part == "end" || part.starts_with("head ")
+    }
+
+    #[test]
+    fn interim_heads_are_skipped_and_each_framing_is_read() {
+        let input = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n";
+        assert_eq!(read(input, 1024).unwrap(), ["head 200", "data", "end"]);
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndata and more";
+        assert_eq!(read(input, 1024).unwrap(), ["head 200", "data", "end"]);
+        let input = b"HTTP/1.0 200 OK\r\n\r\ndata";
+        assert_eq!(read(input, 1024).unwrap(), ["head 200", "data", "end"]);
+        let input = b"HTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(read(input, 1024).unwrap(), ["head 200", "end"]);
+    }
+
+    #[test]
+    fn heads_count_against_one_budget() {
+        let interim = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n";
+        let input = format!("{interim}{interim}{interim}HTTP/1.1 200 OK\r\n\r\n");
+        let err = read(input.as_bytes(), interim.len() * 3).unwrap_err();
+        assert!(err.contains("larger than"), "{err}");
+        assert!(read(input.as_bytes(), input.len()).is_ok());
+        let endless = interim.repeat(usize::from(MAX_INTERIM_RESPONSES) + 1);
+        let err = read(endless.as_bytes(), 64 * 1024).unwrap_err();
+        assert!(err.contains("interim responses"), "{err}");
+    }
+
+    #[test]
+    fn untrusted_framing_fails_only_when_the_body_is_read() {
+        let mut codec = ResponseCodec::default();
+        let mut buf = BytesMut::from(&b"HTTP/1.1 302 Found\r\nContent-Length: x\r\n\r\n"[..]);
+        assert!(matches!(codec.decode(&mut buf), Ok(Some(Part::Head(_)))));
+        assert!(matches!(codec.decode(&mut buf), Err(ReadError::Framing(_))));
+    }
+
+    #[test]
+    fn a_connection_closed_early_is_truncated() {
+        assert_eq!(
+            read(b"", 1024).unwrap_err(),
+            "connection closed before a response"
+        );
+        assert_eq!(
+            read(b"HTTP/1.1 200 OK\r\n", 1024).unwrap_err(),
+            "connection closed inside the response head"
+        );
+        let err = read(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 1024).unwrap_err();
+        assert!(err.contains("101"), "{err}");
+    }
+}
