@@ -178,6 +178,8 @@ async fn streams_over(framing: Framing, tls: bool) {
         Some(&*format!("127.0.0.1:{}", server.port))
     );
     assert_eq!(first.header("last-event-id"), None);
+    assert_eq!(first.header("content-length"), None);
+    assert!(first.body.is_empty());
     let second = server.next_request().await;
     assert_eq!(second.header("last-event-id"), Some("3"));
 }

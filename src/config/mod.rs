@@ -20,7 +20,7 @@ pub use self::{
     builder::EndpointBuilder,
     endpoint::{EndpointConfig, OnAuthFailure, ReconnectMode},
     heartbeat::{ApplicationHeartbeat, HeartbeatConfig},
-    sse::SseConfig,
+    sse::{RequestBody, SseConfig},
     supervisor::SupervisorConfig,
     tls::TlsSettings,
 };

@@ -1,6 +1,6 @@
-//! The Server-Sent Events transport: a GET with `Accept:
-//! text/event-stream`, redirects followed, then an [`SseSession`] that
-//! parses the body into events. The transport keeps what the next attempt
+//! The Server-Sent Events transport: a GET (or the endpoint's method and
+//! body) with `Accept: text/event-stream`, redirects followed, then an
+//! [`SseSession`] that parses the body into events. The transport keeps what the next attempt
 //! resumes from: the URL after redirects, the last event id and the
 //! server's `retry:`.
 //!
@@ -37,6 +37,7 @@ use super::{
     Attempt, Session, Transport,
 };
 use crate::{
+    config::RequestBody,
     http1::{Part, ReadError, RequestHead, ResponseCodec, ResponseHead},
     retry_after::parse_retry_after,
     sse::SseParser,
@@ -51,6 +52,9 @@ const USER_AGENT_VALUE: &str = concat!("actix-tether/", env!("CARGO_PKG_VERSION"
 struct Resume {
     /// The URL after redirects, used by later attempts.
     url: Option<String>,
+    /// A redirect on the way there turned the request into a GET without
+    /// a body: later attempts send that.
+    as_get: bool,
     /// The last event id, sent as `Last-Event-ID`.
     last_event_id: ByteString,
     /// The reconnection time the server set with `retry:`.
@@ -61,6 +65,7 @@ impl std::fmt::Debug for Resume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Resume")
             .field("url", &self.url.as_deref().map(crate::redact::redact_url))
+            .field("as_get", &self.as_get)
             .field("last_event_id", &self.last_event_id)
             .field("retry", &self.retry)
             .finish()
@@ -76,6 +81,10 @@ pub(crate) struct SseSettings {
     pub(crate) liveness_events: Arc<[String]>,
     /// Redirects followed per attempt.
     pub(crate) max_redirects: u8,
+    /// The request method.
+    pub(crate) method: Method,
+    /// The request body, made for every attempt.
+    pub(crate) body: Option<RequestBody>,
 }
 
 /// Connects `http://` and `https://` event streams.
@@ -125,8 +134,8 @@ pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
 }
 
 impl Transport for SseTransport {
-    /// One attempt: GET with `Accept: text/event-stream`, following
-    /// redirects (the lifecycle bounds the whole attempt; the body's idle
+    /// One attempt: the endpoint's method (GET unless set) with `Accept:
+    /// text/event-stream` and a freshly made body, following redirects (the lifecycle bounds the whole attempt; the body's idle
     /// bound is the heartbeat timeout).
     fn connect(
         &mut self,
@@ -140,17 +149,29 @@ impl Transport for SseTransport {
         // The endpoint's headers (credentials among them) go to its own
         // origin only, never to another one a redirect points at.
         let home = crate::url::origin(attempt.url());
-        let (mut url, last_event_id) = {
+        let (mut url, mut request, last_event_id) = {
             let resume = self.resume.borrow();
             let url = resume
                 .url
                 .clone()
                 .unwrap_or_else(|| attempt.url().to_owned());
+            let request = match &self.settings.body {
+                _ if resume.as_get => Ok(Request::get()),
+                // A fresh body for every attempt.
+                Some(body) => body.make().map(|bytes| Request {
+                    method: self.settings.method.clone(),
+                    body: Some((body.content_type().to_owned(), bytes)),
+                }),
+                None => Ok(Request {
+                    method: self.settings.method.clone(),
+                    body: None,
+                }),
+            };
             let id = match HeaderValue::from_bytes(resume.last_event_id.as_bytes()) {
                 Ok(value) if !value.is_empty() => Some(value),
                 _ => None,
             };
-            (url, id)
+            (url, request, id)
         };
         let settings = self.settings.clone();
         let resume = self.resume.clone();
@@ -158,6 +179,7 @@ impl Transport for SseTransport {
             let headers = headers?;
             let max_redirects = settings.max_redirects;
             for _ in 0..=max_redirects {
+                let current = request.as_ref().map_err(Clone::clone)?;
                 let target = Target::parse(&url)?;
                 let own = if home.is_some() && crate::url::origin(&url) == home {
                     &headers[..]
@@ -169,13 +191,14 @@ impl Transport for SseTransport {
                     }
                     &[]
                 };
-                let request = request_head(&target, own, last_event_id.as_ref());
-                let (head, body) = exchange(&target, request.encode(None), &tls).await?;
+                let bytes = current.encode(&target, own, last_event_id.as_ref())?;
+                let (head, body) = exchange(&target, bytes, &tls).await?;
                 match answer(&head, &url)? {
                     Answer::Stream => {
                         let last_event_id = {
                             let mut resume = resume.borrow_mut();
                             resume.url = Some(url);
+                            resume.as_get = current.method == Method::GET && current.body.is_none();
                             resume.last_event_id.clone()
                         };
                         let session = SseSession::new(
@@ -186,7 +209,19 @@ impl Transport for SseTransport {
                         );
                         return Ok(Box::new(session) as Box<dyn Session>);
                     }
-                    Answer::Redirect(next) => url = next,
+                    Answer::Redirect { to, status } => {
+                        url = to;
+                        // RFC 9110 §15.4: 303 asks for a GET; after 301
+                        // and 302 a POST becomes one, as user agents do.
+                        let keep_method = match status {
+                            303 => false,
+                            301 | 302 => current.method != Method::POST,
+                            _ => true,
+                        };
+                        if !keep_method {
+                            request = Ok(Request::get());
+                        }
+                    }
                 }
             }
             Err(Error::new(
@@ -204,35 +239,63 @@ impl Transport for SseTransport {
 /// An event stream's response body, read through our HTTP/1.1 codec.
 type Body = Framed<Socket, ResponseCodec>;
 
-/// The event-stream request to `target`: `own` headers (the endpoint's, on
-/// its own origin) win over our defaults.
-fn request_head(
-    target: &Target,
-    own: &[(HeaderName, HeaderValue)],
-    last_event_id: Option<&HeaderValue>,
-) -> RequestHead {
-    let mut headers = HeaderMap::with_capacity(own.len() + 5);
-    let defaults = [
-        (HOST, HeaderValue::from_str(&target.authority).ok()),
-        (ACCEPT, Some(HeaderValue::from_static("text/event-stream"))),
-        (CACHE_CONTROL, Some(HeaderValue::from_static("no-cache"))),
-        (USER_AGENT, Some(HeaderValue::from_static(USER_AGENT_VALUE))),
-    ];
-    for (name, value) in defaults {
-        if let Some(value) = value {
-            headers.insert(name, value);
+/// What an attempt asks for: the method and the body with its content
+/// type.
+struct Request {
+    method: Method,
+    body: Option<(String, Bytes)>,
+}
+
+impl Request {
+    /// A GET without a body (after a redirect that asks for one).
+    fn get() -> Self {
+        Self {
+            method: Method::GET,
+            body: None,
         }
     }
-    for (name, value) in own {
-        headers.insert(name.clone(), value.clone());
-    }
-    if let Some(id) = last_event_id {
-        headers.insert(HeaderName::from_static("last-event-id"), id.clone());
-    }
-    RequestHead {
-        method: Method::GET,
-        target: target.path.clone(),
-        headers,
+
+    /// The request to `target` as bytes: `own` headers (the endpoint's, on
+    /// its own origin) win over our defaults.
+    ///
+    /// # Errors
+    /// A config error when the content type is not a valid header value.
+    fn encode(
+        &self,
+        target: &Target,
+        own: &[(HeaderName, HeaderValue)],
+        last_event_id: Option<&HeaderValue>,
+    ) -> Result<Bytes, Error> {
+        let mut headers = HeaderMap::with_capacity(own.len() + 6);
+        let defaults = [
+            (HOST, HeaderValue::from_str(&target.authority).ok()),
+            (ACCEPT, Some(HeaderValue::from_static("text/event-stream"))),
+            (CACHE_CONTROL, Some(HeaderValue::from_static("no-cache"))),
+            (USER_AGENT, Some(HeaderValue::from_static(USER_AGENT_VALUE))),
+        ];
+        for (name, value) in defaults {
+            if let Some(value) = value {
+                headers.insert(name, value);
+            }
+        }
+        if let Some((content_type, _)) = &self.body {
+            let value = HeaderValue::from_str(content_type).map_err(|_| {
+                Error::new(ErrorCategory::Config, "invalid request body content type")
+            })?;
+            headers.insert(CONTENT_TYPE, value);
+        }
+        for (name, value) in own {
+            headers.insert(name.clone(), value.clone());
+        }
+        if let Some(id) = last_event_id {
+            headers.insert(HeaderName::from_static("last-event-id"), id.clone());
+        }
+        let head = RequestHead {
+            method: self.method.clone(),
+            target: target.path.clone(),
+            headers,
+        };
+        Ok(head.encode(self.body.as_ref().map(|(_, bytes)| &bytes[..])))
     }
 }
 
@@ -270,8 +333,8 @@ fn read_error(err: ReadError) -> Error {
 enum Answer {
     /// The stream: its body follows.
     Stream,
-    /// Go to this URL.
-    Redirect(String),
+    /// Go to this URL, as the redirect status says.
+    Redirect { to: String, status: u16 },
 }
 
 /// Reads the answer to a request for `url`: a 200 event stream, a
@@ -293,7 +356,7 @@ fn answer(head: &ResponseHead, url: &str) -> Result<Answer, Error> {
         301 | 302 | 303 | 307 | 308 => head
             .header(LOCATION)
             .and_then(|location| resolve_location(url, location))
-            .map(Answer::Redirect)
+            .map(|to| Answer::Redirect { to, status })
             .ok_or_else(|| {
                 Error::new(
                     ErrorCategory::Rejected,
