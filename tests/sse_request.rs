@@ -164,3 +164,56 @@ async fn a_307_keeps_the_method_and_body_and_a_303_turns_them_into_a_get() {
         [post("/303"), get.clone(), get]
     );
 }
+
+#[actix::test]
+async fn the_initial_last_event_id_goes_first_then_the_stream_s_ids_replace_it() {
+    let mut server = RawHttpServer::start(|request| {
+        let body: &[u8] = match request.connection {
+            // An event before any id: carries the initial one.
+            0 => b"data: first\n\nid: 42\ndata: a\n\n",
+            // `id` without a value clears the last event id.
+            1 => b"data: b\n\nid\ndata: c\n\n",
+            _ => return Reply::silence(),
+        };
+        Reply::new(
+            vec![
+                head("HTTP/1.1 200 OK", &["Content-Type: text/event-stream"]),
+                body.to_vec(),
+            ],
+            After::Close,
+        )
+    })
+    .await;
+    let (supervisor, mut events) = start().await;
+    let config = fast_sse(&server.url("/events"))
+        .last_event_id("41")
+        .build()
+        .unwrap();
+    add(&supervisor, "resumed", config).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (_, data, id) = events.next_event().await;
+        seen.push((data, id));
+    }
+    let some = |id: &str| Some(id.to_owned());
+    assert_eq!(
+        seen,
+        [
+            ("first".to_owned(), some("41")),
+            ("a".to_owned(), some("42")),
+            ("b".to_owned(), some("42")),
+            ("c".to_owned(), None),
+        ]
+    );
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.push(
+            server
+                .next_request()
+                .await
+                .header("last-event-id")
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(sent, [some("41"), some("42"), None]);
+}

@@ -325,6 +325,26 @@ impl EndpointBuilder {
         self
     }
 
+    /// SSE: the `Last-Event-ID` sent with the first request, so a service
+    /// that stored the last id it processed resumes from it after its own
+    /// restart. Later requests send the stream's last id instead, as
+    /// always (an empty `id:` field clears it). An empty `id` sends none.
+    /// Default: none. [`build`](Self::build) refuses an id holding NUL, CR
+    /// or LF.
+    ///
+    /// ```
+    /// use actix_tether::EndpointConfig;
+    /// let config = EndpointConfig::sse("https://relay.example/events")
+    ///     .last_event_id("evt-1041")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.sse.last_event_id.as_deref(), Some("evt-1041"));
+    /// ```
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.0.sse.last_event_id = Some(id.into());
+        self
+    }
+
     /// Adds a static handshake header (its value is never logged).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.0.headers.push((name.into(), value.into()));

@@ -484,6 +484,32 @@ mod tests {
     }
 
     #[test]
+    fn an_initial_last_event_id_is_one_line_for_sse_only() {
+        let id = |id: &str| {
+            EndpointConfig::sse("http://h/")
+                .last_event_id(id)
+                .build()
+                .map(|c| c.sse.last_event_id)
+                .map_err(|e| e.field())
+        };
+        assert_eq!(id("evt 7"), Ok(Some("evt 7".to_owned())));
+        assert_eq!(id(""), Ok(Some(String::new())));
+        for bad in ["a\nb", "a\rb", "a\0b"] {
+            assert_eq!(id(bad), Err("sse.last_event_id"), "{bad:?}");
+        }
+        let err = EndpointConfig::websocket("ws://h/")
+            .last_event_id("1")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.last_event_id");
+        let from_json: EndpointConfig = serde_json::from_str(
+            r#"{"url": "http://h/", "kind": "sse", "sse": {"last_event_id": "9"}}"#,
+        )
+        .unwrap();
+        assert_eq!(from_json.sse.last_event_id.as_deref(), Some("9"));
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let config = EndpointConfig::sse("https://user:hunter2@h/feed?token=abc#frag-secret")
             .header("X-Api-Key", "s3cret")

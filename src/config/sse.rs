@@ -32,6 +32,12 @@ pub struct SseConfig {
     /// body; `Content-Length: 0` for POST, PUT and PATCH).
     #[serde(skip)]
     pub body: Option<RequestBody>,
+    /// The `Last-Event-ID` of the first request, for a service that stored
+    /// the last id it processed and resumes after its own restart; the
+    /// stream's `id:` fields replace it as usual (an empty one clears it).
+    /// Events before the stream's first `id:` carry it as their id. Must
+    /// not hold NUL, CR or LF. Default: none.
+    pub last_event_id: Option<String>,
 }
 
 impl Default for SseConfig {
@@ -43,6 +49,7 @@ impl Default for SseConfig {
             max_redirects: 10,
             method: "GET".to_owned(),
             body: None,
+            last_event_id: None,
         }
     }
 }
@@ -59,6 +66,7 @@ impl fmt::Debug for SseConfig {
             .field("max_redirects", &self.max_redirects)
             .field("method", &self.method)
             .field("body", &self.body)
+            .field("last_event_id", &self.last_event_id)
             .finish()
     }
 }

@@ -62,7 +62,7 @@ impl EndpointConfig {
         Ok(())
     }
 
-    /// The SSE request's method and body.
+    /// The SSE request's method, body and first last event id.
     fn validate_request(&self) -> Result<(), ConfigError> {
         let method = &self.sse.method;
         if self.kind != TransportKind::Sse {
@@ -78,6 +78,12 @@ impl EndpointConfig {
                     "only sse endpoints take a request body",
                 ));
             }
+            if self.sse.last_event_id.is_some() {
+                return Err(ConfigError::new(
+                    "sse.last_event_id",
+                    "only sse endpoints take a last event id",
+                ));
+            }
             return Ok(());
         }
         if awc::http::Method::from_bytes(method.as_bytes()).is_err() {
@@ -91,6 +97,15 @@ impl EndpointConfig {
                 "sse.method",
                 format!("{method} cannot answer with an event stream"),
             ));
+        }
+        if let Some(id) = &self.sse.last_event_id {
+            // The event-stream grammar cannot carry these, nor a header.
+            if id.contains(['\0', '\r', '\n']) {
+                return Err(ConfigError::new(
+                    "sse.last_event_id",
+                    "an event id cannot hold NUL, CR or LF",
+                ));
+            }
         }
         if let Some(body) = &self.sse.body {
             awc::http::header::HeaderValue::from_str(body.content_type()).map_err(|_| {

@@ -463,6 +463,7 @@ fn transport_for(
                 method: awc::http::Method::from_bytes(config.sse.method.as_bytes())
                     .unwrap_or(awc::http::Method::GET),
                 body: config.sse.body.clone(),
+                last_event_id: config.sse.last_event_id.as_deref().map(Into::into),
             };
             Box::new(transport::SseTransport::new(settings, tls))
         }

@@ -2,8 +2,11 @@
 //! parser (WHATWG HTML, "Server-sent events", event stream interpretation).
 //!
 //! An SSE endpoint ([`EndpointConfig::sse`](crate::EndpointConfig::sse))
-//! sends `GET` with `Accept: text/event-stream` and `Cache-Control:
-//! no-cache`, plus `Last-Event-ID` on reconnects once an id is known.
+//! sends `GET` (or the method and body it was given) with `Accept:
+//! text/event-stream` and `Cache-Control: no-cache`, plus `Last-Event-ID`
+//! on reconnects once an id is known (and on the first request, if the
+//! endpoint was given one with
+//! [`last_event_id`](crate::EndpointBuilder::last_event_id)).
 //! Redirects are followed and later attempts go to the final URL. A `retry:`
 //! field sets the endpoint's reconnection delay floor (backoff still applies
 //! above it). 204 closes the endpoint for good; 5xx and 429 retry after any

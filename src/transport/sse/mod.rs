@@ -85,6 +85,8 @@ pub(crate) struct SseSettings {
     pub(crate) method: Method,
     /// The request body, made for every attempt.
     pub(crate) body: Option<RequestBody>,
+    /// The `Last-Event-ID` of the first request.
+    pub(crate) last_event_id: Option<ByteString>,
 }
 
 /// Connects `http://` and `https://` event streams.
@@ -102,11 +104,15 @@ pub(crate) struct SseTransport {
 
 impl SseTransport {
     pub(crate) fn new(settings: SseSettings, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        let resume = Resume {
+            last_event_id: settings.last_event_id.clone().unwrap_or_default(),
+            ..Resume::default()
+        };
         Self {
             settings,
             tls: None,
             own_tls: tls,
-            resume: Rc::default(),
+            resume: Rc::new(RefCell::new(resume)),
         }
     }
 }
