@@ -350,3 +350,24 @@ async fn the_event_size_limit_holds_on_a_close_delimited_body() {
     );
     server.next_request().await;
 }
+
+#[actix::test]
+async fn a_close_delimited_body_over_tls_without_close_notify_is_not_a_clean_end() {
+    // RFC 9112 §9.8: without a closure alert the body may have been cut.
+    let pki = Pki::new();
+    let mut reply = first_reply(Framing::CloseHttp11);
+    reply.after = After::Drop;
+    let mut server = server(Some(&pki), reply).await;
+    let (_supervisor, mut events) = follow(&server, Some(&pki), "unclean").await;
+    for want in expected() {
+        assert_eq!(events.next_event().await, want);
+    }
+    let reason = reconnecting(&mut events).await.reason.unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Network, "{reason}");
+    assert!(reason.message().contains("close_notify"), "{reason}");
+    server.next_request().await;
+    assert_eq!(
+        server.next_request().await.header("last-event-id"),
+        Some("3")
+    );
+}

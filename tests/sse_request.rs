@@ -52,11 +52,11 @@ async fn a_post_sends_a_fresh_json_body_on_every_attempt() {
         assert_eq!(request.method, "POST");
         assert_eq!(request.target, "/agent");
         assert_eq!(request.header("content-type"), Some("application/json"));
-        let body = format!("{{\"cursor\":{cursor},\"threadId\":\"t1\"}}");
-        assert_eq!(String::from_utf8_lossy(&request.body), body);
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body, serde_json::json!({"threadId": "t1", "cursor": cursor}));
         assert_eq!(
             request.header("content-length"),
-            Some(body.len().to_string().as_str())
+            Some(request.body.len().to_string().as_str())
         );
         assert_eq!(request.header("accept"), Some("text/event-stream"));
         // Resuming after the first stream: the body and the id both go.

@@ -12,6 +12,12 @@ use super::{body::BodyDecoder, chunked::Chunk, ReadError, ResponseHead, MAX_RESP
 /// Interim (1xx) responses skipped before the final one.
 const MAX_INTERIM_RESPONSES: u8 = 8;
 
+/// The read buffer's room for the next read, after body bytes are handed
+/// out: twice what the last read brought, within these bounds, so a busy
+/// stream reads up to 64 KiB per call while a quiet one keeps 8 KiB.
+const MIN_READ_AHEAD: usize = 8 * 1024;
+const MAX_READ_AHEAD: usize = 64 * 1024;
+
 /// What the codec reads.
 #[derive(Debug)]
 pub(crate) enum Part {
@@ -97,6 +103,18 @@ impl ResponseCodec {
     }
 }
 
+/// Makes room for the next read when little is left (`buf` holds at most
+/// a partial chunk-size line here).
+fn reserve_read_ahead(buf: &mut BytesMut, last_read: usize) {
+    if buf.capacity() - buf.len() < MIN_READ_AHEAD / 8 {
+        buf.reserve(
+            last_read
+                .saturating_mul(2)
+                .clamp(MIN_READ_AHEAD, MAX_READ_AHEAD),
+        );
+    }
+}
+
 fn part(chunk: Option<Chunk>) -> Option<Part> {
     chunk.map(|chunk| match chunk {
         Chunk::Data(bytes) => Part::Data(bytes),
@@ -114,7 +132,13 @@ impl Decoder for ResponseCodec {
                 let (interim, used) = (*interim, *used);
                 self.decode_head(buf, interim, used)
             }
-            Phase::Body(body) => body.decode(buf).map(part),
+            Phase::Body(body) => {
+                let chunk = body.decode(buf)?;
+                if let Some(Chunk::Data(data)) = &chunk {
+                    reserve_read_ahead(buf, data.len());
+                }
+                Ok(part(chunk))
+            }
             Phase::Unframed(problem) => Err(ReadError::Framing(problem.clone())),
         }
     }
@@ -231,6 +255,23 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n";
         let mut buf = BytesMut::from(&b"HTTP/1.1 302 Found\r\nContent-Length: x\r\n\r\n"[..]);
         assert!(matches!(codec.decode(&mut buf), Ok(Some(Part::Head(_)))));
         assert!(matches!(codec.decode(&mut buf), Err(ReadError::Framing(_))));
+    }
+
+    #[test]
+    fn read_ahead_follows_the_last_read_within_bounds() {
+        let spare_after = |body: usize| {
+            let mut codec = ResponseCodec::default();
+            let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\n\r\n"[..]);
+            assert!(matches!(codec.decode(&mut buf), Ok(Some(Part::Head(_)))));
+            buf.extend_from_slice(&vec![b'x'; body]);
+            let Ok(Some(Part::Data(data))) = codec.decode(&mut buf) else {
+                panic!("data");
+            };
+            assert_eq!(data.len(), body);
+            buf.capacity() - buf.len()
+        };
+        assert!((MIN_READ_AHEAD..2 * MIN_READ_AHEAD).contains(&spare_after(100)));
+        assert!((MAX_READ_AHEAD..2 * MAX_READ_AHEAD).contains(&spare_after(1 << 20)));
     }
 
     #[test]

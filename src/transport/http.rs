@@ -97,7 +97,8 @@ fn new_client(tls: Option<&Arc<rustls::ClientConfig>>) -> Client {
     Client::builder()
         .connector(connector)
         .wrap(super::hints::RetryAfterProbe)
-        // SSE follows redirects itself, to reconnect to the final URL.
+        // A ping URL that redirects is not a round trip (the SSE transport
+        // has its own HTTP/1.1 exchange and follows redirects itself).
         .disable_redirects()
         .disable_timeout()
         .finish()

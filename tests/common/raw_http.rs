@@ -47,6 +47,8 @@ impl RawRequest {
 pub enum After {
     /// Closes the connection (TLS: with close_notify).
     Close,
+    /// Drops the connection (TLS: without close_notify).
+    Drop,
     /// Keeps it open until the client closes it.
     Hold,
 }
@@ -174,6 +176,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         After::Close => {
             let _ = stream.shutdown().await;
         }
+        After::Drop => {}
         After::Hold => {
             // Until the client closes: every read takes bytes or ends.
             let mut sink = [0u8; 1024];

@@ -141,8 +141,9 @@ pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
 
 impl Transport for SseTransport {
     /// One attempt: the endpoint's method (GET unless set) with `Accept:
-    /// text/event-stream` and a freshly made body, following redirects (the lifecycle bounds the whole attempt; the body's idle
-    /// bound is the heartbeat timeout).
+    /// text/event-stream` and a freshly made body, following redirects
+    /// (the lifecycle bounds the whole attempt; the body's idle bound is
+    /// the heartbeat timeout).
     fn connect(
         &mut self,
         attempt: &Attempt,
@@ -161,17 +162,9 @@ impl Transport for SseTransport {
                 .url
                 .clone()
                 .unwrap_or_else(|| attempt.url().to_owned());
-            let request = match &self.settings.body {
-                _ if resume.as_get => Ok(Request::get()),
-                // A fresh body for every attempt.
-                Some(body) => body.make().map(|bytes| Request {
-                    method: self.settings.method.clone(),
-                    body: Some((body.content_type().to_owned(), bytes)),
-                }),
-                None => Ok(Request {
-                    method: self.settings.method.clone(),
-                    body: None,
-                }),
+            let request = match resume.as_get {
+                true => Ok(Request::get()),
+                false => Request::configured(&self.settings),
             };
             let id = match HeaderValue::from_bytes(resume.last_event_id.as_bytes()) {
                 Ok(value) if !value.is_empty() => Some(value),
@@ -204,7 +197,7 @@ impl Transport for SseTransport {
                         let last_event_id = {
                             let mut resume = resume.borrow_mut();
                             resume.url = Some(url);
-                            resume.as_get = current.method == Method::GET && current.body.is_none();
+                            resume.as_get = current.is_plain_get();
                             resume.last_event_id.clone()
                         };
                         let session = SseSession::new(
@@ -217,14 +210,7 @@ impl Transport for SseTransport {
                     }
                     Answer::Redirect { to, status } => {
                         url = to;
-                        // RFC 9110 §15.4: 303 asks for a GET; after 301
-                        // and 302 a POST becomes one, as user agents do.
-                        let keep_method = match status {
-                            303 => false,
-                            301 | 302 => current.method != Method::POST,
-                            _ => true,
-                        };
-                        if !keep_method {
+                        if !current.survives(status) {
                             request = Ok(Request::get());
                         }
                     }
@@ -259,6 +245,37 @@ impl Request {
             method: Method::GET,
             body: None,
         }
+    }
+
+    /// The endpoint's method, with a body made for this attempt.
+    ///
+    /// # Errors
+    /// The body provider failed.
+    fn configured(settings: &SseSettings) -> Result<Self, Error> {
+        let body = match &settings.body {
+            Some(body) => Some((body.content_type().to_owned(), body.make()?)),
+            None => None,
+        };
+        Ok(Self {
+            method: settings.method.clone(),
+            body,
+        })
+    }
+
+    /// Whether a redirect with `status` repeats this request as it is: 303
+    /// asks for a GET, and after 301 and 302 a POST becomes one, as user
+    /// agents do (RFC 9110 §15.4).
+    fn survives(&self, status: u16) -> bool {
+        match status {
+            303 => false,
+            301 | 302 => self.method != Method::POST,
+            _ => true,
+        }
+    }
+
+    /// Whether this is a GET without a body.
+    fn is_plain_get(&self) -> bool {
+        self.method == Method::GET && self.body.is_none()
     }
 
     /// The request to `target` as bytes: `own` headers (the endpoint's, on
