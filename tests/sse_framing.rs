@@ -322,6 +322,18 @@ async fn conflicting_content_lengths_are_a_protocol_error() {
 }
 
 #[actix::test]
+async fn a_transfer_coding_we_did_not_ask_for_is_a_protocol_error() {
+    let writes = vec![head(
+        "HTTP/1.1 200 OK",
+        &[
+            "Content-Type: text/event-stream",
+            "Transfer-Encoding: gzip, chunked",
+        ],
+    )];
+    fails_as_protocol(None, writes, "transfer coding other than chunked").await;
+}
+
+#[actix::test]
 async fn the_event_size_limit_holds_on_a_close_delimited_body() {
     let mut server = server(
         None,

@@ -53,7 +53,10 @@ async fn a_post_sends_a_fresh_json_body_on_every_attempt() {
         assert_eq!(request.target, "/agent");
         assert_eq!(request.header("content-type"), Some("application/json"));
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
-        assert_eq!(body, serde_json::json!({"threadId": "t1", "cursor": cursor}));
+        assert_eq!(
+            body,
+            serde_json::json!({"threadId": "t1", "cursor": cursor})
+        );
         assert_eq!(
             request.header("content-length"),
             Some(request.body.len().to_string().as_str())

@@ -29,7 +29,8 @@ pub(crate) enum Framing {
     Length(u64),
     /// The chunked transfer coding.
     Chunked,
-    /// Until the server closes the connection.
+    /// Until the server closes the connection (neither a length nor a
+    /// transfer coding).
     UntilClose,
 }
 
@@ -94,7 +95,8 @@ impl ResponseHead {
     ///
     /// # Errors
     /// Framing the response cannot be trusted with: `Transfer-Encoding` in
-    /// an HTTP/1.0 response (§6.1), an invalid `Content-Length` (§6.3, 5).
+    /// an HTTP/1.0 response (§6.1), a transfer coding other than one
+    /// chunked (we send no `TE`), an invalid `Content-Length` (§6.3, 5).
     pub(crate) fn framing(&self) -> Result<Framing, ReadError> {
         if (100..200).contains(&self.status) || self.status == 204 || self.status == 304 {
             return Ok(Framing::Empty);
@@ -105,16 +107,22 @@ impl ResponseHead {
                     "transfer-encoding in an HTTP/1.0 response",
                 ));
             }
-            let last = self
+            // We send no TE header, so chunked is the only transfer coding
+            // a server may apply (RFC 9112 §6.1, §7.4), and only once.
+            let mut codings = self
                 .headers
                 .get_all(TRANSFER_ENCODING)
                 .flat_map(|value| value.as_bytes().split(|b| *b == b','))
                 .map(<[u8]>::trim_ascii)
-                .rfind(|coding| !coding.is_empty());
-            return Ok(match last {
-                Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => Framing::Chunked,
-                _ => Framing::UntilClose,
-            });
+                .filter(|coding| !coding.is_empty());
+            return match (codings.next(), codings.next()) {
+                (Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => {
+                    Ok(Framing::Chunked)
+                }
+                _ => Err(ReadError::framing(
+                    "a transfer coding other than chunked, or chunked twice",
+                )),
+            };
         }
         let mut length = None;
         for value in self.headers.get_all(CONTENT_LENGTH) {
@@ -277,12 +285,8 @@ mod tests {
                 Ok(Framing::Chunked),
             ),
             (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: Chunked",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: ,Chunked ,",
                 Ok(Framing::Chunked),
-            ),
-            (
-                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip",
-                Ok(Framing::UntilClose),
             ),
             (
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5",
@@ -303,6 +307,10 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 0x10",
             "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999",
             "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity",
         ] {
             assert!(framing(bad).is_err(), "{bad}");
         }
