@@ -274,6 +274,80 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n";
         assert!((MAX_READ_AHEAD..2 * MAX_READ_AHEAD).contains(&spare_after(1 << 20)));
     }
 
+    /// A deterministic xorshift generator: the same inputs every run.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    #[test]
+    fn mutated_responses_in_random_pieces_never_panic_or_grow_the_buffer() {
+        let seeds: [&[u8]; 3] = [
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+5;x=y\r\ndata:\r\n3\r\n a\n\r\n0\r\nT: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\ndata: a\n\n",
+            b"HTTP/1.0 200 OK\nContent-Type: text/event-stream\n\ndata: a\n\n",
+        ];
+        let max_head = 256;
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+        let (mut heads, mut errors) = (0, 0);
+        for round in 0..3000 {
+            let mut input = seeds[round % seeds.len()].to_vec();
+            for _ in 0..next() % 4 {
+                let at = usize::try_from(next()).unwrap_or(0) % (input.len() + 1);
+                let byte = next().to_le_bytes()[0];
+                match next() % 3 {
+                    0 if at < input.len() => input[at] = byte,
+                    1 => input.insert(at, byte),
+                    _ if at < input.len() => {
+                        input.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let mut codec = ResponseCodec::new(max_head);
+            let mut buf = BytesMut::new();
+            let mut pos = 0;
+            let mut ended = false;
+            'feed: while pos < input.len() {
+                let end = (pos + 1 + usize::try_from(next() % 16).unwrap_or(0)).min(input.len());
+                buf.extend_from_slice(&input[pos..end]);
+                pos = end;
+                for _ in 0..=input.len() {
+                    match codec.decode(&mut buf) {
+                        Ok(Some(Part::End)) => {
+                            ended = true;
+                            break 'feed;
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            ended = true;
+                            break 'feed;
+                        }
+                        Ok(Some(Part::Head(_))) => heads += 1,
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                    }
+                }
+                assert!(buf.len() <= max_head + 16, "round {round}: {}", buf.len());
+            }
+            for _ in 0..=input.len() {
+                if ended || !matches!(codec.decode_eof(&mut buf), Ok(Some(_))) {
+                    break;
+                }
+            }
+        }
+        // Both paths were taken, often.
+        assert!(
+            heads > 1000 && errors > 100,
+            "{heads} heads, {errors} errors"
+        );
+    }
+
     #[test]
     fn a_connection_closed_early_is_truncated() {
         assert_eq!(
