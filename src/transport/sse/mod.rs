@@ -1,14 +1,15 @@
 //! The Server-Sent Events transport: a GET (or the endpoint's method and
 //! body) with `Accept: text/event-stream`, redirects followed, then an
-//! [`SseSession`] that parses the body into events. The transport keeps what the next attempt
-//! resumes from: the URL after redirects, the last event id and the
-//! server's `retry:`.
+//! [`SseSession`] that parses the body into events. The transport keeps
+//! what the next attempt resumes from: the URL after redirects, the last
+//! event id and the server's `retry:`.
 //!
 //! The HTTP/1.1 exchange is our own ([`crate::http1`]) over the stream
 //! actix-tls's connector makes, so that every response framing works:
 //! awc reads an HTTP/1.1 response without a length as having no body
 //! (actix-web issue 2287), which loses close-delimited event streams.
 
+mod request;
 mod session;
 
 use std::{
@@ -20,17 +21,14 @@ use std::{
 
 use actix_codec::Framed;
 use awc::http::{
-    header::{
-        HeaderMap, HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION,
-        RETRY_AFTER, USER_AGENT,
-    },
+    header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER},
     Method,
 };
 use bytes::Bytes;
 use bytestring::ByteString;
 use futures::{future::LocalBoxFuture, SinkExt as _, StreamExt as _};
 
-use self::session::SseSession;
+use self::{request::Request, session::SseSession};
 use super::{
     http::{header_pairs, http1_tls},
     socket::{io_error, Socket, Target},
@@ -38,14 +36,11 @@ use super::{
 };
 use crate::{
     config::RequestBody,
-    http1::{Part, ReadError, RequestHead, ResponseCodec, ResponseHead},
+    http1::{Part, ReadError, ResponseCodec, ResponseHead},
     retry_after::parse_retry_after,
     sse::SseParser,
     Error, ErrorCategory,
 };
-
-/// The `User-Agent` sent unless the endpoint's headers set one.
-const USER_AGENT_VALUE: &str = concat!("actix-tether/", env!("CARGO_PKG_VERSION"));
 
 /// What a reconnect carries over from the previous connection.
 #[derive(Default)]
@@ -230,97 +225,6 @@ impl Transport for SseTransport {
 
 /// An event stream's response body, read through our HTTP/1.1 codec.
 type Body = Framed<Socket, ResponseCodec>;
-
-/// What an attempt asks for: the method and the body with its content
-/// type.
-struct Request {
-    method: Method,
-    body: Option<(String, Bytes)>,
-}
-
-impl Request {
-    /// A GET without a body (after a redirect that asks for one).
-    fn get() -> Self {
-        Self {
-            method: Method::GET,
-            body: None,
-        }
-    }
-
-    /// The endpoint's method, with a body made for this attempt.
-    ///
-    /// # Errors
-    /// The body provider failed.
-    fn configured(settings: &SseSettings) -> Result<Self, Error> {
-        let body = match &settings.body {
-            Some(body) => Some((body.content_type().to_owned(), body.make()?)),
-            None => None,
-        };
-        Ok(Self {
-            method: settings.method.clone(),
-            body,
-        })
-    }
-
-    /// Whether a redirect with `status` repeats this request as it is: 303
-    /// asks for a GET, and after 301 and 302 a POST becomes one, as user
-    /// agents do (RFC 9110 §15.4).
-    fn survives(&self, status: u16) -> bool {
-        match status {
-            303 => false,
-            301 | 302 => self.method != Method::POST,
-            _ => true,
-        }
-    }
-
-    /// Whether this is a GET without a body.
-    fn is_plain_get(&self) -> bool {
-        self.method == Method::GET && self.body.is_none()
-    }
-
-    /// The request to `target` as bytes: `own` headers (the endpoint's, on
-    /// its own origin) win over our defaults.
-    ///
-    /// # Errors
-    /// A config error when the content type is not a valid header value.
-    fn encode(
-        &self,
-        target: &Target,
-        own: &[(HeaderName, HeaderValue)],
-        last_event_id: Option<&HeaderValue>,
-    ) -> Result<Bytes, Error> {
-        let mut headers = HeaderMap::with_capacity(own.len() + 6);
-        let defaults = [
-            (HOST, HeaderValue::from_str(&target.authority).ok()),
-            (ACCEPT, Some(HeaderValue::from_static("text/event-stream"))),
-            (CACHE_CONTROL, Some(HeaderValue::from_static("no-cache"))),
-            (USER_AGENT, Some(HeaderValue::from_static(USER_AGENT_VALUE))),
-        ];
-        for (name, value) in defaults {
-            if let Some(value) = value {
-                headers.insert(name, value);
-            }
-        }
-        if let Some((content_type, _)) = &self.body {
-            let value = HeaderValue::from_str(content_type).map_err(|_| {
-                Error::new(ErrorCategory::Config, "invalid request body content type")
-            })?;
-            headers.insert(CONTENT_TYPE, value);
-        }
-        for (name, value) in own {
-            headers.insert(name.clone(), value.clone());
-        }
-        if let Some(id) = last_event_id {
-            headers.insert(HeaderName::from_static("last-event-id"), id.clone());
-        }
-        let head = RequestHead {
-            method: self.method.clone(),
-            target: target.path.clone(),
-            headers,
-        };
-        Ok(head.encode(self.body.as_ref().map(|(_, bytes)| &bytes[..])))
-    }
-}
 
 /// Connects to `target`, sends `request` and reads the response head.
 async fn exchange(
