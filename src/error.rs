@@ -27,7 +27,8 @@ pub enum ErrorCategory {
     /// for its acknowledgement also fails with this category.)
     Timeout,
     /// The peer broke the protocol (bad frame, bad handshake, invalid UTF-8,
-    /// an over-long message or event, a protocol close code). Reconnects
+    /// an over-long message or event, a protocol close code, an SSE
+    /// response that is not HTTP/1.x or breaks its framing). Reconnects
     /// after at least `protocol_fault_delay`; after `max_protocol_faults`
     /// faults in a row the endpoint fails.
     Protocol,

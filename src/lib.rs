@@ -111,6 +111,7 @@ mod endpoint;
 mod error;
 mod failure;
 mod heartbeat;
+mod http1;
 mod message;
 pub mod monitor;
 mod outbox;

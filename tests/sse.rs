@@ -30,16 +30,6 @@ async fn until(events: &mut Events, to: ConnectionState) -> StatusChanged {
     events.until_state(to).await.pop().unwrap()
 }
 
-async fn next_event(events: &mut Events) -> (String, String, Option<String>) {
-    let m = next(&mut events.messages, WAIT).await;
-    let e = m.payload.as_event().expect("an sse event").clone();
-    (
-        e.event().to_string(),
-        e.data().to_string(),
-        e.id().map(|i| i.to_string()),
-    )
-}
-
 #[actix::test]
 async fn named_events_arrive_with_type_id_and_data_and_liveness_events_are_not_delivered() {
     let (mut server, supervisor, mut events) = setup(SseMode::Named).await;
@@ -55,7 +45,7 @@ async fn named_events_arrive_with_type_id_and_data_and_liveness_events_are_not_d
     assert_eq!(request.last_event_id, None);
 
     assert_eq!(
-        next_event(&mut events).await,
+        events.next_event().await,
         (
             "connected".into(),
             "{\"session\":\"s\"}".into(),
@@ -63,7 +53,7 @@ async fn named_events_arrive_with_type_id_and_data_and_liveness_events_are_not_d
         )
     );
     assert_eq!(
-        next_event(&mut events).await,
+        events.next_event().await,
         (
             "tool-request".into(),
             "{\"tool\":\"search\",\n\"q\":\"rust\"}".into(),
@@ -71,7 +61,7 @@ async fn named_events_arrive_with_type_id_and_data_and_liveness_events_are_not_d
         )
     );
     assert_eq!(
-        next_event(&mut events).await,
+        events.next_event().await,
         ("error".into(), "oops".into(), Some("e1".into()))
     );
 
@@ -98,7 +88,7 @@ async fn resumes_after_20_drops_with_every_event_exactly_once_in_order() {
     .await;
     let mut received = Vec::new();
     while received.len() < 200 {
-        let (kind, data, id) = next_event(&mut events).await;
+        let (kind, data, id) = events.next_event().await;
         assert_eq!(kind, "tick");
         assert_eq!(id.as_deref(), Some(data.as_str()));
         received.push(data.parse::<u64>().unwrap());
@@ -270,7 +260,7 @@ async fn redirects_are_followed_and_later_reconnects_use_the_final_url() {
     .await;
     let mut data = Vec::new();
     while data.len() < 3 {
-        data.push(next_event(&mut events).await.1);
+        data.push(events.next_event().await.1);
     }
     assert_eq!(data, ["1", "2", "3"]);
     let mut paths = Vec::new();
@@ -349,7 +339,7 @@ async fn a_one_shot_stream_ends_closed_when_the_server_ends_it() {
         .build()
         .unwrap();
     add(&supervisor, "once", config).await;
-    let (_, data, _) = next_event(&mut events).await;
+    let (_, data, _) = events.next_event().await;
     assert!(!data.is_empty());
     let seen = events.until_state(ConnectionState::Closed).await;
     assert!(!seen.iter().any(|e| e.to == ConnectionState::Reconnecting));

@@ -271,6 +271,80 @@ impl EndpointBuilder {
         self
     }
 
+    /// SSE: the request method, any HTTP token but `HEAD` and `CONNECT`
+    /// (`POST` for APIs that take the run's input in the body, `REPORT`,
+    /// ...). Default `GET`. [`build`](Self::build) refuses an invalid
+    /// token, and any method but `GET` on a WebSocket or custom endpoint.
+    ///
+    /// ```
+    /// use actix_tether::EndpointConfig;
+    /// let config = EndpointConfig::sse("https://agent.example/run").method("POST").build().unwrap();
+    /// assert_eq!(config.sse.method, "POST");
+    /// let err = EndpointConfig::sse("https://agent.example/run").method("PO ST").build().unwrap_err();
+    /// assert_eq!(err.field(), "sse.method");
+    /// ```
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.0.sse.method = method.into();
+        self
+    }
+
+    /// SSE: a request body of `content_type`, made by `provider` on every
+    /// attempt (a reconnect sends a fresh one, for example with the cursor
+    /// the application reached). Sent with `Content-Length`. A 307 or 308
+    /// redirect sends it again (to any origin: the body is not treated as
+    /// a secret, unlike headers); a 303, and a 301 or 302 answering a
+    /// `POST`, turn the request into a `GET` without it (RFC 9110 §15.4),
+    /// for this attempt and the later ones. Default: none. Usually with
+    /// [`method`](Self::method)`("POST")`.
+    pub fn body(
+        mut self,
+        content_type: impl Into<String>,
+        provider: impl Fn() -> bytes::Bytes + Send + Sync + 'static,
+    ) -> Self {
+        self.0.sse.body = Some(RequestBody::new(content_type, provider));
+        self
+    }
+
+    /// SSE: an `application/json` request body, what `provider` returns
+    /// serialized on every attempt (see [`body`](Self::body)).
+    ///
+    /// ```
+    /// use actix_tether::EndpointConfig;
+    /// let config = EndpointConfig::sse("https://agent.example/run")
+    ///     .method("POST")
+    ///     .json_body(|| serde_json::json!({"threadId": "t1", "runId": "r1", "messages": []}))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.sse.body.unwrap().content_type(), "application/json");
+    /// ```
+    pub fn json_body<T: serde::Serialize>(
+        mut self,
+        provider: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Self {
+        self.0.sse.body = Some(RequestBody::json(provider));
+        self
+    }
+
+    /// SSE: the `Last-Event-ID` sent with the first request, so a service
+    /// that stored the last id it processed resumes from it after its own
+    /// restart. Later requests send the stream's last id instead, as
+    /// always (an empty `id:` field clears it). An empty `id` sends none.
+    /// Default: none. [`build`](Self::build) refuses an id holding NUL, CR
+    /// or LF.
+    ///
+    /// ```
+    /// use actix_tether::EndpointConfig;
+    /// let config = EndpointConfig::sse("https://relay.example/events")
+    ///     .last_event_id("evt-1041")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.sse.last_event_id.as_deref(), Some("evt-1041"));
+    /// ```
+    pub fn last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.0.sse.last_event_id = Some(id.into());
+        self
+    }
+
     /// Adds a static handshake header (its value is never logged).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.0.headers.push((name.into(), value.into()));

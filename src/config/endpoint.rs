@@ -437,6 +437,79 @@ mod tests {
     }
 
     #[test]
+    fn sse_methods_are_tokens_and_bodies_are_for_sse_only() {
+        let method = |m: &str| {
+            EndpointConfig::sse("http://h/")
+                .method(m)
+                .build()
+                .map(|c| c.sse.method)
+                .map_err(|e| e.field())
+        };
+        for ok in ["GET", "POST", "REPORT", "PROPFIND", "x-custom!"] {
+            assert_eq!(method(ok), Ok(ok.to_owned()));
+        }
+        for bad in ["", "PO ST", "GET\r\n", "(GET)", "HEAD", "CONNECT"] {
+            assert_eq!(method(bad), Err("sse.method"), "{bad:?}");
+        }
+        let err = EndpointConfig::websocket("ws://h/")
+            .method("POST")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.method");
+        let err = EndpointConfig::websocket("ws://h/")
+            .body("text/plain", || "x".into())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.body");
+        let err = EndpointConfig::sse("http://h/")
+            .body("text/plain\r\nX-Injected: 1", || "x".into())
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.body");
+        let config = EndpointConfig::sse("http://h/")
+            .method("POST")
+            .json_body(|| serde_json::json!({"secret-input": 1}))
+            .build()
+            .unwrap();
+        let debug = format!("{config:?}");
+        assert!(debug.contains("application/json"), "{debug}");
+        assert!(!debug.contains("secret-input"), "{debug}");
+        assert_eq!(config.sse.clone(), config.sse);
+        let from_json: EndpointConfig = serde_json::from_str(
+            r#"{"url": "http://h/", "kind": "sse", "sse": {"method": "POST"}}"#,
+        )
+        .unwrap();
+        assert_eq!(from_json.sse.method, "POST");
+        assert!(from_json.sse.body.is_none());
+    }
+
+    #[test]
+    fn an_initial_last_event_id_is_one_line_for_sse_only() {
+        let id = |id: &str| {
+            EndpointConfig::sse("http://h/")
+                .last_event_id(id)
+                .build()
+                .map(|c| c.sse.last_event_id)
+                .map_err(|e| e.field())
+        };
+        assert_eq!(id("evt 7"), Ok(Some("evt 7".to_owned())));
+        assert_eq!(id(""), Ok(Some(String::new())));
+        for bad in ["a\nb", "a\rb", "a\0b"] {
+            assert_eq!(id(bad), Err("sse.last_event_id"), "{bad:?}");
+        }
+        let err = EndpointConfig::websocket("ws://h/")
+            .last_event_id("1")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "sse.last_event_id");
+        let from_json: EndpointConfig = serde_json::from_str(
+            r#"{"url": "http://h/", "kind": "sse", "sse": {"last_event_id": "9"}}"#,
+        )
+        .unwrap();
+        assert_eq!(from_json.sse.last_event_id.as_deref(), Some("9"));
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let config = EndpointConfig::sse("https://user:hunter2@h/feed?token=abc#frag-secret")
             .header("X-Api-Key", "s3cret")

@@ -20,7 +20,7 @@ pub use self::{
     builder::EndpointBuilder,
     endpoint::{EndpointConfig, OnAuthFailure, ReconnectMode},
     heartbeat::{ApplicationHeartbeat, HeartbeatConfig},
-    sse::SseConfig,
+    sse::{RequestBody, SseConfig},
     supervisor::SupervisorConfig,
     tls::TlsSettings,
 };
@@ -29,6 +29,7 @@ pub use crate::{
     backlog::{DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES},
     close::{MAX_CLOSE_REASON_LEN, MAX_CONTROL_PAYLOAD_LEN},
     duration::parse_duration,
+    http1::MAX_RESPONSE_HEAD_SIZE,
     retry_after::MAX_RETRY_AFTER,
 };
 

@@ -37,6 +37,7 @@ impl EndpointConfig {
             crate::url::check(ping, TransportKind::Sse.schemes())
                 .map_err(|problem| ConfigError::new("sse.ping_url", problem.to_string()))?;
         }
+        self.validate_request()?;
         for (i, (name, _)) in self.headers.iter().enumerate() {
             // An invalid name is not echoed: it may be a whole
             // `Name: secret` line passed as the name.
@@ -57,6 +58,59 @@ impl EndpointConfig {
                      keep one",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The SSE request's method, body and first last event id.
+    fn validate_request(&self) -> Result<(), ConfigError> {
+        let method = &self.sse.method;
+        if self.kind != TransportKind::Sse {
+            if method != "GET" {
+                return Err(ConfigError::new(
+                    "sse.method",
+                    "only sse endpoints take a request method",
+                ));
+            }
+            if self.sse.body.is_some() {
+                return Err(ConfigError::new(
+                    "sse.body",
+                    "only sse endpoints take a request body",
+                ));
+            }
+            if self.sse.last_event_id.is_some() {
+                return Err(ConfigError::new(
+                    "sse.last_event_id",
+                    "only sse endpoints take a last event id",
+                ));
+            }
+            return Ok(());
+        }
+        if awc::http::Method::from_bytes(method.as_bytes()).is_err() {
+            return Err(ConfigError::new(
+                "sse.method",
+                format!("{method:?} is not an http method token"),
+            ));
+        }
+        if method == "HEAD" || method == "CONNECT" {
+            return Err(ConfigError::new(
+                "sse.method",
+                format!("{method} cannot answer with an event stream"),
+            ));
+        }
+        if let Some(id) = &self.sse.last_event_id {
+            // The event-stream grammar cannot carry these, nor a header.
+            if id.contains(['\0', '\r', '\n']) {
+                return Err(ConfigError::new(
+                    "sse.last_event_id",
+                    "an event id cannot hold NUL, CR or LF",
+                ));
+            }
+        }
+        if let Some(body) = &self.sse.body {
+            awc::http::header::HeaderValue::from_str(body.content_type()).map_err(|_| {
+                ConfigError::new("sse.body", "the content type is not a valid header value")
+            })?;
         }
         Ok(())
     }

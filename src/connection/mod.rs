@@ -459,6 +459,11 @@ fn transport_for(
                 max_event_size: config.sse.max_event_size,
                 liveness_events: config.sse.liveness_events.clone().into(),
                 max_redirects: config.sse.max_redirects,
+                // `build()` checked it.
+                method: awc::http::Method::from_bytes(config.sse.method.as_bytes())
+                    .unwrap_or(awc::http::Method::GET),
+                body: config.sse.body.clone(),
+                last_event_id: config.sse.last_event_id.as_deref().map(Into::into),
             };
             Box::new(transport::SseTransport::new(settings, tls))
         }

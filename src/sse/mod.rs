@@ -2,8 +2,11 @@
 //! parser (WHATWG HTML, "Server-sent events", event stream interpretation).
 //!
 //! An SSE endpoint ([`EndpointConfig::sse`](crate::EndpointConfig::sse))
-//! sends `GET` with `Accept: text/event-stream` and `Cache-Control:
-//! no-cache`, plus `Last-Event-ID` on reconnects once an id is known.
+//! sends `GET` (or the method and body it was given) with `Accept:
+//! text/event-stream` and `Cache-Control: no-cache`, plus `Last-Event-ID`
+//! on reconnects once an id is known (and on the first request, if the
+//! endpoint was given one with
+//! [`last_event_id`](crate::EndpointBuilder::last_event_id)).
 //! Redirects are followed and later attempts go to the final URL. A `retry:`
 //! field sets the endpoint's reconnection delay floor (backoff still applies
 //! above it). 204 closes the endpoint for good; 5xx and 429 retry after any
@@ -11,6 +14,14 @@
 //! content type other than `text/event-stream` fail the endpoint. Any bytes,
 //! comments included, prove the stream alive; silence for the heartbeat
 //! timeout restarts it.
+//!
+//! Every HTTP/1 response framing is read, over `http://` and `https://`:
+//! chunked, `Content-Length`, and a body delimited by the server closing
+//! the connection (HTTP/1.1 without a length, HTTP/1.0); interim 1xx
+//! responses are skipped. A response that is not HTTP/1.x, a head over
+//! [`MAX_RESPONSE_HEAD_SIZE`](crate::config::MAX_RESPONSE_HEAD_SIZE), an
+//! invalid `Content-Length` or broken chunked coding fails the attempt
+//! with a [`Protocol`](crate::ErrorCategory::Protocol) error.
 
 mod parser;
 

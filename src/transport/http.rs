@@ -1,5 +1,6 @@
 //! What the HTTP-based transports share: one `awc::Client` per arbiter
-//! thread and TLS config, handshake headers, awc's request errors, and the
+//! thread and TLS config, the HTTP/1.1 TLS config, handshake headers,
+//! awc's request errors (and the rustls error inside an io error), and the
 //! round trip to a ping URL.
 //!
 //! awc's client is `!Send` and holds a connector pool, so each arbiter builds
@@ -35,11 +36,20 @@ struct Clients {
 
 thread_local! {
     static CLIENTS: RefCell<Clients> = RefCell::new(Clients::default());
+    /// The config for the default roots, built once per thread.
+    static DEFAULT_TLS: RefCell<Option<Arc<rustls::ClientConfig>>> = const { RefCell::new(None) };
 }
 
-/// The TLS config awc will use: HTTP/1.1 only in ALPN, because a WebSocket
-/// upgrade cannot run over an HTTP/2 connection in awc.
-fn http1_tls(tls: Option<&Arc<rustls::ClientConfig>>) -> Arc<rustls::ClientConfig> {
+/// The TLS config of our connections (awc's, and the SSE transport's own
+/// HTTP/1.1 exchange): HTTP/1.1 only in ALPN, because a WebSocket upgrade
+/// cannot run over an HTTP/2 connection in awc and SSE speaks HTTP/1.1. The
+/// default roots' config is built once per thread.
+pub(crate) fn http1_tls(tls: Option<&Arc<rustls::ClientConfig>>) -> Arc<rustls::ClientConfig> {
+    if tls.is_none() {
+        if let Some(default) = DEFAULT_TLS.with(|default| default.borrow().clone()) {
+            return default;
+        }
+    }
     let mut config = match tls {
         Some(user) => (**user).clone(),
         None => crate::config::client_builder()
@@ -47,7 +57,11 @@ fn http1_tls(tls: Option<&Arc<rustls::ClientConfig>>) -> Arc<rustls::ClientConfi
             .with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+    let config = Arc::new(config);
+    if tls.is_none() {
+        DEFAULT_TLS.with(|default| *default.borrow_mut() = Some(config.clone()));
+    }
+    config
 }
 
 /// The shared client for this thread and TLS config.
@@ -83,7 +97,8 @@ fn new_client(tls: Option<&Arc<rustls::ClientConfig>>) -> Client {
     Client::builder()
         .connector(connector)
         .wrap(super::hints::RetryAfterProbe)
-        // SSE follows redirects itself, to reconnect to the final URL.
+        // A ping URL that redirects is not a round trip (the SSE transport
+        // has its own HTTP/1.1 exchange and follows redirects itself).
         .disable_redirects()
         .disable_timeout()
         .finish()
@@ -145,7 +160,9 @@ fn tls_cause(err: &awc::error::SendRequestError) -> Option<&rustls::Error> {
 /// Walks an error chain for a `rustls::Error`, looking inside io errors
 /// (whose `source` skips the error they wrap). Bounded: chains are short,
 /// and a cyclic one stops after 16 links.
-fn rustls_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+pub(crate) fn rustls_in<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
     let mut next = Some(err);
     for _ in 0..16 {
         let err = next?;

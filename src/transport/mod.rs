@@ -84,6 +84,7 @@
 mod framed;
 mod hints;
 pub(crate) mod http;
+mod socket;
 mod sse;
 mod ws;
 

@@ -6,6 +6,8 @@
 pub mod chaos;
 pub mod flood_server;
 pub mod line_server;
+pub mod pki;
+pub mod raw_http;
 pub mod raw_ws;
 pub mod sse_server;
 pub mod third_party;
@@ -452,6 +454,17 @@ impl Events {
                 return seen;
             }
         }
+    }
+
+    /// The next SSE event's type, data and id.
+    pub async fn next_event(&mut self) -> (String, String, Option<String>) {
+        let m = next_named(&mut self.messages, WAIT, "an sse event").await;
+        let e = m.payload.as_event().expect("an sse event");
+        (
+            e.event().to_string(),
+            e.data().to_string(),
+            e.id().map(|i| i.to_string()),
+        )
     }
 
     pub async fn next_text(&mut self) -> (u64, String) {

@@ -1,0 +1,326 @@
+//! An incremental decoder for the chunked transfer coding (RFC 9112 §7.1).
+//!
+//! ```text
+//! chunked-body = *chunk last-chunk trailer-section CRLF
+//! chunk        = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+//! chunk-size   = 1*HEXDIG
+//! last-chunk   = 1*("0") [ chunk-ext ] CRLF
+//! chunk-ext    = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//! ```
+//!
+//! Chunk data is handed out as it arrives (a large chunk is never
+//! collected); extensions are read and ignored, as are trailer fields
+//! (§7.1.2 lets a recipient discard them). Chunk lines must end in CRLF;
+//! trailer lines may end in a bare LF (§2.2).
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::{ReadError, MAX_CHUNK_LINE, MAX_RESPONSE_HEAD_SIZE};
+
+/// Hex digits a chunk size may have: 15 fit in a `u64` with room to spare.
+const MAX_SIZE_DIGITS: u8 = 15;
+
+/// What the decoder hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// Body bytes.
+    Data(Bytes),
+    /// The last chunk and the trailers have been read: the body is complete.
+    End,
+}
+
+/// Where in the chunked body the decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// In a chunk-size line: `digits` hex digits read so far.
+    Size { size: u64, digits: u8 },
+    /// After the size and whitespace: only `;` or CR may follow.
+    SizeSpace { size: u64 },
+    /// In the extensions.
+    Extension { size: u64 },
+    /// After the size line's CR.
+    SizeLf { size: u64 },
+    /// In a chunk's data.
+    Data { left: u64 },
+    /// After a chunk's data: its CR.
+    DataCr,
+    /// After a chunk's data: its LF.
+    DataLf,
+    /// In the trailer section; `line` bytes of the current field line read.
+    Trailers { line: usize },
+    /// The body is complete (and `End` handed out).
+    Done,
+}
+
+/// Decodes a chunked body from a read buffer.
+#[derive(Debug)]
+pub(crate) struct ChunkedDecoder {
+    state: State,
+    /// Bytes of the current chunk-size line, or of the trailer section.
+    control: usize,
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        Self {
+            state: State::Size { size: 0, digits: 0 },
+            control: 0,
+        }
+    }
+}
+
+impl ChunkedDecoder {
+    /// Whether the last chunk and the trailer section have been read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Takes what it can from `buf`: chunk data (as the buffer's own bytes),
+    /// the end of the body once, or `None` when it needs more input.
+    ///
+    /// # Errors
+    /// An invalid chunk size, a chunk longer than announced (its data not
+    /// followed by CRLF), a line without CRLF, or a size line or trailer
+    /// section over its bound.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Chunk>, ReadError> {
+        let mut used = 0;
+        let result = loop {
+            if let State::Data { left } = self.state {
+                buf.advance(used);
+                used = 0;
+                if buf.is_empty() {
+                    break Ok(None);
+                }
+                let take = usize::try_from(left).map_or(buf.len(), |left| left.min(buf.len()));
+                self.state = match left - take as u64 {
+                    0 => State::DataCr,
+                    left => State::Data { left },
+                };
+                break Ok(Some(Chunk::Data(buf.split_to(take).freeze())));
+            }
+            if self.state == State::Done {
+                break Ok(None);
+            }
+            let Some(&byte) = buf.get(used) else {
+                break Ok(None);
+            };
+            used += 1;
+            match self.step(byte) {
+                Ok(true) => break Ok(Some(Chunk::End)),
+                Ok(false) => {}
+                Err(err) => break Err(err),
+            }
+        };
+        buf.advance(used);
+        result
+    }
+
+    /// Reads one control byte (anything but chunk data); `true` when it
+    /// ends the body.
+    fn step(&mut self, byte: u8) -> Result<bool, ReadError> {
+        self.control += 1;
+        let limit = match self.state {
+            State::Trailers { .. } => MAX_RESPONSE_HEAD_SIZE,
+            _ => MAX_CHUNK_LINE,
+        };
+        if self.control > limit {
+            return Err(ReadError::framing(match self.state {
+                State::Trailers { .. } => "chunked trailer section too large",
+                _ => "chunk-size line too long",
+            }));
+        }
+        self.state = match (self.state, byte) {
+            (State::Size { size, digits }, _) if byte.is_ascii_hexdigit() => {
+                if digits == MAX_SIZE_DIGITS {
+                    return Err(ReadError::framing("chunk size too large"));
+                }
+                let digit = char::from(byte).to_digit(16).unwrap_or(0);
+                State::Size {
+                    size: size << 4 | u64::from(digit),
+                    digits: digits + 1,
+                }
+            }
+            (State::Size { digits: 0, .. }, _) => {
+                return Err(ReadError::framing("invalid chunk size"))
+            }
+            (State::Size { size, .. } | State::SizeSpace { size }, b' ' | b'\t') => {
+                State::SizeSpace { size }
+            }
+            (State::Size { size, .. } | State::SizeSpace { size }, b';') => {
+                State::Extension { size }
+            }
+            (
+                State::Size { size, .. } | State::SizeSpace { size } | State::Extension { size },
+                b'\r',
+            ) => State::SizeLf { size },
+            (State::Size { .. } | State::SizeSpace { .. } | State::Extension { .. }, b'\n') => {
+                return Err(ReadError::framing("chunk-size line without CRLF"))
+            }
+            (State::Size { .. } | State::SizeSpace { .. }, _) => {
+                return Err(ReadError::framing("invalid chunk size"))
+            }
+            (State::Extension { size }, _) if byte == b'\t' || !byte.is_ascii_control() => {
+                State::Extension { size }
+            }
+            (State::Extension { .. }, _) => {
+                return Err(ReadError::framing("invalid chunk extension"))
+            }
+            (State::SizeLf { size }, b'\n') => {
+                self.control = 0;
+                if size == 0 {
+                    State::Trailers { line: 0 }
+                } else {
+                    State::Data { left: size }
+                }
+            }
+            (State::SizeLf { .. }, _) => {
+                return Err(ReadError::framing("chunk-size line without CRLF"))
+            }
+            (State::DataCr, b'\r') => State::DataLf,
+            (State::DataLf, b'\n') => {
+                self.control = 0;
+                State::Size { size: 0, digits: 0 }
+            }
+            (State::DataCr | State::DataLf, _) => {
+                return Err(ReadError::framing(
+                    "chunk data longer than its size, or not followed by CRLF",
+                ))
+            }
+            (State::Trailers { line: 0 }, b'\n') => {
+                self.state = State::Done;
+                return Ok(true);
+            }
+            (State::Trailers { .. }, b'\n') => State::Trailers { line: 0 },
+            // A CR is part of the line end (or ignored, §2.2).
+            (State::Trailers { line }, b'\r') => State::Trailers { line },
+            (State::Trailers { line }, _) => State::Trailers { line: line + 1 },
+            (State::Data { .. } | State::Done, _) => unreachable!("no control bytes here"),
+        };
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::testing::{feed, splits};
+
+    /// The data and whether the end was seen, the same at every split.
+    fn decode_all(input: &[u8]) -> Result<(Vec<u8>, bool), String> {
+        let mut first = None;
+        for cuts in splits(input) {
+            let mut decoder = ChunkedDecoder::default();
+            let got = feed(input, &cuts, |buf| decoder.decode(buf)).map(|chunks| {
+                let mut data = Vec::new();
+                let mut ended = false;
+                for chunk in chunks {
+                    assert!(!ended, "data after the end at cuts {cuts:?}");
+                    match chunk {
+                        Chunk::Data(bytes) => {
+                            assert!(!bytes.is_empty(), "empty data at cuts {cuts:?}");
+                            data.extend_from_slice(&bytes);
+                        }
+                        Chunk::End => ended = true,
+                    }
+                }
+                (data, ended)
+            });
+            match &first {
+                None => first = Some(got),
+                Some(first) => assert_eq!(*first, got, "cuts {cuts:?}"),
+            }
+        }
+        first.unwrap()
+    }
+
+    #[test]
+    fn chunks_with_extensions_and_trailers_decode_at_every_split() {
+        let input = b"5\r\nhello\r\n6;name=\"va;l\" ; other\r\n world\r\nA \t;x\r\n0123456789\r\n0;last\r\nExpires: never\r\nX-Sum: 1\n\r\n";
+        assert_eq!(
+            decode_all(input),
+            Ok((b"hello world0123456789".to_vec(), true))
+        );
+        assert_eq!(decode_all(b"00\r\n\r\n"), Ok((Vec::new(), true)));
+        assert_eq!(decode_all(b"1\r\nx\r\n0\r\n\n"), Ok((b"x".to_vec(), true)));
+        assert_eq!(
+            decode_all(b"f\r\n0123456789abcde\r\n"),
+            Ok((b"0123456789abcde".to_vec(), false))
+        );
+    }
+
+    #[test]
+    fn bytes_after_the_last_chunk_stay_in_the_buffer() {
+        let mut decoder = ChunkedDecoder::default();
+        let mut buf = BytesMut::from(&b"2\r\nab\r\n0\r\n\r\nHTTP/1.1"[..]);
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Chunk::Data("ab".into()))
+        );
+        assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Chunk::End));
+        assert!(decoder.is_done());
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+        assert_eq!(&buf[..], b"HTTP/1.1");
+    }
+
+    #[test]
+    fn bad_framing_fails_wherever_the_input_is_split() {
+        let cases: [(&[u8], &str); 9] = [
+            (b"zz\r\n", "invalid chunk size"),
+            (b"\r\n", "invalid chunk size"),
+            (b";ext\r\n", "invalid chunk size"),
+            (b"5 x\r\nhello\r\n", "invalid chunk size"),
+            (b"5\nhello\r\n", "without CRLF"),
+            (b"5\r\nhello world\r\n", "longer than its size"),
+            (b"3\r\nabc\n0\r\n\r\n", "longer than its size"),
+            (b"1234567890abcdef0\r\n", "chunk size too large"),
+            (b"5;a\x01b\r\nhello\r\n", "invalid chunk extension"),
+        ];
+        for (input, want) in cases {
+            let err = decode_all(input).unwrap_err();
+            assert!(
+                err.contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// The data, or the error, of `input` in one piece.
+    fn decode_whole(input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut decoder = ChunkedDecoder::default();
+        let chunks = feed(input, &[], |buf| decoder.decode(buf))?;
+        Ok(chunks
+            .into_iter()
+            .flat_map(|chunk| match chunk {
+                Chunk::Data(bytes) => bytes.to_vec(),
+                Chunk::End => Vec::new(),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn size_lines_and_trailers_are_bounded() {
+        let long_ext = format!("1;{}\r\nx\r\n", "e".repeat(MAX_CHUNK_LINE));
+        let err = decode_whole(long_ext.as_bytes()).unwrap_err();
+        assert!(err.contains("chunk-size line too long"), "{err}");
+        // Each chunk's size line has its own bound.
+        let ext = "e".repeat(MAX_CHUNK_LINE / 2);
+        let many: String = (0..4).map(|_| format!("1;{ext}\r\nx\r\n")).collect();
+        assert_eq!(decode_whole(many.as_bytes()), Ok(b"xxxx".to_vec()));
+        let trailers = format!("0\r\nX: {}\r\n\r\n", "t".repeat(MAX_RESPONSE_HEAD_SIZE));
+        let err = decode_whole(trailers.as_bytes()).unwrap_err();
+        assert!(err.contains("trailer section too large"), "{err}");
+    }
+
+    #[test]
+    fn a_large_chunk_is_handed_out_as_it_arrives() {
+        let mut decoder = ChunkedDecoder::default();
+        let mut buf = BytesMut::from(&b"100000\r\nabc"[..]);
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Chunk::Data("abc".into()))
+        );
+        assert!(buf.is_empty());
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    }
+}

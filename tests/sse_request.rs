@@ -1,0 +1,222 @@
+//! The SSE request: a method other than GET, a body made afresh for every
+//! attempt with its content type, and what redirects do to them, recorded
+//! by a raw server.
+
+mod common;
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
+
+use actix_tether::ConnectionState;
+use common::{raw_http::*, sse_server::fast_sse, *};
+
+/// One event, then the server closes: the endpoint reconnects.
+fn one_event_then_close() -> Reply {
+    Reply::new(
+        vec![
+            head("HTTP/1.1 200 OK", &["Content-Type: text/event-stream"]),
+            b"id: 7\ndata: hi\n\n".to_vec(),
+        ],
+        After::Close,
+    )
+}
+
+/// A supervisor and a collector subscribed to every endpoint.
+async fn start() -> (actix::Addr<actix_tether::SupervisorActor>, Events) {
+    let supervisor = supervisor();
+    let events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    (supervisor, events)
+}
+
+#[actix::test]
+async fn a_post_sends_a_fresh_json_body_on_every_attempt() {
+    let mut server = RawHttpServer::start(|_| one_event_then_close()).await;
+    let (supervisor, mut events) = start().await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counted = attempts.clone();
+    let config = fast_sse(&server.url("/agent"))
+        .method("POST")
+        .json_body(move || {
+            let cursor = counted.fetch_add(1, Ordering::SeqCst);
+            serde_json::json!({"threadId": "t1", "cursor": cursor})
+        })
+        .build()
+        .unwrap();
+    add(&supervisor, "agent", config).await;
+    assert_eq!(events.next_event().await.1, "hi");
+    for cursor in 0..3 {
+        let request = server.next_request().await;
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.target, "/agent");
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"threadId": "t1", "cursor": cursor})
+        );
+        assert_eq!(
+            request.header("content-length"),
+            Some(request.body.len().to_string().as_str())
+        );
+        assert_eq!(request.header("accept"), Some("text/event-stream"));
+        // Resuming after the first stream: the body and the id both go.
+        let resumed = (cursor > 0).then_some("7");
+        assert_eq!(request.header("last-event-id"), resumed);
+    }
+}
+
+#[actix::test]
+async fn any_method_token_goes_out_with_the_body_and_its_content_type() {
+    let mut server = RawHttpServer::start(|_| Reply::silence()).await;
+    let (supervisor, _events) = start().await;
+    let config = fast_sse(&server.url("/calendar"))
+        .method("REPORT")
+        .body("application/xml; charset=utf-8", || "<sync-token/>".into())
+        .build()
+        .unwrap();
+    add(&supervisor, "report", config).await;
+    let request = server.next_request().await;
+    assert_eq!(request.method, "REPORT");
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/xml; charset=utf-8")
+    );
+    assert_eq!(request.body, b"<sync-token/>");
+    assert_eq!(request.header("content-length"), Some("13"));
+
+    let bare = fast_sse(&server.url("/bare"))
+        .method("POST")
+        .build()
+        .unwrap();
+    add(&supervisor, "bare", bare).await;
+    let request = server.next_request().await;
+    assert_eq!(
+        (request.method.as_str(), request.target.as_str()),
+        ("POST", "/bare")
+    );
+    assert_eq!(request.header("content-length"), Some("0"));
+    assert_eq!(request.header("content-type"), None);
+}
+
+/// Redirects `/303` and `/307` to `/events`, which sends one event and
+/// closes.
+async fn redirecting_server() -> RawHttpServer {
+    RawHttpServer::start(|request| match request.target.as_str() {
+        "/303" => Reply::new(
+            vec![head(
+                "HTTP/1.1 303 See Other",
+                &["Location: /events", "Content-Length: 0"],
+            )],
+            After::Close,
+        ),
+        "/307" => Reply::new(
+            vec![head(
+                "HTTP/1.1 307 Temporary Redirect",
+                &["Location: /events", "Content-Length: 0"],
+            )],
+            After::Close,
+        ),
+        _ => one_event_then_close(),
+    })
+    .await
+}
+
+/// Method, target and body of the next `n` requests.
+async fn next_requests(server: &mut RawHttpServer, n: usize) -> Vec<(String, String, String)> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let r = server.next_request().await;
+        seen.push((
+            r.method,
+            r.target,
+            String::from_utf8_lossy(&r.body).into_owned(),
+        ));
+    }
+    seen
+}
+
+#[actix::test]
+async fn a_307_keeps_the_method_and_body_and_a_303_turns_them_into_a_get() {
+    let (supervisor, mut events) = start().await;
+    let posted = |s: &str| {
+        fast_sse(s)
+            .method("POST")
+            .body("text/plain", || "input".into())
+            .build()
+            .unwrap()
+    };
+    let mut kept = redirecting_server().await;
+    add(&supervisor, "kept", posted(&kept.url("/307"))).await;
+    events.until_state(ConnectionState::Connected).await;
+    let post = |target: &str| ("POST".to_owned(), target.to_owned(), "input".to_owned());
+    // The reconnect goes to the final URL, with a fresh body.
+    assert_eq!(
+        next_requests(&mut kept, 3).await,
+        [post("/307"), post("/events"), post("/events")]
+    );
+
+    let mut seen = redirecting_server().await;
+    add(&supervisor, "seen", posted(&seen.url("/303"))).await;
+    let get = ("GET".to_owned(), "/events".to_owned(), String::new());
+    // The reconnect repeats what worked: a GET of the final URL.
+    assert_eq!(
+        next_requests(&mut seen, 3).await,
+        [post("/303"), get.clone(), get]
+    );
+}
+
+#[actix::test]
+async fn the_initial_last_event_id_goes_first_then_the_stream_s_ids_replace_it() {
+    let mut server = RawHttpServer::start(|request| {
+        let body: &[u8] = match request.connection {
+            // An event before any id: carries the initial one.
+            0 => b"data: first\n\nid: 42\ndata: a\n\n",
+            // `id` without a value clears the last event id.
+            1 => b"data: b\n\nid\ndata: c\n\n",
+            _ => return Reply::silence(),
+        };
+        Reply::new(
+            vec![
+                head("HTTP/1.1 200 OK", &["Content-Type: text/event-stream"]),
+                body.to_vec(),
+            ],
+            After::Close,
+        )
+    })
+    .await;
+    let (supervisor, mut events) = start().await;
+    let config = fast_sse(&server.url("/events"))
+        .last_event_id("41")
+        .build()
+        .unwrap();
+    add(&supervisor, "resumed", config).await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (_, data, id) = events.next_event().await;
+        seen.push((data, id));
+    }
+    let some = |id: &str| Some(id.to_owned());
+    assert_eq!(
+        seen,
+        [
+            ("first".to_owned(), some("41")),
+            ("a".to_owned(), some("42")),
+            ("b".to_owned(), some("42")),
+            ("c".to_owned(), None),
+        ]
+    );
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.push(
+            server
+                .next_request()
+                .await
+                .header("last-event-id")
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(sent, [some("41"), some("42"), None]);
+}
