@@ -24,19 +24,56 @@ use crate::{
 
 /// The task that drives the live link; one per connection, dropped with
 /// it when the actor restarts.
-pub(super) struct Drive;
+#[derive(Default)]
+pub(super) struct Drive {
+    /// How the link ended, held for one turn after its last burst was
+    /// delivered, with the connection's generation.
+    ended: Option<(u64, End)>,
+}
 
 impl ActorFuture<ConnectionActor> for Drive {
     type Output = ();
 
     fn poll(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         act: &mut ConnectionActor,
         ctx: &mut Context<ConnectionActor>,
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
-        act.drive(ctx, cx)
+        if let Some((generation, end)) = self.ended.take() {
+            // The subscribers have had their turn: now the close, the
+            // status change and the reconnect (unless the connection was
+            // replaced meanwhile).
+            if generation == act.generation && act.link.is_some() {
+                act.ended(end, ctx);
+            }
+            return Poll::Ready(());
+        }
+        match act.drive(ctx, cx) {
+            Driven::Pending => Poll::Pending,
+            Driven::Done => Poll::Ready(()),
+            Driven::EndedAfterDelivery(end) => {
+                // Messages read with the end went to subscribers, whose
+                // tasks were woken by the delivery: they run before this
+                // task's next turn, so they get the messages before the
+                // cold path of a close and a reconnect runs.
+                self.ended = Some((act.generation, end));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
     }
+}
+
+/// What one pass of the link came to.
+pub(super) enum Driven {
+    /// The link lives on.
+    Pending,
+    /// The link is gone (or its end was handled).
+    Done,
+    /// The link ended right after a burst was delivered: the end is
+    /// handled on the next turn.
+    EndedAfterDelivery(End),
 }
 
 /// The task that moves inbound events on as subscribers' queues drain, and
@@ -70,10 +107,10 @@ impl ActorFuture<ConnectionActor> for Pump {
 
 impl ConnectionActor {
     /// One pass of the link; what it read is handled, then how it ended.
-    fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Poll<()> {
+    fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Driven {
         let now = Instant::now();
         let Some(link) = self.link.as_mut() else {
-            return Poll::Ready(());
+            return Driven::Done;
         };
         let mut out = Outgoing {
             sender: &mut self.sender,
@@ -96,23 +133,25 @@ impl ConnectionActor {
             });
         }
         let messages = pass.inbound.take_messages();
-        if !messages.is_empty() {
+        let delivered = !messages.is_empty();
+        if delivered {
             self.receive(messages, pass.authenticating, now, ctx);
         }
         if self.link.is_none() {
-            return Poll::Ready(());
+            return Driven::Done;
         }
         match pass.end {
+            Some(end) if delivered => Driven::EndedAfterDelivery(end),
             Some(end) => {
                 self.ended(end, ctx);
-                Poll::Ready(())
+                Driven::Done
             }
             None => {
                 // A close under way has its own deadline.
                 if ending || self.sender.has_deadlines() {
                     self.rearm(ctx);
                 }
-                Poll::Pending
+                Driven::Pending
             }
         }
     }

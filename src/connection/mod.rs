@@ -288,7 +288,7 @@ impl ConnectionActor {
             self.config.close_timeout,
             now,
         ));
-        ctx.spawn(driver::Drive);
+        ctx.spawn(driver::Drive::default());
         self.transition(ConnectionState::Connected, None, None);
         self.begin_session(now, ctx);
         self.rearm(ctx);
