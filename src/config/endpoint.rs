@@ -173,9 +173,14 @@ pub struct EndpointConfig {
     #[serde(skip)]
     pub coalesce: Option<CoalesceConfig>,
     /// Handshake headers sent on every attempt (values are secret: never logged).
+    /// An SSE endpoint cannot set `Host`, `Content-Length`, `Transfer-Encoding`,
+    /// `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade` or
+    /// `Proxy-Connection`: its request writes its own framing.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
-    /// Called on every attempt for fresh headers (added after `headers`).
+    /// Called on every attempt for fresh headers (added after `headers`; for
+    /// an SSE endpoint, a framing header among them fails the endpoint with
+    /// a config error, as `headers` would at `build()`).
     #[serde(skip)]
     pub header_provider: Option<HeaderProvider>,
     /// Replaces the policy built from `backoff`.
