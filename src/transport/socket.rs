@@ -28,14 +28,16 @@ pub(crate) struct Target {
     /// The host to connect to, an IPv6 address without its brackets.
     hostname: String,
     port: u16,
-    /// The `Host` header: the URL's host and port as written.
+    /// The `Host` header: the URL's host and port as written, never its
+    /// user info.
     pub(crate) authority: String,
     /// The request target: path and query, `/` when the path is empty.
     pub(crate) path: String,
 }
 
 impl Target {
-    /// Reads `url` (without user info: the attempt's URL has none).
+    /// Reads `url`; user info in it is not part of the target (the
+    /// attempt's URL has none, and a redirect's is dropped).
     ///
     /// # Errors
     /// A config error when `url` is not an `http://` or `https://` URL
@@ -62,11 +64,15 @@ impl Target {
             .port_u16()
             .unwrap_or(if secure { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let authority = match authority.port() {
+            Some(written) => format!("{host}:{}", written.as_str()),
+            None => host.to_owned(),
+        };
         Ok(Self {
             secure,
             hostname,
             port,
-            authority: authority.as_str().to_owned(),
+            authority,
             path: if path.starts_with('/') {
                 path
             } else {
@@ -150,6 +156,14 @@ mod tests {
         assert_eq!((t.authority.as_str(), t.path.as_str()), ("[::1]:8080", "/"));
         let t = Target::parse("http://h?q").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/?q"));
+        // User info never reaches the `Host` header.
+        let t = Target::parse("http://u:p@other:8080/e").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("other:8080", "/e")
+        );
+        let t = Target::parse("https://token@[::1]/").unwrap();
+        assert_eq!((t.authority.as_str(), t.port), ("[::1]", 443));
         for bad in ["ws://h/", "/relative", "http://"] {
             let err = Target::parse(bad).unwrap_err();
             assert_eq!(err.category(), ErrorCategory::Config, "{bad}");

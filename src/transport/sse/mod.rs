@@ -113,18 +113,20 @@ impl SseTransport {
 }
 
 /// Resolves a `Location` header against the URL that answered with it.
+/// User info in the location is dropped: credentials a server puts in a
+/// redirect are never sent, in `Host` or anywhere else.
 pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
     let location = location.trim();
     if location.is_empty() {
         return None;
     }
     if location.starts_with("http://") || location.starts_with("https://") {
-        return Some(location.to_owned());
+        return Some(without_user_info(location));
     }
     let base: awc::http::Uri = base.parse().ok()?;
     let scheme = base.scheme_str()?;
     if let Some(rest) = location.strip_prefix("//") {
-        return Some(format!("{scheme}://{rest}"));
+        return Some(without_user_info(&format!("{scheme}://{rest}")));
     }
     let authority = base.authority()?;
     if location.starts_with('/') {
@@ -132,6 +134,20 @@ pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
     }
     let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
     Some(format!("{scheme}://{authority}{dir}/{location}"))
+}
+
+/// `url` without the user info of its authority.
+fn without_user_info(url: &str) -> String {
+    let Some(parts) = crate::url::split(url).filter(|parts| parts.userinfo.is_some()) else {
+        return url.to_owned();
+    };
+    tracing::debug!("the redirect's location has user info: dropped");
+    let mut out = format!("{}://{}{}", parts.scheme, parts.host_port, parts.path);
+    if let Some(query) = parts.query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 impl Transport for SseTransport {
@@ -312,6 +328,10 @@ mod tests {
             ("//cdn:1/e", "http://cdn:1/e"),
             ("/moved", "http://h:8080/moved"),
             ("next", "http://h:8080/a/b/next"),
+            // User info in a location is never kept.
+            ("http://u:p@other:8080/e?q=1", "http://other:8080/e?q=1"),
+            ("https://token@other/", "https://other/"),
+            ("//u:p@cdn:1/e", "http://cdn:1/e"),
         ];
         for (location, want) in cases {
             assert_eq!(
