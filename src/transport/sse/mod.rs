@@ -21,7 +21,7 @@ use std::{
 
 use actix_codec::Framed;
 use awc::http::{
-    header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER},
+    header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER},
     Method,
 };
 use bytes::Bytes;
@@ -294,6 +294,11 @@ fn answer(head: &ResponseHead, url: &str) -> Result<Answer, Error> {
                     format!("expected content type text/event-stream, got {content_type:?}"),
                 ));
             }
+            if let Some(codings) = content_codings(head) {
+                return Err(Error::protocol(format!(
+                    "unsupported content coding {codings}: the request asks for identity"
+                )));
+            }
             Ok(Answer::Stream)
         }
         301 | 302 | 303 | 307 | 308 => head
@@ -316,9 +321,52 @@ fn answer(head: &ResponseHead, url: &str) -> Result<Answer, Error> {
     }
 }
 
+/// The content codings of a response other than `identity`, comma
+/// separated, if it has any: the event parser must never see coded bytes.
+fn content_codings(head: &ResponseHead) -> Option<String> {
+    let codings: Vec<String> = head
+        .headers
+        .get_all(CONTENT_ENCODING)
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|coding| coding.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::resolve_location;
+    use awc::http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
+
+    use super::{content_codings, resolve_location, ResponseHead};
+
+    #[test]
+    fn every_content_coding_but_identity_is_named() {
+        let coded = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(CONTENT_ENCODING, HeaderValue::from_static(value));
+            }
+            let head = ResponseHead {
+                minor_version: 1,
+                status: 200,
+                headers,
+            };
+            content_codings(&head)
+        };
+        assert_eq!(coded(&[]), None);
+        assert_eq!(coded(&["identity"]), None);
+        assert_eq!(coded(&["Identity, "]), None);
+        assert_eq!(coded(&["gzip"]).as_deref(), Some("gzip"));
+        assert_eq!(
+            coded(&["identity, br", "gzip"]).as_deref(),
+            Some("br, gzip")
+        );
+    }
 
     #[test]
     fn locations_resolve_against_the_answering_url() {
