@@ -263,7 +263,7 @@ async fn exchange(
 
 /// Our owned, categorised error for a failed read: broken framing is a
 /// protocol fault, a connection that ended early or failed a network one
-/// (a TLS one when rustls reported it).
+/// (a TLS one only when the server refused our client certificate).
 fn read_error(err: ReadError) -> Error {
     match err {
         ReadError::Framing(_) => Error::protocol(err.to_string()),
