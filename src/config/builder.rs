@@ -329,8 +329,8 @@ impl EndpointBuilder {
     /// that stored the last id it processed resumes from it after its own
     /// restart. Later requests send the stream's last id instead, as
     /// always (an empty `id:` field clears it). An empty `id` sends none.
-    /// Default: none. [`build`](Self::build) refuses an id holding NUL, CR
-    /// or LF.
+    /// Default: none. [`build`](Self::build) refuses an id a header value
+    /// cannot hold (a control character other than tab).
     ///
     /// ```
     /// use actix_tether::EndpointConfig;

@@ -136,11 +136,12 @@ impl EndpointConfig {
             ));
         }
         if let Some(id) = &self.sse.last_event_id {
-            // The event-stream grammar cannot carry these, nor a header.
-            if id.contains(['\0', '\r', '\n']) {
+            // Sent as `Last-Event-ID`: the rule the request applies, so an
+            // id accepted here is never dropped there.
+            if awc::http::header::HeaderValue::from_str(id).is_err() {
                 return Err(ConfigError::new(
                     "sse.last_event_id",
-                    "an event id cannot hold NUL, CR or LF",
+                    "an event id must be a valid header value: no control characters but tab",
                 ));
             }
         }

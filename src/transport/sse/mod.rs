@@ -95,6 +95,8 @@ pub(crate) struct SseTransport {
     own_tls: Option<Arc<rustls::ClientConfig>>,
     /// Shared with the live session, which leaves its state here when dropped.
     resume: Rc<RefCell<Resume>>,
+    /// A last event id that cannot be sent was logged (once per endpoint).
+    warned_unsendable_id: bool,
 }
 
 impl SseTransport {
@@ -108,6 +110,27 @@ impl SseTransport {
             tls: None,
             own_tls: tls,
             resume: Rc::new(RefCell::new(resume)),
+            warned_unsendable_id: false,
+        }
+    }
+
+    /// The `Last-Event-ID` to send, if any. `build()` checks the initial
+    /// id, but a stream's id may hold what a header cannot (a control
+    /// character): the request goes without one, and a warning says so
+    /// the first time.
+    fn last_event_id(&mut self) -> Option<HeaderValue> {
+        let resume = self.resume.borrow();
+        match HeaderValue::from_bytes(resume.last_event_id.as_bytes()) {
+            Ok(value) => (!value.is_empty()).then_some(value),
+            Err(_) => {
+                if !std::mem::replace(&mut self.warned_unsendable_id, true) {
+                    tracing::warn!(
+                        "the stream's last event id holds a character a header cannot: \
+                         reconnecting without Last-Event-ID"
+                    );
+                }
+                None
+            }
         }
     }
 }
@@ -167,7 +190,8 @@ impl Transport for SseTransport {
         // The endpoint's headers (credentials among them) go to its own
         // origin only, never to another one a redirect points at.
         let home = crate::url::origin(attempt.url());
-        let (mut url, mut request, last_event_id) = {
+        let last_event_id = self.last_event_id();
+        let (mut url, mut request) = {
             let resume = self.resume.borrow();
             let url = resume
                 .url
@@ -177,11 +201,7 @@ impl Transport for SseTransport {
                 true => Ok(Request::get()),
                 false => Request::configured(&self.settings),
             };
-            let id = match HeaderValue::from_bytes(resume.last_event_id.as_bytes()) {
-                Ok(value) if !value.is_empty() => Some(value),
-                _ => None,
-            };
-            (url, request, id)
+            (url, request)
         };
         let settings = self.settings.clone();
         let resume = self.resume.clone();
@@ -342,7 +362,54 @@ fn content_codings(head: &ResponseHead) -> Option<String> {
 mod tests {
     use awc::http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
 
-    use super::{content_codings, resolve_location, ResponseHead};
+    use std::sync::{Arc, Mutex};
+
+    use super::{content_codings, resolve_location, ResponseHead, SseSettings, SseTransport};
+
+    /// A writer for tracing output that keeps it.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stream_id_a_header_cannot_hold_is_not_sent_and_warned_about_once() {
+        let settings = SseSettings {
+            max_event_size: 1024,
+            liveness_events: Arc::from(Vec::new()),
+            max_redirects: 0,
+            method: awc::http::Method::GET,
+            body: None,
+            last_event_id: Some("41".into()),
+        };
+        let mut transport = SseTransport::new(settings, None);
+        assert_eq!(transport.last_event_id().unwrap(), "41");
+        transport.resume.borrow_mut().last_event_id = "4\u{1}2".into();
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            assert_eq!(transport.last_event_id(), None);
+            assert_eq!(transport.last_event_id(), None);
+        });
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("WARN").count(), 1, "{text}");
+        assert!(text.contains("without Last-Event-ID"), "{text}");
+        transport.resume.borrow_mut().last_event_id = "".into();
+        assert_eq!(transport.last_event_id(), None);
+    }
 
     #[test]
     fn every_content_coding_but_identity_is_named() {
