@@ -73,7 +73,10 @@ pub enum ErrorCategory {
     /// untrusted, expired, or for another name; the port speaks plaintext
     /// (a `wss://` or `https://` URL on a `ws://`/`http://` server); the
     /// server refused our client certificate, or wanted one we did not
-    /// send. Anything rustls reports while connecting lands here.
+    /// send. Anything rustls reports while connecting lands here; on an
+    /// SSE stream after the handshake, only the server's refusal of our
+    /// client certificate does (a broken TLS record mid-stream is a
+    /// `Network` error).
     ///
     /// A certificate problem rarely fixes itself in seconds, so the default
     /// ([`EndpointConfig::on_tls_failure`](crate::EndpointConfig::on_tls_failure))

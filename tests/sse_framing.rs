@@ -3,8 +3,8 @@
 //! lines and CRLFs): chunked with extensions and trailers,
 //! `Content-Length`, close-delimited HTTP/1.1 and HTTP/1.0, each over
 //! `http://` and `https://`, with interim (1xx) responses before some;
-//! and framing faults, each a protocol error that the endpoint backs off
-//! from.
+//! and framing faults and content codings, each a protocol error that the
+//! endpoint backs off from.
 
 mod common;
 
@@ -173,6 +173,7 @@ async fn streams_over(framing: Framing, tls: bool) {
         ("GET", "/events")
     );
     assert_eq!(first.header("accept"), Some("text/event-stream"));
+    assert_eq!(first.header("accept-encoding"), Some("identity"));
     assert_eq!(
         first.header("host"),
         Some(&*format!("127.0.0.1:{}", server.port))
@@ -382,4 +383,45 @@ async fn a_close_delimited_body_over_tls_without_close_notify_is_not_a_clean_end
         server.next_request().await.header("last-event-id"),
         Some("3")
     );
+}
+
+#[actix::test]
+async fn a_content_coding_is_a_protocol_error_and_no_event_is_parsed() {
+    // Events in the clear under a coding label: none may reach the parser.
+    let writes = vec![
+        head(
+            "HTTP/1.1 200 OK",
+            &[
+                "Content-Type: text/event-stream",
+                "Content-Encoding: gzip",
+                "Content-Length: 14",
+            ],
+        ),
+        b"data: hidden\n\n".to_vec(),
+    ];
+    let delivered = fails_as_protocol(None, writes, "content coding gzip").await;
+    assert!(delivered.is_empty(), "{delivered:?}");
+}
+
+#[actix::test]
+async fn an_identity_content_coding_streams() {
+    let mut server = RawHttpServer::start(|_| {
+        Reply::new(
+            vec![
+                head(
+                    "HTTP/1.1 200 OK",
+                    &[
+                        "Content-Type: text/event-stream",
+                        "Content-Encoding: identity",
+                    ],
+                ),
+                b"data: plain\n\n".to_vec(),
+            ],
+            After::Hold,
+        )
+    })
+    .await;
+    let (_supervisor, mut events) = follow(&server, None, "plain").await;
+    assert_eq!(events.next_event().await.1, "plain");
+    server.next_request().await;
 }

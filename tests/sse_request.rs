@@ -9,7 +9,7 @@ use std::sync::{
     Arc,
 };
 
-use actix_tether::ConnectionState;
+use actix_tether::{ConnectionState, ErrorCategory};
 use common::{raw_http::*, sse_server::fast_sse, *};
 
 /// One event, then the server closes: the endpoint reconnects.
@@ -219,4 +219,33 @@ async fn the_initial_last_event_id_goes_first_then_the_stream_s_ids_replace_it()
         );
     }
     assert_eq!(sent, [some("41"), some("42"), None]);
+}
+
+#[actix::test]
+async fn framing_headers_of_the_endpoint_never_reach_the_server() {
+    // A static one is refused by `build()`: a POST with its own
+    // `Transfer-Encoding` would go out with both framings.
+    let server = RawHttpServer::start(|_| one_event_then_close()).await;
+    let err = fast_sse(&server.url("/agent"))
+        .method("POST")
+        .json_body(|| serde_json::json!({"threadId": "t1"}))
+        .header("Transfer-Encoding", "chunked")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "headers", "{err}");
+    assert!(err.to_string().contains("transfer-encoding"), "{err}");
+
+    // One from the provider fails the endpoint before it connects.
+    let mut server = server;
+    let (supervisor, mut events) = start().await;
+    let config = fast_sse(&server.url("/agent"))
+        .header_provider(|| vec![("Transfer-Encoding".into(), "chunked".into())])
+        .build()
+        .unwrap();
+    add(&supervisor, "framed", config).await;
+    let seen = events.until_state(ConnectionState::Failed).await;
+    let reason = seen.last().unwrap().reason.clone().unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Config, "{reason}");
+    assert!(reason.message().contains("transfer-encoding"), "{reason}");
+    assert!(server.requests.try_recv().is_err(), "nothing was sent");
 }

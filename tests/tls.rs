@@ -305,3 +305,25 @@ async fn a_config_file_naming_pem_files_connects_with_a_client_certificate() {
     events.until_state(ConnectionState::Connected).await;
     round_trip(&supervisor, &mut events, "from-file", "configured by file").await;
 }
+
+#[actix::test]
+async fn an_https_stream_refusing_our_missing_client_certificate_is_a_tls_failure() {
+    // TLS 1.3: the server judges our certificate after our side of the
+    // handshake ended, so the refusal arrives with the response.
+    let pki = Pki::new();
+    let server = common::raw_http::RawHttpServer::start_tls(pki.server(true), |_| {
+        common::raw_http::Reply::silence()
+    })
+    .await;
+    let (supervisor, mut events) = start(SupervisorConfig::default()).await;
+    let config = fast_sse(&server.url("/events"))
+        .tls(TlsSettings::private_ca(&pki.ca_pem))
+        .on_tls_failure(Verdict::Fail)
+        .build()
+        .unwrap();
+    add(&supervisor, "anonymous", config).await;
+    let failed = events.until_state(ConnectionState::Failed).await;
+    let reason = failed.last().unwrap().reason.clone().unwrap();
+    assert_eq!(reason.category(), ErrorCategory::Tls, "{reason}");
+    assert!(reason.message().contains("CertificateRequired"), "{reason}");
+}

@@ -127,3 +127,40 @@ async fn user_info_and_a_provider_authorization_fail_the_endpoint() {
     assert!(reason.message().contains("header_provider"), "{reason}");
     assert!(h.server.events.try_recv().is_err(), "never connected");
 }
+
+#[actix::test]
+async fn user_info_in_a_redirect_s_location_is_never_sent() {
+    use common::raw_http::*;
+    let mut server = RawHttpServer::start(|request| {
+        if request.target == "/start" {
+            let host = request.header("host").unwrap_or_default();
+            let location = format!("Location: http://u:p@{host}/events");
+            return Reply::new(
+                vec![head(
+                    "HTTP/1.1 307 Temporary Redirect",
+                    &[&location, "Content-Length: 0"],
+                )],
+                After::Close,
+            );
+        }
+        Reply::new(
+            vec![head(
+                "HTTP/1.1 200 OK",
+                &["Content-Type: text/event-stream"],
+            )],
+            After::Hold,
+        )
+    })
+    .await;
+    let supervisor = supervisor();
+    let config = fast_sse(&server.url("/start")).build().unwrap();
+    add(&supervisor, "moved", config).await;
+    let first = server.next_request().await;
+    assert_eq!(first.target, "/start");
+    let moved = server.next_request().await;
+    assert_eq!(moved.target, "/events");
+    let host = moved.header("host").unwrap();
+    assert_eq!(host, format!("127.0.0.1:{}", server.port));
+    assert!(!host.contains('@') && !host.contains("u:p"), "{host}");
+    assert_eq!(moved.header("authorization"), None);
+}

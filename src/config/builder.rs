@@ -329,8 +329,8 @@ impl EndpointBuilder {
     /// that stored the last id it processed resumes from it after its own
     /// restart. Later requests send the stream's last id instead, as
     /// always (an empty `id:` field clears it). An empty `id` sends none.
-    /// Default: none. [`build`](Self::build) refuses an id holding NUL, CR
-    /// or LF.
+    /// Default: none. [`build`](Self::build) refuses an id a header value
+    /// cannot hold (a control character other than tab).
     ///
     /// ```
     /// use actix_tether::EndpointConfig;
@@ -346,12 +346,20 @@ impl EndpointBuilder {
     }
 
     /// Adds a static handshake header (its value is never logged).
+    ///
+    /// An SSE request writes its own framing: for SSE endpoints `build()`
+    /// refuses `Host`, `Content-Length`, `Transfer-Encoding`, `Connection`,
+    /// `Keep-Alive`, `TE`, `Trailer`, `Upgrade` and `Proxy-Connection`
+    /// (field `headers`) rather than send them or drop them silently.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.0.headers.push((name.into(), value.into()));
         self
     }
 
     /// Headers computed on every attempt, e.g. a freshly minted token.
+    ///
+    /// For SSE endpoints, a header [`header`](Self::header) refuses fails
+    /// the endpoint with a `Config` error when the provider returns it.
     pub fn header_provider(
         mut self,
         provider: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,

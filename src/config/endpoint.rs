@@ -173,9 +173,14 @@ pub struct EndpointConfig {
     #[serde(skip)]
     pub coalesce: Option<CoalesceConfig>,
     /// Handshake headers sent on every attempt (values are secret: never logged).
+    /// An SSE endpoint cannot set `Host`, `Content-Length`, `Transfer-Encoding`,
+    /// `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Upgrade` or
+    /// `Proxy-Connection`: its request writes its own framing.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
-    /// Called on every attempt for fresh headers (added after `headers`).
+    /// Called on every attempt for fresh headers (added after `headers`; for
+    /// an SSE endpoint, a framing header among them fails the endpoint with
+    /// a config error, as `headers` would at `build()`).
     #[serde(skip)]
     pub header_provider: Option<HeaderProvider>,
     /// Replaces the policy built from `backoff`.
@@ -484,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn an_initial_last_event_id_is_one_line_for_sse_only() {
+    fn an_initial_last_event_id_is_a_header_value_for_sse_only() {
         let id = |id: &str| {
             EndpointConfig::sse("http://h/")
                 .last_event_id(id)
@@ -494,7 +499,10 @@ mod tests {
         };
         assert_eq!(id("evt 7"), Ok(Some("evt 7".to_owned())));
         assert_eq!(id(""), Ok(Some(String::new())));
-        for bad in ["a\nb", "a\rb", "a\0b"] {
+        assert_eq!(id("a\tb"), Ok(Some("a\tb".to_owned())));
+        assert_eq!(id("évt-1"), Ok(Some("évt-1".to_owned())));
+        // Whatever a header value cannot hold would never be sent.
+        for bad in ["a\nb", "a\rb", "a\0b", "a\x01b", "a\x1bb", "a\x7fb"] {
             assert_eq!(id(bad), Err("sse.last_event_id"), "{bad:?}");
         }
         let err = EndpointConfig::websocket("ws://h/")

@@ -36,7 +36,8 @@ pub struct SseConfig {
     /// the last id it processed and resumes after its own restart; the
     /// stream's `id:` fields replace it as usual (an empty one clears it).
     /// Events before the stream's first `id:` carry it as their id. Must
-    /// not hold NUL, CR or LF. Default: none.
+    /// be a valid header value (no control character but tab). Default:
+    /// none.
     pub last_event_id: Option<String>,
 }
 

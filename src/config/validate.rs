@@ -6,6 +6,40 @@ use std::sync::Arc;
 use super::EndpointConfig;
 use crate::{ConfigError, TransportKind};
 
+/// Header fields an SSE endpoint's headers cannot set: the request's own
+/// HTTP/1.1 exchange writes `Host` and the body's `Content-Length`, and
+/// the hop-by-hop and framing fields would contradict that framing (a
+/// `Transfer-Encoding` beside our `Content-Length` is request smuggling,
+/// and on a GET it makes the server wait for chunks). WebSocket endpoints
+/// are not checked: awc writes the handshake's framing and connection
+/// fields itself.
+const SSE_RESERVED_HEADERS: [&str; 9] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The reserved field `name` is, for an SSE endpoint.
+fn reserved(kind: TransportKind, name: &str) -> Option<&'static str> {
+    if kind != TransportKind::Sse {
+        return None;
+    }
+    SSE_RESERVED_HEADERS
+        .into_iter()
+        .find(|reserved| name.eq_ignore_ascii_case(reserved))
+}
+
+/// Why the endpoint cannot set the reserved field `name`.
+fn reserved_problem(name: &str) -> String {
+    format!("the sse request sets its own framing: a {name} header cannot be set")
+}
+
 impl EndpointConfig {
     /// Checks every field, and builds the TLS settings' rustls config
     /// (reading their PEM files) once.
@@ -51,6 +85,9 @@ impl EndpointConfig {
                     ),
                 )
             })?;
+            if let Some(name) = reserved(self.kind, name) {
+                return Err(ConfigError::new("headers", reserved_problem(name)));
+            }
             if target.authorization.is_some() && name.eq_ignore_ascii_case("authorization") {
                 return Err(ConfigError::new(
                     "headers",
@@ -99,11 +136,12 @@ impl EndpointConfig {
             ));
         }
         if let Some(id) = &self.sse.last_event_id {
-            // The event-stream grammar cannot carry these, nor a header.
-            if id.contains(['\0', '\r', '\n']) {
+            // Sent as `Last-Event-ID`: the rule the request applies, so an
+            // id accepted here is never dropped there.
+            if awc::http::header::HeaderValue::from_str(id).is_err() {
                 return Err(ConfigError::new(
                     "sse.last_event_id",
-                    "an event id cannot hold NUL, CR or LF",
+                    "an event id must be a valid header value: no control characters but tab",
                 ));
             }
         }
@@ -121,14 +159,22 @@ impl EndpointConfig {
     ///
     /// # Errors
     /// A config error if the URL does not pass the checks of
-    /// [`validate`](Self::validate), or if the header provider returned an
-    /// `Authorization` header while the URL has user info.
+    /// [`validate`](Self::validate), if the header provider returned an
+    /// `Authorization` header while the URL has user info, or (for SSE) a
+    /// header the request's framing owns.
     pub(crate) fn attempt(&self) -> Result<crate::transport::Attempt, crate::Error> {
         let target = crate::url::check(&self.url, self.kind.schemes())
             .map_err(|problem| ConfigError::new("url", problem.to_string()))?;
         let mut headers = self.headers.clone();
         if let Some(provide) = &self.header_provider {
-            headers.extend(provide());
+            let provided = provide();
+            if let Some(name) = provided
+                .iter()
+                .find_map(|(name, _)| reserved(self.kind, name))
+            {
+                return Err(ConfigError::new("header_provider", reserved_problem(name)).into());
+            }
+            headers.extend(provided);
         }
         if let Some(basic) = target.authorization {
             if headers
@@ -209,5 +255,61 @@ impl EndpointConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::EndpointConfig;
+
+    #[test]
+    fn sse_endpoints_refuse_framing_and_hop_by_hop_headers() {
+        for name in [
+            "Transfer-Encoding",
+            "connection",
+            "Keep-Alive",
+            "TE",
+            "Trailer",
+            "Upgrade",
+            "Proxy-Connection",
+            "Content-Length",
+            "host",
+        ] {
+            let err = EndpointConfig::sse("http://h/")
+                .method("POST")
+                .json_body(|| serde_json::json!({}))
+                .header(name, "chunked")
+                .build()
+                .unwrap_err();
+            assert_eq!(err.field(), "headers", "{name}");
+            let message = err.to_string();
+            assert!(
+                message.contains(&name.to_ascii_lowercase()),
+                "{name}: {message}"
+            );
+            assert!(!message.contains("chunked"), "the value is not echoed");
+        }
+        let fine = EndpointConfig::sse("http://h/")
+            .header("X-Trace", "1")
+            .header("Accept-Language", "en")
+            .build();
+        assert!(fine.is_ok());
+        // awc writes a WebSocket handshake's framing and connection fields.
+        let ws = EndpointConfig::websocket("ws://h/")
+            .header("Host", "front.example")
+            .build();
+        assert!(ws.is_ok());
+    }
+
+    #[test]
+    fn a_provider_s_framing_header_fails_the_sse_attempt() {
+        let config = EndpointConfig::sse("http://h/")
+            .header_provider(|| vec![("Transfer-Encoding".into(), "chunked".into())])
+            .build()
+            .unwrap();
+        let err = config.attempt().unwrap_err();
+        assert_eq!(err.category(), crate::ErrorCategory::Config);
+        assert!(err.message().contains("header_provider"), "{err}");
+        assert!(err.message().contains("transfer-encoding"), "{err}");
     }
 }

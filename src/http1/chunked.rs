@@ -17,9 +17,6 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::{ReadError, MAX_CHUNK_LINE, MAX_RESPONSE_HEAD_SIZE};
 
-/// Hex digits a chunk size may have: 15 fit in a `u64` with room to spare.
-const MAX_SIZE_DIGITS: u8 = 15;
-
 /// What the decoder hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Chunk {
@@ -32,8 +29,10 @@ pub(crate) enum Chunk {
 /// Where in the chunked body the decoder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// In a chunk-size line: `digits` hex digits read so far.
-    Size { size: u64, digits: u8 },
+    /// In a chunk-size line: the size so far, and whether a hex digit
+    /// has been read (leading zeros are any number of digits, bounded
+    /// only by the line's length).
+    Size { size: u64, any: bool },
     /// After the size and whitespace: only `;` or CR may follow.
     SizeSpace { size: u64 },
     /// In the extensions.
@@ -52,6 +51,14 @@ enum State {
     Done,
 }
 
+impl State {
+    /// At the start of a chunk-size line.
+    const NEXT_CHUNK: Self = Self::Size {
+        size: 0,
+        any: false,
+    };
+}
+
 /// Decodes a chunked body from a read buffer.
 #[derive(Debug)]
 pub(crate) struct ChunkedDecoder {
@@ -63,7 +70,7 @@ pub(crate) struct ChunkedDecoder {
 impl Default for ChunkedDecoder {
     fn default() -> Self {
         Self {
-            state: State::Size { size: 0, digits: 0 },
+            state: State::NEXT_CHUNK,
             control: 0,
         }
     }
@@ -130,17 +137,18 @@ impl ChunkedDecoder {
             }));
         }
         self.state = match (self.state, byte) {
-            (State::Size { size, digits }, _) if byte.is_ascii_hexdigit() => {
-                if digits == MAX_SIZE_DIGITS {
+            (State::Size { size, .. }, _) if byte.is_ascii_hexdigit() => {
+                // Another digit shifts the top four bits out of a u64.
+                if size >> 60 != 0 {
                     return Err(ReadError::framing("chunk size too large"));
                 }
                 let digit = char::from(byte).to_digit(16).unwrap_or(0);
                 State::Size {
                     size: size << 4 | u64::from(digit),
-                    digits: digits + 1,
+                    any: true,
                 }
             }
-            (State::Size { digits: 0, .. }, _) => {
+            (State::Size { any: false, .. }, _) => {
                 return Err(ReadError::framing("invalid chunk size"))
             }
             (State::Size { size, .. } | State::SizeSpace { size }, b' ' | b'\t') => {
@@ -179,7 +187,7 @@ impl ChunkedDecoder {
             (State::DataCr, b'\r') => State::DataLf,
             (State::DataLf, b'\n') => {
                 self.control = 0;
-                State::Size { size: 0, digits: 0 }
+                State::NEXT_CHUNK
             }
             (State::DataCr | State::DataLf, _) => {
                 return Err(ReadError::framing(
@@ -246,6 +254,29 @@ mod tests {
             decode_all(b"f\r\n0123456789abcde\r\n"),
             Ok((b"0123456789abcde".to_vec(), false))
         );
+    }
+
+    #[test]
+    fn leading_zeros_do_not_count_toward_the_size_limit() {
+        let zeros = "0".repeat(40);
+        let input = format!("{zeros}10\r\n0123456789abcdef\r\n{zeros}\r\n\r\n");
+        assert_eq!(
+            decode_whole(input.as_bytes()),
+            Ok(b"0123456789abcdef".to_vec())
+        );
+        assert_eq!(
+            decode_all(b"0000000000000010\r\n0123456789abcdef\r\n0000000000000000\r\n\r\n"),
+            Ok((b"0123456789abcdef".to_vec(), true))
+        );
+        // The largest size a u64 holds is a size; one digit more is not.
+        let mut decoder = ChunkedDecoder::default();
+        let mut buf = BytesMut::from(&b"00ffffffffffffffff\r\nab"[..]);
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Chunk::Data("ab".into()))
+        );
+        let err = decode_whole(b"0ffffffffffffffff0\r\n").unwrap_err();
+        assert!(err.contains("chunk size too large"), "{err}");
     }
 
     #[test]

@@ -228,14 +228,29 @@ mod tests {
 
     #[test]
     fn what_is_not_http_fails_at_once() {
-        for input in [
-            &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
-            b"HTTP/2 200\r\n\r\n",
-            b"HTTP/1.1 2x0 OK\r\n",
-            b"\x16\x03\x01\x02\x00",
+        let not_http = "not an HTTP/1.x response";
+        for (input, want) in [
+            (&b"SSH-2.0-OpenSSH_9.6\r\n"[..], not_http),
+            (b"HTTP/2 200\r\n\r\n", not_http),
+            // A TLS ClientHello's first bytes: a TLS server on http://.
+            (b"\x16\x03\x01\x02\x00", not_http),
+            (
+                b"HTTP/1.1 2x0 OK\r\n",
+                "response head: invalid response status",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nBad Name: x\r\n",
+                "response head: invalid header name",
+            ),
         ] {
             let err = ResponseHead::parse(&mut BytesMut::from(input), 1024).unwrap_err();
             assert!(matches!(err, ReadError::Framing(_)), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!("invalid http response: {want}"),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -248,11 +263,18 @@ mod tests {
             "invalid http response: response head larger than 1024 bytes"
         );
         let complete = format!("{long}\r\n");
-        assert!(ResponseHead::parse(&mut BytesMut::from(complete.as_str()), 1024).is_err());
+        let err = ResponseHead::parse(&mut BytesMut::from(complete.as_str()), 1024).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid http response: response head larger than 1024 bytes"
+        );
         let many: String = (0..200).map(|i| format!("X-{i}: 1\r\n")).collect();
         let many = format!("HTTP/1.1 200 OK\r\n{many}\r\n");
         let err = ResponseHead::parse(&mut BytesMut::from(many.as_str()), 8192).unwrap_err();
-        assert!(err.to_string().contains("header fields"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "invalid http response: more than 128 header fields"
+        );
     }
 
     fn framing(head: &str) -> Result<Framing, String> {
@@ -300,19 +322,43 @@ mod tests {
                 "{head}"
             );
         }
-        for bad in [
-            "HTTP/1.1 200 OK\r\nContent-Length: 7, 8",
-            "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 8",
-            "HTTP/1.1 200 OK\r\nContent-Length: -1",
-            "HTTP/1.1 200 OK\r\nContent-Length: 0x10",
-            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999",
-            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity",
+        let length = "invalid content-length";
+        let coding = "a transfer coding other than chunked, or chunked twice";
+        for (bad, want) in [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 7, 8", length),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 8",
+                length,
+            ),
+            ("HTTP/1.1 200 OK\r\nContent-Length: -1", length),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0x10", length),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999",
+                length,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked",
+                "transfer-encoding in an HTTP/1.0 response",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked",
+                coding,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip",
+                coding,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked",
+                coding,
+            ),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: identity", coding),
         ] {
-            assert!(framing(bad).is_err(), "{bad}");
+            assert_eq!(
+                framing(bad),
+                Err(format!("invalid http response: {want}")),
+                "{bad}"
+            );
         }
     }
 }

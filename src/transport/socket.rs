@@ -28,14 +28,16 @@ pub(crate) struct Target {
     /// The host to connect to, an IPv6 address without its brackets.
     hostname: String,
     port: u16,
-    /// The `Host` header: the URL's host and port as written.
+    /// The `Host` header: the URL's host and port as written, never its
+    /// user info.
     pub(crate) authority: String,
     /// The request target: path and query, `/` when the path is empty.
     pub(crate) path: String,
 }
 
 impl Target {
-    /// Reads `url` (without user info: the attempt's URL has none).
+    /// Reads `url`; user info in it is not part of the target (the
+    /// attempt's URL has none, and a redirect's is dropped).
     ///
     /// # Errors
     /// A config error when `url` is not an `http://` or `https://` URL
@@ -62,11 +64,15 @@ impl Target {
             .port_u16()
             .unwrap_or(if secure { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let authority = match authority.port() {
+            Some(written) => format!("{host}:{}", written.as_str()),
+            None => host.to_owned(),
+        };
         Ok(Self {
             secure,
             hostname,
             port,
-            authority: authority.as_str().to_owned(),
+            authority,
             path: if path.starts_with('/') {
                 path
             } else {
@@ -78,8 +84,9 @@ impl Target {
     /// Connects: TCP, then TLS with `tls` for `https://`.
     ///
     /// # Errors
-    /// A [`Tls`](ErrorCategory::Tls) error for anything rustls reported, a
-    /// network error otherwise (resolving, connecting, a handshake cut off).
+    /// A [`Tls`](ErrorCategory::Tls) error for anything rustls reported
+    /// during the handshake, a network error otherwise (resolving,
+    /// connecting, a handshake cut off).
     pub(crate) async fn connect(
         &self,
         tls: impl FnOnce() -> Arc<rustls::ClientConfig>,
@@ -101,18 +108,53 @@ impl Target {
         let stream = TlsConnector::service(tls())
             .call(tcp)
             .await
-            .map_err(|err| io_error("tls handshake failed", &err))?;
+            .map_err(|err| handshake_error(&err))?;
         Ok(Box::new(stream.into_parts().0))
     }
 }
 
-/// An io error from connecting: [`Tls`](ErrorCategory::Tls) when rustls
-/// reported it, else a network error.
-pub(crate) fn io_error(what: &str, err: &std::io::Error) -> Error {
+/// An io error from the TLS handshake: [`Tls`](ErrorCategory::Tls) when
+/// rustls reported it (a certificate, a protocol version), else a network
+/// error (the connection cut off).
+fn handshake_error(err: &std::io::Error) -> Error {
     match super::http::rustls_in(err) {
         Some(tls) => Error::tls(format!("tls handshake failed: {tls}")),
+        None => Error::network(format!("tls handshake failed: {err}")),
+    }
+}
+
+/// An io error on a connected socket, while `what` ("request failed",
+/// "read failed"): a network error, also when rustls reported it (a
+/// broken record mid-stream is retried on the normal backoff), except the
+/// server's verdict on our client certificate, which a TLS 1.3 server
+/// sends after our side of the handshake ended: that one is
+/// [`Tls`](ErrorCategory::Tls), as it would be during the handshake.
+pub(crate) fn io_error(what: &str, err: &std::io::Error) -> Error {
+    match super::http::rustls_in(err) {
+        Some(tls) if refuses_our_certificate(tls) => Error::tls(format!("{what}: {tls}")),
+        Some(tls) => Error::network(format!("{what}: tls error: {tls}")),
         None => Error::network(format!("{what}: {err}")),
     }
+}
+
+/// Whether `err` is an alert a server sends when it refuses the client's
+/// certificate (or the lack of one).
+fn refuses_our_certificate(err: &rustls::Error) -> bool {
+    use rustls::AlertDescription as Alert;
+    matches!(
+        err,
+        rustls::Error::AlertReceived(
+            Alert::CertificateRequired
+                | Alert::BadCertificate
+                | Alert::UnsupportedCertificate
+                | Alert::CertificateRevoked
+                | Alert::CertificateExpired
+                | Alert::CertificateUnknown
+                | Alert::UnknownCA
+                | Alert::AccessDenied
+                | Alert::HandshakeFailure
+        )
+    )
 }
 
 /// A host and port for actix-tls's connector.
@@ -133,7 +175,56 @@ impl Host for Address {
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
+
+    fn wrapped(err: rustls::Error) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, err)
+    }
+
+    #[test]
+    fn tls_errors_after_the_handshake_keep_their_phase() {
+        // A broken record mid-stream: retried on the normal backoff.
+        let err = io_error("read failed", &wrapped(rustls::Error::DecryptError));
+        assert_eq!(err.category(), ErrorCategory::Network, "{err}");
+        assert!(
+            err.message().starts_with("read failed: tls error: "),
+            "{err}"
+        );
+        let err = io_error(
+            "request failed",
+            &wrapped(rustls::Error::AlertReceived(
+                rustls::AlertDescription::BadRecordMac,
+            )),
+        );
+        assert_eq!(err.category(), ErrorCategory::Network, "{err}");
+        assert!(err.message().starts_with("request failed: "), "{err}");
+        // The server's verdict on our certificate comes after our side of a
+        // TLS 1.3 handshake: still a TLS failure, on the slow schedule.
+        let err = io_error(
+            "read failed",
+            &wrapped(rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired,
+            )),
+        );
+        assert_eq!(err.category(), ErrorCategory::Tls, "{err}");
+        assert!(err.message().starts_with("read failed: "), "{err}");
+        let err = io_error("read failed", &io::ErrorKind::ConnectionReset.into());
+        assert_eq!(err.category(), ErrorCategory::Network, "{err}");
+        assert!(err.message().starts_with("read failed: "), "{err}");
+    }
+
+    #[test]
+    fn handshake_errors_are_tls_when_rustls_reported_them() {
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let err = handshake_error(&wrapped(unknown));
+        assert_eq!(err.category(), ErrorCategory::Tls, "{err}");
+        assert!(err.message().starts_with("tls handshake failed: "), "{err}");
+        let err = handshake_error(&io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(err.category(), ErrorCategory::Network, "{err}");
+        assert!(err.message().starts_with("tls handshake failed: "), "{err}");
+    }
 
     #[test]
     fn targets_name_host_port_and_path() {
@@ -150,6 +241,14 @@ mod tests {
         assert_eq!((t.authority.as_str(), t.path.as_str()), ("[::1]:8080", "/"));
         let t = Target::parse("http://h?q").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/?q"));
+        // User info never reaches the `Host` header.
+        let t = Target::parse("http://u:p@other:8080/e").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("other:8080", "/e")
+        );
+        let t = Target::parse("https://token@[::1]/").unwrap();
+        assert_eq!((t.authority.as_str(), t.port), ("[::1]", 443));
         for bad in ["ws://h/", "/relative", "http://"] {
             let err = Target::parse(bad).unwrap_err();
             assert_eq!(err.category(), ErrorCategory::Config, "{bad}");

@@ -1,7 +1,9 @@
 //! An in-process raw HTTP/1 server on 127.0.0.1:0, plain or TLS, that
 //! records each request (method, target, headers, body) and answers with
 //! exactly the bytes a script gives, one write (and flush) per piece, so a
-//! test controls the framing and where the writes break.
+//! test controls the framing and where the writes break. A request it
+//! cannot read is reported through the same channel, so the test fails
+//! with the problem instead of waiting for a request that never comes.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -75,10 +77,13 @@ impl Reply {
 /// number).
 pub type Script = Arc<dyn Fn(&RawRequest) -> Reply + Send + Sync>;
 
+/// A request the server read, or why it could not read one.
+pub type Seen = Result<RawRequest, String>;
+
 pub struct RawHttpServer {
     pub port: u16,
     tls: bool,
-    pub requests: UnboundedReceiver<RawRequest>,
+    pub requests: UnboundedReceiver<Seen>,
     task: actix_rt::task::JoinHandle<()>,
 }
 
@@ -142,9 +147,12 @@ impl RawHttpServer {
         format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 
-    /// The next request, or a panic after `WAIT`.
+    /// The next request; a panic after `WAIT`, or when the server could
+    /// not read it.
     pub async fn next_request(&mut self) -> RawRequest {
-        next(&mut self.requests, WAIT).await
+        next(&mut self.requests, WAIT)
+            .await
+            .unwrap_or_else(|problem| panic!("the raw server could not read a request: {problem}"))
     }
 }
 
@@ -159,13 +167,18 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     connection: usize,
     script: &Script,
-    seen: &UnboundedSender<RawRequest>,
+    seen: &UnboundedSender<Seen>,
 ) {
-    let Some(request) = read_request(&mut stream, connection).await else {
-        return;
+    let request = match read_request(&mut stream, connection).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return,
+        Err(problem) => {
+            let _ = seen.send(Err(problem));
+            return;
+        }
     };
     let reply = script(&request);
-    let _ = seen.send(request);
+    let _ = seen.send(Ok(request));
     for piece in &reply.writes {
         if stream.write_all(piece).await.is_err() || stream.flush().await.is_err() {
             return;
@@ -187,32 +200,42 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The request head and a `Content-Length` body; `None` if the client
 /// went away first.
+///
+/// # Errors
+/// What makes the bytes no request this server reads.
 async fn read_request<S: AsyncRead + Unpin>(
     stream: &mut S,
     connection: usize,
-) -> Option<RawRequest> {
+) -> Result<Option<RawRequest>, String> {
     let mut buf = Vec::new();
     let mut piece = [0u8; 4096];
     let head_end = loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break at;
         }
-        assert!(buf.len() <= MAX_REQUEST_HEAD, "request head too large");
+        if buf.len() > MAX_REQUEST_HEAD {
+            return Err(format!("request head over {MAX_REQUEST_HEAD} bytes"));
+        }
         match stream.read(&mut piece).await {
-            Ok(0) | Err(_) => return None,
+            Ok(0) | Err(_) => return Ok(None),
             Ok(n) => buf.extend_from_slice(&piece[..n]),
         }
     };
-    let head = String::from_utf8(buf[..head_end].to_vec()).expect("utf-8 request head");
+    let head = String::from_utf8(buf[..head_end].to_vec())
+        .map_err(|_| "request head is not utf-8".to_owned())?;
     let mut lines = head.split("\r\n");
-    let mut start = lines.next().unwrap().splitn(3, ' ');
-    let (method, target) = (start.next().unwrap(), start.next().unwrap());
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("a header field");
-            (name.to_owned(), value.trim().to_owned())
+    let start_line = lines.next().unwrap_or_default();
+    let mut start = start_line.splitn(3, ' ');
+    let (Some(method), Some(target), Some(_version)) = (start.next(), start.next(), start.next())
+    else {
+        return Err(format!("invalid request line {start_line:?}"));
+    };
+    let headers = lines
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => Ok((name.to_owned(), value.trim().to_owned())),
+            None => Err(format!("invalid header line {line:?}")),
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let mut request = RawRequest {
         connection,
         method: method.to_owned(),
@@ -220,16 +243,19 @@ async fn read_request<S: AsyncRead + Unpin>(
         headers,
         body: buf[head_end + 4..].to_vec(),
     };
-    let length: usize = request
-        .header("content-length")
-        .map_or(0, |v| v.parse().expect("a content-length"));
+    let length: usize = match request.header("content-length") {
+        None => 0,
+        Some(value) => value
+            .parse()
+            .map_err(|_| format!("invalid content-length {value:?}"))?,
+    };
     while request.body.len() < length {
         match stream.read(&mut piece).await {
-            Ok(0) | Err(_) => return None,
+            Ok(0) | Err(_) => return Ok(None),
             Ok(n) => request.body.extend_from_slice(&piece[..n]),
         }
     }
-    Some(request)
+    Ok(Some(request))
 }
 
 /// A response head with these header lines (each without its CRLF).

@@ -21,7 +21,7 @@ use std::{
 
 use actix_codec::Framed;
 use awc::http::{
-    header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER},
+    header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER},
     Method,
 };
 use bytes::Bytes;
@@ -95,6 +95,8 @@ pub(crate) struct SseTransport {
     own_tls: Option<Arc<rustls::ClientConfig>>,
     /// Shared with the live session, which leaves its state here when dropped.
     resume: Rc<RefCell<Resume>>,
+    /// A last event id that cannot be sent was logged (once per endpoint).
+    warned_unsendable_id: bool,
 }
 
 impl SseTransport {
@@ -108,23 +110,46 @@ impl SseTransport {
             tls: None,
             own_tls: tls,
             resume: Rc::new(RefCell::new(resume)),
+            warned_unsendable_id: false,
+        }
+    }
+
+    /// The `Last-Event-ID` to send, if any. `build()` checks the initial
+    /// id, but a stream's id may hold what a header cannot (a control
+    /// character): the request goes without one, and a warning says so
+    /// the first time.
+    fn last_event_id(&mut self) -> Option<HeaderValue> {
+        let resume = self.resume.borrow();
+        match HeaderValue::from_bytes(resume.last_event_id.as_bytes()) {
+            Ok(value) => (!value.is_empty()).then_some(value),
+            Err(_) => {
+                if !std::mem::replace(&mut self.warned_unsendable_id, true) {
+                    tracing::warn!(
+                        "the stream's last event id holds a character a header cannot: \
+                         reconnecting without Last-Event-ID"
+                    );
+                }
+                None
+            }
         }
     }
 }
 
 /// Resolves a `Location` header against the URL that answered with it.
+/// User info in the location is dropped: credentials a server puts in a
+/// redirect are never sent, in `Host` or anywhere else.
 pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
     let location = location.trim();
     if location.is_empty() {
         return None;
     }
     if location.starts_with("http://") || location.starts_with("https://") {
-        return Some(location.to_owned());
+        return Some(without_user_info(location));
     }
     let base: awc::http::Uri = base.parse().ok()?;
     let scheme = base.scheme_str()?;
     if let Some(rest) = location.strip_prefix("//") {
-        return Some(format!("{scheme}://{rest}"));
+        return Some(without_user_info(&format!("{scheme}://{rest}")));
     }
     let authority = base.authority()?;
     if location.starts_with('/') {
@@ -132,6 +157,20 @@ pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
     }
     let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
     Some(format!("{scheme}://{authority}{dir}/{location}"))
+}
+
+/// `url` without the user info of its authority.
+fn without_user_info(url: &str) -> String {
+    let Some(parts) = crate::url::split(url).filter(|parts| parts.userinfo.is_some()) else {
+        return url.to_owned();
+    };
+    tracing::debug!("the redirect's location has user info: dropped");
+    let mut out = format!("{}://{}{}", parts.scheme, parts.host_port, parts.path);
+    if let Some(query) = parts.query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 impl Transport for SseTransport {
@@ -151,7 +190,8 @@ impl Transport for SseTransport {
         // The endpoint's headers (credentials among them) go to its own
         // origin only, never to another one a redirect points at.
         let home = crate::url::origin(attempt.url());
-        let (mut url, mut request, last_event_id) = {
+        let last_event_id = self.last_event_id();
+        let (mut url, mut request) = {
             let resume = self.resume.borrow();
             let url = resume
                 .url
@@ -161,11 +201,7 @@ impl Transport for SseTransport {
                 true => Ok(Request::get()),
                 false => Request::configured(&self.settings),
             };
-            let id = match HeaderValue::from_bytes(resume.last_event_id.as_bytes()) {
-                Ok(value) if !value.is_empty() => Some(value),
-                _ => None,
-            };
-            (url, request, id)
+            (url, request)
         };
         let settings = self.settings.clone();
         let resume = self.resume.clone();
@@ -247,7 +283,7 @@ async fn exchange(
 
 /// Our owned, categorised error for a failed read: broken framing is a
 /// protocol fault, a connection that ended early or failed a network one
-/// (a TLS one when rustls reported it).
+/// (a TLS one only when the server refused our client certificate).
 fn read_error(err: ReadError) -> Error {
     match err {
         ReadError::Framing(_) => Error::protocol(err.to_string()),
@@ -278,6 +314,11 @@ fn answer(head: &ResponseHead, url: &str) -> Result<Answer, Error> {
                     format!("expected content type text/event-stream, got {content_type:?}"),
                 ));
             }
+            if let Some(codings) = content_codings(head) {
+                return Err(Error::protocol(format!(
+                    "unsupported content coding {codings}: the request asks for identity"
+                )));
+            }
             Ok(Answer::Stream)
         }
         301 | 302 | 303 | 307 | 308 => head
@@ -300,9 +341,99 @@ fn answer(head: &ResponseHead, url: &str) -> Result<Answer, Error> {
     }
 }
 
+/// The content codings of a response other than `identity`, comma
+/// separated, if it has any: the event parser must never see coded bytes.
+fn content_codings(head: &ResponseHead) -> Option<String> {
+    let codings: Vec<String> = head
+        .headers
+        .get_all(CONTENT_ENCODING)
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|coding| coding.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"))
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::resolve_location;
+    use awc::http::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
+
+    use std::sync::{Arc, Mutex};
+
+    use super::{content_codings, resolve_location, ResponseHead, SseSettings, SseTransport};
+
+    /// A writer for tracing output that keeps it.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stream_id_a_header_cannot_hold_is_not_sent_and_warned_about_once() {
+        let settings = SseSettings {
+            max_event_size: 1024,
+            liveness_events: Arc::from(Vec::new()),
+            max_redirects: 0,
+            method: awc::http::Method::GET,
+            body: None,
+            last_event_id: Some("41".into()),
+        };
+        let mut transport = SseTransport::new(settings, None);
+        assert_eq!(transport.last_event_id().unwrap(), "41");
+        transport.resume.borrow_mut().last_event_id = "4\u{1}2".into();
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            assert_eq!(transport.last_event_id(), None);
+            assert_eq!(transport.last_event_id(), None);
+        });
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches("WARN").count(), 1, "{text}");
+        assert!(text.contains("without Last-Event-ID"), "{text}");
+        transport.resume.borrow_mut().last_event_id = "".into();
+        assert_eq!(transport.last_event_id(), None);
+    }
+
+    #[test]
+    fn every_content_coding_but_identity_is_named() {
+        let coded = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(CONTENT_ENCODING, HeaderValue::from_static(value));
+            }
+            let head = ResponseHead {
+                minor_version: 1,
+                status: 200,
+                headers,
+            };
+            content_codings(&head)
+        };
+        assert_eq!(coded(&[]), None);
+        assert_eq!(coded(&["identity"]), None);
+        assert_eq!(coded(&["Identity, "]), None);
+        assert_eq!(coded(&["gzip"]).as_deref(), Some("gzip"));
+        assert_eq!(
+            coded(&["identity, br", "gzip"]).as_deref(),
+            Some("br, gzip")
+        );
+    }
 
     #[test]
     fn locations_resolve_against_the_answering_url() {
@@ -312,6 +443,10 @@ mod tests {
             ("//cdn:1/e", "http://cdn:1/e"),
             ("/moved", "http://h:8080/moved"),
             ("next", "http://h:8080/a/b/next"),
+            // User info in a location is never kept.
+            ("http://u:p@other:8080/e?q=1", "http://other:8080/e?q=1"),
+            ("https://token@other/", "https://other/"),
+            ("//u:p@cdn:1/e", "http://cdn:1/e"),
         ];
         for (location, want) in cases {
             assert_eq!(

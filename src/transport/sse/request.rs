@@ -3,7 +3,8 @@
 
 use awc::http::{
     header::{
-        HeaderMap, HeaderName, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, USER_AGENT,
+        HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_TYPE,
+        HOST, USER_AGENT,
     },
     Method,
 };
@@ -73,10 +74,12 @@ impl Request {
         own: &[(HeaderName, HeaderValue)],
         last_event_id: Option<&HeaderValue>,
     ) -> Result<Bytes, Error> {
-        let mut headers = HeaderMap::with_capacity(own.len() + 6);
+        let mut headers = HeaderMap::with_capacity(own.len() + 7);
         let defaults = [
             (HOST, HeaderValue::from_str(&target.authority).ok()),
             (ACCEPT, Some(HeaderValue::from_static("text/event-stream"))),
+            // The parser reads the body as it comes: no content coding.
+            (ACCEPT_ENCODING, Some(HeaderValue::from_static("identity"))),
             (CACHE_CONTROL, Some(HeaderValue::from_static("no-cache"))),
             (USER_AGENT, Some(HeaderValue::from_static(USER_AGENT_VALUE))),
         ];
@@ -154,6 +157,7 @@ mod tests {
         assert_eq!(
             lines,
             [
+                "accept-encoding: identity",
                 "accept: text/event-stream",
                 "cache-control: no-cache",
                 "content-length: 2",
