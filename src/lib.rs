@@ -134,7 +134,10 @@ mod verdict;
 /// may change in any release.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::transport::ws_receive;
+    pub use crate::{
+        http1::{read_response as http1_response, ResponseSummary},
+        transport::ws_receive,
+    };
 }
 
 pub use crate::{

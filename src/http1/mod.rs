@@ -23,6 +23,8 @@ mod request;
 
 use std::{borrow::Cow, fmt, io};
 
+#[doc(hidden)]
+pub use self::codec::{read_response, ResponseSummary};
 pub(crate) use self::{
     codec::{Part, ResponseCodec},
     head::{Framing, ResponseHead},
