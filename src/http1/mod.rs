@@ -20,11 +20,12 @@ mod chunked;
 mod codec;
 mod head;
 mod request;
+mod summary;
 
 use std::{borrow::Cow, fmt, io};
 
 #[doc(hidden)]
-pub use self::codec::{read_response, ResponseSummary};
+pub use self::summary::{read_response, ResponseSummary};
 pub(crate) use self::{
     codec::{Part, ResponseCodec},
     head::{Framing, ResponseHead},
