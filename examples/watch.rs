@@ -340,6 +340,10 @@ impl Handler<MessageReceived> for Printer {
                 "event",
                 json!({"endpoint": endpoint, "event": &**event.event(), "id": event.id().map(|id| &**id), "data": &**event.data()}),
             ),
+            Payload::Comment(text) => {
+                emit("comment", json!({"endpoint": endpoint, "text": &**text}))
+            }
+            _ => {}
         }
     }
 }

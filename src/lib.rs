@@ -109,6 +109,7 @@ pub mod delivery;
 mod duration;
 mod endpoint;
 mod error;
+mod event_types;
 mod failure;
 mod heartbeat;
 mod http1;
@@ -151,6 +152,7 @@ pub use crate::{
     delivery::{Accepted, AuthReply, Delivered, OverflowPolicy, Receipt, SendOptions},
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},
+    event_types::EventTypes,
     message::{BurstReceived, MessageReceived, Payload},
     monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
     redact::redact_url,

@@ -10,6 +10,7 @@ use crate::{sse::SseEvent, EndpointId, QueueSlot};
 /// A message's content. Every variant is a reference-counted buffer: cloning
 /// one for another subscriber copies no bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Payload {
     /// A UTF-8 text message.
     Text(ByteString),
@@ -18,6 +19,10 @@ pub enum Payload {
     /// A Server-Sent Event (its data and its shared type and id: cloning it
     /// copies no bytes either).
     Event(SseEvent),
+    /// An SSE comment line's text (after the colon, less one leading
+    /// space), only from endpoints that asked for comments
+    /// ([`EndpointBuilder::comments`](crate::EndpointBuilder::comments)).
+    Comment(ByteString),
 }
 
 impl Payload {
@@ -37,6 +42,7 @@ impl Payload {
             Self::Text(text) => text.as_bytes(),
             Self::Binary(bytes) => bytes,
             Self::Event(event) => event.data().as_bytes(),
+            Self::Comment(text) => text.as_bytes(),
         }
     }
 
@@ -44,7 +50,15 @@ impl Payload {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Self::Text(text) => Some(text),
-            Self::Binary(_) | Self::Event(_) => None,
+            Self::Binary(_) | Self::Event(_) | Self::Comment(_) => None,
+        }
+    }
+
+    /// The comment's text, when this is an SSE comment.
+    pub fn as_comment(&self) -> Option<&str> {
+        match self {
+            Self::Comment(text) => Some(text),
+            Self::Text(_) | Self::Binary(_) | Self::Event(_) => None,
         }
     }
 
@@ -52,7 +66,7 @@ impl Payload {
     pub fn as_event(&self) -> Option<&SseEvent> {
         match self {
             Self::Event(event) => Some(event),
-            Self::Text(_) | Self::Binary(_) => None,
+            Self::Text(_) | Self::Binary(_) | Self::Comment(_) => None,
         }
     }
 

@@ -463,16 +463,16 @@ fn not_acknowledged(timeout: Duration) -> Error {
     Error::timeout(format!("not acknowledged within {timeout:?}")).with_recoverable(false)
 }
 
-/// Refuses what no WebSocket endpoint can send: SSE events and payloads
-/// over `max_message_size`.
+/// Refuses what no WebSocket endpoint can send: SSE events and comments,
+/// and payloads over `max_message_size`.
 ///
 /// # Errors
 /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error saying which.
 #[inline]
 pub(crate) fn check_payload(payload: &Payload, max_message_size: usize) -> Result<()> {
-    if matches!(payload, Payload::Event(_)) {
+    if matches!(payload, Payload::Event(_) | Payload::Comment(_)) {
         return Err(Error::endpoint(
-            "an sse event cannot be sent over a websocket",
+            "an sse event or comment cannot be sent over a websocket",
         ));
     }
     if payload.len() > max_message_size {

@@ -265,6 +265,15 @@ impl EndpointBuilder {
         self
     }
 
+    /// SSE: delivers comment lines (`: text`) to subscribers as
+    /// [`Payload::Comment`](crate::Payload::Comment), in stream order with
+    /// the events (type filters on a subscription leave them out). Default
+    /// off: comments only prove the stream alive.
+    pub fn comments(mut self, deliver: bool) -> Self {
+        self.0.sse.comments = deliver;
+        self
+    }
+
     /// SSE: a URL fetched every heartbeat interval for round-trip samples.
     pub fn ping_url(mut self, url: impl Into<String>) -> Self {
         self.0.sse.ping_url = Some(url.into());

@@ -18,6 +18,10 @@ pub struct SseConfig {
     /// Event types that only prove the stream alive (for example
     /// `heartbeat`): not delivered to subscribers. Default: none.
     pub liveness_events: Vec<String>,
+    /// Comment lines are delivered as
+    /// [`Payload::Comment`](crate::Payload::Comment). Default false (they
+    /// only prove the stream alive).
+    pub comments: bool,
     /// A URL fetched with GET every heartbeat interval to measure round trips
     /// for the monitor (`http://` or `https://`; user info in it becomes the
     /// ping requests' `Authorization: Basic` header). Default: none.
@@ -46,6 +50,7 @@ impl Default for SseConfig {
         Self {
             max_event_size: crate::sse::DEFAULT_MAX_EVENT_SIZE,
             liveness_events: Vec::new(),
+            comments: false,
             ping_url: None,
             max_redirects: 10,
             method: "GET".to_owned(),
@@ -60,6 +65,7 @@ impl fmt::Debug for SseConfig {
         f.debug_struct("SseConfig")
             .field("max_event_size", &self.max_event_size)
             .field("liveness_events", &self.liveness_events)
+            .field("comments", &self.comments)
             .field(
                 "ping_url",
                 &self.ping_url.as_deref().map(crate::redact::redact_url),

@@ -3,7 +3,6 @@
 //! own bounded queue and overflow policy.
 
 use std::{
-    collections::VecDeque,
     sync::Arc,
     task::Waker,
     time::{Duration, Instant},
@@ -11,10 +10,11 @@ use std::{
 
 use actix::Recipient;
 
+use super::outlet::{offer_all, Outlet, Queued};
 use crate::{
-    backlog::{Gauge, Level, Overflow, QueueLimits},
+    backlog::{Level, QueueLimits},
     subscribers::Subscribers,
-    BurstReceived, EndpointId, MessageReceived, Payload, QueueSlot, StatusChanged,
+    BurstReceived, EndpointId, EventTypes, MessageReceived, Payload, QueueSlot, StatusChanged,
 };
 
 /// A subscriber of one kind of event.
@@ -29,204 +29,13 @@ pub enum Subscriber {
     Bursts(Recipient<BurstReceived>),
 }
 
-/// An inbound event that holds a place in its subscriber's queue.
-pub(super) trait Queued: actix::Message<Result = ()> + Send + Clone + 'static {
-    /// Its size in messages and payload bytes.
-    fn size(&self) -> Level;
-    /// Gives it its place in the queue.
-    fn hold(&mut self, slot: QueueSlot);
-}
-
-impl Queued for MessageReceived {
-    #[inline]
-    fn size(&self) -> Level {
-        Level {
-            messages: 1,
-            bytes: self.payload.len(),
-        }
-    }
-
-    #[inline]
-    fn hold(&mut self, slot: QueueSlot) {
-        self.slot = slot;
-    }
-}
-
-impl Queued for BurstReceived {
-    fn size(&self) -> Level {
-        Level {
-            messages: self.payloads.len(),
-            bytes: self.payloads.iter().map(Payload::len).sum(),
-        }
-    }
-
-    fn hold(&mut self, slot: QueueSlot) {
-        self.slot = slot;
-    }
-}
-
-/// One inbound subscriber and its queue.
-#[derive(Debug)]
-struct Outlet<M: Queued>
-where
-    M::Result: Send,
-{
-    recipient: Recipient<M>,
-    limits: QueueLimits,
-    gauge: Arc<Gauge>,
-    /// Drop-oldest only: events waiting for room in the mailbox.
-    waiting: VecDeque<M>,
-    waiting_level: Level,
-}
-
-impl<M: Queued> Outlet<M>
-where
-    M::Result: Send,
-{
-    fn new(recipient: Recipient<M>, limits: QueueLimits) -> Self {
-        Self {
-            recipient,
-            limits,
-            gauge: Arc::default(),
-            waiting: VecDeque::new(),
-            waiting_level: Level::default(),
-        }
-    }
-
-    fn bound(&self) -> Level {
-        Level {
-            messages: self.limits.messages,
-            bytes: self.limits.bytes,
-        }
-    }
-
-    /// Whether every event is handed over as it comes (the whole burst is
-    /// counted up front), rather than some waiting here.
-    #[inline]
-    fn hands_all_over(&self) -> bool {
-        self.limits.overflow != Overflow::DropOldest
-    }
-
-    /// Hands `event` over, or (drop-oldest, mailbox share full) queues it
-    /// here; returns the messages dropped to make room. Outlets that hand
-    /// everything over had the burst reserved (see [`offer_all`]): its one
-    /// slot rides on its last event (`closing` carries the burst's size),
-    /// so the burst counts until its last message is dropped, with no
-    /// shared counter touched per message.
-    #[inline]
-    fn offer(&mut self, mut event: M, closing: Option<Level>) -> u64 {
-        if self.hands_all_over() {
-            if let Some(total) = closing {
-                event.hold(self.gauge.reserved(total));
-            }
-            self.recipient.do_send(event);
-            return 0;
-        }
-        if !self.waiting.is_empty() || self.gauge.level().reaches(self.limits.mailbox_share()) {
-            return self.queue(event);
-        }
-        self.hand_over(event);
-        0
-    }
-
-    fn hand_over(&self, mut event: M) {
-        let size = event.size();
-        event.hold(self.gauge.take(size.messages, size.bytes));
-        self.recipient.do_send(event);
-    }
-
-    /// Queues `event` here, dropping the oldest waiting ones while the
-    /// waiting share is over its bound (the newest always stays).
-    fn queue(&mut self, event: M) -> u64 {
-        let size = event.size();
-        self.waiting_level.messages += size.messages;
-        self.waiting_level.bytes += size.bytes;
-        self.waiting.push_back(event);
-        let share = self.limits.mailbox_share();
-        let cap = Level {
-            messages: self.limits.messages - share.messages,
-            bytes: self.limits.bytes - share.bytes,
-        };
-        let mut dropped = 0;
-        while self.waiting.len() > 1
-            && (self.waiting_level.messages > cap.messages || self.waiting_level.bytes > cap.bytes)
-        {
-            let Some(oldest) = self.waiting.pop_front() else {
-                break;
-            };
-            let size = oldest.size();
-            self.waiting_level.messages -= size.messages;
-            self.waiting_level.bytes -= size.bytes;
-            dropped += size.messages as u64;
-        }
-        dropped
-    }
-
-    /// Moves waiting events into the mailbox while its share has room;
-    /// with events still waiting, asks `waker` to be woken when the
-    /// mailbox drains (bounded: each round hands one event over or arms).
-    fn pump(&mut self, waker: Option<&Waker>) {
-        let share = self.limits.mailbox_share();
-        let resume = share.below_half();
-        for _ in 0..=self.waiting.len() {
-            while !self.waiting.is_empty() && !self.gauge.level().reaches(share) {
-                let event = self.waiting.pop_front().expect("checked non-empty");
-                let size = event.size();
-                self.waiting_level.messages -= size.messages;
-                self.waiting_level.bytes -= size.bytes;
-                self.hand_over(event);
-            }
-            match waker {
-                Some(waker) if !self.waiting.is_empty() => {
-                    if self.gauge.wake_at(resume, waker) {
-                        return;
-                    }
-                    // Drained meanwhile: hand more over.
-                }
-                _ => return,
-            }
-        }
-    }
-
-    /// Pausing subscriber: whether reading must wait for it. Waits (with
-    /// the pump's waker) from the full bound down to below half of it.
-    fn holds_reading(&self, already_paused: bool, waker: Option<&Waker>) -> bool {
-        if self.limits.overflow != Overflow::Pause {
-            return false;
-        }
-        let level = self.gauge.level();
-        let bound = self.bound();
-        let resume = bound.below_half();
-        let over = if already_paused {
-            !level.at_or_below(resume)
-        } else {
-            level.reaches(bound)
-        };
-        match (over, waker) {
-            (true, Some(waker)) => self.gauge.wake_at(resume, waker),
-            // No pump yet to wake us: keep reading (the bound is soft).
-            (true, None) | (false, _) => false,
-        }
-    }
-
-    /// Whether a disconnect-on-overflow subscriber went past its bound.
-    fn overflowed(&self) -> bool {
-        self.limits.overflow == Overflow::Disconnect && self.gauge.level().exceeds(self.bound())
-    }
-
-    /// Whether settling has work here: events waiting, or a pause to end.
-    fn unsettled(&self) -> bool {
-        !self.waiting.is_empty()
-    }
-
-    /// What this subscriber has waiting: in its mailbox or held, and here.
-    fn depth(&self) -> Level {
-        let level = self.gauge.level();
-        Level {
-            messages: level.messages + self.waiting_level.messages,
-            bytes: level.bytes + self.waiting_level.bytes,
-        }
-    }
+/// What an inbound subscriber asked for besides being told.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Terms {
+    /// Its queue's bounds and overflow policy.
+    pub(crate) limits: QueueLimits,
+    /// The SSE event types it takes; `None`: every payload.
+    pub(crate) types: Option<EventTypes>,
 }
 
 /// A subscriber removed for overflowing its queue.
@@ -234,35 +43,6 @@ where
 pub(super) struct Overflowed {
     /// What it had waiting.
     pub(super) depth: Level,
-}
-
-/// Delivers `events` (`total` in size) to every outlet in order: the last
-/// one gets each without a clone. Outlets that hand everything over count
-/// the whole burst at once. Returns the messages dropped.
-fn offer_all<M: Queued>(
-    outlets: &mut [Outlet<M>],
-    total: Level,
-    events: impl IntoIterator<Item = M>,
-) -> u64
-where
-    M::Result: Send,
-{
-    for outlet in outlets.iter().filter(|o| o.hands_all_over()) {
-        outlet.gauge.reserve(total);
-    }
-    let Some((last, rest)) = outlets.split_last_mut() else {
-        return 0;
-    };
-    let mut dropped = 0;
-    let mut events = events.into_iter().peekable();
-    while let Some(event) = events.next() {
-        let closing = events.peek().is_none().then_some(total);
-        for outlet in rest.iter_mut() {
-            dropped += outlet.offer(event.clone(), closing);
-        }
-        dropped += last.offer(event, closing);
-    }
-    dropped
 }
 
 /// Inbound figures the fanout accumulates for the monitor.
@@ -294,21 +74,26 @@ pub(super) struct Fanout {
 
 impl Fanout {
     /// Adds a subscriber; one already here keeps its queue (and what
-    /// waits in it) and takes the new limits.
-    pub(super) fn add(&mut self, subscriber: Subscriber, limits: QueueLimits) {
-        fn upsert<M: Queued>(outlets: &mut Vec<Outlet<M>>, r: Recipient<M>, limits: QueueLimits)
+    /// waits in it) and takes the new terms. Subscribers without a type
+    /// filter stay ahead of those with one.
+    pub(super) fn add(&mut self, subscriber: Subscriber, terms: Terms) {
+        fn upsert<M: Queued>(outlets: &mut Vec<Outlet<M>>, r: Recipient<M>, terms: Terms)
         where
             M::Result: Send,
         {
             match outlets.iter_mut().find(|o| o.recipient == r) {
-                Some(outlet) => outlet.limits = limits,
-                None => outlets.push(Outlet::new(r, limits)),
+                Some(outlet) => {
+                    outlet.limits = terms.limits;
+                    outlet.types = terms.types;
+                }
+                None => outlets.push(Outlet::new(r, terms)),
             }
+            outlets.sort_by_key(|o| o.types.is_some());
         }
         match subscriber {
             Subscriber::Status(r) => self.status.add(r),
-            Subscriber::Messages(r) => upsert(&mut self.messages, r, limits),
-            Subscriber::Bursts(r) => upsert(&mut self.bursts, r, limits),
+            Subscriber::Messages(r) => upsert(&mut self.messages, r, terms),
+            Subscriber::Bursts(r) => upsert(&mut self.bursts, r, terms),
         }
     }
 
@@ -327,8 +112,9 @@ impl Fanout {
 
     /// Delivers a burst of inbound payloads, in order (hot path: once per
     /// burst): moved to per-message subscribers when no burst subscriber
-    /// shares them; `bytes` is their payload size. Returns the subscribers
-    /// removed for overflowing.
+    /// shares them; `bytes` is their payload size. Subscribers with a type
+    /// filter get their own selection first; a selection that is empty
+    /// costs them nothing. Returns the subscribers removed for overflowing.
     pub(super) fn publish(
         &mut self,
         endpoint: &EndpointId,
@@ -339,36 +125,50 @@ impl Fanout {
     ) -> Vec<Overflowed> {
         self.messages.retain(|o| o.recipient.connected());
         self.bursts.retain(|o| o.recipient.connected());
+        let message = |payload| MessageReceived {
+            endpoint: endpoint.clone(),
+            generation,
+            payload,
+            slot: QueueSlot::detached(),
+        };
+        let burst = |payloads| BurstReceived {
+            endpoint: endpoint.clone(),
+            generation,
+            payloads: Arc::new(payloads),
+            slot: QueueSlot::detached(),
+        };
+        let plain_messages = self.messages.partition_point(|o| o.types.is_none());
+        let plain_bursts = self.bursts.partition_point(|o| o.types.is_none());
         let mut dropped = 0;
+        for outlet in &mut self.messages[plain_messages..] {
+            if let Some((chosen, total)) = outlet.choose(&payloads) {
+                let outlet = std::slice::from_mut(outlet);
+                dropped += offer_all(outlet, total, chosen.into_iter().map(message));
+            }
+        }
+        for outlet in &mut self.bursts[plain_bursts..] {
+            if let Some((chosen, total)) = outlet.choose(&payloads) {
+                let outlet = std::slice::from_mut(outlet);
+                dropped += offer_all(outlet, total, std::iter::once(burst(chosen)));
+            }
+        }
         let total = Level {
             messages: payloads.len(),
             bytes,
         };
-        if !self.messages.is_empty() {
-            let message = |payload| MessageReceived {
-                endpoint: endpoint.clone(),
-                generation,
-                payload,
-                slot: QueueSlot::detached(),
-            };
-            if self.bursts.is_empty() {
-                dropped += offer_all(&mut self.messages, total, payloads.into_iter().map(message));
+        let (messages, bursts) = (
+            &mut self.messages[..plain_messages],
+            &mut self.bursts[..plain_bursts],
+        );
+        if !messages.is_empty() {
+            if bursts.is_empty() {
+                dropped += offer_all(messages, total, payloads.into_iter().map(message));
                 return self.after_publish(dropped, now);
             }
-            dropped += offer_all(
-                &mut self.messages,
-                total,
-                payloads.iter().cloned().map(message),
-            );
+            dropped += offer_all(messages, total, payloads.iter().cloned().map(message));
         }
-        if !self.bursts.is_empty() {
-            let burst = BurstReceived {
-                endpoint: endpoint.clone(),
-                generation,
-                payloads: Arc::new(payloads),
-                slot: QueueSlot::detached(),
-            };
-            dropped += offer_all(&mut self.bursts, total, std::iter::once(burst));
+        if !bursts.is_empty() {
+            dropped += offer_all(bursts, total, std::iter::once(burst(payloads)));
         }
         self.after_publish(dropped, now)
     }

@@ -8,10 +8,8 @@ use actix::{
 };
 use futures::channel::oneshot;
 
-use super::{ConnectionActor, Link, Next, Subscriber};
-use crate::{
-    ConnectionState, EndpointId, Error, Payload, QueueLimits, Receipt, Result, SendOptions,
-};
+use super::{ConnectionActor, Link, Next, Subscriber, Terms};
+use crate::{ConnectionState, EndpointId, Error, Payload, Receipt, Result, SendOptions};
 
 /// A snapshot of one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -61,7 +59,7 @@ pub(crate) struct WriteFor {
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub(crate) struct Subscribe(pub(crate) Subscriber, pub(crate) QueueLimits);
+pub(crate) struct Subscribe(pub(crate) Subscriber, pub(crate) Terms);
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -141,14 +139,14 @@ impl Handler<WriteFor> for ConnectionActor {
 impl Handler<Subscribe> for ConnectionActor {
     type Result = ();
 
-    fn handle(&mut self, Subscribe(subscriber, limits): Subscribe, _: &mut Context<Self>) {
-        self.subscribe(subscriber, limits);
+    fn handle(&mut self, Subscribe(subscriber, terms): Subscribe, _: &mut Context<Self>) {
+        self.subscribe(subscriber, terms);
     }
 }
 
 impl ConnectionActor {
-    pub(crate) fn subscribe(&mut self, subscriber: Subscriber, limits: QueueLimits) {
-        self.fanout.add(subscriber, limits);
+    pub(crate) fn subscribe(&mut self, subscriber: Subscriber, terms: Terms) {
+        self.fanout.add(subscriber, terms);
     }
 
     /// Takes a send in: written now if the live socket has room and nothing

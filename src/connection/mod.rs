@@ -21,6 +21,7 @@ mod fanout;
 mod handle;
 mod handlers;
 mod link;
+mod outlet;
 mod phase;
 mod pulse;
 
@@ -34,6 +35,7 @@ use actix::{
 };
 use futures::channel::oneshot;
 
+pub(crate) use self::fanout::Terms;
 pub(crate) use self::handlers::{
     Close, ForceReconnect, QueryStatus, Subscribe, Unsubscribe, Write, WriteFor,
 };
@@ -458,6 +460,7 @@ fn transport_for(
             let settings = transport::SseSettings {
                 max_event_size: config.sse.max_event_size,
                 liveness_events: config.sse.liveness_events.clone().into(),
+                comments: config.sse.comments,
                 max_redirects: config.sse.max_redirects,
                 // `build()` checked it.
                 method: awc::http::Method::from_bytes(config.sse.method.as_bytes())

@@ -31,6 +31,18 @@ use bytestring::ByteString;
 
 pub use self::parser::{SseParser, DEFAULT_MAX_EVENT_SIZE};
 
+/// What the parser hands over: an event, or a comment line when asked for
+/// one ([`SseParser::keep_comments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SseItem {
+    /// A dispatched event.
+    Event(SseEvent),
+    /// A comment line's text: what follows the colon, less one leading
+    /// space (`: keep-alive` gives `keep-alive`).
+    Comment(ByteString),
+}
+
 /// One dispatched SSE event.
 ///
 /// The data is the stream's own bytes (no copy for a one-line event); the

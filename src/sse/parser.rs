@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
-use super::{EventMeta, SseEvent, DEFAULT_TYPE};
+use super::{EventMeta, SseEvent, SseItem, DEFAULT_TYPE};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
 /// Largest line or event the parser buffers: 1 MiB.
@@ -74,6 +74,8 @@ pub struct SseParser {
     /// `meta` is the default type with `last_event_id`: an event without an
     /// `event:` field and no new id reuses it without a comparison.
     meta_plain: bool,
+    /// Comment lines are handed over (as [`SseItem::Comment`]), not ignored.
+    comments: bool,
 }
 
 impl SseParser {
@@ -91,7 +93,26 @@ impl SseParser {
             retry: None,
             meta: None,
             meta_plain: true,
+            comments: false,
         }
+    }
+
+    /// Hands comment lines over as [`SseItem::Comment`] through
+    /// [`push_items`](Self::push_items) (default: ignored, as the spec's
+    /// event stream interpretation does).
+    ///
+    /// ```
+    /// use actix_tether::sse::{SseItem, SseParser};
+    /// let mut parser = SseParser::new(1024).keep_comments(true);
+    /// let mut items = Vec::new();
+    /// parser.push_items(": queue position 3\ndata: hi\n\n".into(), |item| items.push(item)).unwrap();
+    /// assert_eq!(items.len(), 2);
+    /// assert!(matches!(&items[0], SseItem::Comment(text) if text == "queue position 3"));
+    /// assert!(matches!(&items[1], SseItem::Event(event) if event.data() == "hi"));
+    /// ```
+    pub fn keep_comments(mut self, keep: bool) -> Self {
+        self.comments = keep;
+        self
     }
 
     /// A parser for a reconnection that resumes after `last_event_id`.
@@ -128,10 +149,24 @@ impl SseParser {
     /// # Errors
     /// As [`push`](Self::push): events dispatched before the error have
     /// already been handed over.
-    pub fn push_each(
+    pub fn push_each(&mut self, chunk: Bytes, mut each: impl FnMut(SseEvent)) -> Result<(), Error> {
+        self.push_items(chunk, |item| {
+            if let SseItem::Event(event) = item {
+                each(event);
+            }
+        })
+    }
+
+    /// Parses one chunk, handing each event, and each comment line if the
+    /// parser [keeps comments](Self::keep_comments), to `each` in stream
+    /// order.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push): items handed over before the error stand.
+    pub fn push_items(
         &mut self,
         mut chunk: Bytes,
-        mut each: impl FnMut(SseEvent),
+        mut each: impl FnMut(SseItem),
     ) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
@@ -226,7 +261,7 @@ impl SseParser {
         buf_text: &ChunkText,
         start: usize,
         end: usize,
-        each: &mut impl FnMut(SseEvent),
+        each: &mut impl FnMut(SseItem),
     ) -> Result<(), Error> {
         let line = &buf[start..end];
         let Some(&first) = line.first() else {
@@ -234,6 +269,10 @@ impl SseParser {
             return Ok(());
         };
         if first == b':' {
+            if self.comments {
+                let text = start + 1 + usize::from(line.get(1) == Some(&b' '));
+                each(SseItem::Comment(buf_text.slice(buf, text..end)));
+            }
             return Ok(());
         }
         if let Some(rest) = line.strip_prefix(b"data:") {
@@ -296,7 +335,7 @@ impl SseParser {
         Ok(())
     }
 
-    fn dispatch(&mut self, each: &mut impl FnMut(SseEvent)) {
+    fn dispatch(&mut self, each: &mut impl FnMut(SseItem)) {
         if let Some(id) = self.pending_id.take() {
             self.last_event_id = id;
             self.meta_plain = false;
@@ -310,7 +349,9 @@ impl SseParser {
         };
         let event_type = match &event_type {
             Some(t) if !t.is_empty() => t.as_ref(),
-            _ if self.meta_plain => return each(SseEvent::with_meta(data, self.meta.clone())),
+            _ if self.meta_plain => {
+                return each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())))
+            }
             _ => b"message",
         };
         let id = (!self.last_event_id.is_empty()).then_some(&self.last_event_id);
@@ -322,7 +363,7 @@ impl SseParser {
             };
             self.meta = EventMeta::new(event_type, id.cloned());
         }
-        each(SseEvent::with_meta(data, self.meta.clone()));
+        each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
     }
 }
 
@@ -590,6 +631,58 @@ mod tests {
         for split in 0..=stream.len() {
             let (events, _) = parse_chunks(&[&stream[..split], &stream[split..]]);
             assert_eq!(events, expected, "split at {split}");
+        }
+    }
+
+    fn items(chunks: &[&[u8]]) -> Vec<SseItem> {
+        let mut parser = SseParser::new(1 << 20).keep_comments(true);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            parser
+                .push_items(Bytes::copy_from_slice(chunk), |item| out.push(item))
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn kept_comments_come_in_stream_order_at_every_split() {
+        let stream: &[u8] =
+            b"\xEF\xBB\xBF:first\r\ndata: 1\n:  two spaces\n:\n\n: caf\xC3\xA9\rdata: 2\r\n\r\n: bad \xFF\n";
+        let comment = |text: &str| SseItem::Comment(text.into());
+        let expected = vec![
+            comment("first"),
+            comment(" two spaces"),
+            comment(""),
+            SseItem::Event(ev("message", "1", None)),
+            comment("caf\u{e9}"),
+            SseItem::Event(ev("message", "2", None)),
+            comment("bad \u{FFFD}"),
+        ];
+        assert_eq!(items(&[stream]), expected);
+        for split in 0..=stream.len() {
+            assert_eq!(
+                items(&[&stream[..split], &stream[split..]]),
+                expected,
+                "split at {split}"
+            );
+        }
+        // Not kept: the same stream gives the events only.
+        let (events, _) = parse_chunks(&[stream]);
+        assert_eq!(
+            events,
+            vec![ev("message", "1", None), ev("message", "2", None)]
+        );
+    }
+
+    #[test]
+    fn an_oversized_comment_is_an_error_kept_or_not() {
+        for keep in [false, true] {
+            let mut p = SseParser::new(8).keep_comments(keep);
+            let err = p
+                .push_items(Bytes::from_static(b": 0123456789\n"), |_| {})
+                .unwrap_err();
+            assert!(err.message().contains("line"), "{err}");
         }
     }
 }

@@ -19,12 +19,12 @@ pub use self::{
     subscription::{Subscribe, Unsubscribe},
 };
 use crate::{
-    connection::{Close, ConnectionActor, ForceReconnect, QueryStatus},
+    connection::{Close, ConnectionActor, ForceReconnect, QueryStatus, Terms},
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
-    EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, QueueLimits, Result,
-    Subscriber, SupervisorConfig, TransportKind,
+    EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Result, Subscriber,
+    SupervisorConfig, TransportKind,
 };
 
 /// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
@@ -54,7 +54,7 @@ pub struct SupervisorActor {
     owned_arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     endpoints: BTreeMap<EndpointId, EndpointHandle>,
-    global_subscribers: Vec<(Subscriber, QueueLimits)>,
+    global_subscribers: Vec<(Subscriber, Terms)>,
     monitor: Option<Addr<MonitorActor>>,
     /// Paces automatic reconnects across all endpoints (`reconnect_rate`).
     reconnect_budget: Option<Arc<ReconnectBudget>>,
@@ -183,8 +183,8 @@ impl Handler<AddEndpoint> for SupervisorActor {
             // Subscribers go in before the first attempt, so none misses
             // the first transition.
             let mut actor = ConnectionActor::new(id, config, tls, monitor, budget, actor_pushed);
-            for (subscriber, limits) in subscribers {
-                actor.subscribe(subscriber, limits);
+            for (subscriber, terms) in subscribers {
+                actor.subscribe(subscriber, terms);
             }
             actor
         });

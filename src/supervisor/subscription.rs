@@ -5,9 +5,9 @@ use actix::{Context, Handler, Message, Recipient};
 
 use super::SupervisorActor;
 use crate::{
-    connection::{Subscribe as SubscribeConnection, Unsubscribe as UnsubscribeConnection},
-    BurstReceived, EndpointHandle, EndpointId, MessageReceived, QueueLimits, Result, StatusChanged,
-    Subscriber,
+    connection::{Subscribe as SubscribeConnection, Terms, Unsubscribe as UnsubscribeConnection},
+    BurstReceived, ConfigError, EndpointHandle, EndpointId, EventTypes, MessageReceived,
+    QueueLimits, Result, StatusChanged, Subscriber,
 };
 
 /// Subscribes to one endpoint's events, or to every endpoint's (including
@@ -23,6 +23,9 @@ pub struct Subscribe {
     /// happens past it (status subscribers are not queued: state changes
     /// come at the pace of connection attempts).
     pub queue: QueueLimits,
+    /// Inbound subscribers only: the SSE event types taken; `None` takes
+    /// every payload.
+    pub event_types: Option<EventTypes>,
 }
 
 impl Subscribe {
@@ -58,6 +61,7 @@ impl Subscribe {
             endpoint: None,
             subscriber,
             queue: QueueLimits::default(),
+            event_types: None,
         }
     }
 
@@ -82,6 +86,44 @@ impl Subscribe {
     pub fn queue(mut self, limits: QueueLimits) -> Self {
         self.queue = limits;
         self
+    }
+
+    /// Takes only SSE events of these types (seed 000's `connected`,
+    /// `tool-request`, `heartbeat`, ...): other events, and payloads that
+    /// are not events, are left out on the connection's thread, before the
+    /// mailbox hop, and do not count against [`queue`](Self::queue). For
+    /// message and burst subscribers; a burst holds the burst's events of
+    /// these types, and a burst with none is not sent.
+    ///
+    /// ```no_run
+    /// # use actix::prelude::*;
+    /// # use actix_tether::*;
+    /// # async fn run(supervisor: Addr<SupervisorActor>, me: Recipient<MessageReceived>) -> Result<()> {
+    /// let tools = Subscribe::messages(me).endpoint("agent").event_types(["tool-request", "error"]);
+    /// supervisor.send(tools).await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn event_types<T: Into<bytestring::ByteString>>(
+        mut self,
+        types: impl IntoIterator<Item = T>,
+    ) -> Self {
+        self.event_types = Some(EventTypes::new(types));
+        self
+    }
+
+    /// Checks the queue bounds and the event type filter.
+    fn validate(&self) -> std::result::Result<(), ConfigError> {
+        self.queue.validate()?;
+        if let Some(types) = &self.event_types {
+            if matches!(self.subscriber, Subscriber::Status(_)) {
+                return Err(ConfigError::new(
+                    "event_types",
+                    "filters inbound messages: not for a status subscriber",
+                ));
+            }
+            types.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -116,18 +158,22 @@ impl Handler<Subscribe> for SupervisorActor {
     type Result = Result<()>;
 
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
-        msg.queue.validate()?;
+        msg.validate()?;
+        let terms = Terms {
+            limits: msg.queue,
+            types: msg.event_types,
+        };
         match msg.endpoint {
             Some(id) => self
                 .endpoint(&id)?
-                .do_send(SubscribeConnection(msg.subscriber, msg.queue)),
+                .do_send(SubscribeConnection(msg.subscriber, terms)),
             None => {
                 for addr in self.endpoints.values().map(EndpointHandle::addr) {
-                    addr.do_send(SubscribeConnection(msg.subscriber.clone(), msg.queue));
+                    addr.do_send(SubscribeConnection(msg.subscriber.clone(), terms.clone()));
                 }
                 self.global_subscribers
                     .retain(|(s, _)| *s != msg.subscriber);
-                self.global_subscribers.push((msg.subscriber, msg.queue));
+                self.global_subscribers.push((msg.subscriber, terms));
             }
         }
         Ok(())

@@ -74,6 +74,8 @@ pub(crate) struct SseSettings {
     pub(crate) max_event_size: usize,
     /// Event types that only prove the stream alive: not delivered.
     pub(crate) liveness_events: Arc<[String]>,
+    /// Comment lines are delivered.
+    pub(crate) comments: bool,
     /// Redirects followed per attempt.
     pub(crate) max_redirects: u8,
     /// The request method.
@@ -233,7 +235,8 @@ impl Transport for SseTransport {
                         };
                         let session = SseSession::new(
                             body,
-                            SseParser::resuming(settings.max_event_size, last_event_id),
+                            SseParser::resuming(settings.max_event_size, last_event_id)
+                                .keep_comments(settings.comments),
                             settings.liveness_events,
                             resume,
                         );
@@ -386,6 +389,7 @@ mod tests {
         let settings = SseSettings {
             max_event_size: 1024,
             liveness_events: Arc::from(Vec::new()),
+            comments: false,
             max_redirects: 0,
             method: awc::http::Method::GET,
             body: None,

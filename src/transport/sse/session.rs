@@ -14,7 +14,7 @@ use futures::Stream;
 use super::{read_error, Body, Resume};
 use crate::{
     http1::Part,
-    sse::SseParser,
+    sse::{SseItem, SseParser},
     transport::{Capabilities, Inbound, Read, Session},
     Error, ErrorCategory, Payload,
 };
@@ -79,11 +79,15 @@ impl Session for SseSession {
                 Poll::Ready(Some(Err(err))) => return Err(read_error(err)),
             };
             inbound.alive();
-            self.parser.push_each(chunk, |event| {
-                if liveness_only.is_empty() || !liveness_only.iter().any(|t| *t == **event.event())
-                {
-                    inbound.message(Payload::Event(event));
+            self.parser.push_items(chunk, |item| match item {
+                SseItem::Event(event) => {
+                    if liveness_only.is_empty()
+                        || !liveness_only.iter().any(|t| *t == **event.event())
+                    {
+                        inbound.message(Payload::Event(event));
+                    }
                 }
+                SseItem::Comment(text) => inbound.message(Payload::Comment(text)),
             })?;
         }
         Ok(Read::Full)

@@ -299,8 +299,9 @@ fn data_frame(payload: Payload) -> Frame {
     match payload {
         Payload::Text(text) => Frame::new(OpCode::Text, text.into_bytes()),
         Payload::Binary(bytes) => Frame::new(OpCode::Binary, bytes),
-        // Refused before it gets here: SSE events are inbound only.
+        // Refused before it gets here: SSE events and comments are inbound only.
         Payload::Event(event) => Frame::new(OpCode::Text, event.data().clone().into_bytes()),
+        Payload::Comment(text) => Frame::new(OpCode::Text, text.into_bytes()),
     }
 }
 
