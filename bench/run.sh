@@ -47,6 +47,14 @@ else
     target/release/examples/bench_backpressure --quick 2>/dev/null | tail -n +3
 fi
 echo
+echo "SSE per HTTP framing (server in its own process):"
+echo
+if [ ${#args[@]} -eq 0 ]; then
+    target/release/examples/bench_sse --runs 5 2>/dev/null
+else
+    target/release/examples/bench_sse --quick 2>/dev/null
+fi
+echo
 echo "SSE parser alone (no network):"
 echo
 target/release/examples/bench_sse_parser

@@ -59,12 +59,23 @@ impl State {
     };
 }
 
+/// Chunk data pieces smaller than this that are ready together are handed
+/// out joined (copied into one buffer): a server that flushes every event
+/// as its own chunk costs the reader one piece per read, not one per event.
+/// Larger pieces go out as the buffer's own bytes.
+const JOIN_BELOW: usize = 4 * 1024;
+
+/// The most bytes one joined piece holds.
+const JOINED_MAX: usize = 64 * 1024;
+
 /// Decodes a chunked body from a read buffer.
 #[derive(Debug)]
 pub(crate) struct ChunkedDecoder {
     state: State,
     /// Bytes of the current chunk-size line, or of the trailer section.
     control: usize,
+    /// What came after a joined piece: handed out next.
+    after_joined: Option<Result<Chunk, ReadError>>,
 }
 
 impl Default for ChunkedDecoder {
@@ -72,24 +83,110 @@ impl Default for ChunkedDecoder {
         Self {
             state: State::NEXT_CHUNK,
             control: 0,
+            after_joined: None,
         }
     }
 }
 
 impl ChunkedDecoder {
-    /// Whether the last chunk and the trailer section have been read.
+    /// Whether the last chunk and the trailer section have been read and
+    /// handed out.
     pub(crate) fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.state == State::Done && self.after_joined.is_none()
     }
 
-    /// Takes what it can from `buf`: chunk data (as the buffer's own bytes),
-    /// the end of the body once, or `None` when it needs more input.
+    /// Takes what it can from `buf`: chunk data, the end of the body once,
+    /// or `None` when it needs more input. Small chunks ready together come
+    /// out as one piece (see [`JOIN_BELOW`]); an error after them comes at
+    /// the next call, so the data before it is read first.
     ///
     /// # Errors
     /// An invalid chunk size, a chunk longer than announced (its data not
     /// followed by CRLF), a line without CRLF, or a size line or trailer
     /// section over its bound.
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Chunk>, ReadError> {
+        if let Some(next) = self.after_joined.take() {
+            return next.map(Some);
+        }
+        let first = match self.decode_piece(buf)? {
+            Some(Chunk::Data(first)) if first.len() < JOIN_BELOW && !buf.is_empty() => first,
+            other => return Ok(other),
+        };
+        let mut joined = BytesMut::new();
+        // Each round takes at least one byte of `buf` and the joined piece
+        // stays under its bound.
+        while !buf.is_empty() {
+            let room = JOINED_MAX - first.len().max(joined.len());
+            if let Some(data) = self.whole_chunk(buf).filter(|d| d.len() <= room) {
+                if joined.is_empty() {
+                    joined.reserve(JOINED_MAX.min(first.len() + buf.len()));
+                    joined.extend_from_slice(&first);
+                }
+                joined.extend_from_slice(&buf[data.clone()]);
+                buf.advance(data.end);
+                self.state = State::DataCr;
+                self.control = 0;
+                continue;
+            }
+            match self.decode_piece(buf) {
+                Ok(None) => break,
+                Ok(Some(Chunk::Data(piece))) if piece.len() < JOIN_BELOW && piece.len() <= room => {
+                    if joined.is_empty() {
+                        joined.reserve(JOINED_MAX.min(first.len() + buf.len() + piece.len()));
+                        joined.extend_from_slice(&first);
+                    }
+                    joined.extend_from_slice(&piece);
+                }
+                Ok(Some(other)) => {
+                    self.after_joined = Some(Ok(other));
+                    break;
+                }
+                Err(err) => {
+                    self.after_joined = Some(Err(err));
+                    break;
+                }
+            }
+        }
+        if joined.is_empty() {
+            return Ok(Some(Chunk::Data(first)));
+        }
+        Ok(Some(Chunk::Data(joined.freeze())))
+    }
+
+    /// A whole small chunk at the start of `buf`, between chunks (after
+    /// the previous chunk's data, its CRLF included): a size line without
+    /// extensions and all of the data. Returns the data's range and where
+    /// it ends; taking it leaves the decoder after that data (its CRLF
+    /// next). `None` for anything else, which the byte-by-byte path then
+    /// reads and judges. For servers that write every event as its own
+    /// chunk.
+    fn whole_chunk(&self, buf: &[u8]) -> Option<std::ops::Range<usize>> {
+        let line = match self.state {
+            State::NEXT_CHUNK => 0,
+            State::DataCr if buf.starts_with(b"\r\n") => 2,
+            _ => return None,
+        };
+        // JOIN_BELOW fits in three hex digits; more go the long way.
+        let size_line = &buf[line..];
+        let digits = size_line
+            .iter()
+            .take(4)
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        if !(1..=3).contains(&digits) || size_line.get(digits..digits + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let size = size_line[..digits].iter().fold(0, |size, &digit| {
+            size << 4 | char::from(digit).to_digit(16).unwrap_or(0)
+        });
+        let size = usize::try_from(size).ok()?;
+        let start = line + digits + 2;
+        let data = start..start + size;
+        (size > 0 && size < JOIN_BELOW && data.end <= buf.len()).then_some(data)
+    }
+
+    /// One piece: chunk data as the buffer's own bytes, the end, or `None`.
+    fn decode_piece(&mut self, buf: &mut BytesMut) -> Result<Option<Chunk>, ReadError> {
         let mut used = 0;
         let result = loop {
             if let State::Data { left } = self.state {
@@ -353,5 +450,39 @@ mod tests {
         );
         assert!(buf.is_empty());
         assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn small_chunks_ready_together_come_out_as_one_piece_before_an_error() {
+        let mut input = Vec::new();
+        for i in 0..100u8 {
+            input.extend_from_slice(b"3\r\nab");
+            input.push(b'0' + i % 10);
+            input.extend_from_slice(b"\r\n");
+        }
+        // A large chunk goes out on its own, then a bad size line.
+        let large = vec![b'L'; JOIN_BELOW];
+        input.extend_from_slice(format!("{:x}\r\n", large.len()).as_bytes());
+        input.extend_from_slice(&large);
+        input.extend_from_slice(b"\r\n1\r\nz\r\nxyz\r\n");
+        let mut buf = BytesMut::from(&input[..]);
+        let mut decoder = ChunkedDecoder::default();
+        let Ok(Some(Chunk::Data(joined))) = decoder.decode(&mut buf) else {
+            panic!("no joined piece");
+        };
+        assert_eq!(joined.len(), 300);
+        assert_eq!(&joined[..6], b"ab0ab1");
+        assert_eq!(
+            decoder.decode(&mut buf).ok(),
+            Some(Some(Chunk::Data(large.into())))
+        );
+        assert_eq!(
+            decoder.decode(&mut buf).ok(),
+            Some(Some(Chunk::Data(Bytes::from_static(b"z"))))
+        );
+        assert!(matches!(
+            decoder.decode(&mut buf),
+            Err(ReadError::Framing(_))
+        ));
     }
 }

@@ -187,6 +187,12 @@ impl SseParser {
         let len = chunk.len();
         let mut chunk_text = None;
         while pos < len {
+            if self.partial.is_empty() {
+                if let Some(next) = self.plain_event(&chunk, pos, &mut chunk_text, &mut each) {
+                    pos = next;
+                    continue;
+                }
+            }
             // Every event ends with a blank line: no search for that one.
             let next_end = if chunk[pos] == b'\n' {
                 Some(0)
@@ -219,6 +225,39 @@ impl SseParser {
             }
         }
         Ok(())
+    }
+
+    /// The event of most busy streams, dispatched without the line-by-line
+    /// machinery: a `data:` line and a blank line, both ending in LF and
+    /// whole in `chunk` at `pos`, with nothing pending (no other field
+    /// since the last dispatch, the default type and the id in force).
+    /// Returns where the next line starts, or `None` to leave the input to
+    /// the general path (which also reports sizes over the limit).
+    #[inline]
+    fn plain_event(
+        &mut self,
+        chunk: &Bytes,
+        pos: usize,
+        chunk_text: &mut Option<ChunkText>,
+        each: &mut impl FnMut(SseItem),
+    ) -> Option<usize> {
+        let value = chunk[pos..].strip_prefix(b"data:")?;
+        let pending = !matches!(self.data, Data::None)
+            || self.event_type.is_some()
+            || self.pending_id.is_some();
+        if pending || !self.meta_plain {
+            return None;
+        }
+        let line = memchr::memchr2(b'\n', b'\r', value)?;
+        if value[line] != b'\n' || value.get(line + 1) != Some(&b'\n') || line + 6 > self.max_size {
+            return None;
+        }
+        let end = pos + 5 + line;
+        let start = (pos + 5 + usize::from(value[0] == b' ')).min(end);
+        let text = chunk_text.get_or_insert_with(|| ChunkText::new(chunk, pos));
+        let data = text.slice(chunk, start..end);
+        each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
+        Some(end + 2)
     }
 
     /// Holds back the first bytes until they can be told apart from a BOM.
@@ -611,9 +650,14 @@ mod tests {
     #[test]
     fn any_chunking_gives_the_same_events() {
         let stream: &[u8] = b"\xEF\xBB\xBF: hi\r\nevent: a\rdata: 1\r\ndata:2\n\nid: 9\nretry: 10\ndata: \xC3\xA9t\xC3\xA9\r\n\r\
-            data: x\n\n\n:c\rdata\n\nevent:\ndata: last\r\n\r\ndata: cut";
+            data: x\n\n\n:c\rdata\n\nevent:\ndata: last\r\n\r\nid: 5\ndata: p\n\ndata: q\n\n\
+            event: t\ndata: r\n\ndata: s\n\nid\ndata:\n\ndata:  u\n\ndata: cut";
         let (expected, _) = parse_chunks(&[stream]);
-        assert_eq!(expected.len(), 5);
+        assert_eq!(expected.len(), 11);
+        assert_eq!(expected[6], ev("message", "q", Some("5")));
+        assert_eq!(expected[8], ev("message", "s", Some("5")));
+        assert_eq!(expected[9], ev("message", "", None));
+        assert_eq!(expected[10], ev("message", " u", None));
         let mut rng = SplitMix64::seeded(0x5EE);
         for _ in 0..2000 {
             let mut chunks = Vec::new();
