@@ -1,5 +1,6 @@
-//! Inbound throughput: a blasting loopback server, read by raw awc and by
-//! actix-tether (batched and per-message subscriptions), in the same run.
+//! WebSocket inbound throughput: a blasting loopback server, read by raw awc
+//! and by actix-tether (batched and per-message subscriptions), in the same
+//! run. SSE has its own benchmark, `bench_sse`.
 //!
 //! ```text
 //! cargo run --release --example bench_inbound [-- --quick] [-- --runs N]
@@ -88,76 +89,6 @@ async fn raw_ws_to_actor(url: &str, n: u64) -> f64 {
     rate(n, took)
 }
 
-/// Raw awc streaming with a minimal line splitter counting blank lines.
-async fn raw_sse(url: &str, n: u64) -> f64 {
-    let client = awc::Client::builder().disable_timeout().finish();
-    let mut body = client.get(url).send().await.expect("connect");
-    let started = Instant::now();
-    let (mut events, mut partial) = (0, 0usize);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.expect("chunk");
-        let mut rest = &chunk[..];
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            if i == 0 && partial == 0 {
-                events += 1;
-            }
-            partial = 0;
-            rest = &rest[i + 1..];
-        }
-        partial += rest.len();
-        if events >= n {
-            break;
-        }
-    }
-    rate(n, started.elapsed())
-}
-
-/// Raw awc with a minimal SSE reader that keeps what it reads, as a
-/// hand-written consumer does: each event's `data:` lines joined into a
-/// `String` (UTF-8 checked), a chunk's events collected and handed on
-/// together. Lines split across chunks are joined in a buffer.
-async fn raw_sse_keeping(url: &str, n: u64) -> f64 {
-    fn take_line(line: &[u8], data: &mut String, batch: &mut Vec<String>) {
-        if line.is_empty() {
-            if !data.is_empty() {
-                batch.push(std::mem::take(data));
-            }
-        } else if let Some(value) = line.strip_prefix(b"data:") {
-            let value = value.strip_prefix(b" ").unwrap_or(value);
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(std::str::from_utf8(value).expect("utf-8"));
-        }
-    }
-    let client = awc::Client::builder().disable_timeout().finish();
-    let mut body = client.get(url).send().await.expect("connect");
-    let started = Instant::now();
-    let (mut events, mut partial, mut data) = (0, Vec::new(), String::new());
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.expect("chunk");
-        let mut batch = Vec::new();
-        let mut rest = &chunk[..];
-        while let Some(i) = memchr::memchr(b'\n', rest) {
-            if partial.is_empty() {
-                take_line(&rest[..i], &mut data, &mut batch);
-            } else {
-                partial.extend_from_slice(&rest[..i]);
-                take_line(&partial, &mut data, &mut batch);
-                partial.clear();
-            }
-            rest = &rest[i + 1..];
-        }
-        partial.extend_from_slice(rest);
-        events += batch.len() as u64;
-        drop(std::hint::black_box(batch));
-        if events >= n {
-            break;
-        }
-    }
-    rate(n, started.elapsed())
-}
-
 /// actix-tether: one endpoint, one counting subscriber.
 async fn tether(config: EndpointConfig, n: u64, batched: bool) -> f64 {
     let supervisor = SupervisorActor::new(SupervisorConfig::default().arbiters(0)).start();
@@ -204,7 +135,6 @@ async fn main() {
     };
     let server = BlastServer::start();
     let ws_url = server.url("ws", "/ws");
-    let sse_url = server.url("http", "/sse");
     println!("| figure | raw awc | actix-tether | ratio | target |");
     println!("|---|---|---|---|---|");
     // Raw and actix-tether runs alternate, so each ratio compares runs
@@ -247,27 +177,6 @@ async fn main() {
         }
     }
     compressed_rows(&server, n_large, runs).await;
-    let name = "SSE in, 64 B events, batched";
-    if !selected(name) {
-        return server.stop().await;
-    }
-    *server.blast.sse.lock().unwrap() =
-        sse_stream_chunks(usize::try_from(n_small).expect("fits"), 64);
-    let sse_config = || {
-        EndpointConfig::sse(&sse_url)
-            .heartbeat_interval(Duration::from_secs(60))
-            .build()
-            .expect("valid config")
-    };
-    let (mut raw, mut keeping, mut ours) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        raw.push(raw_sse(&sse_url, n_small).await);
-        ours.push(tether(sse_config(), n_small, true).await);
-        keeping.push(raw_sse_keeping(&sse_url, n_small).await);
-    }
-    row(name, "events/s", &raw, &ours, ">= 0.8x");
-    let name = format!("{name}, vs raw awc keeping each event's data");
-    row(&name, "events/s", &keeping, &ours, "(context)");
     server.stop().await;
 }
 

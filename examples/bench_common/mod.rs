@@ -95,15 +95,6 @@ pub(crate) fn ws_stream_chunks(n: usize, size: usize) -> Vec<Bytes> {
     chunked(n, |out| ws_frame(size, out))
 }
 
-/// `n` SSE events of `size` bytes each (`data: ...\n\n`).
-pub(crate) fn sse_stream_chunks(n: usize, size: usize) -> Vec<Bytes> {
-    chunked(n, |out| {
-        out.extend_from_slice(b"data: ");
-        out.extend(std::iter::repeat_n(b'x', size - 8));
-        out.extend_from_slice(b"\n\n");
-    })
-}
-
 fn chunked(n: usize, item: impl Fn(&mut BytesMut)) -> Vec<Bytes> {
     let mut one = BytesMut::new();
     item(&mut one);
@@ -127,7 +118,6 @@ pub(crate) struct Blast {
     pub(crate) ws: Arc<Mutex<Vec<Bytes>>>,
     /// Compressed frames for `/ws-deflate` (which agrees permessage-deflate).
     pub(crate) ws_deflate: Arc<Mutex<Vec<Bytes>>>,
-    pub(crate) sse: Arc<Mutex<Vec<Bytes>>>,
     /// Messages received by `/sink` (outbound benchmark).
     pub(crate) received: Arc<AtomicU64>,
     /// `/echo` sessions stop answering (half-open) while this is set.
@@ -194,15 +184,6 @@ pub(crate) fn json_stream_chunks(
     (chunked(n, |out| out.extend_from_slice(&one)), wire)
 }
 
-async fn sse_blast(blast: web::Data<Blast>) -> HttpResponse {
-    let chunks = blast.sse.lock().unwrap().clone();
-    let body = futures::stream::iter(chunks.into_iter().map(Ok::<_, actix_web::Error>))
-        .chain(futures::stream::pending());
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .streaming(body)
-}
-
 /// Counts every message a client sends (and answers pings).
 async fn ws_sink(
     req: HttpRequest,
@@ -267,7 +248,6 @@ impl BlastServer {
                 .app_data(web::Data::new(data.clone()))
                 .route("/ws", web::get().to(ws_blast))
                 .route("/ws-deflate", web::get().to(ws_deflate_blast))
-                .route("/sse", web::get().to(sse_blast))
                 .route("/sink", web::get().to(ws_sink))
                 .route("/echo", web::get().to(ws_echo))
         })
