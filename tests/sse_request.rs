@@ -101,25 +101,24 @@ async fn any_method_token_goes_out_with_the_body_and_its_content_type() {
     assert_eq!(request.header("content-type"), None);
 }
 
-/// Redirects `/303` and `/307` to `/events`, which sends one event and
-/// closes.
+/// Redirects `/301`, `/303`, `/307` and `/308` to `/events`, which sends
+/// one event and closes.
 async fn redirecting_server() -> RawHttpServer {
-    RawHttpServer::start(|request| match request.target.as_str() {
-        "/303" => Reply::new(
+    RawHttpServer::start(|request| {
+        let status = match request.target.as_str() {
+            "/301" => "301 Moved Permanently",
+            "/303" => "303 See Other",
+            "/307" => "307 Temporary Redirect",
+            "/308" => "308 Permanent Redirect",
+            _ => return one_event_then_close(),
+        };
+        Reply::new(
             vec![head(
-                "HTTP/1.1 303 See Other",
+                &format!("HTTP/1.1 {status}"),
                 &["Location: /events", "Content-Length: 0"],
             )],
             After::Close,
-        ),
-        "/307" => Reply::new(
-            vec![head(
-                "HTTP/1.1 307 Temporary Redirect",
-                &["Location: /events", "Content-Length: 0"],
-            )],
-            After::Close,
-        ),
-        _ => one_event_then_close(),
+        )
     })
     .await
 }
@@ -139,8 +138,8 @@ async fn next_requests(server: &mut RawHttpServer, n: usize) -> Vec<(String, Str
 }
 
 #[actix::test]
-async fn a_307_keeps_the_method_and_body_and_a_303_turns_them_into_a_get() {
-    let (supervisor, mut events) = start().await;
+async fn redirects_keep_or_drop_the_post_and_only_permanent_ones_are_remembered() {
+    let (supervisor, _events) = start().await;
     let posted = |s: &str| {
         fast_sse(s)
             .method("POST")
@@ -148,24 +147,25 @@ async fn a_307_keeps_the_method_and_body_and_a_303_turns_them_into_a_get() {
             .build()
             .unwrap()
     };
-    let mut kept = redirecting_server().await;
-    add(&supervisor, "kept", posted(&kept.url("/307"))).await;
-    events.until_state(ConnectionState::Connected).await;
     let post = |target: &str| ("POST".to_owned(), target.to_owned(), "input".to_owned());
-    // The reconnect goes to the final URL, with a fresh body.
-    assert_eq!(
-        next_requests(&mut kept, 3).await,
-        [post("/307"), post("/events"), post("/events")]
-    );
-
-    let mut seen = redirecting_server().await;
-    add(&supervisor, "seen", posted(&seen.url("/303"))).await;
-    let get = ("GET".to_owned(), "/events".to_owned(), String::new());
-    // The reconnect repeats what worked: a GET of the final URL.
-    assert_eq!(
-        next_requests(&mut seen, 3).await,
-        [post("/303"), get.clone(), get]
-    );
+    let get = |target: &str| ("GET".to_owned(), target.to_owned(), String::new());
+    // Each endpoint connects, gets one event, and reconnects when the
+    // stream closes: the third request shows what the first attempt left.
+    let cases = [
+        // 307 repeats the POST; being temporary, the reconnect starts over.
+        ("/307", [post("/307"), post("/events"), post("/307")]),
+        // 303 turns it into a GET, for this attempt only.
+        ("/303", [post("/303"), get("/events"), post("/303")]),
+        // 308 repeats the POST, and is remembered.
+        ("/308", [post("/308"), post("/events"), post("/events")]),
+        // 301 after a POST turns it into a GET, and is remembered as one.
+        ("/301", [post("/301"), get("/events"), get("/events")]),
+    ];
+    for (i, (start, want)) in cases.into_iter().enumerate() {
+        let mut server = redirecting_server().await;
+        add(&supervisor, &format!("e{i}"), posted(&server.url(start))).await;
+        assert_eq!(next_requests(&mut server, 3).await, want, "{start}");
+    }
 }
 
 #[actix::test]

@@ -32,8 +32,14 @@ pub(crate) enum Part {
 /// Where in the response the codec is.
 #[derive(Debug)]
 enum Phase {
-    /// Reading heads: `used` bytes of the head budget spent on interim ones.
-    Head { interim: u8, used: usize },
+    /// Reading heads: `used` bytes of the head budget spent on interim
+    /// ones; the buffer held `parsed` bytes when a head was last found
+    /// incomplete (0: not yet tried).
+    Head {
+        interim: u8,
+        used: usize,
+        parsed: usize,
+    },
     /// Reading the body.
     Body(BodyDecoder),
     /// The head announced framing that cannot be trusted; reading the
@@ -62,6 +68,7 @@ impl ResponseCodec {
             phase: Phase::Head {
                 interim: 0,
                 used: 0,
+                parsed: 0,
             },
             max_head,
         }
@@ -72,12 +79,20 @@ impl ResponseCodec {
         buf: &mut BytesMut,
         mut interim: u8,
         mut used: usize,
+        parsed: usize,
     ) -> Result<Option<Part>, ReadError> {
+        if !worth_parsing(buf, parsed, self.max_head - used) {
+            return Ok(None);
+        }
         // Each pass takes a head off `buf` or returns.
         for _ in 0..=MAX_INTERIM_RESPONSES {
             let before = buf.len();
             let Some(head) = ResponseHead::parse(buf, self.max_head - used)? else {
-                self.phase = Phase::Head { interim, used };
+                self.phase = Phase::Head {
+                    interim,
+                    used,
+                    parsed: buf.len(),
+                };
                 return Ok(None);
             };
             used += before - buf.len();
@@ -101,6 +116,22 @@ impl ResponseCodec {
             "more than {MAX_INTERIM_RESPONSES} interim responses"
         )))
     }
+}
+
+/// Whether a head that was incomplete at `parsed` bytes is worth parsing
+/// again now: the first time, once the buffer holds the blank line that
+/// ends a head, past the `limit` (to fail), or after the buffer doubled
+/// (so a server that is not speaking HTTP still fails early). A head that
+/// trickles in a byte at a time is parsed a logarithmic number of times,
+/// not once per byte.
+fn worth_parsing(buf: &[u8], parsed: usize, limit: usize) -> bool {
+    if parsed == 0 || buf.len() > limit || buf.len() >= parsed.saturating_mul(2) {
+        return true;
+    }
+    // A blank line may have started in the bytes already seen.
+    let fresh = &buf[parsed.saturating_sub(3).min(buf.len())..];
+    memchr::memchr_iter(b'\n', fresh)
+        .any(|at| matches!(&fresh[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
 }
 
 /// Makes room for the next read when little is left (`buf` holds at most
@@ -128,9 +159,13 @@ impl Decoder for ResponseCodec {
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Part>, ReadError> {
         match &mut self.phase {
-            Phase::Head { interim, used } => {
-                let (interim, used) = (*interim, *used);
-                self.decode_head(buf, interim, used)
+            Phase::Head {
+                interim,
+                used,
+                parsed,
+            } => {
+                let (interim, used, parsed) = (*interim, *used, *parsed);
+                self.decode_head(buf, interim, used, parsed)
             }
             Phase::Body(body) => {
                 let chunk = body.decode(buf)?;
@@ -360,5 +395,40 @@ HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n";
         );
         let err = read(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 1024).unwrap_err();
         assert!(err.contains("101"), "{err}");
+    }
+
+    #[test]
+    fn a_head_read_a_byte_at_a_time_is_parsed_a_few_times_not_per_byte() {
+        let mut head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n".to_vec();
+        for i in 0..100 {
+            let value = "v".repeat(100);
+            head.extend_from_slice(format!("X-Field-{i}: {value}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let (mut parsed, mut parses) = (0, 0);
+        for len in 1..=head.len() {
+            if worth_parsing(&head[..len], parsed, 64 * 1024) {
+                parses += 1;
+                parsed = len;
+            }
+        }
+        // The first byte, each doubling, and the blank line.
+        assert!(
+            parses <= 16,
+            "{parses} parses of a {} byte head",
+            head.len()
+        );
+        assert_eq!(parsed, head.len(), "the last byte completes the head");
+        // The whole head through the codec, a byte at a time, still reads.
+        let mut codec = ResponseCodec::default();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for byte in &head {
+            buf.extend_from_slice(&[*byte]);
+            if let Some(part) = codec.decode(&mut buf).unwrap() {
+                got = Some(part);
+            }
+        }
+        assert!(matches!(got, Some(Part::Head(h)) if h.status == 200));
     }
 }

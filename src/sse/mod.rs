@@ -7,8 +7,11 @@
 //! on reconnects once an id is known (and on the first request, if the
 //! endpoint was given one with
 //! [`last_event_id`](crate::EndpointBuilder::last_event_id)).
-//! Redirects are followed and later attempts go to the final URL. A `retry:`
-//! field sets the endpoint's reconnection delay floor (backoff still applies
+//! Redirects are followed (a relative `Location` resolved as RFC 3986
+//! says; other schemes than `http` and `https` refused); later attempts
+//! start where the permanent ones (301, 308) at the start of the chain
+//! led, and a temporary one (302, 303, 307) counts for its attempt only,
+//! as RFC 9110 says. A `retry:` field sets the endpoint's reconnection delay floor (backoff still applies
 //! above it). 204 closes the endpoint for good; 5xx and 429 retry after any
 //! `Retry-After`; 401/403 are authentication failures; other 4xx and a
 //! content type other than `text/event-stream` fail the endpoint. Any bytes,

@@ -9,6 +9,7 @@
 //! awc reads an HTTP/1.1 response without a length as having no body
 //! (actix-web issue 2287), which loses close-delimited event streams.
 
+mod redirect;
 mod request;
 mod session;
 
@@ -28,7 +29,11 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use futures::{future::LocalBoxFuture, SinkExt as _, StreamExt as _};
 
-use self::{request::Request, session::SseSession};
+use self::{
+    redirect::{resolve_location, Remembered},
+    request::Request,
+    session::SseSession,
+};
 use super::{
     http::{header_pairs, http1_tls},
     socket::{io_error, Socket, Target},
@@ -137,44 +142,6 @@ impl SseTransport {
     }
 }
 
-/// Resolves a `Location` header against the URL that answered with it.
-/// User info in the location is dropped: credentials a server puts in a
-/// redirect are never sent, in `Host` or anywhere else.
-pub(crate) fn resolve_location(base: &str, location: &str) -> Option<String> {
-    let location = location.trim();
-    if location.is_empty() {
-        return None;
-    }
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return Some(without_user_info(location));
-    }
-    let base: awc::http::Uri = base.parse().ok()?;
-    let scheme = base.scheme_str()?;
-    if let Some(rest) = location.strip_prefix("//") {
-        return Some(without_user_info(&format!("{scheme}://{rest}")));
-    }
-    let authority = base.authority()?;
-    if location.starts_with('/') {
-        return Some(format!("{scheme}://{authority}{location}"));
-    }
-    let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
-    Some(format!("{scheme}://{authority}{dir}/{location}"))
-}
-
-/// `url` without the user info of its authority.
-fn without_user_info(url: &str) -> String {
-    let Some(parts) = crate::url::split(url).filter(|parts| parts.userinfo.is_some()) else {
-        return url.to_owned();
-    };
-    tracing::debug!("the redirect's location has user info: dropped");
-    let mut out = format!("{}://{}{}", parts.scheme, parts.host_port, parts.path);
-    if let Some(query) = parts.query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
-}
-
 impl Transport for SseTransport {
     /// One attempt: the endpoint's method (GET unless set) with `Accept:
     /// text/event-stream` and a freshly made body, following redirects
@@ -193,7 +160,7 @@ impl Transport for SseTransport {
         // origin only, never to another one a redirect points at.
         let home = crate::url::origin(attempt.url());
         let last_event_id = self.last_event_id();
-        let (mut url, mut request) = {
+        let (mut url, mut request, mut remembered) = {
             let resume = self.resume.borrow();
             let url = resume
                 .url
@@ -203,7 +170,8 @@ impl Transport for SseTransport {
                 true => Ok(Request::get()),
                 false => Request::configured(&self.settings),
             };
-            (url, request)
+            let remembered = Remembered::new(url.clone(), resume.as_get);
+            (url, request, remembered)
         };
         let settings = self.settings.clone();
         let resume = self.resume.clone();
@@ -229,8 +197,8 @@ impl Transport for SseTransport {
                     Answer::Stream => {
                         let last_event_id = {
                             let mut resume = resume.borrow_mut();
-                            resume.url = Some(url);
-                            resume.as_get = current.is_plain_get();
+                            resume.url = Some(remembered.url);
+                            resume.as_get = remembered.as_get;
                             resume.last_event_id.clone()
                         };
                         let session = SseSession::new(
@@ -243,10 +211,12 @@ impl Transport for SseTransport {
                         return Ok(Box::new(session) as Box<dyn Session>);
                     }
                     Answer::Redirect { to, status } => {
-                        url = to;
                         if !current.survives(status) {
                             request = Ok(Request::get());
                         }
+                        let as_get = request.as_ref().is_ok_and(Request::is_plain_get);
+                        remembered.redirected(status, &to, as_get);
+                        url = to;
                     }
                 }
             }
@@ -367,7 +337,7 @@ mod tests {
 
     use std::sync::{Arc, Mutex};
 
-    use super::{content_codings, resolve_location, ResponseHead, SseSettings, SseTransport};
+    use super::{content_codings, ResponseHead, SseSettings, SseTransport};
 
     /// A writer for tracing output that keeps it.
     #[derive(Clone, Default)]
@@ -437,29 +407,5 @@ mod tests {
             coded(&["identity, br", "gzip"]).as_deref(),
             Some("br, gzip")
         );
-    }
-
-    #[test]
-    fn locations_resolve_against_the_answering_url() {
-        let base = "http://h:8080/a/b/events?x=1";
-        let cases = [
-            ("https://other/e", "https://other/e"),
-            ("//cdn:1/e", "http://cdn:1/e"),
-            ("/moved", "http://h:8080/moved"),
-            ("next", "http://h:8080/a/b/next"),
-            // User info in a location is never kept.
-            ("http://u:p@other:8080/e?q=1", "http://other:8080/e?q=1"),
-            ("https://token@other/", "https://other/"),
-            ("//u:p@cdn:1/e", "http://cdn:1/e"),
-        ];
-        for (location, want) in cases {
-            assert_eq!(
-                resolve_location(base, location).as_deref(),
-                Some(want),
-                "{location}"
-            );
-        }
-        assert_eq!(resolve_location(base, "  "), None);
-        assert_eq!(resolve_location("not a url", "/x"), None);
     }
 }
