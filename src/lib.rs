@@ -111,6 +111,7 @@ mod endpoint;
 mod error;
 mod event_types;
 mod failure;
+mod group;
 mod heartbeat;
 mod http1;
 mod message;
@@ -130,6 +131,7 @@ pub mod transport;
 mod url;
 
 mod verdict;
+mod vitals;
 
 /// Entry points for the fuzz targets in `fuzz/`: not part of the API, and
 /// may change in any release.
@@ -153,14 +155,16 @@ pub use crate::{
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},
     event_types::EventTypes,
+    group::{GroupHandle, Members, Routed, Strategy},
     message::{BurstReceived, MessageReceived, Payload},
     monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
     redact::redact_url,
     sse::SseEvent,
     status::{ConnectionState, StatusChanged},
     supervisor::{
-        AddEndpoint, Added, GetAllStatuses, GetEndpoint, GetMonitor, GetStatus, Reconnect,
-        RemoveEndpoint, SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+        AddEndpoint, AddGroup, AddPool, Added, EndpointEntry, GetAllStatuses, GetEndpoint,
+        GetEndpoints, GetGroup, GetMonitor, GetStatus, Reconnect, RemoveEndpoint, RemoveGroup,
+        SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
     },
     verdict::{Urgency, Verdict},
 };

@@ -265,6 +265,23 @@ impl EndpointBuilder {
         self
     }
 
+    /// A tag (`key` = `value`) for lookups and groups; a second tag with
+    /// the same key replaces the first.
+    ///
+    /// ```
+    /// use actix_tether::EndpointConfig;
+    /// let config = EndpointConfig::websocket("wss://chat.example/ws")
+    ///     .tag("kind", "chat")
+    ///     .tag("region", "eu")
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.tags["kind"], "chat");
+    /// ```
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.0.tags.insert(key.into(), value.into());
+        self
+    }
+
     /// SSE: delivers comment lines (`: text`) to subscribers as
     /// [`Payload::Comment`](crate::Payload::Comment), in stream order with
     /// the events (type filters on a subscription leave them out). Default

@@ -1,7 +1,7 @@
 //! Everything one endpoint needs, its defaults and its secret-free `Debug`
 //! (its validation is in `validate.rs`).
 
-use std::{fmt, time::Duration};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
 use super::*;
 use crate::{
@@ -190,6 +190,11 @@ pub struct EndpointConfig {
     /// (see [`EndpointConfig::custom`]).
     #[serde(skip)]
     pub transport: Option<TransportFactory>,
+    /// Key-value tags, for lookups
+    /// ([`GetEndpoints::tagged`](crate::GetEndpoints::tagged)) and groups
+    /// ([`Members::Tagged`](crate::Members::Tagged)). Default: none.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 fn default_kind() -> TransportKind {
@@ -329,6 +334,7 @@ impl EndpointConfig {
             header_provider: None,
             backoff_policy: None,
             transport: None,
+            tags: BTreeMap::new(),
         })
     }
 
@@ -375,6 +381,7 @@ impl fmt::Debug for EndpointConfig {
             .field("header_provider", &self.header_provider.is_some())
             .field("backoff_policy", &self.backoff_policy.is_some())
             .field("transport", &self.transport.is_some())
+            .field("tags", &self.tags)
             .finish_non_exhaustive()
     }
 }

@@ -1,13 +1,13 @@
 //! A direct handle on one endpoint, for senders that need throughput.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use actix::{Addr, Context, Handler, Message, MessageResult};
 
 use super::{handlers::Write, ConnectionActor};
 use crate::{
-    push_queue::PushQueue, sender::check_payload, EndpointId, Error, Payload, Receipt, Result,
-    SendOptions,
+    push_queue::PushQueue, sender::check_payload, vitals::Vitals, ConnectionState, EndpointId,
+    Error, Payload, Receipt, Result, SendOptions,
 };
 
 /// Sends to one endpoint without going through the supervisor: one mailbox
@@ -23,6 +23,8 @@ pub struct EndpointHandle {
     id: EndpointId,
     addr: Addr<ConnectionActor>,
     pushed: Arc<PushQueue>,
+    vitals: Arc<Vitals>,
+    tags: Arc<BTreeMap<String, String>>,
     max_message_size: usize,
 }
 
@@ -31,14 +33,22 @@ impl EndpointHandle {
         id: EndpointId,
         addr: Addr<ConnectionActor>,
         pushed: Arc<PushQueue>,
+        vitals: Arc<Vitals>,
+        tags: Arc<BTreeMap<String, String>>,
         max_message_size: usize,
     ) -> Self {
         Self {
             id,
             addr,
             pushed,
+            vitals,
+            tags,
             max_message_size,
         }
+    }
+
+    pub(crate) fn vitals(&self) -> &Vitals {
+        &self.vitals
     }
 
     pub(crate) fn addr(&self) -> &Addr<ConnectionActor> {
@@ -48,6 +58,18 @@ impl EndpointHandle {
     /// The endpoint.
     pub fn id(&self) -> &EndpointId {
         &self.id
+    }
+
+    /// The endpoint's tags ([`EndpointBuilder::tag`](crate::EndpointBuilder::tag)).
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        &self.tags
+    }
+
+    /// The endpoint's state now, read without a mailbox hop (it may change
+    /// the next moment; [`StatusChanged`](crate::StatusChanged) tells of
+    /// every change).
+    pub fn state(&self) -> ConnectionState {
+        self.vitals.state()
     }
 
     /// Sends one payload.
@@ -82,6 +104,7 @@ impl EndpointHandle {
             payload: payload.into(),
             options,
         };
+        let _in_flight = self.vitals.sending();
         self.addr.send(write).await.map_err(Error::from)?
     }
 

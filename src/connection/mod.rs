@@ -52,6 +52,7 @@ use crate::{
     sender::Sender,
     transport::{self, Transport},
     verdict::Verdict,
+    vitals::Vitals,
     ConnectionState, EndpointId, Error, ErrorCategory, StatusChanged, TransportKind,
 };
 
@@ -99,6 +100,8 @@ pub struct ConnectionActor {
     closing_error: Option<Error>,
     /// The inbound queue depth last reported to the monitor.
     reported_depth: Option<(u64, u64)>,
+    /// State, up time and round trips, for handles and group routing.
+    vitals: Arc<Vitals>,
 }
 
 impl ConnectionActor {
@@ -111,6 +114,7 @@ impl ConnectionActor {
         monitor: actix::Addr<MonitorActor>,
         reconnect_budget: Option<Arc<ReconnectBudget>>,
         pushed: Arc<PushQueue>,
+        vitals: Arc<Vitals>,
     ) -> Self {
         let span = tracing::info_span!(
             "endpoint",
@@ -144,6 +148,7 @@ impl ConnectionActor {
             close_waiters: Vec::new(),
             reported_depth: None,
             closing_error: None,
+            vitals,
         }
     }
 
@@ -162,6 +167,7 @@ impl ConnectionActor {
         }
         self.flush_samples();
         self.state = to;
+        self.vitals.set_state(to, Instant::now());
         self.pushes_follow_state();
         self.span.in_scope(|| match (&reason, to) {
             (Some(err), ConnectionState::Reconnecting) => {
@@ -239,6 +245,9 @@ impl ConnectionActor {
         }
         if self.samples.is_empty() {
             return;
+        }
+        for rtt in &self.samples.rtts {
+            self.vitals.observe_rtt(*rtt);
         }
         let samples = std::mem::take(&mut self.samples);
         self.last_flush = now;

@@ -5,6 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+mod groups;
 mod send_payload;
 mod subscription;
 
@@ -15,14 +16,17 @@ use actix::{
 use futures::future::join_all;
 
 pub use self::{
+    groups::{AddGroup, AddPool, EndpointEntry, GetEndpoints, GetGroup, RemoveGroup},
     send_payload::{Forwarded, GetEndpoint, SendPayload},
     subscription::{Subscribe, Unsubscribe},
 };
 use crate::{
     connection::{Close, ConnectionActor, ForceReconnect, QueryStatus, Terms},
+    group::Groups,
     monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
+    vitals::Vitals,
     EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Result, Subscriber,
     SupervisorConfig, TransportKind,
 };
@@ -54,6 +58,7 @@ pub struct SupervisorActor {
     owned_arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     endpoints: BTreeMap<EndpointId, EndpointHandle>,
+    groups: Groups,
     global_subscribers: Vec<(Subscriber, Terms)>,
     monitor: Option<Addr<MonitorActor>>,
     /// Paces automatic reconnects across all endpoints (`reconnect_rate`).
@@ -77,6 +82,7 @@ impl SupervisorActor {
             owned_arbiters: Vec::new(),
             next_arbiter: 0,
             endpoints: BTreeMap::new(),
+            groups: Groups::default(),
             global_subscribers: Vec::new(),
             monitor: None,
             shut_down: false,
@@ -177,19 +183,31 @@ impl Handler<AddEndpoint> for SupervisorActor {
             pushed.refuse(Error::receive_only());
         }
         let max_message_size = config.max_message_size;
+        let tags = Arc::new(config.tags.clone());
         let actor_pushed = pushed.clone();
+        let vitals = Arc::new(Vitals::default());
+        let actor_vitals = vitals.clone();
         let subscribers = self.global_subscribers.clone();
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
             // Subscribers go in before the first attempt, so none misses
             // the first transition.
-            let mut actor = ConnectionActor::new(id, config, tls, monitor, budget, actor_pushed);
+            let mut actor =
+                ConnectionActor::new(id, config, tls, monitor, budget, actor_pushed, actor_vitals);
             for (subscriber, terms) in subscribers {
                 actor.subscribe(subscriber, terms);
             }
             actor
         });
-        let handle = EndpointHandle::new(msg.endpoint.clone(), addr, pushed, max_message_size);
+        let handle = EndpointHandle::new(
+            msg.endpoint.clone(),
+            addr,
+            pushed,
+            vitals,
+            tags,
+            max_message_size,
+        );
         self.endpoints.insert(msg.endpoint.clone(), handle);
+        self.groups.refresh(&self.endpoints);
         Ok(Added::New(msg.endpoint))
     }
 }
@@ -217,6 +235,7 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
 
     fn handle(&mut self, msg: RemoveEndpoint, _: &mut Context<Self>) -> Self::Result {
         let removed = self.endpoints.remove(&msg.endpoint);
+        self.groups.refresh(&self.endpoints);
         let monitor = self.monitor();
         Box::pin(async move {
             let handle = removed.ok_or_else(|| unknown(&msg.endpoint))?;

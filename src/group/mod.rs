@@ -1,0 +1,221 @@
+//! Endpoint groups: a named set of endpoints (listed, chosen by tag, or a
+//! pool of connections to one URL) that messages are routed to as one.
+//!
+//! A [`GroupHandle`] sends each message to one member chosen by the
+//! group's [`Strategy`], among the members that are up (Connected or
+//! Authenticated), or by a key ([`GroupHandle::send_keyed`]), or to every
+//! member that is up ([`GroupHandle::broadcast`]). The router sends a
+//! message once: a member that fails it returns its error, and the message
+//! is not tried on another member (that could send it twice). When no
+//! member is up, a send is refused with an
+//! [`Endpoint`](crate::ErrorCategory::Endpoint) error.
+
+mod registry;
+mod route;
+
+use std::sync::{
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+    Arc, RwLock,
+};
+use std::time::Instant;
+
+pub(crate) use self::registry::Groups;
+use self::route::Candidate;
+pub use self::{registry::Members, route::Strategy};
+use crate::SendOptions;
+use crate::{EndpointHandle, EndpointId, Error, ErrorCategory, Payload, Receipt, Result};
+
+/// A group's members now, shared by the supervisor (which updates them as
+/// endpoints come and go) and every handle.
+type Shared = Arc<RwLock<Arc<[EndpointHandle]>>>;
+
+/// Sends to a group of endpoints; get one with
+/// [`AddGroup`](crate::AddGroup), [`AddPool`](crate::AddPool) or
+/// [`GetGroup`](crate::GetGroup). Clones share the group's members and its
+/// routing state (whose turn it is, failover's current member).
+///
+/// ```no_run
+/// # use actix_tether::*;
+/// # async fn run(supervisor: actix::Addr<SupervisorActor>) -> Result<()> {
+/// let group = supervisor
+///     .send(AddGroup::listed("orders", ["primary", "backup"]).strategy(Strategy::Failover {
+///         hysteresis: std::time::Duration::from_secs(5),
+///     }))
+///     .await??;
+/// let routed = group.send("order 42").await?;
+/// println!("went to {}", routed.member);
+/// routed.receipt.outcome().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GroupHandle {
+    name: Arc<str>,
+    strategy: Strategy,
+    members: Shared,
+    /// Turns taken: round robin's next start, least-loaded's draws.
+    turn: Arc<AtomicU64>,
+    /// Failover's last choice, plus one (0: none yet).
+    current: Arc<AtomicUsize>,
+}
+
+/// Where a routed message went.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Routed {
+    /// The member it was sent to.
+    pub member: EndpointId,
+    /// The member's receipt (see [`Receipt`]).
+    pub receipt: Receipt,
+    /// A keyed send went to another member than the key's own, which was
+    /// not up (see [`GroupHandle::send_keyed`]).
+    pub moved: bool,
+}
+
+impl GroupHandle {
+    fn new(name: &str, strategy: Strategy, members: Shared) -> Self {
+        Self {
+            name: name.into(),
+            strategy,
+            members,
+            turn: Arc::default(),
+            current: Arc::default(),
+        }
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How it chooses members.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// The members now, in priority order.
+    pub fn members(&self) -> Vec<EndpointHandle> {
+        self.snapshot().to_vec()
+    }
+
+    /// How many members are up now.
+    pub fn connected(&self) -> usize {
+        self.snapshot().iter().filter(|m| m.state().is_up()).count()
+    }
+
+    fn snapshot(&self) -> Arc<[EndpointHandle]> {
+        match self.members.read() {
+            Ok(members) => members.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Sends one payload to the member the strategy chooses.
+    ///
+    /// # Errors
+    /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error when no member
+    /// is up; otherwise as the member's
+    /// [`EndpointHandle::send`].
+    pub async fn send(&self, payload: impl Into<Payload>) -> Result<Routed> {
+        self.send_with(payload, SendOptions::new()).await
+    }
+
+    /// As [`send`](Self::send), with send options (an acknowledgement id).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_with(
+        &self,
+        payload: impl Into<Payload>,
+        options: SendOptions,
+    ) -> Result<Routed> {
+        let members = self.snapshot();
+        let now = Instant::now();
+        let candidates: Vec<Candidate> = members
+            .iter()
+            .map(|m| {
+                let vitals = m.vitals();
+                Candidate {
+                    up_for: vitals.up_for(now),
+                    rtt: vitals.rtt(),
+                    load: vitals.in_flight(),
+                }
+            })
+            .collect();
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let current = self.current.load(Ordering::Relaxed).checked_sub(1);
+        let chosen = route::choose(self.strategy, &candidates, turn, current)
+            .ok_or_else(|| self.none_up())?;
+        self.current.store(chosen + 1, Ordering::Relaxed);
+        let member = &members[chosen];
+        let receipt = member.send_with(payload, options).await?;
+        Ok(Routed {
+            member: member.id().clone(),
+            receipt,
+            moved: false,
+        })
+    }
+
+    /// Sends one payload to the member `key` belongs to (rendezvous
+    /// hashing over member names), so the messages of one key (a session,
+    /// an order) keep their order on one connection while it is up. When
+    /// that member is not up, the message goes to the next member in the
+    /// key's ranking that is, and [`Routed::moved`] says so; when it is up
+    /// again, the key goes back to it. Adding or removing a member moves
+    /// only the keys it ranks first.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_keyed(
+        &self,
+        key: impl AsRef<[u8]>,
+        payload: impl Into<Payload>,
+    ) -> Result<Routed> {
+        let members = self.snapshot();
+        let ranked = members.iter().map(|m| (m.id().as_str(), m.state().is_up()));
+        let (preferred, chosen) = route::rendezvous(key.as_ref(), ranked);
+        let chosen = chosen.ok_or_else(|| self.none_up())?;
+        let member = &members[chosen];
+        let receipt = member.send(payload).await?;
+        Ok(Routed {
+            member: member.id().clone(),
+            receipt,
+            moved: preferred != Some(chosen),
+        })
+    }
+
+    /// Sends one payload to every member that is up, each with its own
+    /// receipt or error, in member order.
+    ///
+    /// # Errors
+    /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error when no member
+    /// is up.
+    pub async fn broadcast(
+        &self,
+        payload: impl Into<Payload>,
+    ) -> Result<Vec<(EndpointId, Result<Receipt>)>> {
+        let payload = payload.into();
+        let up: Vec<EndpointHandle> = self
+            .snapshot()
+            .iter()
+            .filter(|m| m.state().is_up())
+            .cloned()
+            .collect();
+        if up.is_empty() {
+            return Err(self.none_up());
+        }
+        let sends = up.iter().map(|m| m.send(payload.clone()));
+        let receipts = futures::future::join_all(sends).await;
+        Ok(up
+            .into_iter()
+            .map(|m| m.id().clone())
+            .zip(receipts)
+            .collect())
+    }
+
+    fn none_up(&self) -> Error {
+        Error::new(
+            ErrorCategory::Endpoint,
+            format!("no member of group {} is connected", self.name),
+        )
+    }
+}

@@ -1,0 +1,120 @@
+//! The supervisor's groups: each one's membership rule and its handle,
+//! whose members follow the endpoints as they are added and removed.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+};
+
+use super::{GroupHandle, Strategy};
+use crate::{ConfigError, EndpointHandle, EndpointId};
+
+/// Which endpoints a group holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Members {
+    /// These endpoints, in this order (failover's priority order); an id
+    /// not registered yet joins when an endpoint with it is added.
+    Listed(Vec<EndpointId>),
+    /// Every endpoint whose config has the tag `key` = `value`
+    /// ([`EndpointBuilder::tag`](crate::EndpointBuilder::tag)), in id
+    /// order, including endpoints added later.
+    Tagged {
+        /// The tag's key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+}
+
+impl Members {
+    /// The registered endpoints this rule picks, in group order.
+    fn pick(&self, endpoints: &BTreeMap<EndpointId, EndpointHandle>) -> Arc<[EndpointHandle]> {
+        match self {
+            Self::Listed(ids) => ids
+                .iter()
+                .filter_map(|id| endpoints.get(id).cloned())
+                .collect(),
+            Self::Tagged { key, value } => endpoints
+                .values()
+                .filter(|handle| handle.tags().get(key) == Some(value))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// One group: its rule and the handle every caller gets a clone of.
+#[derive(Debug)]
+struct Group {
+    members: Members,
+    handle: GroupHandle,
+}
+
+/// Every group of one supervisor, by name.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    groups: BTreeMap<String, Group>,
+}
+
+impl Groups {
+    /// Adds a group; adding one that exists with the same rule and
+    /// strategy answers its handle.
+    ///
+    /// # Errors
+    /// A group of that name exists with another rule or strategy, or the
+    /// name is empty.
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        members: Members,
+        strategy: Strategy,
+        endpoints: &BTreeMap<EndpointId, EndpointHandle>,
+    ) -> Result<GroupHandle, ConfigError> {
+        if name.is_empty() {
+            return Err(ConfigError::new("group", "the name is empty"));
+        }
+        if let Some(group) = self.groups.get(name) {
+            if group.members == members && group.handle.strategy() == strategy {
+                return Ok(group.handle.clone());
+            }
+            return Err(ConfigError::new(
+                "group",
+                format!("a group named {name} exists with other members or strategy"),
+            ));
+        }
+        let shared = Arc::new(RwLock::new(members.pick(endpoints)));
+        let handle = GroupHandle::new(name, strategy, shared);
+        self.groups.insert(
+            name.to_owned(),
+            Group {
+                members,
+                handle: handle.clone(),
+            },
+        );
+        Ok(handle)
+    }
+
+    /// The handle of the group `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<GroupHandle> {
+        self.groups.get(name).map(|group| group.handle.clone())
+    }
+
+    /// Forgets the group `name` (its endpoints stay); whether it existed.
+    /// Handles already given out keep the members they had.
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
+        self.groups.remove(name).is_some()
+    }
+
+    /// Re-reads every group's members after endpoints were added or
+    /// removed.
+    pub(crate) fn refresh(&self, endpoints: &BTreeMap<EndpointId, EndpointHandle>) {
+        for group in self.groups.values() {
+            let members = group.members.pick(endpoints);
+            match group.handle.members.write() {
+                Ok(mut shared) => *shared = members,
+                Err(poisoned) => *poisoned.into_inner() = members,
+            }
+        }
+    }
+}

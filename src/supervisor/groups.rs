@@ -1,0 +1,246 @@
+//! Groups and lookups through the supervisor: [`AddGroup`], [`AddPool`],
+//! [`GetGroup`], [`RemoveGroup`] and [`GetEndpoints`].
+
+use std::collections::BTreeMap;
+
+use actix::{Context, Handler, Message};
+
+use super::{AddEndpoint, SupervisorActor};
+use crate::{
+    ConfigError, ConnectionState, EndpointConfig, EndpointHandle, EndpointId, Error, GroupHandle,
+    Members, Result, Strategy,
+};
+
+/// Adds a named group of endpoints and answers its [`GroupHandle`].
+/// Members follow the rule as endpoints are added and removed; adding a
+/// group that exists with the same rule and strategy answers its handle.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<GroupHandle>")]
+pub struct AddGroup {
+    /// The group's name.
+    pub name: String,
+    /// Which endpoints it holds.
+    pub members: Members,
+    /// How a member is chosen for a message. Default: round robin.
+    pub strategy: Strategy,
+}
+
+impl AddGroup {
+    /// A group of these endpoints, in this (priority) order.
+    pub fn listed<I: Into<EndpointId>>(
+        name: impl Into<String>,
+        ids: impl IntoIterator<Item = I>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            members: Members::Listed(ids.into_iter().map(Into::into).collect()),
+            strategy: Strategy::default(),
+        }
+    }
+
+    /// A group of every endpoint tagged `key` = `value`.
+    pub fn tagged(
+        name: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            members: Members::Tagged {
+                key: key.into(),
+                value: value.into(),
+            },
+            strategy: Strategy::default(),
+        }
+    }
+
+    /// How a member is chosen.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+}
+
+impl Handler<AddGroup> for SupervisorActor {
+    type Result = Result<GroupHandle>;
+
+    fn handle(&mut self, msg: AddGroup, _: &mut Context<Self>) -> Self::Result {
+        if self.shut_down {
+            return Err(Error::shutdown());
+        }
+        Ok(self
+            .groups
+            .add(&msg.name, msg.members, msg.strategy, &self.endpoints)?)
+    }
+}
+
+/// Adds a pool: `size` endpoints with the same config, named `NAME/0` to
+/// `NAME/{size-1}` (spread over the supervisor's arbiters like any
+/// endpoints), and a group `NAME` of them; answers the group's handle.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<GroupHandle>")]
+pub struct AddPool {
+    /// The pool's (and its group's) name.
+    pub name: String,
+    /// Every member's config.
+    pub config: EndpointConfig,
+    /// How many connections.
+    pub size: usize,
+    /// How a member is chosen. Default: least loaded.
+    pub strategy: Strategy,
+}
+
+impl AddPool {
+    /// A pool of `size` connections made with `config`.
+    pub fn new(name: impl Into<String>, config: EndpointConfig, size: usize) -> Self {
+        Self {
+            name: name.into(),
+            config,
+            size,
+            strategy: Strategy::LeastLoaded,
+        }
+    }
+
+    /// How a member is chosen.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+}
+
+impl Handler<AddPool> for SupervisorActor {
+    type Result = Result<GroupHandle>;
+
+    fn handle(&mut self, msg: AddPool, ctx: &mut Context<Self>) -> Self::Result {
+        if msg.size == 0 {
+            return Err(ConfigError::new("pool.size", "must be at least 1").into());
+        }
+        let ids: Vec<EndpointId> = (0..msg.size)
+            .map(|i| EndpointId::from(format!("{}/{i}", msg.name)))
+            .collect();
+        if self.groups.get(&msg.name).is_some() {
+            // The same pool again: its handle (a different one is refused).
+            let same = AddGroup::listed(msg.name, ids).strategy(msg.strategy);
+            return self.handle(same, ctx);
+        }
+        msg.config.validate()?;
+        for id in &ids {
+            Handler::<AddEndpoint>::handle(
+                self,
+                AddEndpoint::new(id.clone(), msg.config.clone()),
+                ctx,
+            )?;
+        }
+        self.handle(AddGroup::listed(msg.name, ids).strategy(msg.strategy), ctx)
+    }
+}
+
+/// The handle of a group added with [`AddGroup`] or [`AddPool`].
+#[derive(Debug, Message)]
+#[rtype(result = "Result<GroupHandle>")]
+pub struct GetGroup {
+    /// The group's name.
+    pub name: String,
+}
+
+impl GetGroup {
+    /// Asks for the group `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+impl Handler<GetGroup> for SupervisorActor {
+    type Result = Result<GroupHandle>;
+
+    fn handle(&mut self, msg: GetGroup, _: &mut Context<Self>) -> Self::Result {
+        self.groups
+            .get(&msg.name)
+            .ok_or_else(|| Error::endpoint(format!("no group named {}", msg.name)))
+    }
+}
+
+/// Forgets a group; its endpoints stay (remove a pool's endpoints with
+/// [`RemoveEndpoint`](crate::RemoveEndpoint)). Handles already given out
+/// keep the members they had.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<()>")]
+pub struct RemoveGroup {
+    /// The group's name.
+    pub name: String,
+}
+
+impl RemoveGroup {
+    /// Removes the group `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+impl Handler<RemoveGroup> for SupervisorActor {
+    type Result = Result<()>;
+
+    fn handle(&mut self, msg: RemoveGroup, _: &mut Context<Self>) -> Self::Result {
+        if self.groups.remove(&msg.name) {
+            Ok(())
+        } else {
+            Err(Error::endpoint(format!("no group named {}", msg.name)))
+        }
+    }
+}
+
+/// Looks endpoints up: every one, or those with a tag.
+#[derive(Debug, Default, Message)]
+#[rtype(result = "Vec<EndpointEntry>")]
+pub struct GetEndpoints {
+    /// Only endpoints with this tag (`key`, `value`); `None`: all.
+    pub tag: Option<(String, String)>,
+}
+
+impl GetEndpoints {
+    /// Every endpoint.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// The endpoints tagged `key` = `value`.
+    pub fn tagged(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            tag: Some((key.into(), value.into())),
+        }
+    }
+}
+
+/// One endpoint found by [`GetEndpoints`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EndpointEntry {
+    /// Its id.
+    pub id: EndpointId,
+    /// Its state when looked up.
+    pub state: ConnectionState,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// A handle for sending to it.
+    pub handle: EndpointHandle,
+}
+
+impl Handler<GetEndpoints> for SupervisorActor {
+    type Result = Vec<EndpointEntry>;
+
+    fn handle(&mut self, msg: GetEndpoints, _: &mut Context<Self>) -> Self::Result {
+        self.endpoints
+            .values()
+            .filter(|handle| match &msg.tag {
+                Some((key, value)) => handle.tags().get(key) == Some(value),
+                None => true,
+            })
+            .map(|handle| EndpointEntry {
+                id: handle.id().clone(),
+                state: handle.state(),
+                tags: handle.tags().clone(),
+                handle: handle.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,246 @@
+//! Groups and pools against in-process WebSocket servers: routing
+//! strategies, failover and return, keyed sends, broadcast, tag lookups.
+
+mod common;
+
+use std::time::Duration;
+
+use actix::Addr;
+use actix_tether::{
+    AddGroup, AddPool, ConnectionState, ErrorCategory, GetEndpoints, GetGroup, GroupHandle,
+    Strategy, SupervisorActor,
+};
+use common::*;
+
+/// Waits until endpoint `id` moves into `to`.
+async fn until_endpoint(events: &mut Events, id: &str, to: ConnectionState) {
+    for _ in 0..1000 {
+        let e = events.next_status().await;
+        if e.endpoint.as_str() == id && e.to == to {
+            return;
+        }
+    }
+    panic!("{id} never reached {to}");
+}
+
+/// `n` servers, a supervisor and its event collector, with endpoint `e{i}`
+/// on server `i`, tagged `kind=feed`, all connected.
+async fn servers(n: usize) -> (Vec<TestServer>, Addr<SupervisorActor>, Events) {
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let mut servers = Vec::new();
+    for i in 0..n {
+        let server = TestServer::start().await;
+        let config = fast(&server.url()).tag("kind", "feed").build().unwrap();
+        add(&supervisor, &format!("e{i}"), config).await;
+        servers.push(server);
+    }
+    events.count_state(ConnectionState::Connected, n).await;
+    (servers, supervisor, events)
+}
+
+/// Sends `text` through `group`, waits until it is written, and answers
+/// the member it went to and whether it moved.
+async fn send(group: &GroupHandle, text: &str) -> (String, bool) {
+    let routed = group.send(text.to_owned()).await.expect("routed");
+    routed.receipt.outcome().await.expect("written");
+    (routed.member.to_string(), routed.moved)
+}
+
+async fn send_keyed(group: &GroupHandle, key: &str, text: &str) -> (String, bool) {
+    let routed = group
+        .send_keyed(key, text.to_owned())
+        .await
+        .expect("routed");
+    routed.receipt.outcome().await.expect("written");
+    (routed.member.to_string(), routed.moved)
+}
+
+#[actix::test]
+async fn round_robin_spreads_sends_over_the_members_that_are_up() {
+    let (mut servers, supervisor, mut events) = servers(3).await;
+    let group = supervisor
+        .send(AddGroup::tagged("feeds", "kind", "feed"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(group.members().len(), 3);
+    let mut per_member = std::collections::BTreeMap::new();
+    for i in 0..9 {
+        let (member, _) = send(&group, &format!("turn {i}")).await;
+        *per_member.entry(member).or_insert(0) += 1;
+    }
+    assert_eq!(per_member.values().copied().collect::<Vec<_>>(), [3, 3, 3]);
+    for server in &mut servers {
+        assert_eq!(server.next_texts(3).await.len(), 3);
+    }
+
+    servers[2].stop().await;
+    until_endpoint(&mut events, "e2", ConnectionState::Reconnecting).await;
+    assert_eq!(group.connected(), 2);
+    let mut to_first = 0;
+    for i in 0..6 {
+        let (member, _) = send(&group, &format!("down {i}")).await;
+        assert_ne!(member, "e2", "a member that is down is never chosen");
+        to_first += usize::from(member == "e0");
+    }
+    // Its turns fall to the next member up.
+    assert_eq!(to_first, 4);
+    assert_eq!(servers[0].next_texts(4).await.len(), 4);
+    assert_eq!(servers[1].next_texts(2).await.len(), 2);
+}
+
+#[actix::test]
+async fn failover_moves_to_the_backup_and_back_once_the_primary_stayed_up() {
+    let (mut servers, supervisor, mut events) = servers(2).await;
+    let failover = Strategy::Failover {
+        hysteresis: Duration::from_secs(2),
+    };
+    let group = supervisor
+        .send(AddGroup::listed("orders", ["e0", "e1"]).strategy(failover))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(send(&group, "a").await.0, "e0");
+    assert_eq!(send(&group, "b").await.0, "e0");
+
+    servers[0].stop().await;
+    until_endpoint(&mut events, "e0", ConnectionState::Reconnecting).await;
+    assert_eq!(send(&group, "c").await.0, "e1");
+    assert_eq!(servers[1].next_texts(1).await, ["c"]);
+
+    servers[0].restart().await;
+    until_endpoint(&mut events, "e0", ConnectionState::Connected).await;
+    // Back for less than the hysteresis: traffic stays on the backup.
+    assert_eq!(send(&group, "d").await.0, "e1");
+    // Once it stayed up long enough, the primary again (bounded wait).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (member, _) = send(&group, "probe").await;
+        if member == "e0" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never went back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix::test]
+async fn keyed_sends_stay_on_one_member_and_move_only_while_it_is_down() {
+    let (mut servers, supervisor, mut events) = servers(3).await;
+    let group = supervisor
+        .send(AddGroup::listed("sessions", ["e0", "e1", "e2"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let (owner, moved) = send_keyed(&group, "order-7", "first").await;
+    assert!(!moved);
+    for i in 0..5 {
+        assert_eq!(
+            send_keyed(&group, "order-7", &format!("k{i}")).await,
+            (owner.clone(), false)
+        );
+    }
+    let index: usize = owner.trim_start_matches('e').parse().unwrap();
+    servers[index].stop().await;
+    until_endpoint(&mut events, &owner, ConnectionState::Reconnecting).await;
+    let (stand_in, moved) = send_keyed(&group, "order-7", "while down").await;
+    assert!(moved, "the outcome says the key moved");
+    assert_ne!(stand_in, owner);
+
+    servers[index].restart().await;
+    until_endpoint(&mut events, &owner, ConnectionState::Connected).await;
+    assert_eq!(send_keyed(&group, "order-7", "back").await, (owner, false));
+}
+
+#[actix::test]
+async fn broadcast_reaches_every_member_that_is_up_and_lookups_filter_by_tag() {
+    let (mut servers, supervisor, _events) = servers(2).await;
+    let unrelated = TestServer::start().await;
+    add(
+        &supervisor,
+        "other",
+        fast(&unrelated.url()).tag("kind", "chat").build().unwrap(),
+    )
+    .await;
+    let feeds = supervisor
+        .send(GetEndpoints::tagged("kind", "feed"))
+        .await
+        .unwrap();
+    let ids: Vec<String> = feeds.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, ["e0", "e1"]);
+    assert!(feeds
+        .iter()
+        .all(|e| e.state.is_up() && e.tags["kind"] == "feed"));
+    assert_eq!(supervisor.send(GetEndpoints::all()).await.unwrap().len(), 3);
+
+    let group = supervisor
+        .send(AddGroup::tagged("feeds", "kind", "feed"))
+        .await
+        .unwrap()
+        .unwrap();
+    let sent = group.broadcast("to all").await.unwrap();
+    assert_eq!(sent.len(), 2);
+    for (_, receipt) in sent {
+        receipt.unwrap().outcome().await.unwrap();
+    }
+    for server in &mut servers {
+        assert_eq!(server.next_texts(1).await, ["to all"]);
+    }
+    // The same group again is the same group; another rule is refused.
+    let again = supervisor
+        .send(GetGroup::new("feeds"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.members().len(), 2);
+    let clash = supervisor
+        .send(AddGroup::listed("feeds", ["other"]))
+        .await
+        .unwrap();
+    assert_eq!(clash.unwrap_err().category(), ErrorCategory::Config);
+}
+
+#[actix::test]
+async fn a_group_with_no_member_up_refuses_and_a_pool_opens_its_connections() {
+    let supervisor = supervisor();
+    let dead = fast(&format!("ws://127.0.0.1:{}/ws", closed_port()))
+        .build()
+        .unwrap();
+    add(&supervisor, "dead", dead).await;
+    let group = supervisor
+        .send(AddGroup::listed("none", ["dead"]))
+        .await
+        .unwrap()
+        .unwrap();
+    let err = group.send("x").await.unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Endpoint);
+    assert!(err.message().contains("no member of group none"), "{err}");
+
+    let mut server = TestServer::start().await;
+    let config = fast(&server.url()).build().unwrap();
+    let pool = supervisor
+        .send(AddPool::new("pool", config, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids: Vec<String> = pool.members().iter().map(|m| m.id().to_string()).collect();
+    assert_eq!(ids, ["pool/0", "pool/1", "pool/2"]);
+    let mut connections = std::collections::BTreeSet::new();
+    while connections.len() < 3 {
+        if let ServerEvent::Connected { id, .. } = server.next_event().await {
+            connections.insert(id);
+        }
+    }
+    // Every member up, then 30 sends, all written.
+    let deadline = std::time::Instant::now() + WAIT;
+    while pool.connected() < 3 {
+        assert!(std::time::Instant::now() < deadline, "pool never came up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..30 {
+        send(&pool, &format!("p{i}")).await;
+    }
+    assert_eq!(server.next_texts(30).await.len(), 30);
+}
