@@ -38,20 +38,21 @@ impl<T, C> fmt::Debug for FramedSession<T, C> {
     }
 }
 
-/// A decoder's error: I/O failures of the socket are network errors, the
-/// rest protocol faults.
+/// A decoder's error: I/O failures of the socket (TLS records included,
+/// which rustls reports as `InvalidData`) are network errors, or TLS
+/// errors when the server refused our certificate; the rest are protocol
+/// faults.
 fn read_error(err: &(dyn std::error::Error + 'static)) -> Error {
-    let socket = err.downcast_ref::<std::io::Error>().is_some_and(|io| {
-        !matches!(
+    if let Some(io) = err.downcast_ref::<std::io::Error>() {
+        let data = matches!(
             io.kind(),
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other
-        )
-    });
-    if socket {
-        io_error("read failed", err)
-    } else {
-        Error::new(ErrorCategory::Protocol, format!("bad frame: {err}"))
+        );
+        if !data || super::http::rustls_in(io).is_some() {
+            return super::socket::io_error("read failed", io);
+        }
     }
+    Error::new(ErrorCategory::Protocol, format!("bad frame: {err}"))
 }
 
 fn io_error(context: &str, err: impl fmt::Display) -> Error {

@@ -86,6 +86,7 @@ mod hints;
 pub(crate) mod http;
 mod socket;
 mod sse;
+mod tcp;
 mod ws;
 
 use std::{
@@ -101,7 +102,9 @@ use futures::future::LocalBoxFuture;
 pub use self::framed::FramedSession;
 #[doc(hidden)]
 pub use self::ws::receive as ws_receive;
-pub(crate) use self::{sse::SseSettings, sse::SseTransport, ws::WsTransport};
+pub(crate) use self::{
+    socket::Socket, sse::SseSettings, sse::SseTransport, tcp::TcpTransport, ws::WsTransport,
+};
 use crate::{Error, Payload};
 
 /// Makes an endpoint's [`Transport`]; called once per endpoint, on the
