@@ -13,6 +13,9 @@
 //! detects within 3 s. Status changes print as they happen and a health table
 //! every 2 s. Exits by itself after 22 s.
 
+#[path = "printing/mod.rs"]
+mod printing;
+
 use std::{
     collections::BTreeMap,
     sync::{
@@ -24,8 +27,8 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, BackoffConfig, BurstReceived, EndpointConfig, GetHealthReport, HealthReport,
-    Shutdown, StatusChanged, Subscribe, Subscriber, SupervisorActor,
+    AddEndpoint, BackoffConfig, BurstReceived, EndpointConfig, GetHealthReport, Shutdown,
+    StatusChanged, Subscribe, Subscriber, SupervisorActor,
 };
 use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -137,18 +140,7 @@ impl Actor for Printer {
 impl Handler<StatusChanged> for Printer {
     type Result = ();
     fn handle(&mut self, e: StatusChanged, _: &mut Context<Self>) {
-        let why = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-        let delay = e
-            .next_delay
-            .map(|d| format!(", retry in {d:.1?}"))
-            .unwrap_or_default();
-        println!(
-            "[{:>5.1}s] {:<7} {} -> {}{why}{delay}",
-            self.started.elapsed().as_secs_f64(),
-            e.endpoint,
-            e.from,
-            e.to
-        );
+        printing::print_status(self.started, e, 7);
     }
 }
 
@@ -172,33 +164,6 @@ impl Handler<BurstReceived> for Printer {
                 event.id().map_or("-", |id| &**id)
             );
         }
-    }
-}
-
-fn print_table(report: &HealthReport, at: Duration) {
-    println!(
-        "[{:>5.1}s] health: overall {}",
-        at.as_secs_f64(),
-        report.overall
-    );
-    println!(
-        "         {:<7} {:<13} {:>5} {:>9} {:>8} {:>10}",
-        "id", "state", "score", "p50 rtt", "msgs in", "reconnects"
-    );
-    for e in &report.endpoints {
-        let p50 = e
-            .latency
-            .map(|l| format!("{:.1?}", l.p50))
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "         {:<7} {:<13} {:>5} {:>9} {:>8} {:>10}",
-            e.endpoint.as_str(),
-            e.state.name(),
-            e.score,
-            p50,
-            e.traffic.messages_in,
-            e.connects.reconnects
-        );
     }
 }
 
@@ -277,14 +242,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if now >= next_table {
             next_table += Duration::from_secs(2);
-            print_table(&supervisor.send(GetHealthReport::default()).await?, now);
+            printing::print_table(&supervisor.send(GetHealthReport::default()).await?, now, 7);
         }
     }
 
     supervisor.send(Shutdown).await?;
-    print_table(
+    printing::print_table(
         &supervisor.send(GetHealthReport::default()).await?,
         started.elapsed(),
+        7,
     );
     for (_, handle) in servers {
         handle.stop(false).await;

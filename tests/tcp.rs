@@ -282,7 +282,7 @@ async fn a_half_open_ami_server_is_detected_by_its_unanswered_pings() {
     let mut server = AmiServer::start(Duration::from_millis(100), tokens).await;
     let (_supervisor, mut events) = start_ami(&server).await;
     first_into(&mut events, ConnectionState::Authenticated).await;
-    server.set_silent(true);
+    server.half_open();
     let silent_at = Instant::now();
     let lost = first_into(&mut events, ConnectionState::Reconnecting).await;
     let reason = lost.reason.unwrap();
@@ -290,7 +290,7 @@ async fn a_half_open_ami_server_is_detected_by_its_unanswered_pings() {
     // Two unanswered pings at 200 ms.
     let after = silent_at.elapsed();
     assert!(after >= Duration::from_millis(200), "{after:?}");
-    server.set_silent(false);
+    // The next connection is served.
     first_into(&mut events, ConnectionState::Authenticated).await;
     next_login(&mut server).await;
 }

@@ -2,15 +2,15 @@
 //! 127.0.0.1, for the `ami` example and the TCP tests: it greets with a
 //! banner line, takes `Action: Login` (the secret is checked by a rule the
 //! caller gives), answers `Action: Ping` with `Ping: Pong`, and sends an
-//! `Event: Tick` block every `tick` once logged in. It can go silent (every
-//! connection, old and new, stops reading and writing but stays open: a
-//! half-open peer), stop (every connection dropped) and restart on the
-//! same port.
+//! `Event: Tick` block every `tick` once logged in. Its live connections
+//! can go half-open (they stop reading and writing but stay open; new ones
+//! are served), and it can stop (every connection dropped) and restart on
+//! the same port.
 #![allow(dead_code, unreachable_pub)]
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -55,7 +55,8 @@ pub enum AmiEvent {
 pub type Credentials = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 struct Shared {
-    silent: AtomicBool,
+    /// Connections with a lower id are half-open.
+    frozen_below: AtomicUsize,
     next_id: AtomicUsize,
     credentials: Credentials,
     tick: Duration,
@@ -79,7 +80,7 @@ impl AmiServer {
         let mut server = Self {
             port: 0,
             shared: Arc::new(Shared {
-                silent: AtomicBool::new(false),
+                frozen_below: AtomicUsize::new(0),
                 next_id: AtomicUsize::new(0),
                 credentials: Arc::new(credentials),
                 tick,
@@ -115,10 +116,11 @@ impl AmiServer {
         format!("tcp://127.0.0.1:{}", self.port)
     }
 
-    /// Every connection, old and new, stops reading and writing but stays
-    /// open (a half-open peer); `false` serves new connections again.
-    pub fn set_silent(&self, silent: bool) {
-        self.shared.silent.store(silent, Ordering::SeqCst);
+    /// Every live connection stops reading and writing but stays open (a
+    /// half-open peer); new connections are served as usual.
+    pub fn half_open(&self) {
+        let next = self.shared.next_id.load(Ordering::SeqCst);
+        self.shared.frozen_below.store(next, Ordering::SeqCst);
     }
 
     /// Stops listening and drops every connection.
@@ -148,12 +150,9 @@ fn field<'a>(block: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Serves one connection until it ends, the server stops or it falls silent.
+/// Serves one connection until it ends, the server stops or it goes half-open.
 async fn serve(id: usize, stream: TcpStream, shared: Arc<Shared>) {
-    if shared.silent.load(Ordering::SeqCst) {
-        let _hold = stream;
-        return std::future::pending().await;
-    }
+    let frozen = || id < shared.frozen_below.load(Ordering::SeqCst);
     let (read, mut write) = stream.into_split();
     if write
         .write_all(format!("{BANNER}\r\n").as_bytes())
@@ -168,7 +167,7 @@ async fn serve(id: usize, stream: TcpStream, shared: Arc<Shared>) {
     let mut ticks = tokio::time::interval(shared.tick);
     let (mut logged_in, mut seq) = (false, 0u64);
     loop {
-        if shared.silent.load(Ordering::SeqCst) {
+        if frozen() {
             let _hold = (lines, write);
             return std::future::pending().await;
         }
@@ -196,7 +195,7 @@ async fn serve(id: usize, stream: TcpStream, shared: Arc<Shared>) {
                 format!("Event: Tick\r\nPrivilege: system,all\r\nSeq: {seq}\r\n\r\n")
             }
         };
-        if shared.silent.load(Ordering::SeqCst) {
+        if frozen() {
             continue;
         }
         if write.write_all(reply.as_bytes()).await.is_err() {
