@@ -9,7 +9,7 @@ use std::{
 use actix_codec::{AsyncRead, AsyncWrite, Decoder, Encoder, Framed};
 use futures::{Sink, Stream};
 
-use super::{Capabilities, Inbound, Read, Session};
+use super::{buffered::Buffered, Capabilities, Inbound, Read, Session};
 use crate::{Error, ErrorCategory, Payload};
 
 /// A two-way session over `io`, framed by `codec`: each decoded item is a
@@ -19,16 +19,23 @@ use crate::{Error, ErrorCategory, Payload};
 ///
 /// A decoder error is a protocol fault, except an [`std::io::Error`] of
 /// another kind than `InvalidData` or `Other` (a reset, a broken pipe),
-/// which is a network failure; the end of the stream ends the connection. Bound the decoder's buffering
-/// (a longest line or frame) so a peer cannot grow memory without limit.
+/// which is a network failure; the end of the stream ends the connection.
+/// Bound the decoder's buffering (a longest line or frame) so a peer cannot
+/// grow memory without limit.
+///
+/// The read buffer follows the traffic: a connection that streams reads
+/// 64 KiB at a time, and one that went quiet for a heartbeat interval
+/// returns to a 2 KiB buffer.
 pub struct FramedSession<T, C> {
-    framed: Framed<T, C>,
+    framed: Framed<T, Buffered<C>>,
 }
 
 impl<T, C> FramedSession<T, C> {
     /// A session over `framed`.
     pub fn new(framed: Framed<T, C>) -> Self {
-        Self { framed }
+        Self {
+            framed: framed.into_map_codec(Buffered::new),
+        }
     }
 }
 
@@ -71,15 +78,20 @@ where
     }
 
     fn read(&mut self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
-        while !inbound.is_full() {
-            match Pin::new(&mut self.framed).poll_next(cx) {
-                Poll::Pending => return Ok(Read::Pending),
-                Poll::Ready(None) => return Ok(Read::Ended),
-                Poll::Ready(Some(Ok(payload))) => inbound.message(payload),
-                Poll::Ready(Some(Err(err))) => return Err(read_error(&err)),
+        let before = inbound.len();
+        let read = loop {
+            if inbound.is_full() {
+                break Ok(Read::Full);
             }
-        }
-        Ok(Read::Full)
+            match Pin::new(&mut self.framed).poll_next(cx) {
+                Poll::Pending => break Ok(Read::Pending),
+                Poll::Ready(None) => break Ok(Read::Ended),
+                Poll::Ready(Some(Ok(payload))) => inbound.message(payload),
+                Poll::Ready(Some(Err(err))) => break Err(read_error(&err)),
+            }
+        };
+        self.framed.codec_mut().end_poll(inbound.len() - before);
+        read
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -101,5 +113,10 @@ where
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Sink::<Payload>::poll_close(Pin::new(&mut self.framed), cx)
             .map_err(|err| io_error("close failed", err))
+    }
+
+    fn tick(&mut self) {
+        let empty = self.framed.is_read_buf_empty();
+        self.framed.codec_mut().tick(empty);
     }
 }

@@ -81,9 +81,11 @@
 //! # Ok(()) }
 //! ```
 
+mod buffered;
 mod framed;
 mod hints;
 pub(crate) mod http;
+mod read_buffer;
 mod socket;
 mod sse;
 mod tcp;
