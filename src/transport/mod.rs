@@ -17,9 +17,12 @@
 //! [`Read::Ended`].
 //!
 //! # A line-based TCP protocol
-//! [`FramedSession`] turns any `actix-codec` codec over any socket into a
-//! session, so a transport for a line protocol is a connect function and a
-//! codec:
+//! For plain TCP, [`EndpointConfig::tcp`](crate::EndpointConfig::tcp) with a
+//! [`Framing`](crate::config::Framing) (or `Framing::codec` for a codec of
+//! your own) is all it takes. A transport of your own is for other
+//! sockets or connect logic: [`FramedSession`] turns any `actix-codec`
+//! codec over any socket into a session, so a transport for a line
+//! protocol is a connect function and a codec:
 //!
 //! ```no_run
 //! use actix_codec::{Decoder, Encoder, Framed};
