@@ -401,6 +401,23 @@ async fn tcps_trusts_a_private_ca_and_reports_an_untrusted_certificate() {
     assert_eq!(reason.category(), ErrorCategory::Tls, "{reason}");
 }
 
+/// A TLS 1.3 server's refusal of a missing client certificate comes after
+/// our side of the handshake, on the first read: still a TLS failure.
+#[actix::test]
+async fn tcps_refused_for_a_missing_client_certificate_is_a_tls_failure() {
+    let pki = Pki::new();
+    let server =
+        ByteServer::start_tls(pki.server(true), |_| (b"never\n".to_vec(), End::Hold)).await;
+    let (supervisor, mut events) = start().await;
+    let config = tcp(&server.url())
+        .tls(TlsSettings::private_ca(&pki.ca_pem))
+        .build()
+        .unwrap();
+    add(&supervisor, "anonymous", config).await;
+    let reason = first_failure_of(&mut events, "anonymous").await;
+    assert_eq!(reason.category(), ErrorCategory::Tls, "{reason}");
+}
+
 #[actix::test]
 async fn tcp_urls_need_a_port_and_no_user_info_and_framing_is_for_tcp_only() {
     let field = |builder: EndpointBuilder| builder.build().map(|_| ()).map_err(|e| e.field());
@@ -409,6 +426,10 @@ async fn tcp_urls_need_a_port_and_no_user_info_and_framing_is_for_tcp_only() {
     assert_eq!(field(EndpointConfig::tcp("tcp://127.0.0.1")), Err("url"));
     assert_eq!(field(EndpointConfig::tcp("ws://127.0.0.1:1")), Err("url"));
     assert_eq!(field(EndpointConfig::tcp("tcp://u:p@h:1")), Err("url"));
+    assert_eq!(
+        field(EndpointConfig::tcp("tcp://h:1").header("X-Key", "v")),
+        Err("headers")
+    );
     assert_eq!(
         field(EndpointConfig::websocket("ws://h/").framing(Framing::Blocks)),
         Err("framing")

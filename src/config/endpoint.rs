@@ -297,7 +297,8 @@ impl EndpointConfig {
     /// as [`ClosedByPeer`](crate::ErrorCategory::ClosedByPeer) (backoff), a
     /// reset as [`Network`](crate::ErrorCategory::Network). Authentication,
     /// the outbox, acknowledgements and pushes work as on WebSocket. User
-    /// info in the URL is refused: a raw stream has no header to carry it.
+    /// info in the URL, headers and a header provider are refused by
+    /// `build()`: a raw stream has no handshake to carry them.
     ///
     /// ```
     /// use std::time::Duration;

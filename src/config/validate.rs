@@ -117,6 +117,12 @@ impl EndpointConfig {
                 "a tcp url cannot carry user info: authenticate with EndpointBuilder::authenticate",
             ));
         }
+        if !self.headers.is_empty() || self.header_provider.is_some() {
+            return Err(ConfigError::new(
+                "headers",
+                "a tcp stream has no handshake to send headers in",
+            ));
+        }
         let port = crate::url::split(&target.url)
             .and_then(|parts| crate::url::check_host_port(parts.host_port).ok())
             .flatten();

@@ -17,6 +17,10 @@ pub(super) struct Buffered<C> {
     decoded: usize,
     /// A quiet interval passed: swap in a small buffer when next possible.
     shrink: bool,
+    /// Bytes left in the buffer after the last decode.
+    left: usize,
+    /// Bytes arrived since the last poll ended (part of a message, maybe).
+    arrived: bool,
 }
 
 impl<C> Buffered<C> {
@@ -26,13 +30,17 @@ impl<C> Buffered<C> {
             policy: ReadBufferPolicy::default(),
             decoded: 0,
             shrink: false,
+            left: 0,
+            arrived: false,
         }
     }
 
-    /// One read poll decoded `messages`.
-    pub(super) fn end_poll(&mut self, messages: usize) {
+    /// One read poll decoded `messages`; whether any bytes arrived in it
+    /// (a message still incomplete shows the peer alive too).
+    pub(super) fn end_poll(&mut self, messages: usize) -> bool {
         self.policy
             .after_poll(messages, std::mem::take(&mut self.decoded));
+        std::mem::take(&mut self.arrived)
     }
 
     /// A heartbeat interval passed.
@@ -56,7 +64,10 @@ impl<C: Decoder> Decoder for Buffered<C> {
             *src = small;
         }
         let before = src.len();
-        let item = self.codec.decode(src)?;
+        self.arrived |= before > self.left;
+        let item = self.codec.decode(src);
+        self.left = src.len();
+        let item = item?;
         match item {
             Some(_) => self.decoded += before - src.len(),
             // About to read: a streaming connection reads 64 KiB at once
@@ -74,7 +85,9 @@ impl<C: Decoder> Decoder for Buffered<C> {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<C::Item>, C::Error> {
-        self.codec.decode_eof(src)
+        let item = self.codec.decode_eof(src);
+        self.left = src.len();
+        item
     }
 }
 
@@ -112,7 +125,7 @@ mod tests {
             held.push(item);
         }
         assert!(buf.capacity() < BUSY_CAPACITY / 2, "not streaming yet");
-        codec.end_poll(held.len());
+        assert!(codec.end_poll(held.len()), "bytes arrived");
         assert!(codec.decode(&mut buf).unwrap().is_none());
         assert!(buf.capacity() >= BUSY_CAPACITY / 2, "{}", buf.capacity());
         // A quiet interval: the next decode with little buffered swaps in
@@ -123,5 +136,18 @@ mod tests {
         assert!(codec.decode(&mut buf).unwrap().is_none());
         assert_eq!(&buf[..], &[1, 2]);
         assert!(buf.capacity() <= QUIET_CAPACITY * 2, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn part_of_a_message_counts_as_bytes_arrived() {
+        let mut codec = Buffered::new(Fours);
+        let mut buf = BytesMut::from(&[0, 0][..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(codec.end_poll(0), "two bytes of a message");
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(!codec.end_poll(0), "nothing new");
+        buf.extend_from_slice(&[0]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(codec.end_poll(0));
     }
 }

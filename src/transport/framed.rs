@@ -90,7 +90,9 @@ where
                 Poll::Ready(Some(Err(err))) => break Err(read_error(&err)),
             }
         };
-        self.framed.codec_mut().end_poll(inbound.len() - before);
+        if self.framed.codec_mut().end_poll(inbound.len() - before) {
+            inbound.alive();
+        }
         read
     }
 
@@ -118,5 +120,32 @@ where
     fn tick(&mut self) {
         let empty = self.framed.is_read_buf_empty();
         self.framed.codec_mut().tick(empty);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn decoder_errors_are_protocol_faults_and_socket_errors_network_or_tls() {
+        let bad = io::Error::new(io::ErrorKind::InvalidData, "line longer than 16");
+        let err = read_error(&bad);
+        assert_eq!(err.category(), ErrorCategory::Protocol, "{err}");
+        assert_eq!(err.message(), "bad frame: line longer than 16");
+        let cut = io::Error::new(io::ErrorKind::UnexpectedEof, "ended inside a block");
+        assert_eq!(read_error(&cut).category(), ErrorCategory::Network);
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(read_error(&reset).category(), ErrorCategory::Network);
+        // rustls reports its errors as InvalidData: they are the socket's.
+        let record = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert_eq!(read_error(&record).category(), ErrorCategory::Network);
+        let refused = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        );
+        assert_eq!(read_error(&refused).category(), ErrorCategory::Tls);
     }
 }
