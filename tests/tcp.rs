@@ -15,9 +15,9 @@ use std::{
 
 use actix::Addr;
 use actix_tether::{
-    config::Framing, AuthReply, BackoffConfig, ConnectionState, EndpointBuilder, EndpointConfig,
-    ErrorCategory, GetEndpoint, GetHealthReport, Payload, SendPayload, StatusChanged,
-    SupervisorActor, TlsSettings,
+    config::Framing, Accepted, AuthReply, BackoffConfig, ConnectionState, EndpointBuilder,
+    EndpointConfig, ErrorCategory, GetEndpoint, GetHealthReport, Payload, SendPayload,
+    StatusChanged, SupervisorActor, TlsSettings,
 };
 use common::{ami_server::*, pki::Pki, tcp_server::*, *};
 
@@ -136,6 +136,40 @@ async fn every_framing_carries_messages_both_ways() {
 }
 
 #[actix::test]
+async fn lines_ready_at_once_arrive_in_bursts_of_at_most_max_burst() {
+    let (supervisor, mut events) = start().await;
+    supervisor
+        .send(actix_tether::Subscribe::to(
+            actix_tether::Subscriber::Bursts(events.addr.clone().recipient()),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let wire: Vec<u8> = (0..100)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let server = ByteServer::start(move |_| (wire.clone(), End::Hold)).await;
+    let config = tcp(&server.url()).max_burst(16).build().unwrap();
+    add(&supervisor, "lines", config).await;
+    let (mut lines, mut bursts, mut largest) = (Vec::new(), 0, 0);
+    while lines.len() < 100 {
+        let burst = next(&mut events.batches, WAIT).await;
+        bursts += 1;
+        largest = largest.max(burst.payloads.len());
+        lines.extend(
+            burst
+                .payloads
+                .iter()
+                .map(|p| p.as_text().unwrap().to_owned()),
+        );
+    }
+    let expected: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, expected);
+    assert!(largest <= 16, "{largest}");
+    assert!(bursts < 100, "one burst per read, not per line: {bursts}");
+}
+
+#[actix::test]
 async fn a_line_that_cannot_be_written_fails_its_send_and_the_connection_goes_on() {
     let (supervisor, mut events) = start().await;
     let mut server = ByteServer::start(|_| (Vec::new(), End::Hold)).await;
@@ -244,10 +278,30 @@ async fn an_ami_login_pings_and_events_survive_a_server_restart_with_a_fresh_sec
     let lost = first_into(&mut events, ConnectionState::Reconnecting).await;
     let reason = lost.reason.unwrap();
     assert_eq!(reason.category(), ErrorCategory::ClosedByPeer, "{reason}");
+    // Sent while down: queued, and written after the next login only.
+    let receipt = supervisor
+        .send(SendPayload::new("ami", "Action: Status\nActionID: s1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(receipt.accepted(), Accepted::Queued { .. }),
+        "{:?}",
+        receipt.accepted()
+    );
     server.restart().await;
     let back = first_into(&mut events, ConnectionState::Authenticated).await;
     assert_eq!(back.generation, 2);
     assert_eq!(next_login(&mut server).await, ("token-2".to_owned(), true));
+    receipt.outcome().await.unwrap();
+    let status = async {
+        loop {
+            if let AmiEvent::Action { name, .. } = next(&mut server.events, WAIT).await {
+                return name;
+            }
+        }
+    };
+    assert_eq!(status.await, "status");
 
     // The monitor counts the messages and the answered pings.
     let deadline = Instant::now() + WAIT;
