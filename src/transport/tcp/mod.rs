@@ -18,7 +18,11 @@ use std::{cell::RefCell, sync::Arc};
 use actix_codec::{AsyncRead, AsyncWrite, Decoder, Encoder, Framed};
 use futures::future::LocalBoxFuture;
 
-pub(crate) use self::{blocks::BlockCodec, length::LengthCodec, length::Width, lines::LineCodec};
+use self::{
+    blocks::BlockCodec,
+    length::{LengthCodec, Width},
+    lines::LineCodec,
+};
 use super::{
     socket::{Socket, Target},
     Attempt, FramedSession, Session, Transport,
