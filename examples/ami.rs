@@ -29,12 +29,11 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    config::Framing, AddEndpoint, AuthReply, BackoffConfig, BurstReceived, ConnectionState,
-    EndpointConfig, GetHealthReport, Payload, Shutdown, StatusChanged, Subscribe, Subscriber,
-    SupervisorActor,
+    AddEndpoint, BackoffConfig, BurstReceived, ConnectionState, EndpointConfig, GetHealthReport,
+    Shutdown, StatusChanged, Subscribe, Subscriber, SupervisorActor,
 };
 use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
-use ami_server::AmiServer;
+use ami_server::{ami_client, AmiServer};
 
 /// How long the example runs.
 const RUN_FOR: Duration = Duration::from_secs(15);
@@ -87,31 +86,8 @@ fn start_feed() -> (u16, ServerHandle) {
 /// The AMI endpoint: banner then blocks, a login with a fresh secret per
 /// attempt, `Action: Ping` every 500 ms (two unanswered: dead).
 fn ami_endpoint(url: &str) -> Result<EndpointConfig, actix_tether::ConfigError> {
-    EndpointConfig::tcp(url)
-        .framing(Framing::BannerThenBlocks)
-        .authenticate(
-            || {
-                let n = SECRETS.fetch_add(1, Ordering::SeqCst) + 1;
-                Payload::text(format!(
-                    "Action: Login\nActionID: login-{n}\nUsername: admin\nSecret: fresh-{n}"
-                ))
-            },
-            |reply| {
-                let text = reply.as_text().unwrap_or("");
-                if !text.contains("ActionID: login-") {
-                    AuthReply::NotMine
-                } else if text.starts_with("Response: Success") {
-                    AuthReply::Accepted
-                } else {
-                    AuthReply::Rejected(text.replace("\r\n", "; "))
-                }
-            },
-            Duration::from_secs(2),
-        )
-        .application_heartbeat(
-            |n| Payload::text(format!("Action: Ping\nActionID: ping-{n}")),
-            |reply| reply.as_text().is_some_and(|t| t.contains("Ping: Pong")),
-        )
+    let fresh = || format!("fresh-{}", SECRETS.fetch_add(1, Ordering::SeqCst) + 1);
+    ami_client(EndpointConfig::tcp(url), fresh, Duration::from_secs(2))
         .heartbeat_interval(Duration::from_millis(500))
         .max_missed(2)
         .backoff(BackoffConfig::Exponential {

@@ -1,18 +1,21 @@
-//! A self-contained tour: three in-process servers, three WebSocket endpoints
-//! and one Server-Sent Events endpoint kept alive through a server restart and
-//! a half-open peer.
+//! A self-contained tour: four in-process servers, three WebSocket endpoints,
+//! one Server-Sent Events endpoint and one AMI session over raw TCP kept
+//! alive through a server restart and a half-open peer.
 //!
 //! ```text
 //! cargo run --example demo
 //! ```
 //!
-//! Timeline: all four connect; at 6 s the `prices` server (which also serves
+//! Timeline: all five connect (the `pbx` AMI session logs in and pings;
+//! `cargo run --example ami` puts it through failures of its own); at 6 s the `prices` server (which also serves
 //! the `quotes` event stream) dies and comes back at 10 s, and `quotes`
 //! resumes after the last event it saw (Last-Event-ID); at 8 s the `orders`
 //! server turns half-open (keeps TCP, stops answering), which the heartbeat
 //! detects within 3 s. Status changes print as they happen and a health table
 //! every 2 s. Exits by itself after 22 s.
 
+#[path = "ami_server/mod.rs"]
+mod ami_server;
 #[path = "printing/mod.rs"]
 mod printing;
 
@@ -211,6 +214,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     supervisor
         .send(AddEndpoint::new("quotes", quotes))
         .await??;
+    let pbx = ami_server::AmiServer::start(Duration::from_millis(100), |_, _| true).await;
+    let login = || "demo-secret".to_owned();
+    let ami = EndpointConfig::tcp(pbx.url()).heartbeat_interval(Duration::from_secs(1));
+    let ami = ami_server::ami_client(ami, login, Duration::from_secs(2)).build()?;
+    supervisor.send(AddEndpoint::new("pbx", ami)).await??;
 
     let mut killed = false;
     let mut restarted = false;

@@ -15,9 +15,9 @@ use std::{
 
 use actix::Addr;
 use actix_tether::{
-    config::Framing, Accepted, AuthReply, BackoffConfig, ConnectionState, EndpointBuilder,
-    EndpointConfig, ErrorCategory, GetEndpoint, GetHealthReport, Payload, SendPayload,
-    StatusChanged, SupervisorActor, TlsSettings,
+    config::Framing, Accepted, BackoffConfig, ConnectionState, EndpointBuilder, EndpointConfig,
+    ErrorCategory, GetEndpoint, GetHealthReport, Payload, SendPayload, StatusChanged,
+    SupervisorActor, TlsSettings,
 };
 use common::{ami_server::*, pki::Pki, tcp_server::*, *};
 
@@ -198,31 +198,8 @@ async fn a_line_that_cannot_be_written_fails_its_send_and_the_connection_goes_on
 /// An AMI endpoint: banner then blocks, a login with a fresh secret per
 /// attempt (`token-1`, `token-2`, ...), a ping every 200 ms.
 fn ami(url: &str, secrets: Arc<AtomicU64>) -> EndpointBuilder {
-    tcp(url)
-        .framing(Framing::BannerThenBlocks)
-        .authenticate(
-            move || {
-                let n = secrets.fetch_add(1, Ordering::SeqCst) + 1;
-                Payload::text(format!(
-                    "Action: Login\nActionID: login\nUsername: admin\nSecret: token-{n}"
-                ))
-            },
-            |reply| {
-                let text = reply.as_text().unwrap_or("");
-                if !text.contains("ActionID: login") {
-                    AuthReply::NotMine
-                } else if text.starts_with("Response: Success") {
-                    AuthReply::Accepted
-                } else {
-                    AuthReply::Rejected(text.lines().last().unwrap_or("").to_owned())
-                }
-            },
-            Duration::from_secs(5),
-        )
-        .application_heartbeat(
-            |n| Payload::text(format!("Action: Ping\nActionID: ping-{n}")),
-            |reply| reply.as_text().is_some_and(|t| t.contains("Ping: Pong")),
-        )
+    let secret = move || format!("token-{}", secrets.fetch_add(1, Ordering::SeqCst) + 1);
+    ami_client(tcp(url), secret, Duration::from_secs(5))
         .heartbeat_interval(Duration::from_millis(200))
         .max_missed(2)
 }

@@ -20,6 +20,7 @@ use actix_rt::{
     net::{TcpListener, TcpStream},
     task::JoinHandle,
 };
+use actix_tether::{config::Framing, AuthReply, EndpointBuilder, Payload};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender},
@@ -30,6 +31,44 @@ pub const BANNER: &str = "Asterisk Call Manager/6.0.0";
 
 /// Longest line the server reads.
 const MAX_LINE: usize = 4096;
+
+/// The client side of AMI on `builder` (a `tcp://` endpoint): the banner
+/// line then blocks, `Action: Login` as `admin` with a `secret()` made for
+/// every attempt (its reply is matched by `ActionID`; a refusal fails the
+/// endpoint with the reply's `Message:`), and `Action: Ping` as the
+/// application heartbeat (its `Ping: Pong` replies are never delivered).
+pub fn ami_client(
+    builder: EndpointBuilder,
+    secret: impl Fn() -> String + Send + Sync + 'static,
+    login_timeout: Duration,
+) -> EndpointBuilder {
+    builder
+        .framing(Framing::BannerThenBlocks)
+        .authenticate(
+            move || {
+                Payload::text(format!(
+                    "Action: Login\nActionID: login\nUsername: admin\nSecret: {}",
+                    secret()
+                ))
+            },
+            |reply| {
+                let text = reply.as_text().unwrap_or("");
+                if !text.contains("ActionID: login") {
+                    AuthReply::NotMine
+                } else if text.starts_with("Response: Success") {
+                    AuthReply::Accepted
+                } else {
+                    let message = text.lines().find(|l| l.starts_with("Message:"));
+                    AuthReply::Rejected(message.unwrap_or(text).to_owned())
+                }
+            },
+            login_timeout,
+        )
+        .application_heartbeat(
+            |n| Payload::text(format!("Action: Ping\nActionID: ping-{n}")),
+            |reply| reply.as_text().is_some_and(|t| t.contains("Ping: Pong")),
+        )
+}
 
 /// What the server saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
