@@ -21,13 +21,13 @@ cargo build --release --examples --quiet
 
 echo "## actix-tether benchmarks"
 echo
-echo "$(date -u +%Y-%m-%d), $(nproc) cores, ${args[*]:-full run}; ratios are against raw awc measured in the same run."
+echo "$(date -u +%Y-%m-%d), $(nproc) cores, ${args[*]:-full run}; ratios are against raw awc (raw actix-codec for TCP) measured in the same run."
 echo
-for bench in bench_inbound bench_outbound bench_dead_peer bench_scale; do
+for bench in bench_inbound bench_tcp bench_outbound bench_dead_peer bench_scale; do
     runs=()
     # Throughput runs take seconds and move a lot between runs on a shared
     # 2-core machine: their figures are medians of five.
-    if [ ${#args[@]} -eq 0 ] && [[ $bench == bench_inbound || $bench == bench_outbound ]]; then
+    if [ ${#args[@]} -eq 0 ] && [[ $bench == bench_inbound || $bench == bench_tcp || $bench == bench_outbound ]]; then
         runs=(--runs 5)
     fi
     "target/release/examples/$bench" "${args[@]}" "${runs[@]}" 2>/dev/null

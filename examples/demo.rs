@@ -1,17 +1,23 @@
-//! A self-contained tour: three in-process servers, three WebSocket endpoints
-//! and one Server-Sent Events endpoint kept alive through a server restart and
-//! a half-open peer.
+//! A self-contained tour: four in-process servers, three WebSocket endpoints,
+//! one Server-Sent Events endpoint and one AMI session over raw TCP kept
+//! alive through a server restart and a half-open peer.
 //!
 //! ```text
 //! cargo run --example demo
 //! ```
 //!
-//! Timeline: all four connect; at 6 s the `prices` server (which also serves
+//! Timeline: all five connect (the `pbx` AMI session logs in and pings;
+//! `cargo run --example ami` puts it through failures of its own); at 6 s the `prices` server (which also serves
 //! the `quotes` event stream) dies and comes back at 10 s, and `quotes`
 //! resumes after the last event it saw (Last-Event-ID); at 8 s the `orders`
 //! server turns half-open (keeps TCP, stops answering), which the heartbeat
 //! detects within 3 s. Status changes print as they happen and a health table
 //! every 2 s. Exits by itself after 22 s.
+
+#[path = "ami_server/mod.rs"]
+mod ami_server;
+#[path = "printing/mod.rs"]
+mod printing;
 
 use std::{
     collections::BTreeMap,
@@ -24,8 +30,8 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, BackoffConfig, BurstReceived, EndpointConfig, GetHealthReport, HealthReport,
-    Shutdown, StatusChanged, Subscribe, Subscriber, SupervisorActor,
+    AddEndpoint, BackoffConfig, BurstReceived, EndpointConfig, GetHealthReport, Shutdown,
+    StatusChanged, Subscribe, Subscriber, SupervisorActor,
 };
 use actix_web::{dev::ServerHandle, web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -137,18 +143,7 @@ impl Actor for Printer {
 impl Handler<StatusChanged> for Printer {
     type Result = ();
     fn handle(&mut self, e: StatusChanged, _: &mut Context<Self>) {
-        let why = e.reason.map(|r| format!(" ({r})")).unwrap_or_default();
-        let delay = e
-            .next_delay
-            .map(|d| format!(", retry in {d:.1?}"))
-            .unwrap_or_default();
-        println!(
-            "[{:>5.1}s] {:<7} {} -> {}{why}{delay}",
-            self.started.elapsed().as_secs_f64(),
-            e.endpoint,
-            e.from,
-            e.to
-        );
+        printing::print_status(self.started, e, 7);
     }
 }
 
@@ -172,33 +167,6 @@ impl Handler<BurstReceived> for Printer {
                 event.id().map_or("-", |id| &**id)
             );
         }
-    }
-}
-
-fn print_table(report: &HealthReport, at: Duration) {
-    println!(
-        "[{:>5.1}s] health: overall {}",
-        at.as_secs_f64(),
-        report.overall
-    );
-    println!(
-        "         {:<7} {:<13} {:>5} {:>9} {:>8} {:>10}",
-        "id", "state", "score", "p50 rtt", "msgs in", "reconnects"
-    );
-    for e in &report.endpoints {
-        let p50 = e
-            .latency
-            .map(|l| format!("{:.1?}", l.p50))
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "         {:<7} {:<13} {:>5} {:>9} {:>8} {:>10}",
-            e.endpoint.as_str(),
-            e.state.name(),
-            e.score,
-            p50,
-            e.traffic.messages_in,
-            e.connects.reconnects
-        );
     }
 }
 
@@ -246,6 +214,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     supervisor
         .send(AddEndpoint::new("quotes", quotes))
         .await??;
+    let pbx = ami_server::AmiServer::start(Duration::from_millis(100), |_, _| true).await;
+    let login = || "demo-secret".to_owned();
+    let ami = EndpointConfig::tcp(pbx.url()).heartbeat_interval(Duration::from_secs(1));
+    let ami = ami_server::ami_client(ami, login, Duration::from_secs(2)).build()?;
+    supervisor.send(AddEndpoint::new("pbx", ami)).await??;
 
     let mut killed = false;
     let mut restarted = false;
@@ -277,14 +250,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if now >= next_table {
             next_table += Duration::from_secs(2);
-            print_table(&supervisor.send(GetHealthReport::default()).await?, now);
+            printing::print_table(&supervisor.send(GetHealthReport::default()).await?, now, 7);
         }
     }
 
     supervisor.send(Shutdown).await?;
-    print_table(
+    printing::print_table(
         &supervisor.send(GetHealthReport::default()).await?,
         started.elapsed(),
+        7,
     );
     for (_, handle) in servers {
         handle.stop(false).await;

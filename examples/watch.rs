@@ -1,13 +1,14 @@
-//! `watch`: keeps WebSocket and SSE endpoints connected and prints everything
-//! that happens as JSON lines.
+//! `watch`: keeps WebSocket, SSE and raw TCP endpoints connected and prints
+//! everything that happens as JSON lines.
 //!
 //! ```text
 //! cargo run --example watch -- [OPTIONS] NAME=URL [NAME=URL ...]
 //! cargo run --example watch -- --help
 //! ```
 //!
-//! `ws://`/`wss://` URLs are WebSocket endpoints, `http://`/`https://` SSE.
-//! Each stdin line `NAME TEXT` sends TEXT as a text frame to endpoint NAME.
+//! `ws://`/`wss://` URLs are WebSocket endpoints, `http://`/`https://` SSE,
+//! `tcp://`/`tcps://` raw TCP framed by `--framing` (lines by default).
+//! Each stdin line `NAME TEXT` sends TEXT as one message to endpoint NAME.
 //! stdout carries one JSON object per line (`status`, `message`, `event`,
 //! `send`, `health`, `error`); logs go to stderr (`RUST_LOG`). SIGINT, SIGTERM
 //! or the end of `--duration` close every connection, print a final `health`
@@ -32,13 +33,14 @@ use actix_tether::{
 use serde_json::{json, Value};
 
 const HELP: &str = "\
-watch: keep WebSocket and SSE endpoints connected, print events as JSON lines
+watch: keep WebSocket, SSE and TCP endpoints connected, print events as JSON lines
 
 USAGE:
     cargo run --example watch -- [OPTIONS] NAME=URL [NAME=URL ...]
 
-    ws:// and wss:// URLs are WebSocket endpoints; http:// and https:// are SSE.
-    Each stdin line `NAME TEXT` sends TEXT as a text frame to endpoint NAME.
+    ws:// and wss:// URLs are WebSocket endpoints; http:// and https:// are SSE;
+    tcp://HOST:PORT and tcps://HOST:PORT (TLS) are raw TCP, framed by --framing.
+    Each stdin line `NAME TEXT` sends TEXT as one message to endpoint NAME.
     Durations accept 500ms, 5s, 1m.
 
 OPTIONS:
@@ -52,6 +54,8 @@ OPTIONS:
     --max-delay DURATION            reconnect delay cap [default: 30s]
     --max-attempts N                failures before giving up [default: unlimited]
     --header 'Name: value'          handshake header, repeatable (never echoed)
+    --framing FRAMING               tcp endpoints: lines | blocks | banner-then-blocks
+                                    | u16 | u32 (big-endian length prefix) [default: lines]
     --health-every DURATION         print a health line this often, 0 = off [default: 0]
     --duration DURATION             exit after this long [default: until SIGINT/SIGTERM]
     --config FILE                   JSON: {\"endpoints\": {NAME: EndpointConfig},
@@ -78,6 +82,7 @@ struct Settings {
     max_delay: Option<Duration>,
     max_attempts: Option<u32>,
     headers: Vec<(String, String)>,
+    framing: Option<actix_tether::config::Framing>,
 }
 
 impl Settings {
@@ -119,6 +124,21 @@ impl Settings {
             builder = builder.header(name.clone(), value.clone());
         }
         Ok(builder)
+    }
+
+    /// The builder for `url`, by its scheme.
+    fn builder(&self, name: &str, url: String) -> Result<EndpointBuilder, String> {
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "ws" | "wss" => Ok(EndpointConfig::websocket(url)),
+            "http" | "https" => Ok(EndpointConfig::sse(url)),
+            "tcp" | "tcps" => {
+                Ok(EndpointConfig::tcp(url).framing(self.framing.clone().unwrap_or_default()))
+            }
+            _ => Err(format!(
+                "{name}: url must start with ws://, wss://, http://, https://, tcp:// or tcps://"
+            )),
+        }
     }
 }
 
@@ -196,6 +216,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
                     .headers
                     .push((name.trim().to_owned(), header_value.trim().to_owned()));
             }
+            "--framing" => {
+                settings.framing = Some(value.parse().map_err(|e| format!("--framing: {e}"))?)
+            }
             "--health-every" => options.health_every = Some(duration_arg(&arg, &value)?),
             "--duration" => options.duration = Some(duration_arg(&arg, &value)?),
             "--config" => {
@@ -220,17 +243,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         }
     }
     for (name, url) in targets {
-        let builder = if url.starts_with("ws://") || url.starts_with("wss://") {
-            EndpointConfig::websocket(url)
-        } else if url.starts_with("http://") || url.starts_with("https://") {
-            EndpointConfig::sse(url)
-        } else {
-            return Err(format!(
-                "{name}: url must start with ws://, wss://, http:// or https://"
-            ));
-        };
         let config = settings
-            .apply(builder)?
+            .apply(settings.builder(&name, url)?)?
             .build()
             .map_err(|e| format!("{name}: {e}"))?;
         options.endpoints.push((name, config));

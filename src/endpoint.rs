@@ -60,6 +60,9 @@ pub enum TransportKind {
     WebSocket,
     /// Server-Sent Events over `http://` or `https://`.
     Sse,
+    /// Raw TCP over `tcp://` or `tcps://` (TLS), framed by the endpoint's
+    /// [`Framing`](crate::config::Framing).
+    Tcp,
     /// A transport of your own (see [`transport`](crate::transport)).
     Custom,
 }
@@ -75,6 +78,7 @@ impl TransportKind {
         match self {
             Self::WebSocket => &["ws", "wss"],
             Self::Sse => &["http", "https"],
+            Self::Tcp => &["tcp", "tcps"],
             Self::Custom => &[],
         }
     }
@@ -84,6 +88,7 @@ impl TransportKind {
         match self {
             Self::WebSocket => "websocket",
             Self::Sse => "sse",
+            Self::Tcp => "tcp",
             Self::Custom => "custom",
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! A [`SupervisorActor`] owns one [`ConnectionActor`] per endpoint, over
 //! WebSocket (`ws://`, `wss://`), Server-Sent Events (`http://`,
-//! `https://`, see [`sse`]) or a protocol of your own (see [`transport`]). Each
+//! `https://`, see [`sse`]), raw TCP (`tcp://`, `tcps://`, framed by
+//! [`config::Framing`], see [`EndpointConfig::tcp`]) or a protocol of your
+//! own (see [`transport`]). Each
 //! connection actor connects with a bounded timeout, runs its own heartbeat
 //! (protocol pings, or an application-level ping and reply), detects dead and
 //! half-open peers, and reconnects with backoff under a close-code policy. A

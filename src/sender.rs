@@ -463,7 +463,7 @@ fn not_acknowledged(timeout: Duration) -> Error {
     Error::timeout(format!("not acknowledged within {timeout:?}")).with_recoverable(false)
 }
 
-/// Refuses what no WebSocket endpoint can send: SSE events and comments,
+/// Refuses what no endpoint can send: SSE events and comments,
 /// and payloads over `max_message_size`.
 ///
 /// # Errors
@@ -472,7 +472,7 @@ fn not_acknowledged(timeout: Duration) -> Error {
 pub(crate) fn check_payload(payload: &Payload, max_message_size: usize) -> Result<()> {
     if matches!(payload, Payload::Event(_) | Payload::Comment(_)) {
         return Err(Error::endpoint(
-            "an sse event or comment cannot be sent over a websocket",
+            "an sse event or comment cannot be sent: they are inbound only",
         ));
     }
     if payload.len() > max_message_size {

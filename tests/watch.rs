@@ -1,5 +1,6 @@
-//! The `watch` example as a child process against in-process WebSocket and
-//! SSE servers: JSON lines out, stdin sends in, reconnects, SIGTERM, bad args.
+//! The `watch` example as a child process against in-process WebSocket,
+//! SSE and TCP servers: JSON lines out, stdin sends in, reconnects,
+//! SIGTERM, bad args.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{sse_server::*, *};
+use common::{sse_server::*, tcp_server::*, *};
 use serde_json::Value;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
@@ -253,6 +254,46 @@ async fn config_file_endpoints_run_for_the_given_duration() {
     let _ = std::fs::remove_file(path);
 }
 
+#[actix::test]
+async fn tcp_endpoints_take_a_framing_and_print_messages_like_the_others() {
+    let mut blocks = ByteServer::start(|_| (b"A: 1\r\nB: 2\r\n\r\n".to_vec(), End::Hold)).await;
+    let args = [
+        "--framing".to_owned(),
+        "blocks".to_owned(),
+        "--duration".to_owned(),
+        "3s".to_owned(),
+        format!("pbx={}", blocks.url()),
+    ];
+    let mut watch = Watch::start(&args);
+    watch.expect_status("pbx", "connected").await;
+    let message = watch.expect("a block", |l| l["type"] == "message").await;
+    assert_eq!(message["endpoint"], "pbx");
+    assert_eq!(message["kind"], "text");
+    assert_eq!(message["data"], "A: 1\r\nB: 2");
+    watch.send_line("pbx Action: Ping");
+    let sent = watch.expect("send result", |l| l["type"] == "send").await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(
+        blocks.read_until(0, b"\r\n\r\n").await,
+        b"Action: Ping\r\n\r\n"
+    );
+    assert_eq!(watch.wait_exit().await, 0);
+
+    let frames = ByteServer::start(|_| (b"\x00\x00\x00\x02\xff\x00".to_vec(), End::Hold)).await;
+    let args = [
+        "--framing".to_owned(),
+        "u32".to_owned(),
+        "--duration".to_owned(),
+        "3s".to_owned(),
+        format!("feed={}", frames.url()),
+    ];
+    let mut watch = Watch::start(&args);
+    let message = watch.expect("a frame", |l| l["type"] == "message").await;
+    assert_eq!(message["kind"], "binary");
+    assert_eq!(message["data"], "/wA=");
+    assert_eq!(watch.wait_exit().await, 0);
+}
+
 #[test]
 fn bad_arguments_exit_2_with_a_message_before_connecting() {
     for (args, expected) in [
@@ -271,6 +312,11 @@ fn bad_arguments_exit_2_with_a_message_before_connecting() {
         ),
         (vec![], "no endpoints"),
         (vec!["--config", "/nonexistent/watch.json"], "--config"),
+        (
+            vec!["--framing", "bytes", "x=tcp://127.0.0.1:1"],
+            "--framing",
+        ),
+        (vec!["x=tcp://127.0.0.1"], "needs a port"),
     ] {
         let output = Command::new(watch_binary())
             .args(&args)

@@ -95,7 +95,8 @@ pub(crate) fn ws_stream_chunks(n: usize, size: usize) -> Vec<Bytes> {
     chunked(n, |out| ws_frame(size, out))
 }
 
-fn chunked(n: usize, item: impl Fn(&mut BytesMut)) -> Vec<Bytes> {
+/// `n` copies of what `item` writes, as ~64 KiB chunks sharing one buffer.
+pub(crate) fn chunked(n: usize, item: impl Fn(&mut BytesMut)) -> Vec<Bytes> {
     let mut one = BytesMut::new();
     item(&mut one);
     let per_chunk = (64 * 1024 / one.len()).max(1);

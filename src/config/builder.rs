@@ -371,6 +371,14 @@ impl EndpointBuilder {
         self
     }
 
+    /// TCP: how the byte stream is cut into messages. Default
+    /// [`Framing::Lines`]. [`build`](Self::build) refuses another framing
+    /// on a WebSocket, SSE or custom endpoint.
+    pub fn framing(mut self, framing: Framing) -> Self {
+        self.0.framing = framing;
+        self
+    }
+
     /// Adds a static handshake header (its value is never logged).
     ///
     /// An SSE request writes its own framing: for SSE endpoints `build()`

@@ -69,9 +69,9 @@ pub enum ReconnectMode {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EndpointConfig {
-    /// `ws://`/`wss://` URL for WebSocket, `http://`/`https://` for SSE
-    /// (see [`EndpointConfig::websocket`] for what is accepted, and how user
-    /// info is sent). Printed only through [`redact_url`](crate::redact_url).
+    /// `ws://`/`wss://` URL for WebSocket, `http://`/`https://` for SSE,
+    /// `tcp://`/`tcps://` for raw TCP (see [`EndpointConfig::websocket`]
+    /// for what is accepted, and how user info is sent). Printed only through [`redact_url`](crate::redact_url).
     pub url: String,
     /// Transport. Default: WebSocket.
     #[serde(default = "default_kind")]
@@ -150,6 +150,10 @@ pub struct EndpointConfig {
     /// SSE settings (ignored by WebSocket endpoints).
     #[serde(default)]
     pub sse: SseConfig,
+    /// TCP only: how the byte stream is cut into messages. Default
+    /// [`Framing::Lines`]; `build()` refuses another on other transports.
+    #[serde(default)]
+    pub framing: Framing,
     /// Messages queued while not connected (or not yet authenticated).
     /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024). Payloads pushed with
     /// [`EndpointHandle::push`](crate::EndpointHandle::push) queue up to the
@@ -284,6 +288,42 @@ impl EndpointConfig {
         Self::with_kind(url.into(), TransportKind::Sse)
     }
 
+    /// Starts a raw TCP endpoint config with every default; `url` is
+    /// `tcp://host:port`, or `tcps://host:port` for TLS (with the endpoint's
+    /// or the supervisor's [`TlsSettings`], webpki roots by default, no
+    /// ALPN). The port is required.
+    ///
+    /// Messages are cut by the endpoint's [`framing`](EndpointBuilder::framing)
+    /// (default: LF- or CRLF-ended text lines), each bounded by
+    /// `max_message_size`. TCP has no protocol pings: without an
+    /// [`application_heartbeat`](EndpointBuilder::application_heartbeat),
+    /// the heartbeat watches for silence (no byte for the heartbeat
+    /// timeout restarts the connection). A server's FIN ends the connection
+    /// as [`ClosedByPeer`](crate::ErrorCategory::ClosedByPeer) (backoff), a
+    /// reset as [`Network`](crate::ErrorCategory::Network). Authentication,
+    /// the outbox, acknowledgements and pushes work as on WebSocket. User
+    /// info in the URL, headers and a header provider are refused by
+    /// `build()`: a raw stream has no handshake to carry them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_tether::{config::Framing, EndpointConfig, Payload};
+    /// let config = EndpointConfig::tcp("tcps://pbx.example:5039")
+    ///     .framing(Framing::BannerThenBlocks)
+    ///     .application_heartbeat(
+    ///         |n| Payload::text(format!("Action: Ping\nActionID: hb-{n}")),
+    ///         |reply| reply.as_text().is_some_and(|t| t.contains("Ping: Pong")),
+    ///     )
+    ///     .heartbeat_interval(Duration::from_secs(10))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.kind, actix_tether::TransportKind::Tcp);
+    /// assert!(EndpointConfig::tcp("tcp://pbx.example").build().is_err(), "no port");
+    /// ```
+    pub fn tcp(url: impl Into<String>) -> EndpointBuilder {
+        Self::with_kind(url.into(), TransportKind::Tcp)
+    }
+
     /// Starts the config of an endpoint that speaks your own protocol:
     /// `factory` makes its [`Transport`](crate::transport::Transport) on the
     /// connection actor's thread. The URL may have any scheme but needs a
@@ -324,6 +364,7 @@ impl EndpointConfig {
             compression: true,
             max_burst: DEFAULT_MAX_BURST,
             sse: SseConfig::default(),
+            framing: Framing::Lines,
             outbox_capacity: DEFAULT_OUTBOX_CAPACITY,
             overflow: OverflowPolicy::Reject,
             on_connect: Vec::new(),
@@ -371,6 +412,7 @@ impl fmt::Debug for EndpointConfig {
             .field("compression", &self.compression)
             .field("max_burst", &self.max_burst)
             .field("sse", &self.sse)
+            .field("framing", &self.framing)
             .field("outbox_capacity", &self.outbox_capacity)
             .field("overflow", &self.overflow)
             .field("on_connect", &self.on_connect.len())

@@ -6,6 +6,7 @@
 mod backoff;
 mod builder;
 mod endpoint;
+mod framing;
 mod heartbeat;
 mod sse;
 mod supervisor;
@@ -19,6 +20,7 @@ pub use self::{
     backoff::BackoffConfig,
     builder::EndpointBuilder,
     endpoint::{EndpointConfig, OnAuthFailure, ReconnectMode},
+    framing::{CodecFactory, Framing},
     heartbeat::{ApplicationHeartbeat, HeartbeatConfig},
     sse::{RequestBody, SseConfig},
     supervisor::SupervisorConfig,

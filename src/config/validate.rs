@@ -67,6 +67,7 @@ impl EndpointConfig {
                 "a custom endpoint needs a transport factory (EndpointConfig::custom), and only it",
             ));
         }
+        self.validate_tcp(&target)?;
         if let Some(ping) = &self.sse.ping_url {
             crate::url::check(ping, TransportKind::Sse.schemes())
                 .map_err(|problem| ConfigError::new("sse.ping_url", problem.to_string()))?;
@@ -95,6 +96,38 @@ impl EndpointConfig {
                      keep one",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// A TCP endpoint's port and credentials, and the framing only it takes.
+    fn validate_tcp(&self, target: &crate::url::Target) -> Result<(), ConfigError> {
+        if self.kind != TransportKind::Tcp {
+            if self.framing != super::Framing::Lines {
+                return Err(ConfigError::new(
+                    "framing",
+                    "only tcp endpoints take a framing",
+                ));
+            }
+            return Ok(());
+        }
+        if target.authorization.is_some() {
+            return Err(ConfigError::new(
+                "url",
+                "a tcp url cannot carry user info: authenticate with EndpointBuilder::authenticate",
+            ));
+        }
+        if !self.headers.is_empty() || self.header_provider.is_some() {
+            return Err(ConfigError::new(
+                "headers",
+                "a tcp stream has no handshake to send headers in",
+            ));
+        }
+        let port = crate::url::split(&target.url)
+            .and_then(|parts| crate::url::check_host_port(parts.host_port).ok())
+            .flatten();
+        if port.is_none() {
+            return Err(ConfigError::new("url", "a tcp url needs a port"));
         }
         Ok(())
     }

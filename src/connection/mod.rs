@@ -479,6 +479,11 @@ fn transport_for(
             };
             Box::new(transport::SseTransport::new(settings, tls))
         }
+        (None, TransportKind::Tcp) => Box::new(transport::TcpTransport::new(
+            config.framing.clone(),
+            config.max_message_size,
+            tls,
+        )),
         (None, _) => Box::new(transport::WsTransport::new(
             config.max_message_size,
             config.compression,

@@ -17,9 +17,12 @@
 //! [`Read::Ended`].
 //!
 //! # A line-based TCP protocol
-//! [`FramedSession`] turns any `actix-codec` codec over any socket into a
-//! session, so a transport for a line protocol is a connect function and a
-//! codec:
+//! For plain TCP, [`EndpointConfig::tcp`](crate::EndpointConfig::tcp) with a
+//! [`Framing`](crate::config::Framing) (or `Framing::codec` for a codec of
+//! your own) is all it takes. A transport of your own is for other
+//! sockets or connect logic: [`FramedSession`] turns any `actix-codec`
+//! codec over any socket into a session, so a transport for a line
+//! protocol is a connect function and a codec:
 //!
 //! ```no_run
 //! use actix_codec::{Decoder, Encoder, Framed};
@@ -81,11 +84,14 @@
 //! # Ok(()) }
 //! ```
 
+mod buffered;
 mod framed;
 mod hints;
 pub(crate) mod http;
+mod read_buffer;
 mod socket;
 mod sse;
+mod tcp;
 mod ws;
 
 use std::{
@@ -101,7 +107,9 @@ use futures::future::LocalBoxFuture;
 pub use self::framed::FramedSession;
 #[doc(hidden)]
 pub use self::ws::receive as ws_receive;
-pub(crate) use self::{sse::SseSettings, sse::SseTransport, ws::WsTransport};
+pub(crate) use self::{
+    socket::Socket, sse::SseSettings, sse::SseTransport, tcp::TcpTransport, ws::WsTransport,
+};
 use crate::{Error, Payload};
 
 /// Makes an endpoint's [`Transport`]; called once per endpoint, on the

@@ -23,7 +23,7 @@ pub(crate) type Socket = Box<dyn Io>;
 /// names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
-    /// `https://`.
+    /// `https://` or `tcps://`.
     pub(crate) secure: bool,
     /// The host to connect to, an IPv6 address without its brackets.
     hostname: String,
@@ -37,19 +37,25 @@ pub(crate) struct Target {
 
 impl Target {
     /// Reads `url`; user info in it is not part of the target (the
-    /// attempt's URL has none, and a redirect's is dropped).
+    /// attempt's URL has none, and a redirect's is dropped). `tcp://` and
+    /// `tcps://` URLs are raw streams: their `authority` and `path` go
+    /// unused, and they need a port.
     ///
     /// # Errors
-    /// A config error when `url` is not an `http://` or `https://` URL
-    /// with a host.
+    /// A config error when `url` is not an `http://`, `https://`, `tcp://`
+    /// or `tcps://` URL with a host (and a port for the last two).
     pub(crate) fn parse(url: &str) -> Result<Self, Error> {
         let invalid =
             |problem: &str| Error::new(ErrorCategory::Config, format!("invalid url: {problem}"));
         let uri: awc::http::Uri = url.parse().map_err(|_| invalid("not a url"))?;
-        let secure = match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("https") => true,
-            Some(s) if s.eq_ignore_ascii_case("http") => false,
-            _ => return Err(invalid("not http or https")),
+        // The scheme: whether it is TLS, and its default port (raw TCP
+        // has none).
+        let (secure, default_port) = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => (true, Some(443)),
+            Some(s) if s.eq_ignore_ascii_case("http") => (false, Some(80)),
+            Some(s) if s.eq_ignore_ascii_case("tcps") => (true, None),
+            Some(s) if s.eq_ignore_ascii_case("tcp") => (false, None),
+            _ => return Err(invalid("not http, https, tcp or tcps")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
         let host = authority.host();
@@ -62,7 +68,8 @@ impl Target {
             .to_owned();
         let port = authority
             .port_u16()
-            .unwrap_or(if secure { 443 } else { 80 });
+            .or(default_port)
+            .ok_or_else(|| invalid("no port"))?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let authority = match authority.port() {
             Some(written) => format!("{host}:{}", written.as_str()),
@@ -249,7 +256,15 @@ mod tests {
         );
         let t = Target::parse("https://token@[::1]/").unwrap();
         assert_eq!((t.authority.as_str(), t.port), ("[::1]", 443));
-        for bad in ["ws://h/", "/relative", "http://"] {
+        let t = Target::parse("tcps://h.example:5039").unwrap();
+        assert!(t.secure);
+        assert_eq!((t.hostname.as_str(), t.port), ("h.example", 5039));
+        let t = Target::parse("tcp://[::1]:5038").unwrap();
+        assert_eq!(
+            (t.secure, t.hostname.as_str(), t.port),
+            (false, "::1", 5038)
+        );
+        for bad in ["ws://h/", "/relative", "http://", "tcp://h", "tcps://h/"] {
             let err = Target::parse(bad).unwrap_err();
             assert_eq!(err.category(), ErrorCategory::Config, "{bad}");
         }

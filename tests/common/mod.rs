@@ -3,6 +3,8 @@
 //! subscriptions into channels awaited with bounded timeouts.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../../examples/ami_server/mod.rs"]
+pub mod ami_server;
 pub mod chaos;
 pub mod flood_server;
 pub mod line_server;
@@ -10,6 +12,7 @@ pub mod pki;
 pub mod raw_http;
 pub mod raw_ws;
 pub mod sse_server;
+pub mod tcp_server;
 pub mod third_party;
 pub mod ws_wire;
 

@@ -5,14 +5,17 @@
 //! cannot read is reported through the same channel, so the test fails
 //! with the problem instead of waiting for a request that never comes.
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
+use std::{
+    rc::Rc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
 };
 
 use actix_rt::net::{TcpListener, TcpStream};
 use actix_service::{Service, ServiceFactory};
-use actix_tls::accept::rustls_0_23::Acceptor;
+use actix_tls::accept::rustls_0_23::{Acceptor, AcceptorService};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender},
@@ -109,11 +112,7 @@ impl RawHttpServer {
         let (seen, requests) = unbounded_channel();
         let secure = tls.is_some();
         let acceptor = match tls {
-            Some(config) => Some(std::rc::Rc::new(
-                ServiceFactory::<TcpStream>::new_service(&Acceptor::new((*config).clone()), ())
-                    .await
-                    .expect("tls acceptor"),
-            )),
+            Some(config) => Some(tls_acceptor(&config).await),
             None => None,
         };
         let connections = Arc::new(AtomicUsize::new(0));
@@ -154,6 +153,15 @@ impl RawHttpServer {
             .await
             .unwrap_or_else(|problem| panic!("the raw server could not read a request: {problem}"))
     }
+}
+
+/// A TLS acceptor for `config`, shared by a server's connections.
+pub async fn tls_acceptor(config: &rustls::ServerConfig) -> Rc<AcceptorService> {
+    Rc::new(
+        ServiceFactory::<TcpStream>::new_service(&Acceptor::new(config.clone()), ())
+            .await
+            .expect("tls acceptor"),
+    )
 }
 
 impl Drop for RawHttpServer {

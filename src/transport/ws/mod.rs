@@ -4,7 +4,6 @@
 mod codec;
 mod deflate;
 mod fragments;
-mod read_buffer;
 mod receiver;
 mod session;
 mod socket;

@@ -14,13 +14,15 @@ use futures::ready;
 use super::{
     codec::{Frame, OpCode},
     deflate::{compress_shared, Agreed},
-    read_buffer::{ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
     receiver::{Answer, Receiver},
     socket::WsSocket,
 };
 use crate::{
     close::truncate_close_reason,
-    transport::{Capabilities, Inbound, Read, Session},
+    transport::{
+        read_buffer::{ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
+        Capabilities, Inbound, Read, Session,
+    },
     Error, Payload,
 };
 

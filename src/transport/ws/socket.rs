@@ -17,10 +17,8 @@ use actix_codec::AsyncWrite;
 use awc::BoxedSocket;
 use bytes::{Buf, BytesMut};
 
-use super::{
-    codec::{self, Burst, Frame, FrameCodec, Head, MaskKeys},
-    read_buffer::QUIET_CAPACITY,
-};
+use super::codec::{self, Burst, Frame, FrameCodec, Head, MaskKeys};
+use crate::transport::read_buffer::QUIET_CAPACITY;
 
 /// A read with less room than this first makes room for the read
 /// buffer's full capacity.

@@ -1,5 +1,5 @@
-//! The WebSocket read buffer: small while a connection is quiet, large while
-//! it streams.
+//! The read buffer of a WebSocket or framed (TCP) connection: small while
+//! the connection is quiet, large while it streams.
 //!
 //! Frames reach subscribers without a copy, so each keeps its part of the
 //! read buffer alive until the subscriber is done with it. With a small
@@ -38,6 +38,11 @@ impl ReadBufferPolicy {
         let grow = bytes >= BUSY_FROM && !self.busy;
         self.busy |= grow;
         grow
+    }
+
+    /// Whether the connection streams (its buffer should be large).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy
     }
 
     /// At a heartbeat tick; `true` when the buffer should shrink now. Only
