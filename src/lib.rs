@@ -159,7 +159,10 @@ pub use crate::{
     event_types::EventTypes,
     group::{GroupHandle, Members, Routed, Strategy},
     message::{BurstReceived, MessageReceived, Payload},
-    monitor::{EndpointHealth, GetHealthReport, HealthReport, MonitorActor},
+    monitor::{
+        EndpointHealth, GetHealthReport, GroupHealth, GroupStatusChanged, HealthBand, HealthReport,
+        MonitorActor, SubscribeGroups,
+    },
     redact::redact_url,
     sse::SseEvent,
     status::{ConnectionState, StatusChanged},

@@ -5,12 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use actix::Addr;
+use actix::{Actor, Addr, Context, Handler};
 use actix_tether::{
-    AddGroup, AddPool, ConnectionState, ErrorCategory, GetEndpoints, GetGroup, GroupHandle,
-    Strategy, SupervisorActor,
+    AddGroup, AddPool, ConnectionState, ErrorCategory, GetEndpoints, GetGroup, GetHealthReport,
+    GroupHandle, GroupStatusChanged, HealthBand, Strategy, SubscribeGroups, SupervisorActor,
 };
 use common::*;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// Waits until endpoint `id` moves into `to`.
 async fn until_endpoint(events: &mut Events, id: &str, to: ConnectionState) {
@@ -243,4 +244,67 @@ async fn a_group_with_no_member_up_refuses_and_a_pool_opens_its_connections() {
         send(&pool, &format!("p{i}")).await;
     }
     assert_eq!(server.next_texts(30).await.len(), 30);
+}
+
+/// Forwards group events into a channel.
+struct GroupEvents(UnboundedSender<GroupStatusChanged>);
+
+impl Actor for GroupEvents {
+    type Context = Context<Self>;
+}
+
+impl Handler<GroupStatusChanged> for GroupEvents {
+    type Result = ();
+    fn handle(&mut self, event: GroupStatusChanged, _: &mut Context<Self>) {
+        let _ = self.0.send(event);
+    }
+}
+
+/// Group events until one with `connected` members up.
+async fn until_connected(
+    rx: &mut UnboundedReceiver<GroupStatusChanged>,
+    connected: usize,
+) -> GroupStatusChanged {
+    for _ in 0..100 {
+        let event = next(rx, WAIT).await;
+        assert_eq!(event.group, "pair");
+        if event.connected == connected {
+            return event;
+        }
+    }
+    panic!("no event with {connected} connected");
+}
+
+#[actix::test]
+async fn group_events_tell_of_a_member_down_and_of_all_connected_again() {
+    let (mut servers, supervisor, mut events) = servers(2).await;
+    let (tx, mut rx) = unbounded_channel();
+    supervisor
+        .send(SubscribeGroups(GroupEvents(tx).start().recipient()))
+        .await
+        .unwrap();
+    supervisor
+        .send(AddGroup::listed("pair", ["e0", "e1"]))
+        .await
+        .unwrap()
+        .unwrap();
+    // The group's state when added: both members up.
+    let first = until_connected(&mut rx, 2).await;
+    assert!(
+        first.all_connected() && first.band == HealthBand::Green,
+        "{first:?}"
+    );
+
+    servers[1].stop().await;
+    until_endpoint(&mut events, "e1", ConnectionState::Reconnecting).await;
+    let down = until_connected(&mut rx, 1).await;
+    assert!(!down.all_connected() && !down.none_connected());
+    assert_eq!((down.total, down.band), (2, HealthBand::Orange), "{down:?}");
+    let report = supervisor.send(GetHealthReport::default()).await.unwrap();
+    let pair = report.groups.iter().find(|g| g.group == "pair").unwrap();
+    assert_eq!((pair.connected, pair.total), (1, 2));
+
+    servers[1].restart().await;
+    let back = until_connected(&mut rx, 2).await;
+    assert!(back.all_connected(), "{back:?}");
 }

@@ -102,7 +102,7 @@ impl GroupHandle {
         self.snapshot().iter().filter(|m| m.state().is_up()).count()
     }
 
-    fn snapshot(&self) -> Arc<[EndpointHandle]> {
+    pub(crate) fn snapshot(&self) -> Arc<[EndpointHandle]> {
         match self.members.read() {
             Ok(members) => members.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

@@ -106,6 +106,30 @@ impl Groups {
         self.groups.remove(name).is_some()
     }
 
+    /// Every group's name and members now.
+    pub(crate) fn memberships(&self) -> impl Iterator<Item = (String, Vec<EndpointId>)> + '_ {
+        self.groups.iter().map(|(name, group)| {
+            let members = group.handle.snapshot();
+            (
+                name.clone(),
+                members.iter().map(|m| m.id().clone()).collect(),
+            )
+        })
+    }
+
+    /// The members of group `name` now.
+    pub(crate) fn members_of(&self, name: &str) -> Option<Vec<EndpointId>> {
+        let group = self.groups.get(name)?;
+        Some(
+            group
+                .handle
+                .snapshot()
+                .iter()
+                .map(|m| m.id().clone())
+                .collect(),
+        )
+    }
+
     /// Re-reads every group's members after endpoints were added or
     /// removed.
     pub(crate) fn refresh(&self, endpoints: &BTreeMap<EndpointId, EndpointHandle>) {

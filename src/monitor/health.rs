@@ -65,6 +65,45 @@ pub(crate) fn score(inputs: &HealthInputs) -> u8 {
     to_score(raw)
 }
 
+/// A score's colour band, as dashboards show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthBand {
+    /// Below 50.
+    Red,
+    /// 50 to 79.
+    Orange,
+    /// 80 and above.
+    Green,
+}
+
+impl HealthBand {
+    /// The band of `score`.
+    ///
+    /// ```
+    /// use actix_tether::monitor::HealthBand;
+    /// assert_eq!(HealthBand::of(80), HealthBand::Green);
+    /// assert_eq!(HealthBand::of(79), HealthBand::Orange);
+    /// assert_eq!(HealthBand::of(49), HealthBand::Red);
+    /// ```
+    pub const fn of(score: u8) -> Self {
+        match score {
+            80.. => Self::Green,
+            50..=79 => Self::Orange,
+            _ => Self::Red,
+        }
+    }
+
+    /// A lowercase name for logs and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Red => "red",
+            Self::Orange => "orange",
+            Self::Green => "green",
+        }
+    }
+}
+
 /// Mean of scores; 100 when there are none.
 pub(crate) fn overall(scores: impl IntoIterator<Item = u8>) -> u8 {
     let (sum, n) = scores

@@ -17,6 +17,7 @@
 //! minute go from 0 to 10; `latency` falls linearly from 1 to 0 as the p95 RTT
 //! goes from 100 ms to 2 s. The overall score is the mean over endpoints.
 
+mod groups;
 mod health;
 mod stats;
 
@@ -25,12 +26,13 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use actix::{Actor, Context, Handler, Message, MessageResult};
+use actix::{Actor, Context, Handler, Message, MessageResult, Recipient};
 
-use self::stats::EndpointStats;
 pub(crate) use self::stats::Samples;
+use self::{groups::GroupWatch, stats::EndpointStats};
 pub use self::{
-    health::{ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
+    groups::{GroupHealth, GroupStatusChanged},
+    health::{HealthBand, ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
     stats::{
         Attempts, EndpointHealth, Heartbeats, Inbound, LatencySummary, Traffic, LATENCY_WINDOW,
     },
@@ -44,6 +46,16 @@ use crate::{EndpointId, StatusChanged};
 #[derive(Debug, Default)]
 pub struct MonitorActor {
     endpoints: HashMap<EndpointId, EndpointStats>,
+    groups: GroupWatch,
+}
+
+impl MonitorActor {
+    /// Re-reads the groups `endpoint` is in after its figures changed.
+    fn endpoint_changed(&mut self, endpoint: &EndpointId, now: Instant) {
+        if let Some(stats) = self.endpoints.get(endpoint) {
+            self.groups.on_endpoint(endpoint, stats.score(now));
+        }
+    }
 }
 
 impl Actor for MonitorActor {
@@ -66,6 +78,9 @@ pub struct HealthReport {
     pub endpoints: Vec<EndpointHealth>,
     /// Mean score over the endpoints in the report (100 with none).
     pub overall: u8,
+    /// Every group's figures, by name (empty when the report is for one
+    /// endpoint).
+    pub groups: Vec<GroupHealth>,
     /// When the report was made.
     pub at: SystemTime,
 }
@@ -96,10 +111,12 @@ impl Handler<StatusChanged> for MonitorActor {
     type Result = ();
 
     fn handle(&mut self, event: StatusChanged, _: &mut Context<Self>) {
+        let now = Instant::now();
         self.endpoints
             .entry(event.endpoint.clone())
             .or_default()
-            .on_status(&event, Instant::now());
+            .on_status(&event, now);
+        self.endpoint_changed(&event.endpoint, now);
     }
 }
 
@@ -107,10 +124,12 @@ impl Handler<SamplesObserved> for MonitorActor {
     type Result = ();
 
     fn handle(&mut self, msg: SamplesObserved, _: &mut Context<Self>) {
+        let now = Instant::now();
         self.endpoints
-            .entry(msg.endpoint)
+            .entry(msg.endpoint.clone())
             .or_default()
-            .on_samples(msg.samples, Instant::now());
+            .on_samples(msg.samples, now);
+        self.endpoint_changed(&msg.endpoint, now);
     }
 }
 
@@ -135,10 +154,64 @@ impl Handler<GetHealthReport> for MonitorActor {
             .collect();
         endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         let overall = health::overall(endpoints.iter().map(|e| e.score));
+        let groups = match msg.endpoint {
+            Some(_) => Vec::new(),
+            None => self.groups.report(),
+        };
         MessageResult(HealthReport {
             endpoints,
             overall,
+            groups,
             at: SystemTime::now(),
         })
+    }
+}
+
+/// A group's members, for its health and events.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct GroupMembers {
+    pub(crate) group: String,
+    pub(crate) members: Vec<EndpointId>,
+}
+
+impl Handler<GroupMembers> for MonitorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GroupMembers, _: &mut Context<Self>) {
+        let now = Instant::now();
+        let endpoints = &self.endpoints;
+        self.groups.set_members(msg.group, msg.members, |id| {
+            endpoints.get(id).map(|stats| stats.score(now))
+        });
+    }
+}
+
+/// A group was removed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct GroupRemoved {
+    pub(crate) group: String,
+}
+
+impl Handler<GroupRemoved> for MonitorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GroupRemoved, _: &mut Context<Self>) {
+        self.groups.remove(&msg.group);
+    }
+}
+
+/// Subscribes to every group's [`GroupStatusChanged`]; send it to the
+/// supervisor (or to its monitor).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SubscribeGroups(pub Recipient<GroupStatusChanged>);
+
+impl Handler<SubscribeGroups> for MonitorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeGroups, _: &mut Context<Self>) {
+        self.groups.subscribe(msg.0);
     }
 }

@@ -336,15 +336,25 @@ impl EndpointStats {
         u32::try_from(recent).unwrap_or(u32::MAX)
     }
 
-    pub(crate) fn report(&self, endpoint: crate::EndpointId, now: Instant) -> EndpointHealth {
-        let latency = self.latency_summary();
-        let errors_last_minute = self.errors_last_minute(now);
-        let score = health::score(&HealthInputs {
+    /// The health score now, and whether the endpoint is up.
+    pub(crate) fn score(&self, now: Instant) -> (u8, bool) {
+        let score = self.score_with(self.latency_summary(), self.errors_last_minute(now));
+        (score, self.state.is_up())
+    }
+
+    fn score_with(&self, latency: Option<LatencySummary>, errors_last_minute: u32) -> u8 {
+        health::score(&HealthInputs {
             state: self.state,
             heartbeat_success: self.heartbeat_success(),
             errors_last_minute,
             p95: latency.map(|l| l.p95),
-        });
+        })
+    }
+
+    pub(crate) fn report(&self, endpoint: crate::EndpointId, now: Instant) -> EndpointHealth {
+        let latency = self.latency_summary();
+        let errors_last_minute = self.errors_last_minute(now);
+        let score = self.score_with(latency, errors_last_minute);
         EndpointHealth {
             endpoint,
             state: self.state,

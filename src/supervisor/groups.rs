@@ -7,6 +7,7 @@ use actix::{Context, Handler, Message};
 
 use super::{AddEndpoint, SupervisorActor};
 use crate::{
+    monitor::{GroupMembers, GroupRemoved, SubscribeGroups},
     ConfigError, ConnectionState, EndpointConfig, EndpointHandle, EndpointId, Error, GroupHandle,
     Members, Result, Strategy,
 };
@@ -68,9 +69,16 @@ impl Handler<AddGroup> for SupervisorActor {
         if self.shut_down {
             return Err(Error::shutdown());
         }
-        Ok(self
+        let handle = self
             .groups
-            .add(&msg.name, msg.members, msg.strategy, &self.endpoints)?)
+            .add(&msg.name, msg.members, msg.strategy, &self.endpoints)?;
+        if let Some(members) = self.groups.members_of(&msg.name) {
+            self.monitor().do_send(GroupMembers {
+                group: msg.name,
+                members,
+            });
+        }
+        Ok(handle)
     }
 }
 
@@ -182,6 +190,7 @@ impl Handler<RemoveGroup> for SupervisorActor {
 
     fn handle(&mut self, msg: RemoveGroup, _: &mut Context<Self>) -> Self::Result {
         if self.groups.remove(&msg.name) {
+            self.monitor().do_send(GroupRemoved { group: msg.name });
             Ok(())
         } else {
             Err(Error::endpoint(format!("no group named {}", msg.name)))
@@ -242,5 +251,14 @@ impl Handler<GetEndpoints> for SupervisorActor {
                 handle: handle.clone(),
             })
             .collect()
+    }
+}
+
+impl Handler<SubscribeGroups> for SupervisorActor {
+    type Result = ();
+
+    /// Forwards the subscription to the monitor, which watches the groups.
+    fn handle(&mut self, msg: SubscribeGroups, _: &mut Context<Self>) {
+        self.monitor().do_send(msg);
     }
 }

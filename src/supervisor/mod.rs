@@ -23,7 +23,7 @@ pub use self::{
 use crate::{
     connection::{Close, ConnectionActor, ForceReconnect, QueryStatus, Terms},
     group::Groups,
-    monitor::{EndpointRemoved, GetHealthReport, HealthReport, MonitorActor},
+    monitor::{EndpointRemoved, GetHealthReport, GroupMembers, HealthReport, MonitorActor},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     vitals::Vitals,
@@ -93,6 +93,16 @@ impl SupervisorActor {
         self.monitor
             .get_or_insert_with(|| MonitorActor::default().start())
             .clone()
+    }
+
+    /// Re-reads every group's members after endpoints came or went, and
+    /// tells the monitor.
+    fn refresh_groups(&mut self) {
+        self.groups.refresh(&self.endpoints);
+        let monitor = self.monitor();
+        for (group, members) in self.groups.memberships() {
+            monitor.do_send(GroupMembers { group, members });
+        }
     }
 
     fn handle_of(&self, id: &EndpointId) -> Result<&EndpointHandle> {
@@ -207,7 +217,7 @@ impl Handler<AddEndpoint> for SupervisorActor {
             max_message_size,
         );
         self.endpoints.insert(msg.endpoint.clone(), handle);
-        self.groups.refresh(&self.endpoints);
+        self.refresh_groups();
         Ok(Added::New(msg.endpoint))
     }
 }
@@ -235,7 +245,7 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
 
     fn handle(&mut self, msg: RemoveEndpoint, _: &mut Context<Self>) -> Self::Result {
         let removed = self.endpoints.remove(&msg.endpoint);
-        self.groups.refresh(&self.endpoints);
+        self.refresh_groups();
         let monitor = self.monitor();
         Box::pin(async move {
             let handle = removed.ok_or_else(|| unknown(&msg.endpoint))?;
@@ -380,6 +390,7 @@ impl Handler<GetHealthReport> for SupervisorActor {
             monitor.send(msg).await.unwrap_or_else(|_| HealthReport {
                 endpoints: Vec::new(),
                 overall: 0,
+                groups: Vec::new(),
                 at: std::time::SystemTime::now(),
             })
         })
