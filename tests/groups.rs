@@ -308,3 +308,63 @@ async fn group_events_tell_of_a_member_down_and_of_all_connected_again() {
     let back = until_connected(&mut rx, 2).await;
     assert!(back.all_connected(), "{back:?}");
 }
+
+#[actix::test]
+async fn leases_are_exclusive_wait_for_a_member_given_back_and_time_out() {
+    let mut server = TestServer::start().await;
+    let supervisor = supervisor();
+    let config = fast(&server.url()).build().unwrap();
+    let pool = supervisor
+        .send(AddPool::new("rpc", config, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while pool.connected() < 2 {
+        assert!(std::time::Instant::now() < deadline, "pool never came up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = pool.acquire(WAIT).await.unwrap();
+    let second = pool.acquire(WAIT).await.unwrap();
+    assert_ne!(
+        first.id(),
+        second.id(),
+        "a leased member is not leased twice"
+    );
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.total, stats.connected, stats.active, stats.idle),
+        (2, 2, 2, 0)
+    );
+    assert!((stats.utilisation - 1.0).abs() < f64::EPSILON);
+
+    // Nothing free: a short acquire times out.
+    let err = pool.acquire(Duration::from_millis(100)).await.unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Timeout);
+
+    // A waiting acquire gets the member given back.
+    let given_back = first.id().clone();
+    let waiting = pool.acquire(WAIT);
+    let release = async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(first);
+    };
+    let (third, ()) = futures::join!(waiting, release);
+    let third = third.unwrap();
+    assert_eq!(third.id(), &given_back);
+    third
+        .send("over the lease")
+        .await
+        .unwrap()
+        .outcome()
+        .await
+        .unwrap();
+    assert_eq!(server.next_texts(1).await, ["over the lease"]);
+    drop((second, third));
+    let stats = pool.stats();
+    assert_eq!((stats.active, stats.idle), (0, 2));
+    assert_eq!(
+        (stats.acquire_requests, stats.acquired, stats.timeouts),
+        (4, 3, 1)
+    );
+}

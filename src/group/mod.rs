@@ -10,20 +10,32 @@
 //! member is up, a send is refused with an
 //! [`Endpoint`](crate::ErrorCategory::Endpoint) error.
 
+mod lease;
 mod registry;
 mod route;
 
-use std::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-    Arc, RwLock,
+use std::{
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, RwLock,
+    },
+    time::{Duration, Instant},
 };
-use std::time::Instant;
 
 pub(crate) use self::registry::Groups;
-use self::route::Candidate;
-pub use self::{registry::Members, route::Strategy};
-use crate::SendOptions;
-use crate::{EndpointHandle, EndpointId, Error, ErrorCategory, Payload, Receipt, Result};
+use self::{lease::LeaseBook, route::Candidate};
+pub use self::{
+    lease::{Lease, PoolStats},
+    registry::Members,
+    route::Strategy,
+};
+use crate::{
+    EndpointHandle, EndpointId, Error, ErrorCategory, Payload, Receipt, Result, SendOptions,
+};
+
+/// How often a waiting [`GroupHandle::acquire`] looks again for a member
+/// that came up (a lease given back wakes it at once).
+const LEASE_RECHECK: Duration = Duration::from_millis(50);
 
 /// A group's members now, shared by the supervisor (which updates them as
 /// endpoints come and go) and every handle.
@@ -56,6 +68,8 @@ pub struct GroupHandle {
     turn: Arc<AtomicU64>,
     /// Failover's last choice, plus one (0: none yet).
     current: Arc<AtomicUsize>,
+    /// Members leased, and the waiters for one.
+    leases: Arc<LeaseBook>,
 }
 
 /// Where a routed message went.
@@ -79,6 +93,7 @@ impl GroupHandle {
             members,
             turn: Arc::default(),
             current: Arc::default(),
+            leases: Arc::default(),
         }
     }
 
@@ -129,18 +144,7 @@ impl GroupHandle {
         options: SendOptions,
     ) -> Result<Routed> {
         let members = self.snapshot();
-        let now = Instant::now();
-        let candidates: Vec<Candidate> = members
-            .iter()
-            .map(|m| {
-                let vitals = m.vitals();
-                Candidate {
-                    up_for: vitals.up_for(now),
-                    rtt: vitals.rtt(),
-                    load: vitals.in_flight(),
-                }
-            })
-            .collect();
+        let candidates = candidates(&members, Instant::now(), |_| false);
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
         let current = self.current.load(Ordering::Relaxed).checked_sub(1);
         let chosen = route::choose(self.strategy, &candidates, turn, current)
@@ -212,10 +216,95 @@ impl GroupHandle {
             .collect())
     }
 
+    /// Takes a member that is up and not leased, chosen by the strategy,
+    /// for exclusive use until the [`Lease`] drops; waits up to `timeout`
+    /// for one to be given back (or to come up).
+    ///
+    /// ```no_run
+    /// # use actix_tether::*;
+    /// # async fn run(pool: GroupHandle) -> Result<()> {
+    /// let lease = pool.acquire(std::time::Duration::from_secs(2)).await?;
+    /// lease.send("request").await?.outcome().await?;
+    /// // ... read the reply from this member's messages, then:
+    /// drop(lease);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`Timeout`](crate::ErrorCategory::Timeout) error when no member
+    /// was free within `timeout`.
+    pub async fn acquire(&self, timeout: Duration) -> Result<Lease> {
+        self.leases.count_request();
+        let deadline = Instant::now() + timeout;
+        // Each round takes a free member or waits until a lease is given
+        // back or a recheck is due, within the deadline.
+        loop {
+            let members = self.snapshot();
+            let now = Instant::now();
+            let free = candidates(&members, now, |m| self.leases.is_leased(m.id()));
+            let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = route::choose(self.strategy, &free, turn, None) {
+                if self.leases.take(members[i].id()) {
+                    self.leases.count_granted();
+                    return Ok(Lease::new(members[i].clone(), self.leases.clone()));
+                }
+            }
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                self.leases.count_timeout();
+                return Err(Error::new(
+                    ErrorCategory::Timeout,
+                    format!(
+                        "no member of group {} was free within {timeout:?}",
+                        self.name
+                    ),
+                ));
+            }
+            let given_back = self.leases.wait();
+            let recheck = Box::pin(actix_rt::time::sleep(left.min(LEASE_RECHECK)));
+            futures::future::select(given_back, recheck).await;
+        }
+    }
+
+    /// The group's pool figures now: members, members up, leased and idle,
+    /// and the acquire counters.
+    pub fn stats(&self) -> PoolStats {
+        let members = self.snapshot();
+        let up: Vec<&EndpointHandle> = members.iter().filter(|m| m.state().is_up()).collect();
+        let idle = up.iter().filter(|m| !self.leases.is_leased(m.id())).count();
+        PoolStats::new(
+            members.len(),
+            up.len(),
+            self.leases.leased(),
+            idle,
+            self.leases.counts(),
+        )
+    }
+
     fn none_up(&self) -> Error {
         Error::new(
             ErrorCategory::Endpoint,
             format!("no member of group {} is connected", self.name),
         )
     }
+}
+
+/// What each member shows the router at `now`; members `excluded` says
+/// yes to count as down.
+fn candidates(
+    members: &[EndpointHandle],
+    now: Instant,
+    excluded: impl Fn(&EndpointHandle) -> bool,
+) -> Vec<Candidate> {
+    members
+        .iter()
+        .map(|m| {
+            let vitals = m.vitals();
+            Candidate {
+                up_for: vitals.up_for(now).filter(|_| !excluded(m)),
+                rtt: vitals.rtt(),
+                load: vitals.in_flight(),
+            }
+        })
+        .collect()
 }
