@@ -41,6 +41,18 @@ async fn servers(n: usize) -> (Vec<TestServer>, Addr<SupervisorActor>, Events) {
     (servers, supervisor, events)
 }
 
+/// Waits (bounded) until `n` members of `group` are up.
+async fn until_up(group: &GroupHandle, n: usize) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while group.connected() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Sends `text` through `group`, waits until it is written, and answers
 /// the member it went to and whether it moved.
 async fn send(group: &GroupHandle, text: &str) -> (String, bool) {
@@ -235,11 +247,7 @@ async fn a_group_with_no_member_up_refuses_and_a_pool_opens_its_connections() {
         }
     }
     // Every member up, then 30 sends, all written.
-    let deadline = std::time::Instant::now() + WAIT;
-    while pool.connected() < 3 {
-        assert!(std::time::Instant::now() < deadline, "pool never came up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_up(&pool, 3).await;
     for i in 0..30 {
         send(&pool, &format!("p{i}")).await;
     }
@@ -319,11 +327,7 @@ async fn leases_are_exclusive_wait_for_a_member_given_back_and_time_out() {
         .await
         .unwrap()
         .unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    while pool.connected() < 2 {
-        assert!(std::time::Instant::now() < deadline, "pool never came up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_up(&pool, 2).await;
     let first = pool.acquire(WAIT).await.unwrap();
     let second = pool.acquire(WAIT).await.unwrap();
     assert_ne!(
