@@ -47,6 +47,14 @@ else
     target/release/examples/bench_backpressure --quick 2>/dev/null | tail -n +3
 fi
 echo
+echo "Groups (router overhead):"
+echo
+if [ ${#args[@]} -eq 0 ]; then
+    target/release/examples/bench_group --runs 5 2>/dev/null
+else
+    target/release/examples/bench_group --quick 2>/dev/null
+fi
+echo
 echo "SSE per HTTP framing (server in its own process):"
 echo
 if [ ${#args[@]} -eq 0 ]; then

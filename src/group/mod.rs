@@ -144,11 +144,12 @@ impl GroupHandle {
         options: SendOptions,
     ) -> Result<Routed> {
         let members = self.snapshot();
-        let candidates = candidates(&members, Instant::now(), |_| false);
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
         let current = self.current.load(Ordering::Relaxed).checked_sub(1);
-        let chosen = route::choose(self.strategy, &candidates, turn, current)
-            .ok_or_else(|| self.none_up())?;
+        let chosen = with_candidates(&members, self.clock(), |_| false, |candidates| {
+            route::choose(self.strategy, candidates, turn, current)
+        })
+        .ok_or_else(|| self.none_up())?;
         self.current.store(chosen + 1, Ordering::Relaxed);
         let member = &members[chosen];
         let receipt = member.send_with(payload, options).await?;
@@ -241,9 +242,12 @@ impl GroupHandle {
         loop {
             let members = self.snapshot();
             let now = Instant::now();
-            let free = candidates(&members, now, |m| self.leases.is_leased(m.id()));
+            let leased = |m: &EndpointHandle| self.leases.is_leased(m.id());
             let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-            if let Some(i) = route::choose(self.strategy, &free, turn, None) {
+            let free = with_candidates(&members, Some(now), leased, |candidates| {
+                route::choose(self.strategy, candidates, turn, None)
+            });
+            if let Some(i) = free {
                 if self.leases.take(members[i].id()) {
                     self.leases.count_granted();
                     return Ok(Lease::new(members[i].clone(), self.leases.clone()));
@@ -281,6 +285,11 @@ impl GroupHandle {
         )
     }
 
+    /// The time up times are read at: only failover needs it.
+    fn clock(&self) -> Option<Instant> {
+        matches!(self.strategy, Strategy::Failover { .. }).then(Instant::now)
+    }
+
     fn none_up(&self) -> Error {
         Error::new(
             ErrorCategory::Endpoint,
@@ -289,22 +298,38 @@ impl GroupHandle {
     }
 }
 
-/// What each member shows the router at `now`; members `excluded` says
-/// yes to count as down.
-fn candidates(
+/// Members a router looks at without allocating.
+const ON_STACK: usize = 16;
+
+/// Calls `f` with what each member shows the router: `now` for up times
+/// (without it, every member up counts as up for no time: only failover
+/// needs them); members `excluded` says yes to count as down.
+fn with_candidates<T>(
     members: &[EndpointHandle],
-    now: Instant,
+    now: Option<Instant>,
     excluded: impl Fn(&EndpointHandle) -> bool,
-) -> Vec<Candidate> {
-    members
-        .iter()
-        .map(|m| {
-            let vitals = m.vitals();
-            Candidate {
-                up_for: vitals.up_for(now).filter(|_| !excluded(m)),
-                rtt: vitals.rtt(),
-                load: vitals.in_flight(),
-            }
-        })
-        .collect()
+    f: impl FnOnce(&[Candidate]) -> T,
+) -> T {
+    let candidate = |m: &EndpointHandle| {
+        let vitals = m.vitals();
+        let up_for = match now {
+            Some(now) => vitals.up_for(now),
+            None => vitals.state().is_up().then_some(Duration::ZERO),
+        };
+        Candidate {
+            up_for: up_for.filter(|_| !excluded(m)),
+            rtt: vitals.rtt(),
+            load: vitals.in_flight(),
+        }
+    };
+    if members.len() <= ON_STACK {
+        let mut stack = [Candidate::default(); ON_STACK];
+        for (slot, m) in stack.iter_mut().zip(members) {
+            *slot = candidate(m);
+        }
+        f(&stack[..members.len()])
+    } else {
+        let heap: Vec<Candidate> = members.iter().map(candidate).collect();
+        f(&heap)
+    }
 }
