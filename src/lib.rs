@@ -157,7 +157,7 @@ pub use crate::{
     endpoint::{EndpointId, TransportKind},
     error::{ConfigError, Error, ErrorCategory, Result},
     event_types::EventTypes,
-    group::{GroupHandle, Lease, Members, PoolStats, Routed, Strategy},
+    group::{GroupHandle, Lease, Members, NoneUp, PoolStats, Routed, Strategy},
     message::{BurstReceived, MessageReceived, Payload},
     monitor::{
         EndpointHealth, GetHealthReport, GroupHealth, GroupStatusChanged, HealthBand, HealthReport,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use actix::{Actor, Addr, Context, Handler};
 use actix_tether::{
     AddGroup, AddPool, ConnectionState, ErrorCategory, GetEndpoints, GetGroup, GetHealthReport,
-    GroupHandle, GroupStatusChanged, HealthBand, Strategy, SubscribeGroups, SupervisorActor,
+    GroupHandle, GroupStatusChanged, HealthBand, NoneUp, Strategy, SubscribeGroups,
+    SupervisorActor,
 };
 use common::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -371,4 +372,48 @@ async fn leases_are_exclusive_wait_for_a_member_given_back_and_time_out() {
         (stats.acquire_requests, stats.acquired, stats.timeouts),
         (4, 3, 1)
     );
+}
+
+#[actix::test]
+async fn a_send_can_wait_for_a_member_to_come_up_within_bounds() {
+    let (mut servers, supervisor, mut events) = servers(1).await;
+    let waiting = NoneUp::Wait {
+        timeout: WAIT,
+        max_waiting: 1,
+    };
+    let group = supervisor
+        .send(AddGroup::listed("patient", ["e0"]).when_none_up(waiting))
+        .await
+        .unwrap()
+        .unwrap();
+    let brief = supervisor
+        .send(
+            AddGroup::listed("brief", ["e0"]).when_none_up(NoneUp::Wait {
+                timeout: Duration::from_millis(100),
+                max_waiting: 4,
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    servers[0].stop().await;
+    until_endpoint(&mut events, "e0", ConnectionState::Reconnecting).await;
+
+    // Past its timeout, a waiting send fails; past max_waiting, one is
+    // refused at once.
+    let err = brief.send("late").await.unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Timeout, "{err}");
+    let patient = group.send("held by the caller");
+    let crowd = async {
+        // join! polled the first send already: it registered as waiting
+        // before its first sleep, so this one finds no room.
+        let refused = group.send("one too many").await.unwrap_err();
+        assert_eq!(refused.category(), ErrorCategory::Overflow, "{refused}");
+        servers[0].restart().await;
+    };
+    let (routed, ()) = futures::join!(patient, crowd);
+    let routed = routed.unwrap();
+    assert_eq!(routed.member.as_str(), "e0");
+    routed.receipt.outcome().await.unwrap();
+    assert_eq!(servers[0].next_texts(1).await, ["held by the caller"]);
 }

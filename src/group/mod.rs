@@ -33,9 +33,32 @@ use crate::{
     EndpointHandle, EndpointId, Error, ErrorCategory, Payload, Receipt, Result, SendOptions,
 };
 
-/// How often a waiting [`GroupHandle::acquire`] looks again for a member
-/// that came up (a lease given back wakes it at once).
-const LEASE_RECHECK: Duration = Duration::from_millis(50);
+/// How often a waiting [`GroupHandle::acquire`] (or a send waiting for a
+/// member) looks again for a member that came up (a lease given back wakes
+/// an acquire at once).
+const RECHECK: Duration = Duration::from_millis(50);
+
+/// What a send does when no member is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NoneUp {
+    /// Refuse it at once with an [`Endpoint`](crate::ErrorCategory::Endpoint)
+    /// error (the default).
+    #[default]
+    Refuse,
+    /// Wait up to `timeout` for a member to come up, then send as usual; at
+    /// most `max_waiting` sends wait at once (more are refused with an
+    /// [`Overflow`](crate::ErrorCategory::Overflow) error), and one still
+    /// waiting at the timeout fails with a
+    /// [`Timeout`](crate::ErrorCategory::Timeout) error. The message is
+    /// held by the caller's future: nothing is queued behind its back.
+    Wait {
+        /// The longest a send waits.
+        timeout: Duration,
+        /// The most sends waiting at once.
+        max_waiting: usize,
+    },
+}
 
 /// A group's members now, shared by the supervisor (which updates them as
 /// endpoints come and go) and every handle.
@@ -70,6 +93,10 @@ pub struct GroupHandle {
     current: Arc<AtomicUsize>,
     /// Members leased, and the waiters for one.
     leases: Arc<LeaseBook>,
+    /// What a send does when no member is up.
+    none_up: NoneUp,
+    /// Sends waiting for a member to come up.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// Where a routed message went.
@@ -86,7 +113,7 @@ pub struct Routed {
 }
 
 impl GroupHandle {
-    fn new(name: &str, strategy: Strategy, members: Shared) -> Self {
+    fn new(name: &str, strategy: Strategy, none_up: NoneUp, members: Shared) -> Self {
         Self {
             name: name.into(),
             strategy,
@@ -94,7 +121,14 @@ impl GroupHandle {
             turn: Arc::default(),
             current: Arc::default(),
             leases: Arc::default(),
+            none_up,
+            waiting: Arc::default(),
         }
+    }
+
+    /// What a send does when no member is up.
+    pub fn none_up(&self) -> NoneUp {
+        self.none_up
     }
 
     /// The group's name.
@@ -143,13 +177,10 @@ impl GroupHandle {
         payload: impl Into<Payload>,
         options: SendOptions,
     ) -> Result<Routed> {
-        let members = self.snapshot();
-        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let current = self.current.load(Ordering::Relaxed).checked_sub(1);
-        let chosen = with_candidates(&members, self.clock(), |_| false, |candidates| {
-            route::choose(self.strategy, candidates, turn, current)
-        })
-        .ok_or_else(|| self.none_up())?;
+        let (members, chosen) = match self.choose() {
+            Some(chosen) => chosen,
+            None => self.wait_for_member(|| self.choose()).await?,
+        };
         self.current.store(chosen + 1, Ordering::Relaxed);
         let member = &members[chosen];
         let receipt = member.send_with(payload, options).await?;
@@ -175,10 +206,11 @@ impl GroupHandle {
         key: impl AsRef<[u8]>,
         payload: impl Into<Payload>,
     ) -> Result<Routed> {
-        let members = self.snapshot();
-        let ranked = members.iter().map(|m| (m.id().as_str(), m.state().is_up()));
-        let (preferred, chosen) = route::rendezvous(key.as_ref(), ranked);
-        let chosen = chosen.ok_or_else(|| self.none_up())?;
+        let key = key.as_ref();
+        let (members, preferred, chosen) = match self.choose_keyed(key) {
+            Some(chosen) => chosen,
+            None => self.wait_for_member(|| self.choose_keyed(key)).await?,
+        };
         let member = &members[chosen];
         let receipt = member.send(payload).await?;
         Ok(Routed {
@@ -186,6 +218,15 @@ impl GroupHandle {
             receipt,
             moved: preferred != Some(chosen),
         })
+    }
+
+    /// The members now, `key`'s own member and the one chosen, if any is up.
+    fn choose_keyed(&self, key: &[u8]) -> Option<(Arc<[EndpointHandle]>, Option<usize>, usize)> {
+        let members = self.snapshot();
+        let ranked = members.iter().map(|m| (m.id().as_str(), m.state().is_up()));
+        let (preferred, chosen) = route::rendezvous(key, ranked);
+        let chosen = chosen?;
+        Some((members, preferred, chosen))
     }
 
     /// Sends one payload to every member that is up, each with its own
@@ -206,7 +247,7 @@ impl GroupHandle {
             .cloned()
             .collect();
         if up.is_empty() {
-            return Err(self.none_up());
+            return Err(self.none_up_error());
         }
         let sends = up.iter().map(|m| m.send(payload.clone()));
         let receipts = futures::future::join_all(sends).await;
@@ -265,7 +306,7 @@ impl GroupHandle {
                 ));
             }
             let given_back = self.leases.wait();
-            let recheck = Box::pin(actix_rt::time::sleep(left.min(LEASE_RECHECK)));
+            let recheck = Box::pin(actix_rt::time::sleep(left.min(RECHECK)));
             futures::future::select(given_back, recheck).await;
         }
     }
@@ -285,12 +326,66 @@ impl GroupHandle {
         )
     }
 
+    /// The members now and the one the strategy chooses, if any is up.
+    fn choose(&self) -> Option<(Arc<[EndpointHandle]>, usize)> {
+        let members = self.snapshot();
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let current = self.current.load(Ordering::Relaxed).checked_sub(1);
+        let chosen = with_candidates(
+            &members,
+            self.clock(),
+            |_| false,
+            |candidates| route::choose(self.strategy, candidates, turn, current),
+        )?;
+        Some((members, chosen))
+    }
+
+    /// No member is up: refuses, or waits until `choose` finds one, as
+    /// [`NoneUp`] says.
+    async fn wait_for_member<T>(&self, choose: impl Fn() -> Option<T>) -> Result<T> {
+        let NoneUp::Wait {
+            timeout,
+            max_waiting,
+        } = self.none_up
+        else {
+            return Err(self.none_up_error());
+        };
+        let _waiting = Waiting::enter(&self.waiting, max_waiting).ok_or_else(|| {
+            Error::new(
+                ErrorCategory::Overflow,
+                format!(
+                    "no member of group {} is connected and {max_waiting} sends wait already",
+                    self.name
+                ),
+            )
+        })?;
+        let deadline = Instant::now() + timeout;
+        // Each round looks again, or sleeps until the next look, within
+        // the deadline.
+        loop {
+            if let Some(chosen) = choose() {
+                return Ok(chosen);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorCategory::Timeout,
+                    format!(
+                        "no member of group {} came up within {timeout:?}",
+                        self.name
+                    ),
+                ));
+            }
+            actix_rt::time::sleep(left.min(RECHECK)).await;
+        }
+    }
+
     /// The time up times are read at: only failover needs it.
     fn clock(&self) -> Option<Instant> {
         matches!(self.strategy, Strategy::Failover { .. }).then(Instant::now)
     }
 
-    fn none_up(&self) -> Error {
+    fn none_up_error(&self) -> Error {
         Error::new(
             ErrorCategory::Endpoint,
             format!("no member of group {} is connected", self.name),
@@ -331,5 +426,26 @@ fn with_candidates<T>(
     } else {
         let heap: Vec<Candidate> = members.iter().map(candidate).collect();
         f(&heap)
+    }
+}
+
+/// A send counted among those waiting for a member, until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Counts one more, unless `max` wait already.
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -6,7 +6,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use super::{GroupHandle, Strategy};
+use super::{GroupHandle, NoneUp, Strategy};
 use crate::{ConfigError, EndpointHandle, EndpointId};
 
 /// Which endpoints a group holds.
@@ -62,20 +62,25 @@ impl Groups {
     /// strategy answers its handle.
     ///
     /// # Errors
-    /// A group of that name exists with another rule or strategy, or the
-    /// name is empty.
+    /// A group of that name exists with another rule, strategy or policy,
+    /// the name is empty, or the policy lets no send wait.
     pub(crate) fn add(
         &mut self,
         name: &str,
         members: Members,
         strategy: Strategy,
+        none_up: NoneUp,
         endpoints: &BTreeMap<EndpointId, EndpointHandle>,
     ) -> Result<GroupHandle, ConfigError> {
         if name.is_empty() {
             return Err(ConfigError::new("group", "the name is empty"));
         }
         if let Some(group) = self.groups.get(name) {
-            if group.members == members && group.handle.strategy() == strategy {
+            let handle = &group.handle;
+            if group.members == members
+                && handle.strategy() == strategy
+                && handle.none_up() == none_up
+            {
                 return Ok(group.handle.clone());
             }
             return Err(ConfigError::new(
@@ -84,7 +89,13 @@ impl Groups {
             ));
         }
         let shared = Arc::new(RwLock::new(members.pick(endpoints)));
-        let handle = GroupHandle::new(name, strategy, shared);
+        if let NoneUp::Wait { max_waiting: 0, .. } = none_up {
+            return Err(ConfigError::new(
+                "group.none_up",
+                "max_waiting must be at least 1",
+            ));
+        }
+        let handle = GroupHandle::new(name, strategy, none_up, shared);
         self.groups.insert(
             name.to_owned(),
             Group {

@@ -9,7 +9,7 @@ use super::{AddEndpoint, SupervisorActor};
 use crate::{
     monitor::{GroupMembers, GroupRemoved, SubscribeGroups},
     ConfigError, ConnectionState, EndpointConfig, EndpointHandle, EndpointId, Error, GroupHandle,
-    Members, Result, Strategy,
+    Members, NoneUp, Result, Strategy,
 };
 
 /// Adds a named group of endpoints and answers its [`GroupHandle`].
@@ -24,6 +24,8 @@ pub struct AddGroup {
     pub members: Members,
     /// How a member is chosen for a message. Default: round robin.
     pub strategy: Strategy,
+    /// What a send does when no member is up. Default: refuse.
+    pub none_up: NoneUp,
 }
 
 impl AddGroup {
@@ -36,6 +38,7 @@ impl AddGroup {
             name: name.into(),
             members: Members::Listed(ids.into_iter().map(Into::into).collect()),
             strategy: Strategy::default(),
+            none_up: NoneUp::default(),
         }
     }
 
@@ -52,12 +55,19 @@ impl AddGroup {
                 value: value.into(),
             },
             strategy: Strategy::default(),
+            none_up: NoneUp::default(),
         }
     }
 
     /// How a member is chosen.
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// What a send does when no member is up.
+    pub fn when_none_up(mut self, policy: NoneUp) -> Self {
+        self.none_up = policy;
         self
     }
 }
@@ -69,9 +79,13 @@ impl Handler<AddGroup> for SupervisorActor {
         if self.shut_down {
             return Err(Error::shutdown());
         }
-        let handle = self
-            .groups
-            .add(&msg.name, msg.members, msg.strategy, &self.endpoints)?;
+        let handle = self.groups.add(
+            &msg.name,
+            msg.members,
+            msg.strategy,
+            msg.none_up,
+            &self.endpoints,
+        )?;
         if let Some(members) = self.groups.members_of(&msg.name) {
             self.monitor().do_send(GroupMembers {
                 group: msg.name,
@@ -96,6 +110,8 @@ pub struct AddPool {
     pub size: usize,
     /// How a member is chosen. Default: least loaded.
     pub strategy: Strategy,
+    /// What a send does when no member is up. Default: refuse.
+    pub none_up: NoneUp,
 }
 
 impl AddPool {
@@ -106,12 +122,19 @@ impl AddPool {
             config,
             size,
             strategy: Strategy::LeastLoaded,
+            none_up: NoneUp::default(),
         }
     }
 
     /// How a member is chosen.
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// What a send does when no member is up.
+    pub fn when_none_up(mut self, policy: NoneUp) -> Self {
+        self.none_up = policy;
         self
     }
 }
@@ -128,7 +151,9 @@ impl Handler<AddPool> for SupervisorActor {
             .collect();
         if self.groups.get(&msg.name).is_some() {
             // The same pool again: its handle (a different one is refused).
-            let same = AddGroup::listed(msg.name, ids).strategy(msg.strategy);
+            let same = AddGroup::listed(msg.name, ids)
+                .strategy(msg.strategy)
+                .when_none_up(msg.none_up);
             return self.handle(same, ctx);
         }
         msg.config.validate()?;
@@ -139,7 +164,10 @@ impl Handler<AddPool> for SupervisorActor {
                 ctx,
             )?;
         }
-        self.handle(AddGroup::listed(msg.name, ids).strategy(msg.strategy), ctx)
+        let group = AddGroup::listed(msg.name, ids)
+            .strategy(msg.strategy)
+            .when_none_up(msg.none_up);
+        self.handle(group, ctx)
     }
 }
 
