@@ -55,6 +55,14 @@ else
     target/release/examples/bench_group --quick 2>/dev/null
 fi
 echo
+echo "Group failover (a failover group of two; the primary goes half-open or resets):"
+echo
+if [ ${#args[@]} -eq 0 ]; then
+    target/release/examples/bench_failover 2>/dev/null
+else
+    target/release/examples/bench_failover --quick 2>/dev/null
+fi
+echo
 echo "SSE per HTTP framing (server in its own process):"
 echo
 if [ ${#args[@]} -eq 0 ]; then

@@ -333,7 +333,7 @@ impl GroupHandle {
         let current = self.current.load(Ordering::Relaxed).checked_sub(1);
         let chosen = with_candidates(
             &members,
-            self.clock(),
+            self.clock(&members, current),
             |_| false,
             |candidates| route::choose(self.strategy, candidates, turn, current),
         )?;
@@ -380,9 +380,19 @@ impl GroupHandle {
         }
     }
 
-    /// The time up times are read at: only failover needs it.
-    fn clock(&self) -> Option<Instant> {
-        matches!(self.strategy, Strategy::Failover { .. }).then(Instant::now)
+    /// The time up times are read at, when the choice depends on them:
+    /// only failover's does, and only while its last choice is down or a
+    /// member ahead of it is up (that member's up time decides whether
+    /// traffic goes back).
+    fn clock(&self, members: &[EndpointHandle], current: Option<usize>) -> Option<Instant> {
+        if !matches!(self.strategy, Strategy::Failover { .. }) {
+            return None;
+        }
+        let settled = current.is_some_and(|c| {
+            members.get(c).is_some_and(|m| m.state().is_up())
+                && members[..c].iter().all(|m| !m.state().is_up())
+        });
+        (!settled).then(Instant::now)
     }
 
     fn none_up_error(&self) -> Error {
