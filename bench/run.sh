@@ -33,43 +33,36 @@ for bench in bench_inbound bench_tcp bench_outbound bench_dead_peer bench_scale;
     "target/release/examples/$bench" "${args[@]}" "${runs[@]}" 2>/dev/null
     echo
 done
-if [ ${#args[@]} -eq 0 ]; then
-    target/release/examples/bench_latency 2>/dev/null
-else
-    target/release/examples/bench_latency --quick 2>/dev/null
-fi
+# Runs a benchmark with FULL arguments in a full run, QUICK ones with
+# --quick: bench NAME "FULL ARGS" "QUICK ARGS".
+bench() {
+    local name=$1 full=$2 quick=$3
+    if [ ${#args[@]} -eq 0 ]; then
+        # shellcheck disable=SC2086
+        "target/release/examples/$name" $full 2>/dev/null
+    else
+        # shellcheck disable=SC2086
+        "target/release/examples/$name" $quick 2>/dev/null
+    fi
+}
+
+bench bench_latency "" "--quick"
 echo
 echo "Backpressure (a slow consumer; RSS and the server's send rate per overflow policy):"
 echo
-if [ ${#args[@]} -eq 0 ]; then
-    target/release/examples/bench_backpressure --secs 20 2>/dev/null | tail -n +3
-else
-    target/release/examples/bench_backpressure --quick 2>/dev/null | tail -n +3
-fi
+bench bench_backpressure "--secs 20" "--quick" | tail -n +3
 echo
 echo "Groups (router overhead):"
 echo
-if [ ${#args[@]} -eq 0 ]; then
-    target/release/examples/bench_group --runs 5 2>/dev/null
-else
-    target/release/examples/bench_group --quick 2>/dev/null
-fi
+bench bench_group "--runs 5" "--quick"
 echo
 echo "Group failover (a failover group of two; the primary goes half-open or resets):"
 echo
-if [ ${#args[@]} -eq 0 ]; then
-    target/release/examples/bench_failover 2>/dev/null
-else
-    target/release/examples/bench_failover --quick 2>/dev/null
-fi
+bench bench_failover "" "--quick"
 echo
 echo "SSE per HTTP framing (server in its own process):"
 echo
-if [ ${#args[@]} -eq 0 ]; then
-    target/release/examples/bench_sse --runs 5 2>/dev/null
-else
-    target/release/examples/bench_sse --quick 2>/dev/null
-fi
+bench bench_sse "--runs 5" "--quick"
 echo
 echo "SSE parser alone (no network):"
 echo
