@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Context, Handler};
 use actix_tether::{
-    AddGroup, AddPool, ConnectionState, ErrorCategory, GetEndpoints, GetGroup, GetHealthReport,
-    GroupHandle, GroupStatusChanged, HealthBand, NoneUp, Strategy, SubscribeGroups,
-    SupervisorActor,
+    AddEndpoint, AddGroup, AddPool, Added, ConnectionState, ErrorCategory, GetEndpoints, GetGroup,
+    GetHealthReport, GroupHandle, GroupStatusChanged, HealthBand, NoneUp, Strategy,
+    SubscribeGroups, SupervisorActor,
 };
 use common::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -416,4 +416,87 @@ async fn a_send_can_wait_for_a_member_to_come_up_within_bounds() {
     assert_eq!(routed.member.as_str(), "e0");
     routed.receipt.outcome().await.unwrap();
     assert_eq!(servers[0].next_texts(1).await, ["held by the caller"]);
+}
+
+#[actix::test]
+async fn an_endpoint_can_share_the_connection_of_one_with_the_same_config() {
+    let mut server = TestServer::start().await;
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let config = || fast(&server.url()).tag("who", "first").build().unwrap();
+    add(&supervisor, "chat", config()).await;
+    events.until_state(ConnectionState::Connected).await;
+    let ui = fast(&server.url()).tag("who", "ui").build().unwrap();
+    let added = supervisor
+        .send(AddEndpoint::new("chat-ui", ui).share())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        added,
+        Added::Shared {
+            endpoint: "chat-ui".into(),
+            with: "chat".into()
+        }
+    );
+    // Not told to share, or another header: connections of their own.
+    let alone = supervisor
+        .send(AddEndpoint::new("alone", config()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alone, Added::New("alone".into()));
+    let other = fast(&server.url()).header("X-Room", "2").build().unwrap();
+    let other = supervisor
+        .send(AddEndpoint::new("other", other).share())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other, Added::New("other".into()));
+    events.count_state(ConnectionState::Connected, 2).await;
+    let mut opened = 0;
+    while let Ok(event) = server.events.try_recv() {
+        opened += usize::from(matches!(event, ServerEvent::Connected { .. }));
+    }
+    assert_eq!(opened, 3, "chat and chat-ui share one socket");
+
+    // Either id reaches the shared socket; each id keeps its own tags.
+    let ui = supervisor
+        .send(actix_tether::GetEndpoint::new("chat-ui"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ui.tags()["who"], "ui");
+    ui.send("through the ui id")
+        .await
+        .unwrap()
+        .outcome()
+        .await
+        .unwrap();
+    assert_eq!(server.next_texts(1).await, ["through the ui id"]);
+
+    // Removing the first id keeps the connection for the second.
+    supervisor
+        .send(actix_tether::RemoveEndpoint::new("chat"))
+        .await
+        .unwrap()
+        .unwrap();
+    ui.send("still here")
+        .await
+        .unwrap()
+        .outcome()
+        .await
+        .unwrap();
+    assert_eq!(server.next_texts(1).await, ["still here"]);
+    supervisor
+        .send(actix_tether::RemoveEndpoint::new("chat-ui"))
+        .await
+        .unwrap()
+        .unwrap();
+    server
+        .wait_for("the shared connection closed", |e| {
+            matches!(e, ServerEvent::ClosedByClient { .. })
+        })
+        .await;
 }

@@ -379,6 +379,36 @@ impl EndpointConfig {
         })
     }
 
+    /// Whether an endpoint made with `other` would open the same
+    /// connection as one made with this config: every setting equal but the
+    /// tags. A config with a closure (a header provider, authentication,
+    /// acknowledgements, coalescing, an application heartbeat, a backoff
+    /// policy, a transport, an SSE body or a codec framing) is never the
+    /// same as another: closures cannot be compared.
+    pub(crate) fn same_connection(&self, other: &EndpointConfig) -> bool {
+        fn comparable(config: &EndpointConfig) -> Option<serde_json::Value> {
+            let closures = config.header_provider.is_some()
+                || config.auth.is_some()
+                || config.ack.is_some()
+                || config.coalesce.is_some()
+                || config.heartbeat.application.is_some()
+                || config.backoff_policy.is_some()
+                || config.transport.is_some()
+                || config.sse.body.is_some()
+                || matches!(config.framing, Framing::Codec(_));
+            if closures {
+                return None;
+            }
+            let mut value = serde_json::to_value(config).ok()?;
+            value.as_object_mut()?.remove("tags");
+            Some(value)
+        }
+        match (comparable(self), comparable(other)) {
+            (Some(mine), Some(theirs)) => mine == theirs && self.on_connect == other.on_connect,
+            _ => false,
+        }
+    }
+
     pub(crate) fn policy(&self) -> Box<dyn BackoffPolicy> {
         match &self.backoff_policy {
             Some(factory) => factory(),

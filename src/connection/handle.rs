@@ -47,6 +47,15 @@ impl EndpointHandle {
         }
     }
 
+    /// A handle named `id`, with `tags`, on this endpoint's connection.
+    pub(crate) fn sharing(&self, id: EndpointId, tags: Arc<BTreeMap<String, String>>) -> Self {
+        Self {
+            id,
+            tags,
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn vitals(&self) -> &Vitals {
         &self.vitals
     }

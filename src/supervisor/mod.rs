@@ -58,6 +58,8 @@ pub struct SupervisorActor {
     owned_arbiters: Vec<Arbiter>,
     next_arbiter: usize,
     endpoints: BTreeMap<EndpointId, EndpointHandle>,
+    /// Every endpoint's config, for [`AddEndpoint::share`].
+    configs: BTreeMap<EndpointId, Arc<EndpointConfig>>,
     groups: Groups,
     global_subscribers: Vec<(Subscriber, Terms)>,
     monitor: Option<Addr<MonitorActor>>,
@@ -82,6 +84,7 @@ impl SupervisorActor {
             owned_arbiters: Vec::new(),
             next_arbiter: 0,
             endpoints: BTreeMap::new(),
+            configs: BTreeMap::new(),
             groups: Groups::default(),
             global_subscribers: Vec::new(),
             monitor: None,
@@ -93,6 +96,26 @@ impl SupervisorActor {
         self.monitor
             .get_or_insert_with(|| MonitorActor::default().start())
             .clone()
+    }
+
+    /// Registers `id` on the connection of an endpoint with the same
+    /// config, if there is one.
+    fn share(&mut self, id: &EndpointId, config: &EndpointConfig) -> Option<Added> {
+        let (with, config_kept) = self
+            .configs
+            .iter()
+            .find(|(_, kept)| kept.same_connection(config))
+            .map(|(with, kept)| (with.clone(), Arc::clone(kept)))?;
+        let owner = self.endpoints.get(&with)?;
+        let handle = owner.sharing(id.clone(), Arc::new(config.tags.clone()));
+        let connection = owner.id().clone();
+        self.endpoints.insert(id.clone(), handle);
+        self.configs.insert(id.clone(), config_kept);
+        self.refresh_groups();
+        Some(Added::Shared {
+            endpoint: id.clone(),
+            with: connection,
+        })
     }
 
     /// Re-reads every group's members after endpoints came or went, and
@@ -145,6 +168,9 @@ pub struct AddEndpoint {
     pub endpoint: EndpointId,
     /// How to connect.
     pub config: EndpointConfig,
+    /// Share the connection of an endpoint whose config is the same (see
+    /// [`share`](Self::share)). Default false.
+    pub share: bool,
 }
 
 impl AddEndpoint {
@@ -153,17 +179,52 @@ impl AddEndpoint {
         Self {
             endpoint: endpoint.into(),
             config,
+            share: false,
         }
+    }
+
+    /// When an endpoint with the same config (URL, headers, every setting
+    /// but the tags; no closures, see below) exists, this id shares its
+    /// connection instead of opening a second one: one socket, and
+    /// subscribing or sending through either id reaches it. Events keep
+    /// the first endpoint's id in their `endpoint` field. The connection
+    /// closes when the last id sharing it is removed. A config with a
+    /// closure (a header provider, authentication, acknowledgements,
+    /// coalescing, an application heartbeat, a backoff policy, a custom
+    /// transport, an SSE body, a codec framing) never shares. Without
+    /// this, distinct ids are distinct connections.
+    ///
+    /// ```no_run
+    /// # use actix_tether::*;
+    /// # async fn run(supervisor: actix::Addr<SupervisorActor>) -> Result<()> {
+    /// let config = || EndpointConfig::websocket("wss://chat.example/ws").build();
+    /// supervisor.send(AddEndpoint::new("chat", config()?)).await??;
+    /// let added = supervisor.send(AddEndpoint::new("chat-ui", config()?).share()).await??;
+    /// assert_eq!(added, Added::Shared { endpoint: "chat-ui".into(), with: "chat".into() });
+    /// # Ok(()) }
+    /// ```
+    pub fn share(mut self) -> Self {
+        self.share = true;
+        self
     }
 }
 
 /// The answer to [`AddEndpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Added {
     /// A new endpoint was registered.
     New(EndpointId),
     /// The id already existed; nothing changed.
     Existing(EndpointId),
+    /// The id was registered on the connection of `with`
+    /// ([`AddEndpoint::share`]).
+    Shared {
+        /// The id added.
+        endpoint: EndpointId,
+        /// The endpoint whose connection it shares.
+        with: EndpointId,
+    },
 }
 
 impl Handler<AddEndpoint> for SupervisorActor {
@@ -177,9 +238,15 @@ impl Handler<AddEndpoint> for SupervisorActor {
             return Ok(Added::Existing(msg.endpoint));
         }
         msg.config.validate()?;
+        if msg.share {
+            if let Some(added) = self.share(&msg.endpoint, &msg.config) {
+                return Ok(added);
+            }
+        }
         let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].clone();
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         let (id, config) = (msg.endpoint.clone(), Arc::new(msg.config));
+        let config_kept = Arc::clone(&config);
         // The endpoint's TLS wins over the supervisor's (validate, above,
         // built it; this takes the cached config).
         let tls = match &config.tls {
@@ -217,6 +284,7 @@ impl Handler<AddEndpoint> for SupervisorActor {
             max_message_size,
         );
         self.endpoints.insert(msg.endpoint.clone(), handle);
+        self.configs.insert(msg.endpoint.clone(), config_kept);
         self.refresh_groups();
         Ok(Added::New(msg.endpoint))
     }
@@ -245,10 +313,20 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
 
     fn handle(&mut self, msg: RemoveEndpoint, _: &mut Context<Self>) -> Self::Result {
         let removed = self.endpoints.remove(&msg.endpoint);
+        self.configs.remove(&msg.endpoint);
         self.refresh_groups();
         let monitor = self.monitor();
+        // Another id still shares the connection: it stays.
+        let shared = removed.as_ref().is_some_and(|handle| {
+            self.endpoints
+                .values()
+                .any(|other| other.addr() == handle.addr())
+        });
         Box::pin(async move {
             let handle = removed.ok_or_else(|| unknown(&msg.endpoint))?;
+            if shared {
+                return Ok(());
+            }
             handle
                 .addr()
                 .send(Close {
@@ -415,6 +493,7 @@ impl Handler<Shutdown> for SupervisorActor {
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shut_down = true;
         self.global_subscribers.clear();
+        self.configs.clear();
         // Each future owns its address until the reply, so an idle actor
         // cannot end before it has handled the close.
         let closing: Vec<_> = std::mem::take(&mut self.endpoints)
