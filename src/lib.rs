@@ -169,7 +169,7 @@ pub use crate::{
     supervisor::{
         AddEndpoint, AddGroup, AddPool, Added, EndpointEntry, GetAllStatuses, GetEndpoint,
         GetEndpoints, GetGroup, GetMonitor, GetStatus, Reconnect, RemoveEndpoint, RemoveGroup,
-        SendPayload, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+        SendPayload, SendToGroup, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
     },
     verdict::{Urgency, Verdict},
 };

@@ -150,6 +150,14 @@ async fn keyed_sends_stay_on_one_member_and_move_only_while_it_is_down() {
         .unwrap();
     let (owner, moved) = send_keyed(&group, "order-7", "first").await;
     assert!(!moved);
+    // Through the supervisor, the same routing.
+    let via_supervisor = supervisor
+        .send(actix_tether::SendToGroup::new("sessions", "again").key("order-7"))
+        .await
+        .unwrap()
+        .unwrap();
+    via_supervisor.receipt.outcome().await.unwrap();
+    assert_eq!(via_supervisor.member.to_string(), owner);
     for i in 0..5 {
         assert_eq!(
             send_keyed(&group, "order-7", &format!("k{i}")).await,
@@ -252,7 +260,12 @@ async fn a_group_with_no_member_up_refuses_and_a_pool_opens_its_connections() {
     for i in 0..30 {
         send(&pool, &format!("p{i}")).await;
     }
-    assert_eq!(server.next_texts(30).await.len(), 30);
+    // Pushes: no receipt, routed the same way.
+    for i in 0..10 {
+        let member = pool.push(format!("push {i}")).unwrap();
+        assert!(member.as_str().starts_with("pool/"));
+    }
+    assert_eq!(server.next_texts(40).await.len(), 40);
 }
 
 /// Forwards group events into a channel.

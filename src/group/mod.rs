@@ -191,6 +191,22 @@ impl GroupHandle {
         })
     }
 
+    /// Queues one payload on the member the strategy chooses, without a
+    /// mailbox hop and without a receipt (as [`EndpointHandle::push`]);
+    /// answers the member.
+    ///
+    /// # Errors
+    /// An [`Endpoint`](crate::ErrorCategory::Endpoint) error when no member
+    /// is up (a push does not wait); otherwise as the member's
+    /// [`EndpointHandle::push`].
+    pub fn push(&self, payload: impl Into<Payload>) -> Result<EndpointId> {
+        let (members, chosen) = self.choose().ok_or_else(|| self.none_up_error())?;
+        self.current.store(chosen + 1, Ordering::Relaxed);
+        let member = &members[chosen];
+        member.push(payload)?;
+        Ok(member.id().clone())
+    }
+
     /// Sends one payload to the member `key` belongs to (rendezvous
     /// hashing over member names), so the messages of one key (a session,
     /// an order) keep their order on one connection while it is up. When

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use actix::{Context, Handler, Message};
+use actix::{Context, Handler, Message, ResponseFuture};
 
 use super::{AddEndpoint, SupervisorActor};
 use crate::{
     monitor::{GroupMembers, GroupRemoved, SubscribeGroups},
     ConfigError, ConnectionState, EndpointConfig, EndpointHandle, EndpointId, Error, GroupHandle,
-    Members, NoneUp, Result, Strategy,
+    Members, NoneUp, Payload, Result, Routed, Strategy,
 };
 
 /// Adds a named group of endpoints and answers its [`GroupHandle`].
@@ -288,5 +288,53 @@ impl Handler<SubscribeGroups> for SupervisorActor {
     /// Forwards the subscription to the monitor, which watches the groups.
     fn handle(&mut self, msg: SubscribeGroups, _: &mut Context<Self>) {
         self.monitor().do_send(msg);
+    }
+}
+
+/// Sends one payload to a group through the supervisor: to the member its
+/// strategy chooses, or, with a [`key`](Self::key), to the key's member
+/// (as [`GroupHandle::send`] and [`GroupHandle::send_keyed`], which skip
+/// the supervisor's mailbox).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Routed>")]
+pub struct SendToGroup {
+    /// The group's name.
+    pub group: String,
+    /// What to send.
+    pub payload: Payload,
+    /// Routes by this key (rendezvous hashing) instead of the strategy.
+    pub key: Option<Vec<u8>>,
+}
+
+impl SendToGroup {
+    /// Sends `payload` to the group `group`.
+    pub fn new(group: impl Into<String>, payload: impl Into<Payload>) -> Self {
+        Self {
+            group: group.into(),
+            payload: payload.into(),
+            key: None,
+        }
+    }
+
+    /// Routes by `key` (a session, an order id).
+    pub fn key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.key = Some(key.as_ref().to_vec());
+        self
+    }
+}
+
+impl Handler<SendToGroup> for SupervisorActor {
+    type Result = ResponseFuture<Result<Routed>>;
+
+    fn handle(&mut self, msg: SendToGroup, _: &mut Context<Self>) -> Self::Result {
+        let group = self.groups.get(&msg.group);
+        Box::pin(async move {
+            let group =
+                group.ok_or_else(|| Error::endpoint(format!("no group named {}", msg.group)))?;
+            match msg.key {
+                Some(key) => group.send_keyed(key, msg.payload).await,
+                None => group.send(msg.payload).await,
+            }
+        })
     }
 }

@@ -16,7 +16,7 @@ use actix::{
 use futures::future::join_all;
 
 pub use self::{
-    groups::{AddGroup, AddPool, EndpointEntry, GetEndpoints, GetGroup, RemoveGroup},
+    groups::{AddGroup, AddPool, EndpointEntry, GetEndpoints, GetGroup, RemoveGroup, SendToGroup},
     send_payload::{Forwarded, GetEndpoint, SendPayload},
     subscription::{Subscribe, Unsubscribe},
 };
