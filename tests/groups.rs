@@ -513,3 +513,55 @@ async fn an_endpoint_can_share_the_connection_of_one_with_the_same_config() {
         })
         .await;
 }
+
+#[actix::test]
+async fn least_loaded_prefers_the_member_with_the_shorter_round_trip() {
+    use common::chaos::{ChaosProxy, Fault};
+    let mut near = TestServer::start().await;
+    let far = TestServer::start().await;
+    let proxy = ChaosProxy::start(([127, 0, 0, 1], far.port).into()).await;
+    proxy.set(Fault::Latency(Duration::from_millis(40)));
+    let supervisor = supervisor();
+    let quick = |url: String| {
+        fast(&url)
+            .heartbeat_interval(Duration::from_millis(100))
+            .heartbeat_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    add(&supervisor, "near", quick(near.url())).await;
+    add(
+        &supervisor,
+        "far",
+        quick(format!("ws://127.0.0.1:{}/ws", proxy.port)),
+    )
+    .await;
+    let group = supervisor
+        .send(AddGroup::listed("balanced", ["near", "far"]).strategy(Strategy::LeastLoaded))
+        .await
+        .unwrap()
+        .unwrap();
+    // Both up, with round trips measured (bounded wait).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let report = supervisor.send(GetHealthReport::default()).await.unwrap();
+        let measured = ["near", "far"].iter().all(|id| {
+            report
+                .endpoint(id)
+                .is_some_and(|e| e.state.is_up() && e.latency.is_some_and(|l| l.samples >= 2))
+        });
+        if measured {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no round trips measured"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..50 {
+        let (member, _) = send(&group, &format!("balanced {i}")).await;
+        assert_eq!(member, "near", "message {i}");
+    }
+    assert_eq!(near.next_texts(50).await.len(), 50);
+}
