@@ -270,6 +270,11 @@ impl Sender {
     }
 
     /// Whether anything here has a deadline (acknowledgements, batches).
+    /// Messages waiting in the outbox.
+    pub(crate) fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
     pub(crate) fn has_deadlines(&self) -> bool {
         self.ack.is_some() || self.coalesce.is_some()
     }

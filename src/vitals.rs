@@ -40,6 +40,8 @@ pub(crate) struct Vitals {
     rtt_micros: AtomicU64,
     /// Sends through handles that have not been answered yet.
     in_flight: AtomicUsize,
+    /// Messages waiting in the outbox, as of the connection's last look.
+    queued: AtomicUsize,
 }
 
 /// The process-wide instant `up_since` counts from.
@@ -100,9 +102,18 @@ impl Vitals {
         }
     }
 
-    /// Sends in flight through handles.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+    /// Sends in flight through handles, and messages waiting in the
+    /// outbox: the load a router weighs.
+    pub(crate) fn load(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed) + self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Records the outbox's depth.
+    pub(crate) fn set_queued(&self, queued: usize) {
+        // Most passes leave it unchanged: no write, no cache line moved.
+        if self.queued.load(Ordering::Relaxed) != queued {
+            self.queued.store(queued, Ordering::Relaxed);
+        }
     }
 
     /// Counts a send in flight until the guard drops.
@@ -158,9 +169,12 @@ mod tests {
         vitals.observe_rtt(Duration::from_millis(4));
         assert_eq!(vitals.rtt(), Some(Duration::from_millis(7)));
         let (one, two) = (vitals.sending(), vitals.sending());
-        assert_eq!(vitals.in_flight(), 2);
+        assert_eq!(vitals.load(), 2);
+        vitals.set_queued(5);
+        assert_eq!(vitals.load(), 7);
         drop(one);
         drop(two);
-        assert_eq!(vitals.in_flight(), 0);
+        vitals.set_queued(0);
+        assert_eq!(vitals.load(), 0);
     }
 }

@@ -122,6 +122,7 @@ impl ConnectionActor {
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
+        self.vitals.set_queued(self.sender.queued());
         let pongs = pass.inbound.take_pongs();
         if !pongs.is_empty() {
             link.pongs(pongs, now, &mut self.samples);

@@ -166,6 +166,7 @@ impl ConnectionActor {
         let receipt = self
             .sender
             .queue(msg.payload, msg.options, Instant::now())?;
+        self.vitals.set_queued(self.sender.queued());
         if let Some(link) = &self.link {
             link.wake();
         }

@@ -440,7 +440,7 @@ fn with_candidates<T>(
         Candidate {
             up_for: up_for.filter(|_| !excluded(m)),
             rtt: vitals.rtt(),
-            load: vitals.in_flight(),
+            load: vitals.load(),
         }
     };
     if members.len() <= ON_STACK {

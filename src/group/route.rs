@@ -11,9 +11,10 @@ pub enum Strategy {
     /// Each message to the next member in turn.
     RoundRobin,
     /// The lighter of two members picked at random ("power of two
-    /// choices"): cost = (round trip in microseconds + 1) x (sends in
-    /// flight + 1), the round trip being a moving average of heartbeat
-    /// round trips (0 before the first one).
+    /// choices"): cost = (round trip in microseconds + 1) x (load + 1),
+    /// the round trip being a moving average of heartbeat round trips (0
+    /// before the first one) and the load the sends in flight through
+    /// handles plus the messages waiting in the member's outbox.
     LeastLoaded,
     /// The first member in priority order (the group's list order) that
     /// is up. After a failover, traffic goes back to a higher-priority
@@ -40,7 +41,7 @@ pub(crate) struct Candidate {
     pub(crate) up_for: Option<Duration>,
     /// Its moving-average round trip, if measured.
     pub(crate) rtt: Option<Duration>,
-    /// Sends in flight.
+    /// Sends in flight and messages queued.
     pub(crate) load: usize,
 }
 
