@@ -72,7 +72,13 @@ async fn setup(
             .await
             .unwrap()
             .unwrap();
-        handles.push(supervisor.send(GetEndpoint::new(id)).await.unwrap().unwrap());
+        handles.push(
+            supervisor
+                .send(GetEndpoint::new(id))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     let ids: Vec<String> = (0..MEMBERS).map(|i| format!("m{i}")).collect();
     let group = supervisor
