@@ -68,9 +68,11 @@ impl Framing {
     /// and encodes [`Payload`]s: `make` builds one per connection.
     ///
     /// A decoder error is a [`Protocol`](crate::ErrorCategory::Protocol)
-    /// fault (a socket's I/O error, other than `InvalidData` or `Other`, is
-    /// a network failure); an encoder error fails that one send. The codec
-    /// bounds its own buffering: `max_message_size` is not applied to it.
+    /// fault, except when the socket failed (a reset, a broken pipe, a
+    /// broken TLS record): that is a network failure whatever error type
+    /// the codec wraps it in. An encoder error fails that one send, and
+    /// nothing it wrote before failing is sent. The codec bounds its own
+    /// buffering: `max_message_size` is not applied to it.
     ///
     /// ```
     /// use actix_codec::{Decoder, Encoder};
