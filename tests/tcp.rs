@@ -456,6 +456,15 @@ async fn tcp_urls_need_a_port_and_no_user_info_and_framing_is_for_tcp_only() {
     assert_eq!(field(EndpointConfig::tcp("tcp://127.0.0.1")), Err("url"));
     assert_eq!(field(EndpointConfig::tcp("ws://127.0.0.1:1")), Err("url"));
     assert_eq!(field(EndpointConfig::tcp("tcp://u:p@h:1")), Err("url"));
+    assert_eq!(field(EndpointConfig::tcp("tcp://h:1/")), Ok(()));
+    for extra in ["/path", "?key=secret", "#f", "/p?q#f"] {
+        let err = EndpointConfig::tcp(format!("tcp://h:1{extra}"))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "url", "{extra}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(err.to_string().contains("path, query or fragment"), "{err}");
+    }
     assert_eq!(
         field(EndpointConfig::tcp("tcp://h:1").header("X-Key", "v")),
         Err("headers")

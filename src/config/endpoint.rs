@@ -152,7 +152,9 @@ pub struct EndpointConfig {
     pub sse: SseConfig,
     /// TCP only: how the byte stream is cut into messages. Default
     /// [`Framing::Lines`]; `build()` refuses another on other transports.
-    #[serde(default)]
+    /// A [`Framing::codec`] is a closure: serialising leaves it out, as it
+    /// does the other closures (read back, the config frames by lines).
+    #[serde(default, skip_serializing_if = "Framing::is_codec")]
     pub framing: Framing,
     /// Messages queued while not connected (or not yet authenticated).
     /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024). Payloads pushed with
