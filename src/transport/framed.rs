@@ -26,7 +26,11 @@ use crate::{Error, ErrorCategory, Payload};
 /// failure. The end of the stream ends the connection; so does a TLS peer
 /// that ends the stream without a `close_notify` alert, when no part of a
 /// message is buffered (with part of one, it is a network failure: the
-/// message may be truncated).
+/// message may be truncated). "Buffered" means in the read buffer: leave
+/// a partial message there (as the built-in codecs do), for a codec that
+/// takes part of one into its own state cannot be told from one between
+/// messages.
+///
 /// Bound the decoder's buffering (a longest line or frame) so a peer cannot
 /// grow memory without limit.
 ///
