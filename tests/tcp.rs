@@ -32,6 +32,11 @@ fn tcp(url: &str) -> EndpointBuilder {
         })
 }
 
+/// A `tcps://` endpoint that trusts `pki`'s private CA.
+fn trusting(url: &str, pki: &Pki) -> EndpointBuilder {
+    tcp(url).tls(TlsSettings::private_ca(&pki.ca_pem))
+}
+
 async fn start() -> (Addr<SupervisorActor>, Events) {
     let supervisor = supervisor();
     let events = Events::start();
@@ -414,10 +419,7 @@ async fn tcps_trusts_a_private_ca_and_reports_an_untrusted_certificate() {
     let server =
         ByteServer::start_tls(pki.server(false), |_| (b"secure\r\n".to_vec(), End::Hold)).await;
     let (supervisor, mut events) = start().await;
-    let trusted = tcp(&server.url())
-        .tls(TlsSettings::private_ca(&pki.ca_pem))
-        .build()
-        .unwrap();
+    let trusted = trusting(&server.url(), &pki).build().unwrap();
     add(&supervisor, "trusted", trusted).await;
     first_into(&mut events, ConnectionState::Connected).await;
     assert_eq!(next_bytes(&mut events).await, b"secure");
@@ -440,10 +442,7 @@ async fn tcps_refused_for_a_missing_client_certificate_is_a_tls_failure() {
     let server =
         ByteServer::start_tls(pki.server(true), |_| (b"never\n".to_vec(), End::Hold)).await;
     let (supervisor, mut events) = start().await;
-    let config = tcp(&server.url())
-        .tls(TlsSettings::private_ca(&pki.ca_pem))
-        .build()
-        .unwrap();
+    let config = trusting(&server.url(), &pki).build().unwrap();
     add(&supervisor, "anonymous", config).await;
     let reason = first_failure_of(&mut events, "anonymous").await;
     assert_eq!(reason.category(), ErrorCategory::Tls, "{reason}");
@@ -457,6 +456,15 @@ async fn tcp_urls_need_a_port_and_no_user_info_and_framing_is_for_tcp_only() {
     assert_eq!(field(EndpointConfig::tcp("tcp://127.0.0.1")), Err("url"));
     assert_eq!(field(EndpointConfig::tcp("ws://127.0.0.1:1")), Err("url"));
     assert_eq!(field(EndpointConfig::tcp("tcp://u:p@h:1")), Err("url"));
+    assert_eq!(field(EndpointConfig::tcp("tcp://h:1/")), Ok(()));
+    for extra in ["/path", "?key=secret", "#f", "/p?q#f"] {
+        let err = EndpointConfig::tcp(format!("tcp://h:1{extra}"))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "url", "{extra}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(err.to_string().contains("path, query or fragment"), "{err}");
+    }
     assert_eq!(
         field(EndpointConfig::tcp("tcp://h:1").header("X-Key", "v")),
         Err("headers")
@@ -516,4 +524,120 @@ async fn a_user_codec_frames_the_stream() {
         .unwrap()
         .unwrap();
     assert_eq!(server.read_until(0, b",").await, b"hi,");
+}
+
+/// TCP has no close handshake, so a close must write out everything
+/// queued before its FIN: a message larger than the socket buffers, to a
+/// peer that has not read yet, arrives whole.
+#[actix::test]
+async fn closing_writes_out_everything_queued_before_the_fin() {
+    const LEN: usize = 32 << 20;
+    let mut server = DrainServer::start().await;
+    let (supervisor, mut events) = start().await;
+    let config = tcp(&server.url())
+        .max_message_size(LEN)
+        .close_timeout(WAIT)
+        .build()
+        .unwrap();
+    add(&supervisor, "big", config).await;
+    first_into(&mut events, ConnectionState::Connected).await;
+    supervisor
+        .send(SendPayload::new("big", "x".repeat(LEN)))
+        .await
+        .unwrap()
+        .unwrap();
+    let removed = supervisor.send(actix_tether::RemoveEndpoint::new("big"));
+    first_into(&mut events, ConnectionState::Closing).await;
+    assert_eq!(server.drain().await, LEN + 2, "the line and its CRLF");
+    removed.await.unwrap().unwrap();
+}
+
+/// The commas codec behind an error enum of its own, as tokio-util's
+/// codecs have (`LinesCodecError::Io`).
+struct EnumCommas(Commas);
+
+#[derive(Debug)]
+enum CommasError {
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for CommasError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
+}
+
+impl std::fmt::Display for CommasError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(err) => write!(f, "commas: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for CommasError {}
+
+impl actix_codec::Decoder for EnumCommas {
+    type Item = Payload;
+    type Error = CommasError;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Payload>, CommasError> {
+        Ok(self.0.decode(src)?)
+    }
+}
+
+impl actix_codec::Encoder<Payload> for EnumCommas {
+    type Error = CommasError;
+
+    fn encode(&mut self, item: Payload, dst: &mut bytes::BytesMut) -> Result<(), CommasError> {
+        Ok(self.0.encode(item, dst)?)
+    }
+}
+
+/// A reset is the socket's failure, not a bad frame, whatever error type
+/// the user's codec wraps it in.
+#[actix::test]
+async fn a_reset_under_a_user_codec_with_its_own_error_type_is_a_network_failure() {
+    let (supervisor, mut events) = start().await;
+    let server = ByteServer::start(|_| (Vec::new(), End::Reset)).await;
+    let config = tcp(&server.url())
+        .framing(Framing::codec(|| EnumCommas(Commas)))
+        .build()
+        .unwrap();
+    add(&supervisor, "enum", config).await;
+    let reason = first_failure_of(&mut events, "enum").await;
+    assert_eq!(reason.category(), ErrorCategory::Network, "{reason}");
+}
+
+/// A TLS server that ends the stream without `close_notify`, between
+/// messages, closed it; one that does so inside a line may have cut it
+/// short: that line is never delivered as whole.
+#[actix::test]
+async fn a_tls_fin_without_close_notify_is_closed_by_peer_between_messages_only() {
+    let pki = Pki::new();
+    let (supervisor, mut events) = start().await;
+    let between = ByteServer::start_tls(pki.server(false), |_| {
+        (b"bye\n".to_vec(), End::FinWithoutCloseNotify)
+    })
+    .await;
+    let config = trusting(&between.url(), &pki).build().unwrap();
+    add(&supervisor, "between", config).await;
+    assert_eq!(next_bytes(&mut events).await, b"bye");
+    let reason = first_failure_of(&mut events, "between").await;
+    assert_eq!(reason.category(), ErrorCategory::ClosedByPeer, "{reason}");
+    supervisor
+        .send(actix_tether::RemoveEndpoint::new("between"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let inside = ByteServer::start_tls(pki.server(false), |_| {
+        (b"trunc".to_vec(), End::FinWithoutCloseNotify)
+    })
+    .await;
+    let config = trusting(&inside.url(), &pki).build().unwrap();
+    add(&supervisor, "inside", config).await;
+    let reason = first_failure_of(&mut events, "inside").await;
+    assert_eq!(reason.category(), ErrorCategory::Network, "{reason}");
+    assert!(events.messages.try_recv().is_err(), "no truncated line");
 }

@@ -22,7 +22,7 @@ use actix_rt::{
 };
 use actix_tether::{config::Framing, AuthReply, EndpointBuilder, Payload};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender},
 };
 
@@ -210,9 +210,13 @@ async fn serve(id: usize, stream: TcpStream, shared: Arc<Shared>) {
             let _hold = (lines, write);
             return std::future::pending().await;
         }
+        // At most one byte past MAX_LINE, so a line without an end cannot
+        // grow the buffer without limit.
+        let room = u64::try_from((MAX_LINE + 1).saturating_sub(line.len())).unwrap_or(0);
+        let mut bounded = (&mut lines).take(room);
         let reply = tokio::select! {
             // `read_until` keeps what it read when the tick wins.
-            read = lines.read_until(b'\n', &mut line) => match read {
+            read = bounded.read_until(b'\n', &mut line) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(_) if line.len() > MAX_LINE || !line.ends_with(b"\n") => return,
                 Ok(_) => {

@@ -22,7 +22,9 @@ impl EndpointBuilder {
         self
     }
 
-    /// Bound on a close handshake we start. Default 5 s.
+    /// Bound on a close we start: WebSocket's close handshake, or writing
+    /// out what is queued before a TCP stream's FIN (a peer that stops
+    /// reading is dropped after it). Default 5 s.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.0.close_timeout = timeout;
         self

@@ -79,7 +79,9 @@ pub struct EndpointConfig {
     /// Bound on one attempt. Default [`DEFAULT_CONNECT_TIMEOUT`] (10 s).
     #[serde(default = "default_connect_timeout", with = "serde_duration")]
     pub connect_timeout: Duration,
-    /// Bound on a close handshake we start. Default [`DEFAULT_CLOSE_TIMEOUT`] (5 s).
+    /// Bound on a close we start: WebSocket's close handshake, or writing
+    /// out what is queued before a TCP stream's FIN (a peer that stops
+    /// reading is dropped after it). Default [`DEFAULT_CLOSE_TIMEOUT`] (5 s).
     #[serde(default = "default_close_timeout", with = "serde_duration")]
     pub close_timeout: Duration,
     /// Heartbeat settings.
@@ -152,7 +154,9 @@ pub struct EndpointConfig {
     pub sse: SseConfig,
     /// TCP only: how the byte stream is cut into messages. Default
     /// [`Framing::Lines`]; `build()` refuses another on other transports.
-    #[serde(default)]
+    /// A [`Framing::codec`] is a closure: serialising leaves it out, as it
+    /// does the other closures (read back, the config frames by lines).
+    #[serde(default, skip_serializing_if = "Framing::is_codec")]
     pub framing: Framing,
     /// Messages queued while not connected (or not yet authenticated).
     /// Default [`DEFAULT_OUTBOX_CAPACITY`] (1024). Payloads pushed with

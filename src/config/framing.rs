@@ -58,7 +58,10 @@ pub enum Framing {
     /// Frames of a big-endian `u32` length, then that many bytes.
     #[serde(rename = "u32")]
     LengthU32,
-    /// A codec of your own (see [`Framing::codec`]).
+    /// A codec of your own (see [`Framing::codec`]). A closure, so serde
+    /// neither reads nor writes it: a serialised
+    /// [`EndpointConfig`](crate::EndpointConfig) leaves it out, as it does
+    /// its other closures.
     #[serde(skip)]
     Codec(CodecFactory),
 }
@@ -68,9 +71,11 @@ impl Framing {
     /// and encodes [`Payload`]s: `make` builds one per connection.
     ///
     /// A decoder error is a [`Protocol`](crate::ErrorCategory::Protocol)
-    /// fault (a socket's I/O error, other than `InvalidData` or `Other`, is
-    /// a network failure); an encoder error fails that one send. The codec
-    /// bounds its own buffering: `max_message_size` is not applied to it.
+    /// fault, except when the socket failed (a reset, a broken pipe, a
+    /// broken TLS record): that is a network failure whatever error type
+    /// the codec wraps it in. An encoder error fails that one send, and
+    /// nothing it wrote before failing is sent. The codec bounds its own
+    /// buffering: `max_message_size` is not applied to it.
     ///
     /// ```
     /// use actix_codec::{Decoder, Encoder};
@@ -109,6 +114,11 @@ impl Framing {
         Self::Codec(CodecFactory(Arc::new(move |socket| {
             Box::new(FramedSession::new(Framed::new(socket, make())))
         })))
+    }
+
+    /// Whether this is a codec of your own (which serde skips).
+    pub(crate) fn is_codec(&self) -> bool {
+        matches!(self, Self::Codec(_))
     }
 
     /// A short lowercase name, as [`FromStr`](std::str::FromStr) reads it
@@ -204,5 +214,42 @@ mod tests {
         let err = "length".parse::<Framing>().unwrap_err();
         assert_eq!(err.field(), "framing");
         assert_eq!(Framing::default(), Framing::Lines);
+    }
+
+    /// Bytes, one a message.
+    struct Bytewise;
+
+    impl Decoder for Bytewise {
+        type Item = Payload;
+        type Error = std::io::Error;
+        fn decode(&mut self, src: &mut bytes::BytesMut) -> std::io::Result<Option<Payload>> {
+            Ok((!src.is_empty()).then(|| Payload::binary(src.split_to(1).freeze())))
+        }
+    }
+
+    impl Encoder<Payload> for Bytewise {
+        type Error = std::io::Error;
+        fn encode(&mut self, item: Payload, dst: &mut bytes::BytesMut) -> std::io::Result<()> {
+            dst.extend_from_slice(item.as_bytes());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_config_with_a_codec_serialises_without_it_like_its_other_closures() {
+        let config = crate::EndpointConfig::tcp("tcp://127.0.0.1:7000")
+            .framing(Framing::codec(|| Bytewise))
+            .build()
+            .unwrap();
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json.get("framing").is_none(), "{json}");
+        assert!(json.get("url").is_some(), "{json}");
+        let back: crate::EndpointConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back.framing, Framing::Lines);
+        let lines = crate::EndpointConfig::tcp("tcp://127.0.0.1:7000")
+            .framing(Framing::Blocks)
+            .build()
+            .unwrap();
+        assert_eq!(serde_json::to_value(&lines).unwrap()["framing"], "blocks");
     }
 }

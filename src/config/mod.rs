@@ -41,8 +41,9 @@ pub const DEFAULT_RECONNECT_RATE: u32 = 1000;
 /// How long one attempt (DNS, TCP, TLS and handshake) may take. 10 s covers a
 /// slow TLS handshake across continents without stalling a dead endpoint long.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a close we start waits for the peer's close frame before dropping
-/// the TCP connection.
+/// How long a close we start waits for the peer's close frame (WebSocket),
+/// or for what is queued to be written out before the FIN (raw TCP), before
+/// dropping the TCP connection.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Heartbeat interval: well under the 60 s idle timeout of common proxies and
 /// load balancers, so a quiet connection is never cut for idleness.

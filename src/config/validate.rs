@@ -129,6 +129,18 @@ impl EndpointConfig {
         if port.is_none() {
             return Err(ConfigError::new("url", "a tcp url needs a port"));
         }
+        // A raw stream has no request to carry them: refuse rather than
+        // drop them silently (the message never repeats the url, whose
+        // query may hold a secret).
+        if let Some(parts) = crate::url::split(&self.url) {
+            if !matches!(parts.path, "" | "/") || parts.query.is_some() || parts.fragment.is_some()
+            {
+                return Err(ConfigError::new(
+                    "url",
+                    "a tcp url cannot carry a path, query or fragment: use tcp://host:port",
+                ));
+            }
+        }
         Ok(())
     }
 

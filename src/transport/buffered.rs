@@ -96,7 +96,14 @@ impl<I, C: Encoder<I>> Encoder<I> for Buffered<C> {
 
     #[inline]
     fn encode(&mut self, item: I, dst: &mut BytesMut) -> Result<(), C::Error> {
-        self.codec.encode(item, dst)
+        // An encoder that fails partway must not leave half a message
+        // queued in front of the next one.
+        let before = dst.len();
+        let done = self.codec.encode(item, dst);
+        if done.is_err() {
+            dst.truncate(before);
+        }
+        done
     }
 }
 
@@ -136,6 +143,32 @@ mod tests {
         assert!(codec.decode(&mut buf).unwrap().is_none());
         assert_eq!(&buf[..], &[1, 2]);
         assert!(buf.capacity() <= QUIET_CAPACITY * 2, "{}", buf.capacity());
+    }
+
+    /// Writes its message's first byte, then refuses messages longer
+    /// than one byte.
+    struct Partial;
+
+    impl Encoder<&'static [u8]> for Partial {
+        type Error = std::io::Error;
+        fn encode(&mut self, item: &'static [u8], dst: &mut BytesMut) -> std::io::Result<()> {
+            dst.extend_from_slice(&item[..1]);
+            if item.len() > 1 {
+                return Err(std::io::Error::other("too long"));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_encode_leaves_nothing_of_its_message_queued() {
+        let mut codec = Buffered::new(Partial);
+        let mut dst = BytesMut::new();
+        codec.encode(b"a", &mut dst).unwrap();
+        codec.encode(b"xyz", &mut dst).unwrap_err();
+        assert_eq!(&dst[..], b"a");
+        codec.encode(b"b", &mut dst).unwrap();
+        assert_eq!(&dst[..], b"ab");
     }
 
     #[test]

@@ -92,6 +92,7 @@ mod read_buffer;
 mod socket;
 mod sse;
 mod tcp;
+mod watched;
 mod ws;
 
 use std::{

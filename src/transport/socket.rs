@@ -1,7 +1,9 @@
-//! A connected stream to an `http://` or `https://` origin: TCP through
-//! actix-tls's connector (the resolver and TCP connector awc uses), and
-//! for `https://` a TLS handshake over it with the endpoint's rustls
-//! config (ALPN `http/1.1`), as awc's connector does it.
+//! A connected stream to an `http://`, `https://`, `tcp://` or `tcps://`
+//! address: TCP through actix-tls's connector (the resolver and TCP
+//! connector awc uses), and for `https://` and `tcps://` a TLS handshake
+//! over it with the rustls config the caller gives, as awc's connector
+//! does it (the HTTP transports' config offers ALPN `http/1.1`; a raw
+//! `tcps://` stream's offers none unless the user's config has some).
 
 use std::sync::Arc;
 
@@ -19,8 +21,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 /// A connected TCP stream, or TLS over one.
 pub(crate) type Socket = Box<dyn Io>;
 
-/// Where an `http://` or `https://` URL points, and how a request to it
-/// names it.
+/// Where an `http://`, `https://`, `tcp://` or `tcps://` URL points, and
+/// how a request to it names it (HTTP only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     /// `https://` or `tcps://`.
@@ -88,7 +90,7 @@ impl Target {
         })
     }
 
-    /// Connects: TCP, then TLS with `tls` for `https://`.
+    /// Connects: TCP, then TLS with `tls` for `https://` and `tcps://`.
     ///
     /// # Errors
     /// A [`Tls`](ErrorCategory::Tls) error for anything rustls reported

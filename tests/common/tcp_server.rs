@@ -1,6 +1,7 @@
 //! An in-process raw TCP server on 127.0.0.1:0, plain or TLS: it writes
 //! what a script gives each connection, then holds it (reporting every
-//! byte it reads), closes it with a FIN, or resets it.
+//! byte it reads), closes it with a FIN (under TLS with or without
+//! `close_notify`), or resets it.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -25,6 +26,9 @@ pub enum End {
     Fin,
     /// Resets it (plain TCP only): an RST.
     Reset,
+    /// Ends the TCP stream under TLS (a FIN) without TLS's `close_notify`
+    /// alert (TLS only).
+    FinWithoutCloseNotify,
 }
 
 /// What a connection saw.
@@ -84,6 +88,18 @@ impl ByteServer {
                             let _ = stream.set_linger(Some(std::time::Duration::ZERO));
                         }
                         None => serve(stream, id, &writes, end, &sent).await,
+                        Some(acceptor) if end == End::FinWithoutCloseNotify => {
+                            if let Ok(mut tls) = acceptor.call(stream).await {
+                                if tls.write_all(&writes).await.is_ok() && tls.flush().await.is_ok()
+                                {
+                                    let tcp = tls.get_mut().0;
+                                    let _ = tcp.shutdown().await;
+                                    // Until the client closes: no reset.
+                                    let mut buf = [0u8; 4096];
+                                    while let Ok(1..) = tcp.read(&mut buf).await {}
+                                }
+                            }
+                        }
                         Some(acceptor) => {
                             if let Ok(tls) = acceptor.call(stream).await {
                                 serve(tls, id, &writes, end, &sent).await;
@@ -146,5 +162,63 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = [0u8; 4096];
     while let Ok(n @ 1..) = stream.read(&mut buf).await {
         let _ = sent.send(Seen::Read(id, buf[..n].to_vec()));
+    }
+}
+
+/// A server for one connection that reads nothing until told to, then
+/// reads to the end of the stream and reports how many bytes came: a peer
+/// slow enough that a large message waits in the client's buffers.
+pub struct DrainServer {
+    pub port: u16,
+    go: Option<tokio::sync::oneshot::Sender<()>>,
+    total: tokio::sync::oneshot::Receiver<usize>,
+    task: actix_rt::task::JoinHandle<()>,
+}
+
+impl DrainServer {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let (go, wait) = tokio::sync::oneshot::channel();
+        let (report, total) = tokio::sync::oneshot::channel();
+        let task = actix_rt::spawn(async move {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = wait.await;
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0;
+            while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                total += n;
+            }
+            let _ = report.send(total);
+        });
+        Self {
+            port,
+            go: Some(go),
+            total,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts reading; the bytes read by the end of the stream.
+    pub async fn drain(&mut self) -> usize {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
+        }
+        tokio::time::timeout(WAIT, &mut self.total)
+            .await
+            .expect("the stream did not end in time")
+            .expect("the server stopped")
+    }
+}
+
+impl Drop for DrainServer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -21,6 +21,12 @@ pub(crate) struct BlockCodec {
     line_start: usize,
     /// Where the block's content ends so far (0: no content line yet).
     content_end: usize,
+    /// Bytes of the buffer already searched for a line feed, so input
+    /// that trickles in is searched once, not once per read.
+    scanned: usize,
+    /// Bytes searched in all (tests check the search is linear).
+    #[cfg(test)]
+    searched: usize,
 }
 
 impl BlockCodec {
@@ -32,17 +38,34 @@ impl BlockCodec {
             banner,
             line_start: 0,
             content_end: 0,
+            scanned: 0,
+            #[cfg(test)]
+            searched: 0,
         }
     }
 
     fn reset(&mut self) {
         self.line_start = 0;
         self.content_end = 0;
+        self.scanned = 0;
+    }
+
+    /// The next line feed at or after `from` in `src`, searching only
+    /// bytes not searched before; remembers how far it searched.
+    fn next_line_feed(&mut self, src: &[u8], from: usize) -> Option<usize> {
+        let start = self.scanned.max(from).min(src.len());
+        let found = memchr::memchr(b'\n', &src[start..]).map(|at| start + at);
+        self.scanned = found.map_or(src.len(), |end| end + 1);
+        #[cfg(test)]
+        {
+            self.searched += self.scanned - start;
+        }
+        found
     }
 
     /// The banner line, once it is complete.
     fn banner(&mut self, src: &mut BytesMut) -> io::Result<Option<Payload>> {
-        let Some(end) = memchr::memchr(b'\n', src) else {
+        let Some(end) = self.next_line_feed(src, 0) else {
             if without_cr(src) > self.max {
                 return Err(too_long("banner line", self.max));
             }
@@ -53,6 +76,7 @@ impl BlockCodec {
             return Err(too_long("banner line", self.max));
         }
         self.banner = false;
+        self.reset();
         text(take(src, len, end + 1 - len), "banner line").map(Some)
     }
 }
@@ -66,8 +90,7 @@ impl Decoder for BlockCodec {
             return self.banner(src);
         }
         // Bounded by the buffer: each round moves past one line.
-        while let Some(at) = memchr::memchr(b'\n', &src[self.line_start..]) {
-            let end = self.line_start + at;
+        while let Some(end) = self.next_line_feed(src, self.line_start) {
             let line_end = self.line_start + without_cr(&src[self.line_start..end]);
             if line_end > self.line_start {
                 if line_end > self.max {
@@ -144,6 +167,41 @@ mod tests {
                 "{outcome:?}"
             );
         }
+    }
+
+    #[test]
+    fn input_that_trickles_in_is_searched_once() {
+        for banner in [false, true] {
+            let mut codec = BlockCodec::new(1 << 20, banner);
+            let mut buf = BytesMut::new();
+            let mut fed = 0;
+            if banner {
+                buf.extend_from_slice(b"hello\r\n");
+                fed += 7;
+                let first = codec.decode(&mut buf).unwrap().unwrap();
+                assert_eq!(first.as_text(), Some("hello"));
+            }
+            // A 256 KiB line, 256 bytes a read; then the block's end.
+            for _ in 0..1024 {
+                buf.extend_from_slice(&[b'x'; 256]);
+                fed += 256;
+                assert!(codec.decode(&mut buf).unwrap().is_none());
+                assert_eq!(codec.scanned, buf.len(), "searched up to the end");
+            }
+            buf.extend_from_slice(b"\r\n\r\n");
+            fed += 4;
+            let block = codec.decode(&mut buf).unwrap().unwrap();
+            assert_eq!(block.as_bytes().len(), 256 * 1024);
+            assert!(codec.searched <= fed, "{} > {fed}", codec.searched);
+        }
+        // A long banner line trickling in too.
+        let mut codec = BlockCodec::new(1 << 20, true);
+        let mut buf = BytesMut::new();
+        for _ in 0..1024 {
+            buf.extend_from_slice(&[b'b'; 256]);
+            assert!(codec.decode(&mut buf).unwrap().is_none());
+        }
+        assert_eq!(codec.searched, 256 * 1024);
     }
 
     #[test]

@@ -72,10 +72,12 @@ impl Decoder for LengthCodec {
             .filter(|len| *len <= self.max)
             .ok_or_else(|| too_long("frame", self.max))?;
         let header = self.width.bytes();
-        if src.len() < header + len {
+        // Saturating: `max` may be as large as `usize::MAX`.
+        let whole = header.saturating_add(len);
+        if src.len() < whole {
             // Room for the rest, a bounded step at a time: a peer that
             // announces a large frame and stalls holds little memory.
-            src.reserve((header + len - src.len()).min(RESERVE_STEP));
+            src.reserve((whole - src.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         src.advance(header);

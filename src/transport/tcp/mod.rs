@@ -2,9 +2,12 @@
 //! `tcps://host:port`, framed by the endpoint's [`Framing`] into a
 //! [`FramedSession`]. It has no protocol pings (use an application
 //! heartbeat, or silence detection) and no close handshake: closing shuts
-//! the write side down; a server's FIN ends the connection
-//! ([`ClosedByPeer`](crate::ErrorCategory::ClosedByPeer)), a reset fails it
-//! ([`Network`](crate::ErrorCategory::Network)).
+//! the write side down, once everything queued is written; a server's FIN
+//! ends the connection ([`ClosedByPeer`](crate::ErrorCategory::ClosedByPeer)),
+//! a reset fails it ([`Network`](crate::ErrorCategory::Network)). Over
+//! TLS, a FIN without a `close_notify` alert ends the connection as a FIN
+//! does when no part of a message is buffered, and fails it as a network
+//! error when one is (the message may have been cut short).
 
 mod blocks;
 mod length;
