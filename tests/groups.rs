@@ -202,6 +202,13 @@ async fn broadcast_reaches_every_member_that_is_up_and_lookups_filter_by_tag() {
         .await
         .unwrap()
         .unwrap();
+    // An id listed twice is one member: nothing is sent twice.
+    let doubled = supervisor
+        .send(AddGroup::listed("doubled", ["e0", "e0"]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doubled.members().len(), 1);
     let sent = group.broadcast("to all").await.unwrap();
     assert_eq!(sent.len(), 2);
     for (_, receipt) in sent {
@@ -481,6 +488,18 @@ async fn an_endpoint_can_share_the_connection_of_one_with_the_same_config() {
         .unwrap()
         .unwrap();
     assert_eq!(ui.tags()["who"], "ui");
+    // Two ids of one connection are one group member.
+    let both = supervisor
+        .send(AddGroup::listed("both", ["chat", "chat-ui"]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(both.members().len(), 1);
+    let err = both
+        .acquire(Duration::MAX)
+        .await
+        .map(|lease| lease.id().clone());
+    assert_eq!(err.unwrap().as_str(), "chat");
     ui.send("through the ui id")
         .await
         .unwrap()

@@ -293,7 +293,10 @@ impl GroupHandle {
     /// was free within `timeout`.
     pub async fn acquire(&self, timeout: Duration) -> Result<Lease> {
         self.leases.count_request();
-        let deadline = Instant::now() + timeout;
+        // `Duration::MAX` waits as long as an Instant can count.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(far_future);
         // Each round takes a free member or waits until a lease is given
         // back or a recheck is due, within the deadline.
         loop {
@@ -375,7 +378,10 @@ impl GroupHandle {
                 ),
             )
         })?;
-        let deadline = Instant::now() + timeout;
+        // `Duration::MAX` waits as long as an Instant can count.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(far_future);
         // Each round looks again, or sleeps until the next look, within
         // the deadline.
         loop {
@@ -474,4 +480,11 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The latest instant a deadline can name (about 30 years ahead).
+fn far_future() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(30 * 365 * 24 * 3600))
+        .unwrap_or(now)
 }

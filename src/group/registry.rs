@@ -30,7 +30,7 @@ pub enum Members {
 impl Members {
     /// The registered endpoints this rule picks, in group order.
     fn pick(&self, endpoints: &BTreeMap<EndpointId, EndpointHandle>) -> Arc<[EndpointHandle]> {
-        match self {
+        let picked: Vec<EndpointHandle> = match self {
             Self::Listed(ids) => ids
                 .iter()
                 .filter_map(|id| endpoints.get(id).cloned())
@@ -40,7 +40,16 @@ impl Members {
                 .filter(|handle| handle.tags().get(key) == Some(value))
                 .cloned()
                 .collect(),
+        };
+        // One member per connection: an id listed twice, or two ids
+        // sharing one connection, would get a message twice.
+        let mut members: Vec<EndpointHandle> = Vec::with_capacity(picked.len());
+        for handle in picked {
+            if !members.iter().any(|m| m.addr() == handle.addr()) {
+                members.push(handle);
+            }
         }
+        members.into()
     }
 }
 
