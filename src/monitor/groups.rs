@@ -138,6 +138,11 @@ impl GroupWatch {
         self.forget_strays();
     }
 
+    /// Whether `endpoint` is in a group.
+    pub(crate) fn watches(&self, endpoint: &EndpointId) -> bool {
+        self.members.contains_key(endpoint)
+    }
+
     /// An endpoint's score or state changed: re-reads its groups.
     pub(crate) fn on_endpoint(&mut self, endpoint: &EndpointId, now: (u8, bool)) {
         let Some(known) = self.members.get_mut(endpoint) else {

@@ -52,6 +52,10 @@ pub struct MonitorActor {
 impl MonitorActor {
     /// Re-reads the groups `endpoint` is in after its figures changed.
     fn endpoint_changed(&mut self, endpoint: &EndpointId, now: Instant) {
+        // Most endpoints are in no group: no score to compute per flush.
+        if !self.groups.watches(endpoint) {
+            return;
+        }
         if let Some(stats) = self.endpoints.get(endpoint) {
             self.groups.on_endpoint(endpoint, stats.score(now));
         }
