@@ -161,7 +161,7 @@ pub use crate::{
     message::{BurstReceived, MessageReceived, Payload},
     monitor::{
         EndpointHealth, GetHealthReport, GroupHealth, GroupStatusChanged, HealthBand, HealthReport,
-        MonitorActor, SubscribeGroups,
+        MonitorActor, SubscribeGroups, UnsubscribeGroups,
     },
     redact::redact_url,
     sse::SseEvent,
@@ -169,7 +169,7 @@ pub use crate::{
     supervisor::{
         AddEndpoint, AddGroup, AddPool, Added, EndpointEntry, GetAllStatuses, GetEndpoint,
         GetEndpoints, GetGroup, GetMonitor, GetStatus, Reconnect, RemoveEndpoint, RemoveGroup,
-        SendPayload, SendToGroup, Shutdown, Subscribe, SupervisorActor, Unsubscribe,
+        SendPayload, SendToGroup, Shutdown, Subscribe, SupervisorActor, Unsubscribe, MAX_POOL_SIZE,
     },
     verdict::{Urgency, Verdict},
 };

@@ -6,7 +6,7 @@
 use std::{
     collections::VecDeque,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard, PoisonError,
     },
     task::{Context, Poll, Waker},
@@ -19,6 +19,9 @@ use crate::{delivery::overflow, Error, Payload};
 #[derive(Debug)]
 pub(crate) struct PushQueue {
     state: Mutex<State>,
+    /// How many payloads wait, as of the last change (read without the
+    /// lock by routers weighing a member's load).
+    depth: AtomicUsize,
     /// Pushed payloads that were accepted and then never written.
     lost: AtomicU64,
 }
@@ -46,6 +49,7 @@ impl PushQueue {
                 taker: None,
                 waiting: Vec::new(),
             }),
+            depth: AtomicUsize::new(0),
             lost: AtomicU64::new(0),
         })
     }
@@ -66,7 +70,7 @@ impl PushQueue {
         if state.items.len() >= state.capacity {
             return Err((overflow(state.capacity), payload));
         }
-        enqueue(state, payload);
+        self.enqueue(state, payload);
         Ok(())
     }
 
@@ -89,7 +93,7 @@ impl PushQueue {
             return Poll::Pending;
         }
         if let Some(payload) = slot.take() {
-            enqueue(state, payload);
+            self.enqueue(state, payload);
         }
         Poll::Ready(Ok(()))
     }
@@ -107,11 +111,18 @@ impl PushQueue {
         }
         out.reserve(n);
         out.extend(state.items.drain(..n));
+        self.depth.store(state.items.len(), Ordering::Relaxed);
         let remain = !state.items.is_empty();
         let waiting = std::mem::take(&mut state.waiting);
         drop(state);
         waiting.into_iter().for_each(Waker::wake);
         remain
+    }
+
+    /// How many payloads wait (read without the lock: it may be a moment
+    /// old).
+    pub(crate) fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
     }
 
     /// Whether payloads wait.
@@ -136,7 +147,11 @@ impl PushQueue {
 
     /// Drops everything queued, counting it lost; returns how many.
     pub(crate) fn clear(&self) -> u64 {
-        let dropped = std::mem::take(&mut self.state().items).len() as u64;
+        let dropped = {
+            let mut state = self.state();
+            self.depth.store(0, Ordering::Relaxed);
+            std::mem::take(&mut state.items).len() as u64
+        };
         self.note_lost(dropped);
         dropped
     }
@@ -150,15 +165,16 @@ impl PushQueue {
     pub(crate) fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
     }
-}
 
-/// Queues `payload` and wakes the writer if it waits for one.
-fn enqueue(mut state: MutexGuard<'_, State>, payload: Payload) {
-    state.items.push_back(payload);
-    let taker = state.taker.take();
-    drop(state);
-    if let Some(taker) = taker {
-        taker.wake();
+    /// Queues `payload` and wakes the writer if it waits for one.
+    fn enqueue(&self, mut state: MutexGuard<'_, State>, payload: Payload) {
+        state.items.push_back(payload);
+        self.depth.store(state.items.len(), Ordering::Relaxed);
+        let taker = state.taker.take();
+        drop(state);
+        if let Some(taker) = taker {
+            taker.wake();
+        }
     }
 }
 

@@ -30,8 +30,10 @@ const STATES: [ConnectionState; 8] = [
 const RTT_WEIGHT: u64 = 4;
 
 /// One endpoint's vitals, shared by its connection actor and its handles.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Vitals {
+    /// Names this connection among all of the process's, never reused.
+    serial: u64,
     state: AtomicU8,
     /// Milliseconds since [`epoch`] when the connection last came up, plus
     /// one (0: not up).
@@ -42,6 +44,20 @@ pub(crate) struct Vitals {
     in_flight: AtomicUsize,
     /// Messages waiting in the outbox, as of the connection's last look.
     queued: AtomicUsize,
+}
+
+impl Default for Vitals {
+    fn default() -> Self {
+        static SERIALS: AtomicU64 = AtomicU64::new(1);
+        Self {
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
+            state: AtomicU8::default(),
+            up_since: AtomicU64::default(),
+            rtt_micros: AtomicU64::default(),
+            in_flight: AtomicUsize::default(),
+            queued: AtomicUsize::default(),
+        }
+    }
 }
 
 /// The process-wide instant `up_since` counts from.
@@ -55,6 +71,11 @@ fn millis_since_epoch(now: Instant) -> u64 {
 }
 
 impl Vitals {
+    /// This connection's number, unique in the process (never 0).
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+
     /// The state now.
     pub(crate) fn state(&self) -> ConnectionState {
         STATES[usize::from(self.state.load(Ordering::Relaxed)) % STATES.len()]

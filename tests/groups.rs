@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, Context, Handler};
 use actix_tether::{
-    AddEndpoint, AddGroup, AddPool, Added, ConnectionState, ErrorCategory, GetEndpoints, GetGroup,
-    GetHealthReport, GroupHandle, GroupStatusChanged, HealthBand, NoneUp, Strategy,
-    SubscribeGroups, SupervisorActor,
+    AddEndpoint, AddGroup, AddPool, Added, ConnectionState, ErrorCategory, GetAllStatuses,
+    GetEndpoints, GetGroup, GetHealthReport, GroupHandle, GroupStatusChanged, HealthBand, NoneUp,
+    Strategy, SubscribeGroups, SupervisorActor, MAX_POOL_SIZE,
 };
 use common::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -444,7 +444,8 @@ async fn an_endpoint_can_share_the_connection_of_one_with_the_same_config() {
     let supervisor = supervisor();
     let mut events = Events::start();
     events.subscribe_all(&supervisor).await;
-    let config = || fast(&server.url()).tag("who", "first").build().unwrap();
+    let url = server.url();
+    let config = || fast(&url).tag("who", "first").build().unwrap();
     add(&supervisor, "chat", config()).await;
     events.until_state(ConnectionState::Connected).await;
     let ui = fast(&server.url()).tag("who", "ui").build().unwrap();
@@ -508,12 +509,29 @@ async fn an_endpoint_can_share_the_connection_of_one_with_the_same_config() {
         .unwrap();
     assert_eq!(server.next_texts(1).await, ["through the ui id"]);
 
+    // Each id answers the shared connection's status under its own id,
+    // and the group's health reads the connection's figures.
+    let statuses = supervisor.send(GetAllStatuses).await.unwrap();
+    let ids: Vec<&str> = statuses.iter().map(|s| s.endpoint.as_str()).collect();
+    assert_eq!(ids, ["alone", "chat", "chat-ui", "other"]);
+    let report = supervisor.send(GetHealthReport::default()).await.unwrap();
+    let both_health = report.groups.iter().find(|g| g.group == "both").unwrap();
+    assert_eq!((both_health.connected, both_health.total), (1, 1));
+
     // Removing the first id keeps the connection for the second.
     supervisor
         .send(actix_tether::RemoveEndpoint::new("chat"))
         .await
         .unwrap()
         .unwrap();
+    // The connection still carries "chat" in its events: the id cannot
+    // be taken by a new connection meanwhile.
+    let taken = supervisor
+        .send(AddEndpoint::new("chat", config()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(taken.category(), ErrorCategory::Config, "{taken}");
     ui.send("still here")
         .await
         .unwrap()
@@ -531,6 +549,14 @@ async fn an_endpoint_can_share_the_connection_of_one_with_the_same_config() {
             matches!(e, ServerEvent::ClosedByClient { .. })
         })
         .await;
+    // Gone from the monitor's figures with its last id.
+    let report = supervisor.send(GetHealthReport::default()).await.unwrap();
+    let left: Vec<&str> = report
+        .endpoints
+        .iter()
+        .map(|e| e.endpoint.as_str())
+        .collect();
+    assert_eq!(left, ["alone", "other"]);
 }
 
 #[actix::test]
@@ -583,4 +609,106 @@ async fn least_loaded_prefers_the_member_with_the_shorter_round_trip() {
         assert_eq!(member, "near", "message {i}");
     }
     assert_eq!(near.next_texts(50).await.len(), 50);
+}
+
+#[actix::test]
+async fn failover_keeps_its_member_when_one_ahead_of_it_joins_the_group() {
+    let (servers, supervisor, mut events) = servers(2).await;
+    let group = supervisor
+        .send(
+            AddGroup::listed("orders", ["late", "e0", "e1"]).strategy(Strategy::Failover {
+                hysteresis: Duration::from_secs(60),
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    until_up(&group, 2).await;
+    assert_eq!(send(&group, "first").await.0, "e0");
+    // "late" joins ahead of e0 in priority order; just up, it waits out
+    // the hysteresis like a returning primary.
+    add(
+        &supervisor,
+        "late",
+        fast(&servers[1].url()).build().unwrap(),
+    )
+    .await;
+    until_endpoint(&mut events, "late", ConnectionState::Connected).await;
+    until_up(&group, 3).await;
+    for i in 0..5 {
+        assert_eq!(send(&group, &format!("m{i}")).await.0, "e0");
+    }
+}
+
+#[actix::test]
+async fn a_pool_is_refused_whole_when_a_member_name_is_taken_by_another_config() {
+    let server = TestServer::start().await;
+    let supervisor = supervisor();
+    let other = fast(&server.url())
+        .tag("owner", "someone else")
+        .build()
+        .unwrap();
+    add(&supervisor, "jobs/1", other).await;
+    let config = || fast(&server.url()).build().unwrap();
+    let err = supervisor
+        .send(AddPool::new("jobs", config(), 3))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Config, "{err}");
+    assert!(err.message().contains("jobs/1"), "{err}");
+    let ids: Vec<String> = supervisor
+        .send(GetEndpoints::all())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids, ["jobs/1"], "nothing of the pool was added");
+    for (name, size) in [("", 2), ("p", 0), ("p", MAX_POOL_SIZE + 1)] {
+        let err = supervisor
+            .send(AddPool::new(name, config(), size))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            err.category(),
+            ErrorCategory::Config,
+            "{name:?} {size}: {err}"
+        );
+    }
+}
+
+#[actix::test]
+async fn keyed_sends_that_wait_for_a_member_go_out_in_the_order_they_came() {
+    let (mut servers, supervisor, mut events) = servers(1).await;
+    let group = supervisor
+        .send(
+            AddGroup::listed("patient", ["e0"]).when_none_up(NoneUp::Wait {
+                timeout: WAIT,
+                max_waiting: 64,
+            }),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    servers[0].stop().await;
+    until_endpoint(&mut events, "e0", ConnectionState::Reconnecting).await;
+    let texts: Vec<String> = (0..41).map(|i| format!("k{i}")).collect();
+    let sends = texts[..40]
+        .iter()
+        .map(|text| group.send_keyed("order-7", text.clone()));
+    let late = async {
+        // Every send is waiting before the member comes back; one sent
+        // the moment it is up goes behind them, not ahead.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        servers[0].restart().await;
+        until_endpoint(&mut events, "e0", ConnectionState::Connected).await;
+        group.send_keyed("order-7", texts[40].clone()).await
+    };
+    let (routed, late) = futures::join!(futures::future::join_all(sends), late);
+    for routed in routed.into_iter().chain([late]) {
+        routed.unwrap().receipt.outcome().await.unwrap();
+    }
+    assert_eq!(servers[0].next_texts(41).await, texts);
 }

@@ -21,6 +21,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct EndpointHandle {
     id: EndpointId,
+    /// The id of the endpoint that opened the connection: the one its
+    /// events and figures carry (`id` too, unless this id shares it).
+    connection: EndpointId,
     addr: Addr<ConnectionActor>,
     pushed: Arc<PushQueue>,
     vitals: Arc<Vitals>,
@@ -38,6 +41,7 @@ impl EndpointHandle {
         max_message_size: usize,
     ) -> Self {
         Self {
+            connection: id.clone(),
             id,
             addr,
             pushed,
@@ -60,6 +64,12 @@ impl EndpointHandle {
         &self.vitals
     }
 
+    /// What a router weighs: sends in flight through handles, messages in
+    /// the outbox, and pushes not yet taken into it.
+    pub(crate) fn load(&self) -> usize {
+        self.vitals.load() + self.pushed.depth()
+    }
+
     pub(crate) fn addr(&self) -> &Addr<ConnectionActor> {
         &self.addr
     }
@@ -67,6 +77,14 @@ impl EndpointHandle {
     /// The endpoint.
     pub fn id(&self) -> &EndpointId {
         &self.id
+    }
+
+    /// The id its connection's events and monitor figures carry: its own,
+    /// or, for an endpoint added with
+    /// [`AddEndpoint::share`](crate::AddEndpoint::share), that of the
+    /// endpoint whose connection it shares.
+    pub fn connection(&self) -> &EndpointId {
+        &self.connection
     }
 
     /// The endpoint's tags ([`EndpointBuilder::tag`](crate::EndpointBuilder::tag)).

@@ -4,11 +4,14 @@
 
 use std::{
     collections::{HashSet, VecDeque},
+    future::Future,
     ops::Deref,
+    pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
+    task::{Context, Poll},
 };
 
 use futures::channel::oneshot;
@@ -53,22 +56,20 @@ impl LeaseBook {
         self.book().leased.insert(id.clone())
     }
 
-    /// A waiter, woken when a lease is given back.
-    pub(super) fn wait(&self) -> oneshot::Receiver<()> {
+    /// A waiter, woken when a lease is given back. Waiters that gave up
+    /// are dropped here, so the list holds only those still waiting.
+    pub(super) fn wait(&self) -> GivenBack<'_> {
         let (tx, rx) = oneshot::channel();
-        self.book().waiters.push_back(tx);
-        rx
+        let mut book = self.book();
+        book.waiters.retain(|waiter| !waiter.is_canceled());
+        book.waiters.push_back(tx);
+        GivenBack { rx, book: self }
     }
 
     fn release(&self, id: &EndpointId) {
         let mut book = self.book();
         book.leased.remove(id);
-        // The first waiter still waiting is woken; gone ones are skipped.
-        while let Some(waiter) = book.waiters.pop_front() {
-            if waiter.send(()).is_ok() {
-                break;
-            }
-        }
+        wake_one(&mut book);
     }
 
     pub(super) fn count_request(&self) {
@@ -90,6 +91,39 @@ impl LeaseBook {
             self.granted.load(Ordering::Relaxed),
             self.timeouts.load(Ordering::Relaxed),
         )
+    }
+}
+
+/// Wakes the first waiter still waiting; gone ones are skipped.
+fn wake_one(book: &mut Book) {
+    while let Some(waiter) = book.waiters.pop_front() {
+        if waiter.send(()).is_ok() {
+            break;
+        }
+    }
+}
+
+/// Resolves when a lease is given back. Dropped after being woken without
+/// having been polled to that wake-up, it passes the wake-up on to the
+/// next waiter, so a given-back lease never waits for a recheck.
+pub(super) struct GivenBack<'a> {
+    rx: oneshot::Receiver<()>,
+    book: &'a LeaseBook,
+}
+
+impl Future for GivenBack<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.rx).poll(cx).map(|_| ())
+    }
+}
+
+impl Drop for GivenBack<'_> {
+    fn drop(&mut self) {
+        if let Ok(Some(())) = self.rx.try_recv() {
+            wake_one(&mut self.book.book());
+        }
     }
 }
 
@@ -170,5 +204,37 @@ impl PoolStats {
             acquired: counts.1,
             timeouts: counts.2,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_that_gave_up_do_not_pile_up() {
+        let book = LeaseBook::default();
+        // An acquire that looks again every recheck registers a waiter
+        // each time and drops the last one.
+        for _ in 0..1000 {
+            drop(book.wait());
+        }
+        let _waiting = book.wait();
+        assert_eq!(book.book().waiters.len(), 1);
+    }
+
+    #[test]
+    fn a_wake_up_not_taken_passes_to_the_next_waiter() {
+        let book = LeaseBook::default();
+        let id = EndpointId::from("a");
+        assert!(book.take(&id));
+        let first = book.wait();
+        let mut second = book.wait();
+        book.release(&id);
+        // The first was woken but dropped before it looked: the second
+        // gets the wake-up.
+        drop(first);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut second).poll(&mut cx).is_ready());
     }
 }

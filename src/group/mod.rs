@@ -13,21 +13,27 @@
 mod lease;
 mod registry;
 mod route;
+mod waiting;
 
 use std::{
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, RwLock,
     },
     time::{Duration, Instant},
 };
 
 pub(crate) use self::registry::Groups;
-use self::{lease::LeaseBook, route::Candidate};
+use self::{
+    lease::LeaseBook,
+    route::with_candidates,
+    waiting::{deadline_after, WaitingRoom},
+};
 pub use self::{
     lease::{Lease, PoolStats},
     registry::Members,
     route::Strategy,
+    waiting::NoneUp,
 };
 use crate::{
     EndpointHandle, EndpointId, Error, ErrorCategory, Payload, Receipt, Result, SendOptions,
@@ -37,28 +43,6 @@ use crate::{
 /// member) looks again for a member that came up (a lease given back wakes
 /// an acquire at once).
 const RECHECK: Duration = Duration::from_millis(50);
-
-/// What a send does when no member is up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum NoneUp {
-    /// Refuse it at once with an [`Endpoint`](crate::ErrorCategory::Endpoint)
-    /// error (the default).
-    #[default]
-    Refuse,
-    /// Wait up to `timeout` for a member to come up, then send as usual; at
-    /// most `max_waiting` sends wait at once (more are refused with an
-    /// [`Overflow`](crate::ErrorCategory::Overflow) error), and one still
-    /// waiting at the timeout fails with a
-    /// [`Timeout`](crate::ErrorCategory::Timeout) error. The message is
-    /// held by the caller's future: nothing is queued behind its back.
-    Wait {
-        /// The longest a send waits.
-        timeout: Duration,
-        /// The most sends waiting at once.
-        max_waiting: usize,
-    },
-}
 
 /// A group's members now, shared by the supervisor (which updates them as
 /// endpoints come and go) and every handle.
@@ -89,14 +73,15 @@ pub struct GroupHandle {
     members: Shared,
     /// Turns taken: round robin's next start, least-loaded's draws.
     turn: Arc<AtomicU64>,
-    /// Failover's last choice, plus one (0: none yet).
-    current: Arc<AtomicUsize>,
+    /// Failover's last choice, by its connection's serial (members come
+    /// and go, so not by position; 0: none yet).
+    current: Arc<AtomicU64>,
     /// Members leased, and the waiters for one.
     leases: Arc<LeaseBook>,
     /// What a send does when no member is up.
     none_up: NoneUp,
     /// Sends waiting for a member to come up.
-    waiting: Arc<AtomicUsize>,
+    waiting: Arc<WaitingRoom>,
 }
 
 /// Where a routed message went.
@@ -177,12 +162,9 @@ impl GroupHandle {
         payload: impl Into<Payload>,
         options: SendOptions,
     ) -> Result<Routed> {
-        let (members, chosen) = match self.choose() {
-            Some(chosen) => chosen,
-            None => self.wait_for_member(|| self.choose()).await?,
-        };
-        self.current.store(chosen + 1, Ordering::Relaxed);
+        let (members, chosen) = self.route(|| self.choose()).await?;
         let member = &members[chosen];
+        self.remember(member);
         let receipt = member.send_with(payload, options).await?;
         Ok(Routed {
             member: member.id().clone(),
@@ -201,8 +183,8 @@ impl GroupHandle {
     /// [`EndpointHandle::push`].
     pub fn push(&self, payload: impl Into<Payload>) -> Result<EndpointId> {
         let (members, chosen) = self.choose().ok_or_else(|| self.none_up_error())?;
-        self.current.store(chosen + 1, Ordering::Relaxed);
         let member = &members[chosen];
+        self.remember(member);
         member.push(payload)?;
         Ok(member.id().clone())
     }
@@ -223,10 +205,7 @@ impl GroupHandle {
         payload: impl Into<Payload>,
     ) -> Result<Routed> {
         let key = key.as_ref();
-        let (members, preferred, chosen) = match self.choose_keyed(key) {
-            Some(chosen) => chosen,
-            None => self.wait_for_member(|| self.choose_keyed(key)).await?,
-        };
+        let (members, preferred, chosen) = self.route(|| self.choose_keyed(key)).await?;
         let member = &members[chosen];
         let receipt = member.send(payload).await?;
         Ok(Routed {
@@ -293,10 +272,7 @@ impl GroupHandle {
     /// was free within `timeout`.
     pub async fn acquire(&self, timeout: Duration) -> Result<Lease> {
         self.leases.count_request();
-        // `Duration::MAX` waits as long as an Instant can count.
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(far_future);
+        let deadline = deadline_after(timeout);
         // Each round takes a free member or waits until a lease is given
         // back or a recheck is due, within the deadline.
         loop {
@@ -304,6 +280,9 @@ impl GroupHandle {
             let now = Instant::now();
             let leased = |m: &EndpointHandle| self.leases.is_leased(m.id());
             let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+            // Waits for a lease given back from before this look, so one
+            // given back in between is not missed.
+            let given_back = self.leases.wait();
             let free = with_candidates(&members, Some(now), leased, |candidates| {
                 route::choose(self.strategy, candidates, turn, None)
             });
@@ -324,7 +303,6 @@ impl GroupHandle {
                     ),
                 ));
             }
-            let given_back = self.leases.wait();
             let recheck = Box::pin(actix_rt::time::sleep(left.min(RECHECK)));
             futures::future::select(given_back, recheck).await;
         }
@@ -349,7 +327,7 @@ impl GroupHandle {
     fn choose(&self) -> Option<(Arc<[EndpointHandle]>, usize)> {
         let members = self.snapshot();
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let current = self.current.load(Ordering::Relaxed).checked_sub(1);
+        let current = self.current(&members);
         let chosen = with_candidates(
             &members,
             self.clock(&members, current),
@@ -359,9 +337,34 @@ impl GroupHandle {
         Some((members, chosen))
     }
 
-    /// No member is up: refuses, or waits until `choose` finds one, as
-    /// [`NoneUp`] says.
-    async fn wait_for_member<T>(&self, choose: impl Fn() -> Option<T>) -> Result<T> {
+    /// Failover's last choice among `members`, if it is still one.
+    fn current(&self, members: &[EndpointHandle]) -> Option<usize> {
+        if !matches!(self.strategy, Strategy::Failover { .. }) {
+            return None;
+        }
+        let serial = self.current.load(Ordering::Relaxed);
+        members.iter().position(|m| m.vitals().serial() == serial)
+    }
+
+    /// Notes failover's choice.
+    fn remember(&self, member: &EndpointHandle) {
+        if !matches!(self.strategy, Strategy::Failover { .. }) {
+            return;
+        }
+        let serial = member.vitals().serial();
+        if self.current.load(Ordering::Relaxed) != serial {
+            self.current.store(serial, Ordering::Relaxed);
+        }
+    }
+
+    /// What `choose` finds, when no send waits ahead; otherwise (or when
+    /// it finds no member up) as [`NoneUp`] says.
+    async fn route<T>(&self, choose: impl Fn() -> Option<T>) -> Result<T> {
+        if self.waiting.is_empty() {
+            if let Some(chosen) = choose() {
+                return Ok(chosen);
+            }
+        }
         let NoneUp::Wait {
             timeout,
             max_waiting,
@@ -369,7 +372,7 @@ impl GroupHandle {
         else {
             return Err(self.none_up_error());
         };
-        let _waiting = Waiting::enter(&self.waiting, max_waiting).ok_or_else(|| {
+        let ticket = self.waiting.enter(max_waiting).ok_or_else(|| {
             Error::new(
                 ErrorCategory::Overflow,
                 format!(
@@ -378,17 +381,20 @@ impl GroupHandle {
                 ),
             )
         })?;
-        // `Duration::MAX` waits as long as an Instant can count.
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(far_future);
-        // Each round looks again, or sleeps until the next look, within
-        // the deadline.
+        let deadline = deadline_after(timeout);
+        // Each round the first in line looks again (or sleeps until its
+        // next look); the others sleep until the one ahead leaves; all
+        // within the deadline. Leaving (dropping the ticket) lets the next
+        // one look at once.
         loop {
-            if let Some(chosen) = choose() {
-                return Ok(chosen);
+            let turn = ticket.turn();
+            if ticket.is_first() {
+                if let Some(chosen) = choose() {
+                    return Ok(chosen);
+                }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 return Err(Error::new(
                     ErrorCategory::Timeout,
@@ -398,7 +404,13 @@ impl GroupHandle {
                     ),
                 ));
             }
-            actix_rt::time::sleep(left.min(RECHECK)).await;
+            let nap = if ticket.is_first() {
+                left.min(RECHECK)
+            } else {
+                left
+            };
+            let nap = Box::pin(actix_rt::time::sleep(nap));
+            futures::future::select(turn, nap).await;
         }
     }
 
@@ -423,68 +435,4 @@ impl GroupHandle {
             format!("no member of group {} is connected", self.name),
         )
     }
-}
-
-/// Members a router looks at without allocating.
-const ON_STACK: usize = 16;
-
-/// Calls `f` with what each member shows the router: `now` for up times
-/// (without it, every member up counts as up for no time: only failover
-/// needs them); members `excluded` says yes to count as down.
-fn with_candidates<T>(
-    members: &[EndpointHandle],
-    now: Option<Instant>,
-    excluded: impl Fn(&EndpointHandle) -> bool,
-    f: impl FnOnce(&[Candidate]) -> T,
-) -> T {
-    let candidate = |m: &EndpointHandle| {
-        let vitals = m.vitals();
-        let up_for = match now {
-            Some(now) => vitals.up_for(now),
-            None => vitals.state().is_up().then_some(Duration::ZERO),
-        };
-        Candidate {
-            up_for: up_for.filter(|_| !excluded(m)),
-            rtt: vitals.rtt(),
-            load: vitals.load(),
-        }
-    };
-    if members.len() <= ON_STACK {
-        let mut stack = [Candidate::default(); ON_STACK];
-        for (slot, m) in stack.iter_mut().zip(members) {
-            *slot = candidate(m);
-        }
-        f(&stack[..members.len()])
-    } else {
-        let heap: Vec<Candidate> = members.iter().map(candidate).collect();
-        f(&heap)
-    }
-}
-
-/// A send counted among those waiting for a member, until dropped.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    /// Counts one more, unless `max` wait already.
-    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Self(count))
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The latest instant a deadline can name (about 30 years ahead).
-fn far_future() -> Instant {
-    let now = Instant::now();
-    now.checked_add(Duration::from_secs(30 * 365 * 24 * 3600))
-        .unwrap_or(now)
 }

@@ -2,7 +2,7 @@
 //! whose members follow the endpoints as they are added and removed.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -28,6 +28,17 @@ pub enum Members {
 }
 
 impl Members {
+    /// Whether the endpoint `id` (registered in `endpoints` or not) is one
+    /// this rule names or, registered, picks.
+    fn names(&self, id: &EndpointId, endpoints: &BTreeMap<EndpointId, EndpointHandle>) -> bool {
+        match self {
+            Self::Listed(ids) => ids.contains(id),
+            Self::Tagged { key, value } => endpoints
+                .get(id)
+                .is_some_and(|handle| handle.tags().get(key) == Some(value)),
+        }
+    }
+
     /// The registered endpoints this rule picks, in group order.
     fn pick(&self, endpoints: &BTreeMap<EndpointId, EndpointHandle>) -> Arc<[EndpointHandle]> {
         let picked: Vec<EndpointHandle> = match self {
@@ -43,13 +54,11 @@ impl Members {
         };
         // One member per connection: an id listed twice, or two ids
         // sharing one connection, would get a message twice.
-        let mut members: Vec<EndpointHandle> = Vec::with_capacity(picked.len());
-        for handle in picked {
-            if !members.iter().any(|m| m.addr() == handle.addr()) {
-                members.push(handle);
-            }
-        }
-        members.into()
+        let mut seen = HashSet::with_capacity(picked.len());
+        picked
+            .into_iter()
+            .filter(|handle| seen.insert(handle.connection().clone()))
+            .collect()
     }
 }
 
@@ -126,39 +135,48 @@ impl Groups {
         self.groups.remove(name).is_some()
     }
 
-    /// Every group's name and members now.
-    pub(crate) fn memberships(&self) -> impl Iterator<Item = (String, Vec<EndpointId>)> + '_ {
-        self.groups.iter().map(|(name, group)| {
-            let members = group.handle.snapshot();
-            (
-                name.clone(),
-                members.iter().map(|m| m.id().clone()).collect(),
-            )
-        })
-    }
-
-    /// The members of group `name` now.
-    pub(crate) fn members_of(&self, name: &str) -> Option<Vec<EndpointId>> {
+    /// The connections of group `name`'s members now (the ids the
+    /// monitor keeps their figures under).
+    pub(crate) fn connections_of(&self, name: &str) -> Option<Vec<EndpointId>> {
         let group = self.groups.get(name)?;
-        Some(
-            group
-                .handle
-                .snapshot()
-                .iter()
-                .map(|m| m.id().clone())
-                .collect(),
-        )
+        Some(connections(&group.handle.snapshot()))
     }
 
-    /// Re-reads every group's members after endpoints were added or
-    /// removed.
-    pub(crate) fn refresh(&self, endpoints: &BTreeMap<EndpointId, EndpointHandle>) {
-        for group in self.groups.values() {
+    /// Re-reads the members of the groups the endpoint `changed` (just
+    /// added or removed) is or was in; answers the name and member
+    /// connections of each group whose members changed.
+    pub(crate) fn refresh(
+        &self,
+        endpoints: &BTreeMap<EndpointId, EndpointHandle>,
+        changed: &EndpointId,
+    ) -> Vec<(String, Vec<EndpointId>)> {
+        let mut news = Vec::new();
+        for (name, group) in &self.groups {
+            let old = group.handle.snapshot();
+            let held = old.iter().any(|m| m.id() == changed);
+            if !held && !group.members.names(changed, endpoints) {
+                continue;
+            }
             let members = group.members.pick(endpoints);
+            let same = old.len() == members.len()
+                && old
+                    .iter()
+                    .zip(members.iter())
+                    .all(|(a, b)| a.id() == b.id() && a.addr() == b.addr());
+            if same {
+                continue;
+            }
+            news.push((name.clone(), connections(&members)));
             match group.handle.members.write() {
                 Ok(mut shared) => *shared = members,
                 Err(poisoned) => *poisoned.into_inner() = members,
             }
         }
+        news
     }
+}
+
+/// The connection ids of `members`.
+fn connections(members: &[EndpointHandle]) -> Vec<EndpointId> {
+    members.iter().map(|m| m.connection().clone()).collect()
 }

@@ -1,7 +1,9 @@
 //! Choosing a group member for a message: pure functions over what each
 //! member shows (up or not, for how long, its round trip, its load).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::EndpointHandle;
 
 /// How a group chooses the member a message goes to. Only members that are
 /// up (Connected or Authenticated) are chosen.
@@ -12,9 +14,10 @@ pub enum Strategy {
     RoundRobin,
     /// The lighter of two members picked at random ("power of two
     /// choices"): cost = (round trip in microseconds + 1) x (load + 1),
-    /// the round trip being a moving average of heartbeat round trips (0
-    /// before the first one) and the load the sends in flight through
-    /// handles plus the messages waiting in the member's outbox.
+    /// the round trip being a moving average of heartbeat round trips (a
+    /// member not measured yet counts as the mean of those measured) and
+    /// the load the sends in flight through handles plus the messages
+    /// waiting in the member's outbox and push queue.
     LeastLoaded,
     /// The first member in priority order (the group's list order) that
     /// is up. After a failover, traffic goes back to a higher-priority
@@ -34,9 +37,45 @@ impl Default for Strategy {
     }
 }
 
+/// Members a router looks at without allocating.
+const ON_STACK: usize = 16;
+
+/// Calls `f` with what each member shows the router: `now` for up times
+/// (without it, every member up counts as up for no time: only failover
+/// needs them); members `excluded` says yes to count as down.
+pub(super) fn with_candidates<T>(
+    members: &[EndpointHandle],
+    now: Option<Instant>,
+    excluded: impl Fn(&EndpointHandle) -> bool,
+    f: impl FnOnce(&[Candidate]) -> T,
+) -> T {
+    let candidate = |m: &EndpointHandle| {
+        let vitals = m.vitals();
+        let up_for = match now {
+            Some(now) => vitals.up_for(now),
+            None => vitals.state().is_up().then_some(Duration::ZERO),
+        };
+        Candidate {
+            up_for: up_for.filter(|_| !excluded(m)),
+            rtt: vitals.rtt(),
+            load: m.load(),
+        }
+    };
+    if members.len() <= ON_STACK {
+        let mut stack = [Candidate::default(); ON_STACK];
+        for (slot, m) in stack.iter_mut().zip(members) {
+            *slot = candidate(m);
+        }
+        f(&stack[..members.len()])
+    } else {
+        let heap: Vec<Candidate> = members.iter().map(candidate).collect();
+        f(&heap)
+    }
+}
+
 /// What a member shows the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Candidate {
+pub(super) struct Candidate {
     /// How long it has been up; `None` when it is not.
     pub(crate) up_for: Option<Duration>,
     /// Its moving-average round trip, if measured.
@@ -50,8 +89,10 @@ impl Candidate {
         self.up_for.is_some()
     }
 
-    fn cost(&self) -> u128 {
-        let rtt = self.rtt.map_or(0, |rtt| rtt.as_micros());
+    /// The cost least-loaded weighs, counting `unmeasured` for a round
+    /// trip not measured yet.
+    fn cost(&self, unmeasured: u128) -> u128 {
+        let rtt = self.rtt.map_or(unmeasured, |rtt| rtt.as_micros());
         (rtt + 1) * (self.load as u128 + 1)
     }
 }
@@ -78,18 +119,21 @@ pub(crate) fn choose(
                 .find(|&i| members[i].is_up())
         }
         Strategy::LeastLoaded => {
-            let up: Vec<usize> = (0..n).filter(|&i| members[i].is_up()).collect();
-            let picks = match up.len() {
+            let up = members.iter().filter(|m| m.is_up()).count();
+            let (a, b) = match up {
                 0 => return None,
-                1 => return Some(up[0]),
-                len => two_distinct(mix(turn), len),
+                1 => return members.iter().position(Candidate::is_up),
+                up => two_distinct(mix(turn), up),
             };
-            let (a, b) = (up[picks.0], up[picks.1]);
-            Some(if members[b].cost() < members[a].cost() {
-                b
-            } else {
-                a
-            })
+            let (a, b) = (nth_up(members, a), nth_up(members, b));
+            let unmeasured = mean_rtt(members);
+            Some(
+                if members[b].cost(unmeasured) < members[a].cost(unmeasured) {
+                    b
+                } else {
+                    a
+                },
+            )
         }
         Strategy::Failover { hysteresis } => members
             .iter()
@@ -101,6 +145,29 @@ pub(crate) fn choose(
             .map(|(i, _)| i)
             .or_else(|| members.iter().position(Candidate::is_up)),
     }
+}
+
+/// The index of the `nth` member up (counting from 0; there are more).
+fn nth_up(members: &[Candidate], nth: usize) -> usize {
+    members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.is_up())
+        .nth(nth)
+        .map_or(0, |(i, _)| i)
+}
+
+/// The mean round trip, in microseconds, of the members up that have one
+/// (0 when none has).
+fn mean_rtt(members: &[Candidate]) -> u128 {
+    let (sum, n) = members
+        .iter()
+        .filter(|m| m.is_up())
+        .filter_map(|m| m.rtt)
+        .fold((0u128, 0u128), |(sum, n), rtt| {
+            (sum + rtt.as_micros(), n + 1)
+        });
+    sum.checked_div(n).unwrap_or(0)
 }
 
 /// Two distinct indices below `len` (at least 2) drawn from `random`.
@@ -204,6 +271,32 @@ mod tests {
         assert!(counts[0] > counts[1], "{counts:?}");
         let one = [down(), up(1)];
         assert_eq!(choose(Strategy::LeastLoaded, &one, 7, None), Some(1));
+    }
+
+    #[test]
+    fn an_unmeasured_member_counts_as_the_mean_round_trip_not_as_free() {
+        // Two measured at 1 ms, idle; one not measured yet with 3 sends in
+        // flight: at the mean (1 ms) it costs 4x the others and loses
+        // every pair it is in (with 0 for its round trip it would win).
+        let mut members = [up(1), up(1), up(1)];
+        members[0].rtt = Some(Duration::from_millis(1));
+        members[1].rtt = Some(Duration::from_millis(1));
+        members[2].load = 3;
+        let mut counts = [0; 3];
+        for turn in 0..300 {
+            counts[choose(Strategy::LeastLoaded, &members, turn, None).unwrap()] += 1;
+        }
+        assert_eq!(counts[2], 0, "{counts:?}");
+        // None measured: load alone decides.
+        members[0].rtt = None;
+        members[1].rtt = None;
+        members[0].load = 5;
+        let mut counts = [0; 3];
+        for turn in 0..300 {
+            counts[choose(Strategy::LeastLoaded, &members, turn, None).unwrap()] += 1;
+        }
+        assert_eq!(counts[0], 0, "{counts:?}");
+        assert!(counts[1] > counts[2], "{counts:?}");
     }
 
     #[test]

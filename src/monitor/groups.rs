@@ -3,7 +3,7 @@
 //! change of band, of "all connected" or of "none connected" raises.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     time::SystemTime,
 };
 
@@ -23,7 +23,10 @@ pub struct GroupStatusChanged {
     pub group: String,
     /// Its score now: the mean of its members' scores (100 with none).
     pub score: u8,
-    /// The score's band.
+    /// The score's band. It changes only once the score is more than
+    /// [`BAND_MARGIN`](crate::monitor::BAND_MARGIN) points past the old
+    /// band's bounds, so a score wavering at 80 or 50 raises no stream of
+    /// events; until then it may differ from [`HealthBand::of`] the score.
     pub band: HealthBand,
     /// Members up (Connected or Authenticated).
     pub connected: usize,
@@ -53,7 +56,7 @@ pub struct GroupHealth {
     pub group: String,
     /// The mean of its members' scores (100 with none).
     pub score: u8,
-    /// The score's band.
+    /// The score's band, with [`GroupStatusChanged::band`]'s margin.
     pub band: HealthBand,
     /// Members up.
     pub connected: usize,
@@ -79,10 +82,9 @@ impl Summary {
         }
     }
 
-    /// Band, "all up" and "none up": what a change of is news.
-    fn headline(&self) -> (HealthBand, bool, bool) {
+    /// "All up" and "none up": with the band, what a change of is news.
+    fn extremes(&self) -> (bool, bool) {
         (
-            HealthBand::of(self.score),
             self.total > 0 && self.connected == self.total,
             self.connected == 0,
         )
@@ -91,8 +93,17 @@ impl Summary {
 
 #[derive(Debug)]
 struct Watched {
-    members: Vec<EndpointId>,
-    last: Option<Summary>,
+    /// The members' connections (the ids their figures are under).
+    members: HashSet<EndpointId>,
+    /// What was last told, with the band then.
+    last: Option<(Summary, HealthBand)>,
+}
+
+impl Watched {
+    /// The band now, for `score`, with [`HealthBand::settled`]'s margin.
+    fn band(&self, score: u8) -> HealthBand {
+        HealthBand::settled(self.last.map(|(_, band)| band), score)
+    }
 }
 
 /// Every group the monitor watches, the last score seen of each member,
@@ -114,6 +125,10 @@ impl GroupWatch {
         self.subscribers.add(recipient);
     }
 
+    pub(crate) fn unsubscribe(&mut self, recipient: &Recipient<GroupStatusChanged>) {
+        self.subscribers.remove(recipient);
+    }
+
     /// Sets a group's members (adding the group), with `current` giving
     /// each member's score; tells subscribers when that is news.
     pub(crate) fn set_members(
@@ -127,6 +142,7 @@ impl GroupWatch {
             self.members.insert(id.clone(), now);
         }
         let last = self.groups.remove(&group).and_then(|g| g.last);
+        let members = members.into_iter().collect();
         self.groups.insert(group.clone(), Watched { members, last });
         self.forget_strays();
         self.evaluate(&group);
@@ -172,7 +188,7 @@ impl GroupWatch {
                 GroupHealth {
                     group: name.clone(),
                     score: s.score,
-                    band: HealthBand::of(s.score),
+                    band: group.band(s.score),
                     connected: s.connected,
                     total: s.total,
                 }
@@ -194,17 +210,18 @@ impl GroupWatch {
             return;
         };
         let now = self.summary(group);
+        let band = group.band(now.score);
         let news = group
             .last
-            .is_none_or(|last| last.headline() != now.headline());
+            .is_none_or(|(last, was)| was != band || last.extremes() != now.extremes());
         if let Some(group) = self.groups.get_mut(name) {
-            group.last = Some(now);
+            group.last = Some((now, band));
         }
         if news {
             self.subscribers.deliver(GroupStatusChanged {
                 group: name.to_owned(),
                 score: now.score,
-                band: HealthBand::of(now.score),
+                band,
                 connected: now.connected,
                 total: now.total,
                 at: SystemTime::now(),
@@ -214,9 +231,8 @@ impl GroupWatch {
 
     /// Forgets the scores of endpoints no group holds any more.
     fn forget_strays(&mut self) {
-        let groups = &self.groups;
-        self.members
-            .retain(|id, _| groups.values().any(|g| g.members.contains(id)));
+        let held: HashSet<&EndpointId> = self.groups.values().flat_map(|g| &g.members).collect();
+        self.members.retain(|id, _| held.contains(id));
     }
 }
 
@@ -226,20 +242,43 @@ mod tests {
 
     #[test]
     fn news_is_a_change_of_band_or_of_all_or_none_connected() {
-        let s = |members: &[(u8, bool)]| Summary::of(members.iter().copied());
+        let s = |members: &[(u8, bool)]| {
+            let s = Summary::of(members.iter().copied());
+            (HealthBand::of(s.score), s.extremes())
+        };
         let up = s(&[(100, true), (100, true)]);
-        assert_eq!(up.headline(), (HealthBand::Green, true, false));
+        assert_eq!(up, (HealthBand::Green, (true, false)));
         // One member slips from 100 to 90: same band, still all up.
-        assert_eq!(s(&[(90, true), (100, true)]).headline(), up.headline());
+        assert_eq!(s(&[(90, true), (100, true)]), up);
         // One member reconnecting: 75 is orange and not all up.
         assert_eq!(
-            s(&[(50, false), (100, true)]).headline(),
-            (HealthBand::Orange, false, false)
+            s(&[(50, false), (100, true)]),
+            (HealthBand::Orange, (false, false))
         );
         assert_eq!(
-            s(&[(0, false), (50, false)]).headline(),
-            (HealthBand::Red, false, true)
+            s(&[(0, false), (50, false)]),
+            (HealthBand::Red, (false, true))
         );
-        assert_eq!(s(&[]).headline(), (HealthBand::Green, false, true));
+        assert_eq!(s(&[]), (HealthBand::Green, (false, true)));
+    }
+
+    #[test]
+    fn a_score_wavering_at_a_boundary_keeps_its_band() {
+        let mut watch = GroupWatch::default();
+        let members = vec![EndpointId::from("a")];
+        watch.set_members("g".into(), members, |_| Some((80, true)));
+        assert_eq!(watch.report()[0].band, HealthBand::Green);
+        // 78 and 77 are within the margin below green: still green.
+        for score in [78, 77, 79, 78] {
+            watch.on_endpoint(&"a".into(), (score, true));
+            assert_eq!(watch.report()[0].band, HealthBand::Green, "{score}");
+        }
+        // 76 is past it: orange, and it stays orange up to 82.
+        watch.on_endpoint(&"a".into(), (76, true));
+        assert_eq!(watch.report()[0].band, HealthBand::Orange);
+        watch.on_endpoint(&"a".into(), (82, true));
+        assert_eq!(watch.report()[0].band, HealthBand::Orange);
+        watch.on_endpoint(&"a".into(), (83, true));
+        assert_eq!(watch.report()[0].band, HealthBand::Green);
     }
 }

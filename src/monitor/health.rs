@@ -65,6 +65,10 @@ pub(crate) fn score(inputs: &HealthInputs) -> u8 {
     to_score(raw)
 }
 
+/// How far past a band's bounds a score must go before a group's band
+/// changes ([`GroupStatusChanged`](crate::GroupStatusChanged)).
+pub const BAND_MARGIN: u8 = 3;
+
 /// A score's colour band, as dashboards show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,6 +95,26 @@ impl HealthBand {
             80.. => Self::Green,
             50..=79 => Self::Orange,
             _ => Self::Red,
+        }
+    }
+
+    /// The band of `score` for something that was in band `last`: it
+    /// stays in `last` until the score is more than [`BAND_MARGIN`] points
+    /// past `last`'s bounds, so a score wavering at a boundary does not
+    /// flip the band back and forth.
+    pub(crate) const fn settled(last: Option<Self>, score: u8) -> Self {
+        let Some(last) = last else {
+            return Self::of(score);
+        };
+        let (low, high) = match last {
+            Self::Red => (0, 49),
+            Self::Orange => (50, 79),
+            Self::Green => (80, 100),
+        };
+        if score.saturating_add(BAND_MARGIN) >= low && score <= high + BAND_MARGIN {
+            last
+        } else {
+            Self::of(score)
         }
     }
 

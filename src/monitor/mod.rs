@@ -32,7 +32,7 @@ pub(crate) use self::stats::Samples;
 use self::{groups::GroupWatch, stats::EndpointStats};
 pub use self::{
     groups::{GroupHealth, GroupStatusChanged},
-    health::{HealthBand, ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
+    health::{HealthBand, BAND_MARGIN, ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
     stats::{
         Attempts, EndpointHealth, Heartbeats, Inbound, LatencySummary, Traffic, LATENCY_WINDOW,
     },
@@ -217,5 +217,20 @@ impl Handler<SubscribeGroups> for MonitorActor {
 
     fn handle(&mut self, msg: SubscribeGroups, _: &mut Context<Self>) {
         self.groups.subscribe(msg.0);
+    }
+}
+
+/// Ends a [`SubscribeGroups`] subscription (a recipient whose actor
+/// stopped is dropped without it); send it to the supervisor or its
+/// monitor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct UnsubscribeGroups(pub Recipient<GroupStatusChanged>);
+
+impl Handler<UnsubscribeGroups> for MonitorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: UnsubscribeGroups, _: &mut Context<Self>) {
+        self.groups.unsubscribe(&msg.0);
     }
 }

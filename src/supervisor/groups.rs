@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use actix::{Context, Handler, Message, ResponseFuture};
 
-use super::{AddEndpoint, SupervisorActor};
+use super::{AddEndpoint, Added, SupervisorActor};
 use crate::{
-    monitor::{GroupMembers, GroupRemoved, SubscribeGroups},
+    monitor::{GroupMembers, GroupRemoved, SubscribeGroups, UnsubscribeGroups},
     ConfigError, ConnectionState, EndpointConfig, EndpointHandle, EndpointId, Error, GroupHandle,
     Members, NoneUp, Payload, Result, Routed, Strategy,
 };
@@ -86,7 +86,7 @@ impl Handler<AddGroup> for SupervisorActor {
             msg.none_up,
             &self.endpoints,
         )?;
-        if let Some(members) = self.groups.members_of(&msg.name) {
+        if let Some(members) = self.groups.connections_of(&msg.name) {
             self.monitor().do_send(GroupMembers {
                 group: msg.name,
                 members,
@@ -99,6 +99,12 @@ impl Handler<AddGroup> for SupervisorActor {
 /// Adds a pool: `size` endpoints with the same config, named `NAME/0` to
 /// `NAME/{size-1}` (spread over the supervisor's arbiters like any
 /// endpoints), and a group `NAME` of them; answers the group's handle.
+///
+/// Refused with a [`Config`](crate::ErrorCategory::Config) error when the
+/// name is empty, `size` is 0 or above [`MAX_POOL_SIZE`], the config is
+/// invalid, a group `NAME` exists with another strategy or policy, or an
+/// endpoint named like a member exists with another config (one with the
+/// same config becomes a member). Either every member is added or none.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<GroupHandle>")]
 pub struct AddPool {
@@ -143,33 +149,64 @@ impl Handler<AddPool> for SupervisorActor {
     type Result = Result<GroupHandle>;
 
     fn handle(&mut self, msg: AddPool, ctx: &mut Context<Self>) -> Self::Result {
-        if msg.size == 0 {
-            return Err(ConfigError::new("pool.size", "must be at least 1").into());
+        if self.shut_down {
+            return Err(Error::shutdown());
+        }
+        if msg.name.is_empty() {
+            return Err(ConfigError::new("pool.name", "the name is empty").into());
+        }
+        if !(1..=MAX_POOL_SIZE).contains(&msg.size) {
+            return Err(ConfigError::new(
+                "pool.size",
+                format!("must be 1 to {MAX_POOL_SIZE}, not {}", msg.size),
+            )
+            .into());
         }
         let ids: Vec<EndpointId> = (0..msg.size)
             .map(|i| EndpointId::from(format!("{}/{i}", msg.name)))
             .collect();
-        if self.groups.get(&msg.name).is_some() {
-            // The same pool again: its handle (a different one is refused).
-            let same = AddGroup::listed(msg.name, ids)
-                .strategy(msg.strategy)
-                .when_none_up(msg.none_up);
-            return self.handle(same, ctx);
-        }
-        msg.config.validate()?;
-        for id in &ids {
-            Handler::<AddEndpoint>::handle(
-                self,
-                AddEndpoint::new(id.clone(), msg.config.clone()),
-                ctx,
-            )?;
-        }
-        let group = AddGroup::listed(msg.name, ids)
+        let group = AddGroup::listed(msg.name, ids.clone())
             .strategy(msg.strategy)
             .when_none_up(msg.none_up);
+        if self.groups.get(&group.name).is_some() {
+            // The same pool again: its handle (a different one is refused).
+            return self.handle(group, ctx);
+        }
+        msg.config.validate()?;
+        // A member name taken by an endpoint of another config would make
+        // the pool route to a connection it does not describe.
+        if let Some(taken) = ids.iter().find(|id| {
+            self.configs.get(*id).is_some_and(|kept| {
+                !kept.same_connection(&msg.config) || kept.tags != msg.config.tags
+            })
+        }) {
+            return Err(ConfigError::new(
+                "pool.name",
+                format!("endpoint {taken} exists with another config"),
+            )
+            .into());
+        }
+        let mut added = Vec::new();
+        for id in &ids {
+            let add = AddEndpoint::new(id.clone(), msg.config.clone());
+            match Handler::<AddEndpoint>::handle(self, add, ctx) {
+                Ok(Added::New(id)) => added.push(id),
+                Ok(_) => {}
+                Err(e) => {
+                    // All or nothing: the members added so far go again.
+                    for id in added {
+                        self.forget(&id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
         self.handle(group, ctx)
     }
 }
+
+/// The most connections [`AddPool`] opens for one pool.
+pub const MAX_POOL_SIZE: usize = 1024;
 
 /// The handle of a group added with [`AddGroup`] or [`AddPool`].
 #[derive(Debug, Message)]
@@ -198,7 +235,9 @@ impl Handler<GetGroup> for SupervisorActor {
 
 /// Forgets a group; its endpoints stay (remove a pool's endpoints with
 /// [`RemoveEndpoint`](crate::RemoveEndpoint)). Handles already given out
-/// keep the members they had.
+/// keep the members they had, and their leases: a group added again under
+/// the same name starts with no lease held, so a lease taken through an
+/// old handle does not keep a new handle's `acquire` off that member.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<()>")]
 pub struct RemoveGroup {
@@ -291,10 +330,23 @@ impl Handler<SubscribeGroups> for SupervisorActor {
     }
 }
 
+impl Handler<UnsubscribeGroups> for SupervisorActor {
+    type Result = ();
+
+    /// Forwards to the monitor.
+    fn handle(&mut self, msg: UnsubscribeGroups, _: &mut Context<Self>) {
+        self.monitor().do_send(msg);
+    }
+}
+
 /// Sends one payload to a group through the supervisor: to the member its
 /// strategy chooses, or, with a [`key`](Self::key), to the key's member
 /// (as [`GroupHandle::send`] and [`GroupHandle::send_keyed`], which skip
-/// the supervisor's mailbox).
+/// the supervisor's mailbox). Once the supervisor has taken the request,
+/// dropping the request's future does not take the message back: it is
+/// sent (or waits for a member, by the group's [`NoneUp`]) all the same,
+/// only its [`Routed`] answer is lost. To be able to give up on a send,
+/// use the [`GroupHandle`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Routed>")]
 pub struct SendToGroup {

@@ -3,7 +3,11 @@
 //! its messages, with their constructors. Subscriptions are in
 //! `subscription`, sending in `send_payload`.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 mod groups;
 mod send_payload;
@@ -16,7 +20,10 @@ use actix::{
 use futures::future::join_all;
 
 pub use self::{
-    groups::{AddGroup, AddPool, EndpointEntry, GetEndpoints, GetGroup, RemoveGroup, SendToGroup},
+    groups::{
+        AddGroup, AddPool, EndpointEntry, GetEndpoints, GetGroup, RemoveGroup, SendToGroup,
+        MAX_POOL_SIZE,
+    },
     send_payload::{Forwarded, GetEndpoint, SendPayload},
     subscription::{Subscribe, Unsubscribe},
 };
@@ -27,8 +34,8 @@ use crate::{
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     vitals::Vitals,
-    EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Result, Subscriber,
-    SupervisorConfig, TransportKind,
+    ConfigError, EndpointConfig, EndpointHandle, EndpointId, EndpointStatus, Error, Result,
+    Subscriber, SupervisorConfig, TransportKind,
 };
 
 /// Owns every endpoint's [`ConnectionActor`] and the [`MonitorActor`].
@@ -60,6 +67,9 @@ pub struct SupervisorActor {
     endpoints: BTreeMap<EndpointId, EndpointHandle>,
     /// Every endpoint's config, for [`AddEndpoint::share`].
     configs: BTreeMap<EndpointId, Arc<EndpointConfig>>,
+    /// How many ids each connection (by [`EndpointHandle::connection`])
+    /// carries: one, or more when shared.
+    sharers: HashMap<EndpointId, usize>,
     groups: Groups,
     global_subscribers: Vec<(Subscriber, Terms)>,
     monitor: Option<Addr<MonitorActor>>,
@@ -85,6 +95,7 @@ impl SupervisorActor {
             next_arbiter: 0,
             endpoints: BTreeMap::new(),
             configs: BTreeMap::new(),
+            sharers: HashMap::new(),
             groups: Groups::default(),
             global_subscribers: Vec::new(),
             monitor: None,
@@ -108,23 +119,65 @@ impl SupervisorActor {
             .map(|(with, kept)| (with.clone(), Arc::clone(kept)))?;
         let owner = self.endpoints.get(&with)?;
         let handle = owner.sharing(id.clone(), Arc::new(config.tags.clone()));
-        let connection = owner.id().clone();
+        let connection = owner.connection().clone();
+        *self.sharers.entry(connection.clone()).or_default() += 1;
         self.endpoints.insert(id.clone(), handle);
         self.configs.insert(id.clone(), config_kept);
-        self.refresh_groups();
+        self.refresh_groups(id);
         Some(Added::Shared {
             endpoint: id.clone(),
             with: connection,
         })
     }
 
-    /// Re-reads every group's members after endpoints came or went, and
-    /// tells the monitor.
-    fn refresh_groups(&mut self) {
-        self.groups.refresh(&self.endpoints);
+    /// Re-reads the members of the groups `changed` (an endpoint added or
+    /// removed) may be in, and tells the monitor of those that changed.
+    fn refresh_groups(&mut self, changed: &EndpointId) {
         let monitor = self.monitor();
-        for (group, members) in self.groups.memberships() {
+        for (group, members) in self.groups.refresh(&self.endpoints, changed) {
             monitor.do_send(GroupMembers { group, members });
+        }
+    }
+
+    /// One handle per connection (the first id, by id order, of those
+    /// sharing one): whom a command for every endpoint goes to.
+    fn connections(&self) -> impl Iterator<Item = &EndpointHandle> {
+        let mut seen = std::collections::HashSet::new();
+        self.endpoints
+            .values()
+            .filter(move |handle| seen.insert(handle.connection().clone()))
+    }
+
+    /// Forgets `id`; answers its handle and whether it was the last id on
+    /// its connection (which the caller then closes).
+    fn unregister(&mut self, id: &EndpointId) -> Option<(EndpointHandle, bool)> {
+        let handle = self.endpoints.remove(id)?;
+        self.configs.remove(id);
+        self.refresh_groups(id);
+        let connection = handle.connection();
+        let last = match self.sharers.get_mut(connection) {
+            Some(ids) if *ids > 1 => {
+                *ids -= 1;
+                false
+            }
+            _ => {
+                self.sharers.remove(connection);
+                true
+            }
+        };
+        Some((handle, last))
+    }
+
+    /// Forgets `id` and closes its connection, unless another id shares
+    /// it, without waiting for the close (undoing an add).
+    fn forget(&mut self, id: &EndpointId) {
+        if let Some((handle, true)) = self.unregister(id) {
+            handle.addr().do_send(Close {
+                why: Error::endpoint("endpoint removed"),
+            });
+            self.monitor().do_send(EndpointRemoved {
+                endpoint: handle.connection().clone(),
+            });
         }
     }
 
@@ -237,6 +290,19 @@ impl Handler<AddEndpoint> for SupervisorActor {
         if self.endpoints.contains_key(&msg.endpoint) {
             return Ok(Added::Existing(msg.endpoint));
         }
+        if self.sharers.contains_key(&msg.endpoint) {
+            // Removed, but its connection lives on for the ids sharing it,
+            // and carries this id in its events and figures.
+            return Err(ConfigError::new(
+                "endpoint",
+                format!(
+                    "{} was removed but its connection is still shared by other ids; \
+                     use another id, or remove those first",
+                    msg.endpoint
+                ),
+            )
+            .into());
+        }
         msg.config.validate()?;
         if msg.share {
             if let Some(added) = self.share(&msg.endpoint, &msg.config) {
@@ -285,7 +351,8 @@ impl Handler<AddEndpoint> for SupervisorActor {
         );
         self.endpoints.insert(msg.endpoint.clone(), handle);
         self.configs.insert(msg.endpoint.clone(), config_kept);
-        self.refresh_groups();
+        self.sharers.insert(msg.endpoint.clone(), 1);
+        self.refresh_groups(&msg.endpoint);
         Ok(Added::New(msg.endpoint))
     }
 }
@@ -312,19 +379,12 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
     type Result = ResponseFuture<Result<()>>;
 
     fn handle(&mut self, msg: RemoveEndpoint, _: &mut Context<Self>) -> Self::Result {
-        let removed = self.endpoints.remove(&msg.endpoint);
-        self.configs.remove(&msg.endpoint);
-        self.refresh_groups();
+        let removed = self.unregister(&msg.endpoint);
         let monitor = self.monitor();
-        // Another id still shares the connection: it stays.
-        let shared = removed.as_ref().is_some_and(|handle| {
-            self.endpoints
-                .values()
-                .any(|other| other.addr() == handle.addr())
-        });
         Box::pin(async move {
-            let handle = removed.ok_or_else(|| unknown(&msg.endpoint))?;
-            if shared {
+            let (handle, last) = removed.ok_or_else(|| unknown(&msg.endpoint))?;
+            if !last {
+                // Another id still shares the connection: it stays.
                 return Ok(());
             }
             handle
@@ -335,7 +395,7 @@ impl Handler<RemoveEndpoint> for SupervisorActor {
                 .await
                 .map_err(Error::from)?;
             monitor.do_send(EndpointRemoved {
-                endpoint: msg.endpoint,
+                endpoint: handle.connection().clone(),
             });
             Ok(())
         })
@@ -364,11 +424,18 @@ impl Handler<GetStatus> for SupervisorActor {
 
     fn handle(&mut self, msg: GetStatus, _: &mut Context<Self>) -> Self::Result {
         let addr = self.endpoint(&msg.endpoint);
-        Box::pin(async move { addr?.send(QueryStatus).await.map_err(Error::from) })
+        Box::pin(async move {
+            let status = addr?.send(QueryStatus).await.map_err(Error::from)?;
+            Ok(EndpointStatus {
+                endpoint: msg.endpoint,
+                ..status
+            })
+        })
     }
 }
 
-/// Asks for every endpoint's status, sorted by id.
+/// Asks for every endpoint's status, sorted by id (ids sharing a
+/// connection each get its status under their own id).
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<EndpointStatus>")]
 pub struct GetAllStatuses;
@@ -378,15 +445,32 @@ impl Handler<GetAllStatuses> for SupervisorActor {
 
     fn handle(&mut self, _: GetAllStatuses, _: &mut Context<Self>) -> Self::Result {
         let queries: Vec<_> = self
+            .connections()
+            .map(|h| {
+                let connection = h.connection().clone();
+                let query = h.addr().send(QueryStatus);
+                async move { (connection, query.await) }
+            })
+            .collect();
+        let ids: Vec<(EndpointId, EndpointId)> = self
             .endpoints
             .values()
-            .map(|h| h.addr().send(QueryStatus))
+            .map(|h| (h.id().clone(), h.connection().clone()))
             .collect();
         Box::pin(async move {
-            join_all(queries)
+            let statuses: HashMap<EndpointId, EndpointStatus> = join_all(queries)
                 .await
                 .into_iter()
-                .filter_map(|r| r.ok())
+                .filter_map(|(connection, status)| Some((connection, status.ok()?)))
+                .collect();
+            ids.into_iter()
+                .filter_map(|(id, connection)| {
+                    let status = statuses.get(&connection)?;
+                    Some(EndpointStatus {
+                        endpoint: id,
+                        ..status.clone()
+                    })
+                })
                 .collect()
         })
     }
@@ -423,13 +507,10 @@ impl Handler<Reconnect> for SupervisorActor {
         let targets: Result<Vec<(Addr<ConnectionActor>, Duration)>> = match msg.endpoint {
             Some(id) => self.endpoint(&id).map(|a| vec![(a, Duration::ZERO)]),
             None => {
-                let n = u32::try_from(self.endpoints.len())
-                    .unwrap_or(u32::MAX)
-                    .max(1);
+                let n = u32::try_from(self.sharers.len()).unwrap_or(u32::MAX).max(1);
                 let window = self.config.reconnect_stagger;
                 Ok(self
-                    .endpoints
-                    .values()
+                    .connections()
                     .zip(0u32..)
                     .map(|(h, i)| (h.addr().clone(), window * i / n))
                     .collect())
@@ -494,10 +575,12 @@ impl Handler<Shutdown> for SupervisorActor {
         self.shut_down = true;
         self.global_subscribers.clear();
         self.configs.clear();
+        self.sharers.clear();
         // Each future owns its address until the reply, so an idle actor
         // cannot end before it has handled the close.
-        let closing: Vec<_> = std::mem::take(&mut self.endpoints)
-            .into_values()
+        let closing: Vec<_> = self
+            .connections()
+            .cloned()
             .map(|handle| async move {
                 handle
                     .addr()
@@ -507,6 +590,7 @@ impl Handler<Shutdown> for SupervisorActor {
                     .await
             })
             .collect();
+        self.endpoints.clear();
         Box::pin(async move {
             join_all(closing).await;
         })
