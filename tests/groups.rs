@@ -565,7 +565,7 @@ async fn least_loaded_prefers_the_member_with_the_shorter_round_trip() {
     let mut near = TestServer::start().await;
     let far = TestServer::start().await;
     let proxy = ChaosProxy::start(([127, 0, 0, 1], far.port).into()).await;
-    proxy.set(Fault::Latency(Duration::from_millis(40)));
+    proxy.set(Fault::Latency(Duration::from_millis(80)));
     let supervisor = supervisor();
     let quick = |url: String| {
         fast(&url)

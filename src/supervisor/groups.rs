@@ -84,7 +84,7 @@ impl Handler<AddGroup> for SupervisorActor {
             msg.members,
             msg.strategy,
             msg.none_up,
-            &self.endpoints,
+            self.endpoints.handles(),
         )?;
         if let Some(members) = self.groups.connections_of(&msg.name) {
             self.monitor().do_send(GroupMembers {
@@ -176,7 +176,7 @@ impl Handler<AddPool> for SupervisorActor {
         // A member name taken by an endpoint of another config would make
         // the pool route to a connection it does not describe.
         if let Some(taken) = ids.iter().find(|id| {
-            self.configs.get(*id).is_some_and(|kept| {
+            self.endpoints.config(id).is_some_and(|kept| {
                 !kept.same_connection(&msg.config) || kept.tags != msg.config.tags
             })
         }) {
@@ -306,6 +306,7 @@ impl Handler<GetEndpoints> for SupervisorActor {
 
     fn handle(&mut self, msg: GetEndpoints, _: &mut Context<Self>) -> Self::Result {
         self.endpoints
+            .handles()
             .values()
             .filter(|handle| match &msg.tag {
                 Some((key, value)) => handle.tags().get(key) == Some(value),

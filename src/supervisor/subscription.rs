@@ -168,7 +168,7 @@ impl Handler<Subscribe> for SupervisorActor {
                 .endpoint(&id)?
                 .do_send(SubscribeConnection(msg.subscriber, terms)),
             None => {
-                for addr in self.endpoints.values().map(EndpointHandle::addr) {
+                for addr in self.endpoints.connections().map(EndpointHandle::addr) {
                     addr.do_send(SubscribeConnection(msg.subscriber.clone(), terms.clone()));
                 }
                 self.global_subscribers
@@ -189,7 +189,7 @@ impl Handler<Unsubscribe> for SupervisorActor {
                 .endpoint(&id)?
                 .do_send(UnsubscribeConnection(msg.subscriber)),
             None => {
-                for addr in self.endpoints.values().map(EndpointHandle::addr) {
+                for addr in self.endpoints.connections().map(EndpointHandle::addr) {
                     addr.do_send(UnsubscribeConnection(msg.subscriber.clone()));
                 }
                 self.global_subscribers
