@@ -118,6 +118,8 @@ mod heartbeat;
 mod http1;
 mod message;
 pub mod monitor;
+#[cfg(any(feature = "prometheus", feature = "web"))]
+pub mod ops;
 mod outbox;
 mod push_queue;
 mod reconnect_budget;
@@ -134,6 +136,8 @@ mod url;
 
 mod verdict;
 mod vitals;
+#[cfg(feature = "web")]
+pub mod web;
 
 /// Entry points for the fuzz targets in `fuzz/`: not part of the API, and
 /// may change in any release.
