@@ -24,30 +24,25 @@ pub(super) fn frame(event: &str, data: &serde_json::Value) -> Bytes {
 #[rtype(result = "()")]
 pub(super) struct Join(pub(super) Sender<Bytes>);
 
-/// Fans status changes and periodic reports out to `/events` clients.
-#[derive(Debug)]
-pub(super) struct EventHub {
-    supervisor: actix::Addr<SupervisorActor>,
-    every: Duration,
-    clients: Vec<Sender<Bytes>>,
-    /// A snapshot is being taken: skip a tick rather than pile them up.
-    taking: bool,
-}
+/// The `/events` clients' bounded buffers.
+#[derive(Debug, Default)]
+struct Clients(Vec<Sender<Bytes>>);
 
-impl EventHub {
-    pub(super) fn new(supervisor: actix::Addr<SupervisorActor>, every: Duration) -> Self {
-        Self {
-            supervisor,
-            every,
-            clients: Vec::new(),
-            taking: false,
-        }
+impl Clients {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn join(&mut self, client: Sender<Bytes>) {
+        self.0.push(client);
     }
 
     /// Sends `frame` to every client; drops those whose buffer is full
-    /// (too slow) or whose stream ended (gone).
-    fn broadcast(&mut self, frame: &Bytes) {
-        self.clients
+    /// (too slow: their stream ends after what is buffered) or whose
+    /// stream ended (gone). Returns how many were dropped.
+    fn broadcast(&mut self, frame: &Bytes) -> usize {
+        let before = self.0.len();
+        self.0
             .retain_mut(|client| match client.try_send(frame.clone()) {
                 Ok(()) => true,
                 Err(e) => {
@@ -57,6 +52,28 @@ impl EventHub {
                     false
                 }
             });
+        before - self.0.len()
+    }
+}
+
+/// Fans status changes and periodic reports out to `/events` clients.
+#[derive(Debug)]
+pub(super) struct EventHub {
+    supervisor: actix::Addr<SupervisorActor>,
+    every: Duration,
+    clients: Clients,
+    /// A snapshot is being taken: skip a tick rather than pile them up.
+    taking: bool,
+}
+
+impl EventHub {
+    pub(super) fn new(supervisor: actix::Addr<SupervisorActor>, every: Duration) -> Self {
+        Self {
+            supervisor,
+            every,
+            clients: Clients::default(),
+            taking: false,
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -68,7 +85,8 @@ impl EventHub {
         let take = wrap_future::<_, Self>(async move { Snapshot::take(&supervisor).await });
         ctx.spawn(take.map(|snapshot, hub, _| {
             hub.taking = false;
-            hub.broadcast(&frame("report", &json::report(&snapshot)));
+            hub.clients
+                .broadcast(&frame("report", &json::report(&snapshot)));
         }));
     }
 }
@@ -93,7 +111,7 @@ impl Handler<Join> for EventHub {
     type Result = ();
 
     fn handle(&mut self, msg: Join, _: &mut Context<Self>) {
-        self.clients.push(msg.0);
+        self.clients.join(msg.0);
     }
 }
 
@@ -102,7 +120,61 @@ impl Handler<StatusChanged> for EventHub {
 
     fn handle(&mut self, event: StatusChanged, _: &mut Context<Self>) {
         if !self.clients.is_empty() {
-            self.broadcast(&frame("status", &json::status(&event)));
+            self.clients
+                .broadcast(&frame("status", &json::status(&event)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{channel::mpsc, FutureExt as _, StreamExt as _};
+
+    use super::*;
+
+    #[test]
+    fn a_client_that_does_not_read_is_dropped_and_its_stream_ends() {
+        let mut clients = Clients::default();
+        let (slow, mut slow_rx) = mpsc::channel(2);
+        let (fast, mut fast_rx) = mpsc::channel(2);
+        clients.join(slow);
+        clients.join(fast);
+        let frame = frame("status", &serde_json::json!({ "n": 1 }));
+        let mut dropped = 0;
+        for _ in 0..10 {
+            dropped += clients.broadcast(&frame);
+            // The fast client reads everything as it comes.
+            while let Some(Some(got)) = fast_rx.next().now_or_never() {
+                assert_eq!(got, frame);
+            }
+        }
+        assert_eq!(dropped, 1);
+        assert!(!clients.is_empty());
+        // The slow one gets what was buffered (capacity 2, plus one slot
+        // per sender), then the end of its stream: no unbounded growth.
+        let mut buffered = 0;
+        while let Some(Some(_)) = slow_rx.next().now_or_never() {
+            buffered += 1;
+        }
+        assert_eq!(buffered, 3);
+        assert_eq!(
+            slow_rx.next().now_or_never(),
+            Some(None),
+            "the stream ended"
+        );
+        // A client that went away is dropped on the next frame.
+        drop(fast_rx);
+        assert_eq!(clients.broadcast(&frame), 1);
+        assert!(clients.is_empty());
+    }
+
+    #[test]
+    fn a_frame_is_one_event_with_one_data_line() {
+        let data = serde_json::json!({ "text": "two\nlines" });
+        let f = frame("report", &data);
+        let text = std::str::from_utf8(&f).unwrap();
+        assert!(text.starts_with("event: report\ndata: {"), "{text}");
+        assert!(text.ends_with("}\n\n"), "{text}");
+        assert_eq!(text.matches('\n').count(), 3, "{text}");
     }
 }
