@@ -31,14 +31,25 @@ async fn until_status(app: &OpsApp, path: &str, want: u16) -> Value {
     }
 }
 
-#[actix::test]
-async fn health_answers_503_below_the_threshold_and_200_again_after_recovery() {
-    let mut server = TestServer::start().await;
+/// A server, a supervisor and a collector, with the endpoint `feed`
+/// connected to the server.
+async fn connected_feed() -> (
+    TestServer,
+    actix::Addr<actix_tether::SupervisorActor>,
+    Events,
+) {
+    let server = TestServer::start().await;
     let supervisor = supervisor();
     let mut events = Events::start();
     events.subscribe_all(&supervisor).await;
     add(&supervisor, "feed", fast(&server.url()).build().unwrap()).await;
     events.until_state(ConnectionState::Connected).await;
+    (server, supervisor, events)
+}
+
+#[actix::test]
+async fn health_answers_503_below_the_threshold_and_200_again_after_recovery() {
+    let (mut server, supervisor, _events) = connected_feed().await;
     let app = OpsApp::start(
         supervisor.clone(),
         WebConfig::default().health_threshold(80),
@@ -96,12 +107,7 @@ async fn no_answer_reveals_a_password_a_query_or_a_header_value() {
 
 #[actix::test]
 async fn reconnect_is_off_by_default_and_behind_its_guard_when_enabled() {
-    let server = TestServer::start().await;
-    let supervisor = supervisor();
-    let mut events = Events::start();
-    events.subscribe_all(&supervisor).await;
-    add(&supervisor, "feed", fast(&server.url()).build().unwrap()).await;
-    events.until_state(ConnectionState::Connected).await;
+    let (_server, supervisor, mut events) = connected_feed().await;
     let client = awc::Client::new();
     let post = |app: &OpsApp, auth: Option<&str>| {
         let mut request = client.post(app.url("/endpoints/feed/reconnect"));
@@ -188,12 +194,7 @@ fn parse(frame: &str) -> (String, Value) {
 
 #[actix::test]
 async fn events_stream_a_report_then_each_status_change() {
-    let mut server = TestServer::start().await;
-    let supervisor = supervisor();
-    let mut events = Events::start();
-    events.subscribe_all(&supervisor).await;
-    add(&supervisor, "feed", fast(&server.url()).build().unwrap()).await;
-    events.until_state(ConnectionState::Connected).await;
+    let (mut server, supervisor, _events) = connected_feed().await;
     // Reports rarely, so the status change is the next frame.
     let config = WebConfig::default().report_interval(Duration::from_secs(3600));
     let app = OpsApp::start(supervisor.clone(), config);

@@ -35,7 +35,7 @@ pub use self::{
     health::{HealthBand, ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
     stats::{
         Attempts, EndpointHealth, Heartbeats, Inbound, LastError, LatencySummary, RttHistogram,
-        Traffic, LATENCY_WINDOW, RTT_BUCKETS,
+        Traffic, LATENCY_WINDOW, RECENT_RTTS, RTT_BUCKETS,
     },
 };
 use crate::{EndpointId, StatusChanged};

@@ -10,6 +10,8 @@ use crate::{ConnectionState, ErrorCategory, StatusChanged};
 
 /// RTT samples kept per endpoint for percentiles.
 pub const LATENCY_WINDOW: usize = 256;
+/// The newest RTT samples a report lists, for sparklines.
+pub const RECENT_RTTS: usize = 60;
 /// Heartbeat outcomes kept per endpoint for the success ratio.
 const HEARTBEAT_WINDOW: u32 = 32;
 /// Recent error instants kept per endpoint for the per-minute rate.
@@ -226,6 +228,8 @@ pub struct EndpointHealth {
     pub rtt_histogram: RttHistogram,
     /// The newest error, if any.
     pub last_error: Option<LastError>,
+    /// The newest RTT samples, oldest first, at most [`RECENT_RTTS`].
+    pub recent_rtts: Vec<Duration>,
 }
 
 #[derive(Debug)]
@@ -443,6 +447,12 @@ impl EndpointStats {
             inbound: self.inbound,
             rtt_histogram: self.rtt_histogram,
             last_error: self.last_error.clone(),
+            recent_rtts: self
+                .latency
+                .iter()
+                .skip(self.latency.len().saturating_sub(RECENT_RTTS))
+                .copied()
+                .collect(),
         }
     }
 }
@@ -550,6 +560,8 @@ mod tests {
         );
         let l = s.report(EndpointId::new("e"), t).latency.unwrap();
         assert_eq!(l.samples, LATENCY_WINDOW);
+        let r = s.report(EndpointId::new("e"), t);
+        assert_eq!(r.recent_rtts.len(), RECENT_RTTS);
         assert_eq!(l.p99, Duration::from_millis(7));
     }
 

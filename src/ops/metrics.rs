@@ -226,17 +226,6 @@ const GAUGES: &[GaugeOf] = &[
     ),
 ];
 
-const STATES: [ConnectionState; 8] = [
-    ConnectionState::Disconnected,
-    ConnectionState::Connecting,
-    ConnectionState::Connected,
-    ConnectionState::Authenticated,
-    ConnectionState::Reconnecting,
-    ConnectionState::Closing,
-    ConnectionState::Closed,
-    ConnectionState::Failed,
-];
-
 #[allow(clippy::cast_precision_loss)]
 fn usize_to_f64(n: usize) -> f64 {
     n as f64
@@ -302,7 +291,7 @@ fn states(encoder: &mut DescriptorEncoder, endpoints: &Labelled) -> fmt::Result 
         MetricType::Gauge,
     )?;
     for (view, labels) in endpoints {
-        for state in STATES {
+        for state in ConnectionState::ALL {
             let mut with_state = labels.clone();
             with_state.push(("state", state.name().to_owned()));
             let on = i64::from(view.health.state == state);

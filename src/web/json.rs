@@ -85,6 +85,7 @@ fn endpoint(view: &EndpointView) -> Value {
         "score": h.score,
         "band": view.band().name(),
         "rtt_ms": rtt,
+        "recent_rtt_ms": h.recent_rtts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
         "messages_in": h.traffic.messages_in,
         "messages_out": h.traffic.messages_out,
         "bytes_in": h.traffic.bytes_in,
