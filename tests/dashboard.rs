@@ -1,6 +1,7 @@
 //! A real headless Chromium loads the dashboard: every endpoint shows up,
 //! and a server going down and coming back shows on the page (state and
-//! colour) without a reload. Screenshots land in `target/dashboard.png`
+//! colour) without a reload, and the page's own event stream coming back
+//! after the app restarts. Screenshots land in `target/dashboard.png`
 //! (all connected again) and `target/dashboard-degraded.png` (one down).
 //! Needs the Debian package `chromium` (.ci/run installs it).
 
@@ -190,6 +191,22 @@ impl Browser {
         }
     }
 
+    /// Waits until the page's live indicator is `want` ("1" or "0").
+    async fn wait_live(&mut self, want: &str) {
+        let deadline = Instant::now() + PAGE_WAIT;
+        loop {
+            let live = self.eval("document.body.dataset.live").await;
+            if live == json!(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page's stream indicator stayed {live}, not {want}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a PNG of the page under the target directory.
     async fn screenshot(&mut self, name: &str) -> PathBuf {
         let shot = self
@@ -286,4 +303,24 @@ async fn the_dashboard_shows_every_endpoint_and_a_restart_without_reload() {
     assert_eq!(browser.eval("document.body.dataset.live").await, json!("1"));
     let shot = browser.screenshot("dashboard.png").await;
     eprintln!("screenshot: {}", shot.display());
+
+    // The page's own stream drops (the app restarts): it says so, comes
+    // back by itself, and shows what changed meanwhile.
+    let port = app.port;
+    app.stop().await;
+    browser.wait_live("0").await;
+    servers[2].stop().await;
+    let config = WebConfig::default().report_interval(Duration::from_millis(300));
+    let _app = OpsApp::start_on(port, supervisor.clone(), config);
+    browser.wait_live("1").await;
+    browser
+        .wait_for("gamma down after the stream came back", |rows| {
+            row(rows, "gamma").is_some_and(|r| r.state.as_deref() != Some("connected"))
+        })
+        .await;
+    assert_eq!(
+        browser.eval("window.tetherMark").await,
+        json!(42),
+        "the page reloaded"
+    );
 }

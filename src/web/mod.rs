@@ -230,7 +230,9 @@ async fn events(ops: Data<Operations>) -> HttpResponse {
     let (mut tx, rx) = futures::channel::mpsc::channel(ops.config.events_buffer);
     let first = Snapshot::take(&ops.supervisor).await;
     // The channel is empty: the first frame always fits.
-    let _ = tx.try_send(events::frame("report", &json::report(&first)));
+    let first = events::frame("report", &json::report(&first));
+    // A browser that loses the stream retries after a second.
+    let _ = tx.try_send([&b"retry: 1000\n"[..], &first].concat().into());
     ops.hub.do_send(Join(tx));
     HttpResponse::Ok()
         .content_type("text/event-stream")

@@ -26,18 +26,29 @@ pub struct OpsApp {
 
 impl OpsApp {
     pub fn start(supervisor: Addr<SupervisorActor>, config: WebConfig) -> Self {
+        Self::start_on(0, supervisor, config)
+    }
+
+    /// As [`start`](Self::start), on `port` (0: any free one).
+    pub fn start_on(port: u16, supervisor: Addr<SupervisorActor>, config: WebConfig) -> Self {
         let ops = Operations::new(supervisor, config);
         let http = HttpServer::new(move || App::new().service(ops.scope(SCOPE)))
             .workers(1)
             .disable_signals()
             .shutdown_timeout(0)
-            .bind(("127.0.0.1", 0))
+            .bind(("127.0.0.1", port))
             .expect("bind the operations server");
         let port = http.addrs()[0].port();
         let server = http.run();
         let handle = server.handle();
         actix_rt::spawn(server);
         Self { port, handle }
+    }
+
+    /// Stops the server, dropping every connection (an `/events` stream
+    /// ends without a goodbye).
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
     }
 
     /// `http://127.0.0.1:PORT/tether` + `path`.
