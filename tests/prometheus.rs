@@ -124,6 +124,11 @@ async fn prometheus_scrapes_every_series_and_drops_a_removed_endpoint() {
         let send = actix_tether::SendPayload::new("alpha", payload);
         supervisor.send(send).await.unwrap().unwrap();
     }
+    supervisor
+        .send(actix_tether::AddGroup::listed("market", ["alpha"]))
+        .await
+        .unwrap()
+        .unwrap();
     // The monitor has the figures once the connections flushed them.
     let snapshot = wait_for_snapshot(&supervisor, WAIT, "flushed figures", |s| {
         let (Some(a), Some(b)) = (
@@ -247,6 +252,20 @@ async fn prometheus_scrapes_every_series_and_drops_a_removed_endpoint() {
     assert_eq!(
         prometheus
             .value(r#"actix_tether_endpoint_tag{endpoint="alpha",tag="region",value="eu"}"#)
+            .await,
+        1.0
+    );
+    // Group membership: a label on the endpoint's series, and the group's
+    // own gauges.
+    assert_eq!(
+        prometheus
+            .value(r#"actix_tether_endpoint_up{endpoint="alpha",group="market"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        prometheus
+            .value(r#"actix_tether_group_members_up{group="market"}"#)
             .await,
         1.0
     );
