@@ -103,7 +103,9 @@ impl fmt::Debug for WebConfig {
 
 impl WebConfig {
     /// The overall score (0-100) at or above which `/health` answers 200;
-    /// below it, 503. Default value is 50 ([`DEFAULT_HEALTH_THRESHOLD`]).
+    /// below it, 503. The overall score is the mean of the endpoints'
+    /// scores, 100 with no endpoint. Default value is 50
+    /// ([`DEFAULT_HEALTH_THRESHOLD`]).
     pub fn health_threshold(mut self, score: u8) -> Self {
         self.health_threshold = score.min(100);
         self
