@@ -395,3 +395,38 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) ->
     let metric = ConstGauge::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    #[test]
+    fn the_scraper_chooses_the_format() {
+        let prometheus =
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("text/plain")),
+            Format::PrometheusText
+        );
+        assert_eq!(Format::negotiate(None), Format::PrometheusText);
+    }
+
+    #[test]
+    fn an_empty_snapshot_still_has_its_totals_in_both_formats() {
+        let empty = || Snapshot {
+            endpoints: Vec::new(),
+            groups: Vec::new(),
+            overall: 100,
+            at: SystemTime::now(),
+        };
+        let open = encode(empty(), Format::OpenMetrics);
+        assert!(open.contains("actix_tether_endpoints 0"), "{open}");
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        let text = encode(empty(), Format::PrometheusText);
+        assert!(text.contains("actix_tether_health_score 100"), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+}
