@@ -75,6 +75,12 @@
 //! features' settings in [`delivery`], the transport traits in
 //! [`transport`], the SSE parser in [`sse`], health figures in [`monitor`].
 //!
+//! # Operations
+//! With the `prometheus` feature, `ops::metrics` encodes every
+//! endpoint's figures as a Prometheus exposition; with the `web` feature,
+//! `web::Operations` mounts an actix-web scope with `/health`,
+//! `/endpoints`, `/events` (SSE), `/dashboard` and `/metrics`.
+//!
 //! # What is not guaranteed
 //! A message written to a socket whose connection then dies may or may not
 //! have reached the server (use acknowledged mode where that matters).
@@ -118,6 +124,8 @@ mod heartbeat;
 mod http1;
 mod message;
 pub mod monitor;
+#[cfg(any(feature = "prometheus", feature = "web"))]
+pub mod ops;
 mod outbox;
 mod push_queue;
 mod reconnect_budget;
@@ -134,6 +142,8 @@ mod url;
 
 mod verdict;
 mod vitals;
+#[cfg(feature = "web")]
+pub mod web;
 
 /// Entry points for the fuzz targets in `fuzz/`: not part of the API, and
 /// may change in any release.

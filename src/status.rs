@@ -42,6 +42,18 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [ConnectionState; 8] = [
+        Self::Disconnected,
+        Self::Connecting,
+        Self::Connected,
+        Self::Authenticated,
+        Self::Reconnecting,
+        Self::Closing,
+        Self::Closed,
+        Self::Failed,
+    ];
+
     /// A lowercase name for logs and JSON.
     pub const fn name(self) -> &'static str {
         match self {

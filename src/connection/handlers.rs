@@ -26,6 +26,10 @@ pub struct EndpointStatus {
     pub generation: u64,
     /// Consecutive failures counted by the reconnect policy.
     pub attempt: u32,
+    /// The transport it speaks.
+    pub transport: crate::TransportKind,
+    /// Messages waiting in its outbox.
+    pub queued: usize,
 }
 
 /// Closes the endpoint; `why` is what undelivered messages are told.
@@ -77,6 +81,8 @@ impl ConnectionActor {
             state: self.state,
             generation: self.generation,
             attempt: self.retry.failures(),
+            transport: self.config.kind,
+            queued: self.sender.queued(),
         }
     }
 }

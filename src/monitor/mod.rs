@@ -34,7 +34,8 @@ pub use self::{
     groups::{GroupHealth, GroupStatusChanged},
     health::{HealthBand, BAND_MARGIN, ERRORS_PER_MINUTE_BAD, LATENCY_BAD, LATENCY_GOOD},
     stats::{
-        Attempts, EndpointHealth, Heartbeats, Inbound, LatencySummary, Traffic, LATENCY_WINDOW,
+        Attempts, EndpointHealth, Heartbeats, Inbound, LastError, LatencySummary, RttHistogram,
+        Traffic, LATENCY_WINDOW, RECENT_RTTS, RTT_BUCKETS,
     },
 };
 use crate::{EndpointId, StatusChanged};

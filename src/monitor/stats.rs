@@ -10,10 +10,68 @@ use crate::{ConnectionState, ErrorCategory, StatusChanged};
 
 /// RTT samples kept per endpoint for percentiles.
 pub const LATENCY_WINDOW: usize = 256;
+/// The newest RTT samples a report lists, for sparklines.
+pub const RECENT_RTTS: usize = 60;
 /// Heartbeat outcomes kept per endpoint for the success ratio.
 const HEARTBEAT_WINDOW: u32 = 32;
 /// Recent error instants kept per endpoint for the per-minute rate.
 const RECENT_ERRORS: usize = 64;
+
+/// Upper bounds of the RTT histogram's buckets (a last, unbounded bucket
+/// follows): 1 ms to 10 s, roughly 1-2.5-5 per decade, which brackets both
+/// a loopback peer and a peer about to miss its heartbeat.
+pub const RTT_BUCKETS: [Duration; 13] = [
+    Duration::from_millis(1),
+    Duration::from_micros(2_500),
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_micros(2_500_000),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// Every RTT sample since the endpoint was added, in the buckets of
+/// [`RTT_BUCKETS`]: the cumulative counts a Prometheus histogram needs (the
+/// rolling window of [`LatencySummary`] forgets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RttHistogram {
+    /// Samples per bucket (not cumulative): `buckets[i]` counts samples
+    /// above `RTT_BUCKETS[i - 1]` and at most `RTT_BUCKETS[i]`; the last
+    /// counts samples above 10 s.
+    pub buckets: [u64; RTT_BUCKETS.len() + 1],
+    /// The sum of all samples.
+    pub sum: Duration,
+    /// The number of samples.
+    pub count: u64,
+}
+
+impl RttHistogram {
+    fn observe(&mut self, rtt: Duration) {
+        let bucket = RTT_BUCKETS.partition_point(|bound| *bound < rtt);
+        self.buckets[bucket] += 1;
+        self.sum = self.sum.saturating_add(rtt);
+        self.count += 1;
+    }
+}
+
+/// The newest error an endpoint met.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct LastError {
+    /// Its category.
+    pub category: ErrorCategory,
+    /// Its message (as [`Error`](crate::Error) displays it: URLs redacted,
+    /// no header values).
+    pub message: String,
+    /// When it happened.
+    pub at: SystemTime,
+}
 
 /// Counters a connection actor accumulates between two flushes to the monitor.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -166,6 +224,12 @@ pub struct EndpointHealth {
     pub last_seen: Option<SystemTime>,
     /// How inbound subscribers keep up.
     pub inbound: Inbound,
+    /// Every RTT sample so far, bucketed.
+    pub rtt_histogram: RttHistogram,
+    /// The newest error, if any.
+    pub last_error: Option<LastError>,
+    /// The newest RTT samples, oldest first, at most [`RECENT_RTTS`].
+    pub recent_rtts: Vec<Duration>,
 }
 
 #[derive(Debug)]
@@ -185,6 +249,8 @@ pub(crate) struct EndpointStats {
     connected_since: Option<Instant>,
     last_seen: Option<SystemTime>,
     inbound: Inbound,
+    rtt_histogram: RttHistogram,
+    last_error: Option<LastError>,
 }
 
 impl Default for EndpointStats {
@@ -204,6 +270,8 @@ impl Default for EndpointStats {
             connected_since: None,
             last_seen: None,
             inbound: Inbound::default(),
+            rtt_histogram: RttHistogram::default(),
+            last_error: None,
         }
     }
 }
@@ -245,12 +313,18 @@ impl EndpointStats {
                 self.recent_errors.pop_front();
             }
             self.recent_errors.push_back(now);
+            self.last_error = Some(LastError {
+                category: err.category(),
+                message: err.to_string(),
+                at: event.at,
+            });
         }
         self.state = event.to;
     }
 
     pub(crate) fn on_samples(&mut self, samples: Samples, now: Instant) {
         for rtt in samples.rtts {
+            self.rtt_histogram.observe(rtt);
             if self.latency.len() == LATENCY_WINDOW {
                 self.latency.pop_front();
             }
@@ -371,6 +445,14 @@ impl EndpointStats {
                 .map(|at| now.saturating_duration_since(at)),
             last_seen: self.last_seen,
             inbound: self.inbound,
+            rtt_histogram: self.rtt_histogram,
+            last_error: self.last_error.clone(),
+            recent_rtts: self
+                .latency
+                .iter()
+                .skip(self.latency.len().saturating_sub(RECENT_RTTS))
+                .copied()
+                .collect(),
         }
     }
 }
@@ -430,6 +512,9 @@ mod tests {
         assert_eq!(r.errors.get(&ErrorCategory::Network), Some(&2));
         assert_eq!(r.retries.get(&ErrorCategory::Network), Some(&2));
         assert_eq!(r.errors_last_minute, 2);
+        let last = r.last_error.as_ref().unwrap();
+        assert_eq!(last.category, ErrorCategory::Network);
+        assert!(last.message.contains("connection reset"), "{last:?}");
         assert_eq!(r.uptime, Some(Duration::from_secs(3)));
         assert_eq!(r.state, Connected);
         // Two errors in the last minute: 100 - 25 * 0.2 = 95.
@@ -459,6 +544,11 @@ mod tests {
         assert_eq!(l.p50, Duration::from_millis(51));
         assert_eq!(l.p95, Duration::from_millis(95));
         assert_eq!(l.p99, Duration::from_millis(99));
+        let h = s.report(EndpointId::new("e"), t).rtt_histogram;
+        assert_eq!(h.count, 100);
+        assert_eq!(h.sum, Duration::from_millis(5050));
+        // Buckets up to 1, 2.5, 5, 10, 25, 50, 100 ms.
+        assert_eq!(&h.buckets[..8], &[1, 1, 3, 5, 15, 25, 50, 0]);
         // The window is bounded.
         let more = (0..1000).map(|_| Duration::from_millis(7)).collect();
         s.on_samples(
@@ -470,6 +560,8 @@ mod tests {
         );
         let l = s.report(EndpointId::new("e"), t).latency.unwrap();
         assert_eq!(l.samples, LATENCY_WINDOW);
+        let r = s.report(EndpointId::new("e"), t);
+        assert_eq!(r.recent_rtts.len(), RECENT_RTTS);
         assert_eq!(l.p99, Duration::from_millis(7));
     }
 

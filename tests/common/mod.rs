@@ -8,6 +8,8 @@ pub mod ami_server;
 pub mod chaos;
 pub mod flood_server;
 pub mod line_server;
+#[cfg(feature = "web")]
+pub mod ops_app;
 pub mod pki;
 pub mod raw_http;
 pub mod raw_ws;

@@ -1,0 +1,172 @@
+//! One consistent view of every endpoint: the monitor's figures joined with
+//! what the supervisor knows of each endpoint.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::SystemTime,
+};
+
+use actix::Addr;
+use futures::future::join_all;
+
+use crate::{
+    monitor::HealthBand, EndpointHealth, EndpointId, GetAllStatuses, GetEndpoints, GetGroup,
+    GetHealthReport, HealthReport, SupervisorActor, TransportKind,
+};
+
+/// Every endpoint's figures at one moment, for metrics, JSON and dashboards.
+///
+/// Endpoints are those the monitor has figures for, sorted by id; a removed
+/// endpoint is gone from the next snapshot (so are its metric series).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Per-endpoint views, sorted by endpoint id.
+    pub endpoints: Vec<EndpointView>,
+    /// Every group's figures, by name.
+    pub groups: Vec<GroupView>,
+    /// The mean score over the endpoints (100 with none).
+    pub overall: u8,
+    /// When the monitor made the report.
+    pub at: SystemTime,
+}
+
+/// One endpoint in a [`Snapshot`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EndpointView {
+    /// The monitor's figures.
+    pub health: EndpointHealth,
+    /// Its URL through [`redact_url`](crate::redact_url); `None` when the
+    /// endpoint was removed between the two queries of a snapshot.
+    pub url: Option<String>,
+    /// Its transport; `None` as for `url`.
+    pub transport: Option<TransportKind>,
+    /// Messages waiting in its outbox.
+    pub queued: usize,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// The groups it is a member of, sorted.
+    pub groups: Vec<String>,
+}
+
+impl EndpointView {
+    /// The endpoint's id.
+    pub fn id(&self) -> &EndpointId {
+        &self.health.endpoint
+    }
+
+    /// The band of its score.
+    pub fn band(&self) -> HealthBand {
+        HealthBand::of(self.health.score)
+    }
+}
+
+/// One group in a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupView {
+    /// The group's name.
+    pub group: String,
+    /// The mean of its members' scores (100 with none).
+    pub score: u8,
+    /// Members up.
+    pub connected: usize,
+    /// Members.
+    pub total: usize,
+}
+
+impl Snapshot {
+    /// Asks `supervisor` (and through it the monitor and each connection)
+    /// for a snapshot. Endpoints that do not answer (stopping) appear with
+    /// the monitor's figures alone.
+    pub async fn take(supervisor: &Addr<SupervisorActor>) -> Self {
+        let report = supervisor.send(GetHealthReport::default());
+        let statuses = supervisor.send(GetAllStatuses);
+        let entries = supervisor.send(GetEndpoints::all());
+        let (report, statuses, entries) = futures::join!(report, statuses, entries);
+        let report = report.unwrap_or_else(|_| empty_report());
+        let mut statuses: HashMap<EndpointId, _> = statuses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.endpoint.clone(), s))
+            .collect();
+        let mut tags: HashMap<EndpointId, _> = entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.id, e.tags))
+            .collect();
+        let members = group_members(supervisor, &report).await;
+        let endpoints = report
+            .endpoints
+            .into_iter()
+            .map(|health| {
+                let status = statuses.remove(&health.endpoint);
+                EndpointView {
+                    url: status.as_ref().map(|s| s.url.clone()),
+                    transport: status.as_ref().map(|s| s.transport),
+                    queued: status.as_ref().map_or(0, |s| s.queued),
+                    tags: tags.remove(&health.endpoint).unwrap_or_default(),
+                    groups: members.get(&health.endpoint).cloned().unwrap_or_default(),
+                    health,
+                }
+            })
+            .collect();
+        let groups = report
+            .groups
+            .into_iter()
+            .map(|g| GroupView {
+                group: g.group,
+                score: g.score,
+                connected: g.connected,
+                total: g.total,
+            })
+            .collect();
+        Self {
+            endpoints,
+            groups,
+            overall: report.overall,
+            at: report.at,
+        }
+    }
+
+    /// The band of the overall score.
+    pub fn band(&self) -> HealthBand {
+        HealthBand::of(self.overall)
+    }
+}
+
+/// Each endpoint's groups, sorted, from the groups in `report`.
+async fn group_members(
+    supervisor: &Addr<SupervisorActor>,
+    report: &HealthReport,
+) -> HashMap<EndpointId, Vec<String>> {
+    let lookups = report
+        .groups
+        .iter()
+        .map(|g| supervisor.send(GetGroup::new(g.group.clone())));
+    let mut members: HashMap<EndpointId, Vec<String>> = HashMap::new();
+    for handle in join_all(lookups).await.into_iter().flatten().flatten() {
+        for member in handle.members() {
+            members
+                .entry(member.id().clone())
+                .or_default()
+                .push(handle.name().to_owned());
+        }
+    }
+    for groups in members.values_mut() {
+        groups.sort();
+        groups.dedup();
+    }
+    members
+}
+
+/// What a snapshot says when the supervisor is gone: nothing is healthy.
+fn empty_report() -> HealthReport {
+    HealthReport {
+        endpoints: Vec::new(),
+        overall: 0,
+        groups: Vec::new(),
+        at: SystemTime::now(),
+    }
+}
