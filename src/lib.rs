@@ -111,6 +111,8 @@
 mod backlog;
 pub mod backoff;
 mod close;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod delivery;

@@ -24,6 +24,8 @@ use std::{
 };
 
 pub(crate) use self::registry::Groups;
+#[cfg(feature = "cluster")]
+pub(crate) use self::route::rendezvous;
 use self::{
     lease::LeaseBook,
     route::with_candidates,
