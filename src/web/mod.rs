@@ -32,7 +32,9 @@
 //! # What is not revealed
 //! URLs go through [`redact_url`](crate::redact_url) (no user info,
 //! password, query or fragment); header values appear nowhere; error
-//! messages are those of [`Error`](crate::Error), which hold neither.
+//! messages (`last_error`, a `status` event's `reason`) have every URL they
+//! quote redacted the same way, since a custom transport's error or a
+//! peer's close reason may quote one.
 //!
 //! # Slow event clients
 //! Each `/events` client has a buffer of [`WebConfig::events_buffer`]
