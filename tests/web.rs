@@ -214,3 +214,28 @@ async fn events_stream_a_report_then_each_status_change() {
     assert_eq!(change["to"], "reconnecting");
     assert!(change["reason"].as_str().is_some(), "{change}");
 }
+
+#[actix::test]
+async fn health_answers_503_in_time_when_the_supervisor_does_not_answer() {
+    // The supervisor lives on an arbiter whose thread is blocked until the
+    // test ends: every query to it waits.
+    let arbiter = actix::Arbiter::new();
+    let supervisor = actix::Actor::start_in_arbiter(&arbiter.handle(), |_| {
+        actix_tether::SupervisorActor::default()
+    });
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    arbiter.spawn_fn(move || {
+        let _ = blocked.recv();
+    });
+    // The default timeout (2 s) applies.
+    let app = OpsApp::start(supervisor, WebConfig::default());
+
+    let started = Instant::now();
+    let (status, body) = app.get("/health", &[]).await;
+    assert_eq!(status, 503, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
+    drop(release);
+    arbiter.stop();
+}

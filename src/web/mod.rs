@@ -57,6 +57,7 @@ use actix_web::{
 use futures::StreamExt;
 
 use self::events::{EventHub, Join};
+pub use crate::ops::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::{ops::Snapshot, Reconnect, SupervisorActor};
 
 /// The default health threshold: the lowest score of the orange band, so a
@@ -78,6 +79,7 @@ pub struct WebConfig {
     health_threshold: u8,
     events_buffer: usize,
     report_interval: Duration,
+    snapshot_timeout: Duration,
     reconnect_guard: Option<Arc<dyn Guard + Send + Sync>>,
 }
 
@@ -87,6 +89,7 @@ impl Default for WebConfig {
             health_threshold: DEFAULT_HEALTH_THRESHOLD,
             events_buffer: DEFAULT_EVENTS_BUFFER,
             report_interval: DEFAULT_REPORT_INTERVAL,
+            snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
             reconnect_guard: None,
         }
     }
@@ -98,6 +101,7 @@ impl fmt::Debug for WebConfig {
             .field("health_threshold", &self.health_threshold)
             .field("events_buffer", &self.events_buffer)
             .field("report_interval", &self.report_interval)
+            .field("snapshot_timeout", &self.snapshot_timeout)
             .field("reconnect_enabled", &self.reconnect_guard.is_some())
             .finish()
     }
@@ -124,6 +128,17 @@ impl WebConfig {
     /// Default value is 1 second ([`DEFAULT_REPORT_INTERVAL`]).
     pub fn report_interval(mut self, every: Duration) -> Self {
         self.report_interval = every.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How long a request waits for each answer of the supervisor (and the
+    /// monitor and connections behind it) before it answers with what it
+    /// has: with no report in time, `/health` answers 503 and the others
+    /// show no endpoint, rather than hang while the supervisor is busy. At
+    /// least 10 ms. Default value is 2 seconds
+    /// ([`DEFAULT_SNAPSHOT_TIMEOUT`]).
+    pub fn snapshot_timeout(mut self, timeout: Duration) -> Self {
+        self.snapshot_timeout = timeout.max(Duration::from_millis(10));
         self
     }
 
@@ -159,12 +174,22 @@ impl Operations {
     /// a running actix system, once, before `HttpServer::new`; the value is
     /// cheap to clone into each worker.
     pub fn new(supervisor: Addr<SupervisorActor>, config: WebConfig) -> Self {
-        let hub = EventHub::new(supervisor.clone(), config.report_interval).start();
+        let hub = EventHub::new(
+            supervisor.clone(),
+            config.report_interval,
+            config.snapshot_timeout,
+        )
+        .start();
         Self {
             supervisor,
             hub,
             config,
         }
+    }
+
+    /// A snapshot, waiting for each answer at most the configured timeout.
+    async fn snapshot(&self) -> Snapshot {
+        Snapshot::take_within(&self.supervisor, self.config.snapshot_timeout).await
     }
 
     /// The scope to mount on an `App`, at `path` (for example `"/tether"`).
@@ -210,7 +235,7 @@ fn no_store() -> (header::HeaderName, &'static str) {
 }
 
 async fn health(ops: Data<Operations>) -> HttpResponse {
-    let snapshot = Snapshot::take(&ops.supervisor).await;
+    let snapshot = ops.snapshot().await;
     let threshold = ops.config.health_threshold;
     let healthy = snapshot.overall >= threshold;
     let status = if healthy {
@@ -224,7 +249,7 @@ async fn health(ops: Data<Operations>) -> HttpResponse {
 }
 
 async fn endpoints(ops: Data<Operations>) -> HttpResponse {
-    let snapshot = Snapshot::take(&ops.supervisor).await;
+    let snapshot = ops.snapshot().await;
     HttpResponse::Ok()
         .insert_header(no_store())
         .json(json::report(&snapshot))
@@ -232,7 +257,7 @@ async fn endpoints(ops: Data<Operations>) -> HttpResponse {
 
 async fn events(ops: Data<Operations>) -> HttpResponse {
     let (mut tx, rx) = futures::channel::mpsc::channel(ops.config.events_buffer);
-    let first = Snapshot::take(&ops.supervisor).await;
+    let first = ops.snapshot().await;
     // The channel is empty: the first frame always fits.
     let first = events::frame("report", &json::report(&first));
     // A browser that loses the stream retries after a second.
@@ -265,7 +290,7 @@ async fn metrics(ops: Data<Operations>, request: actix_web::HttpRequest) -> Http
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let snapshot = Snapshot::take(&ops.supervisor).await;
+    let snapshot = ops.snapshot().await;
     HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header(no_store())
