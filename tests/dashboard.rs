@@ -35,6 +35,8 @@ struct Row {
     band: Option<String>,
     /// The state badge's classes (its colour).
     colour: String,
+    /// The score badge's classes (its band's colour).
+    score_colour: String,
     reconnects: String,
     /// The last error cell's text.
     error: String,
@@ -173,6 +175,7 @@ impl Browser {
                    id: tr.dataset.endpoint, state: tr.dataset.state || null, \
                    band: tr.dataset.band || null, \
                    colour: tr.querySelectorAll('.badge')[0].className, \
+                   score_colour: tr.querySelectorAll('.badge')[1].className, \
                    reconnects: tr.children[6].textContent, \
                    error: tr.children[7].textContent, \
                    points: (tr.querySelector('polyline')?.getAttribute('points') || '')\
@@ -241,6 +244,7 @@ fn is_up(row: Option<&Row>) -> bool {
         r.state.as_deref() == Some("connected")
             && r.colour.contains("green")
             && r.band.as_deref() == Some("green")
+            && r.score_colour.contains("green")
     })
 }
 
@@ -304,6 +308,9 @@ async fn the_dashboard_shows_every_endpoint_and_a_restart_without_reload() {
                 r.state.as_deref() != Some("connected")
                     && !r.colour.contains("green")
                     && r.band.as_deref() != Some("green")
+                    && r.band
+                        .as_deref()
+                        .is_some_and(|b| r.score_colour.contains(b))
             }) && is_up(row(rows, "alpha"))
         })
         .await;
