@@ -69,6 +69,10 @@ pub const DEFAULT_EVENTS_BUFFER: usize = 64;
 /// The default period of `report` events: once a second, about as often as
 /// connections flush their figures.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest period of `report` events: the dashboard takes a stream
+/// silent for 10 seconds as dead and opens a new one, so reports come at
+/// least twice in that time.
+pub const MAX_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The dashboard page: HTML, CSS and script in one file, no external asset.
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -124,10 +128,12 @@ impl WebConfig {
         self
     }
 
-    /// How often `/events` clients get a `report` event (at least 100 ms).
-    /// Default value is 1 second ([`DEFAULT_REPORT_INTERVAL`]).
+    /// How often `/events` clients get a `report` event: between 100 ms
+    /// and [`MAX_REPORT_INTERVAL`] (5 s; a longer one is shortened to it,
+    /// as the dashboard takes a stream silent for 10 s as dead). Default
+    /// value is 1 second ([`DEFAULT_REPORT_INTERVAL`]).
     pub fn report_interval(mut self, every: Duration) -> Self {
-        self.report_interval = every.max(Duration::from_millis(100));
+        self.report_interval = every.clamp(Duration::from_millis(100), MAX_REPORT_INTERVAL);
         self
     }
 
@@ -303,5 +309,25 @@ async fn reconnect(ops: Data<Operations>, id: web::Path<String>) -> HttpResponse
         Ok(Ok(())) => HttpResponse::Accepted().json(serde_json::json!({ "reconnecting": id })),
         Ok(Err(e)) => HttpResponse::NotFound().json(serde_json::json!({ "error": e.to_string() })),
         Err(_) => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_come_often_enough_for_the_dashboard_to_stay_live() {
+        let every = |d| WebConfig::default().report_interval(d).report_interval;
+        assert_eq!(every(Duration::from_secs(3600)), MAX_REPORT_INTERVAL);
+        assert_eq!(every(Duration::ZERO), Duration::from_millis(100));
+        assert_eq!(every(Duration::from_secs(2)), Duration::from_secs(2));
+        // The page's staleness bound (STALE_MS) is at least two periods.
+        let stale_ms = DASHBOARD
+            .lines()
+            .find_map(|l| l.strip_prefix("const STALE_MS = "))
+            .and_then(|v| v.split(';').next()?.parse::<u64>().ok())
+            .expect("STALE_MS in the dashboard");
+        assert!(Duration::from_millis(stale_ms) >= 2 * MAX_REPORT_INTERVAL);
     }
 }
