@@ -1,7 +1,8 @@
 //! The operations scope over real loopback servers: `/health` follows its
 //! threshold, `/endpoints` and every other answer hide secrets, the
 //! reconnect action is off unless enabled and guarded, and `/events`
-//! streams a report and then status changes.
+//! streams a report and then status changes; a busy supervisor, no
+//! endpoint, an unknown id and odd `Accept` headers get plain answers.
 
 mod common;
 
@@ -242,4 +243,56 @@ async fn health_answers_503_in_time_when_the_supervisor_does_not_answer() {
     assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
     drop(release);
     arbiter.stop();
+}
+
+#[actix::test]
+async fn odd_requests_get_plain_answers_and_no_endpoint_is_healthy() {
+    let supervisor = supervisor();
+    let guard = guard::Header("authorization", "Bearer t0ken");
+    let app = OpsApp::start(
+        supervisor.clone(),
+        WebConfig::default().allow_reconnect(guard),
+    );
+
+    // With no endpoint at all: healthy (score 100), and an empty list.
+    let (status, body) = app.get("/health", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (health["score"].as_u64(), health["endpoints"].as_u64()),
+        (Some(100), Some(0))
+    );
+    let (status, body) = app.get("/endpoints", &[]).await;
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["endpoints"], serde_json::json!([]), "{report}");
+
+    // Reconnecting an endpoint that does not exist (with markup in its id).
+    let mut response = awc::Client::new()
+        .post(app.url("/endpoints/%3Cscript%3Enope/reconnect"))
+        .insert_header(("authorization", "Bearer t0ken"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 404);
+    let content_type = response.headers().get("content-type").unwrap().clone();
+    assert_eq!(content_type, "application/json");
+    let body: Value = response.json().await.expect("a JSON error");
+    assert!(body["error"].as_str().is_some(), "{body}");
+
+    // Accept headers a scraper should not send still get the text format.
+    for accept in [
+        "",
+        "*/*",
+        "application/openmetrics-text;q=0",
+        "garbage;;;q==",
+    ] {
+        let (status, text) = app.get("/metrics", &[("accept", accept)]).await;
+        assert_eq!(status, 200, "{accept}: {text}");
+        assert!(
+            text.contains("actix_tether_endpoints 0"),
+            "{accept}: {text}"
+        );
+        assert!(!text.contains("# EOF"), "{accept}: {text}");
+    }
 }
