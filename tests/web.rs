@@ -241,6 +241,11 @@ async fn health_answers_503_in_time_when_the_supervisor_does_not_answer() {
     let health: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "unhealthy", "{health}");
     assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
+    // No figures rather than figures of nothing: a scrape fails.
+    for path in ["/endpoints", "/metrics"] {
+        let (status, body) = app.get(path, &[]).await;
+        assert_eq!(status, 503, "{path}: {body}");
+    }
     drop(release);
     arbiter.stop();
 }

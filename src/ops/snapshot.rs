@@ -35,6 +35,10 @@ pub struct Snapshot {
     pub overall: u8,
     /// When the monitor made the report.
     pub at: SystemTime,
+    /// Whether the monitor's report came (in time): when `false`, the
+    /// supervisor is gone or too busy, `endpoints` and `groups` are empty
+    /// and `overall` is 0, figures that describe nothing.
+    pub answered: bool,
 }
 
 /// One endpoint in a [`Snapshot`].
@@ -100,6 +104,7 @@ impl Snapshot {
         let statuses = supervisor.send(GetAllStatuses).timeout(timeout);
         let entries = supervisor.send(GetEndpoints::all()).timeout(timeout);
         let (report, statuses, entries) = futures::join!(report, statuses, entries);
+        let answered = report.is_ok();
         let report = report.unwrap_or_else(|_| empty_report());
         let mut statuses: HashMap<EndpointId, _> = statuses
             .unwrap_or_default()
@@ -142,6 +147,7 @@ impl Snapshot {
             groups,
             overall: report.overall,
             at: report.at,
+            answered,
         }
     }
 

@@ -96,8 +96,12 @@ impl EventHub {
             );
         ctx.spawn(take.map(|snapshot, hub, _| {
             hub.taking = false;
-            hub.clients
-                .broadcast(&frame("report", &json::report(&snapshot)));
+            // A snapshot the supervisor did not answer describes nothing:
+            // the pages keep their last report rather than show no endpoint.
+            if snapshot.answered {
+                hub.clients
+                    .broadcast(&frame("report", &json::report(&snapshot)));
+            }
         }));
     }
 }

@@ -196,6 +196,7 @@ mod tests {
             groups: Vec::new(),
             overall: 0,
             at: SystemTime::now(),
+            answered: true,
         };
         assert_hidden(&report(&snapshot));
     }

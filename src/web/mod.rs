@@ -23,10 +23,10 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /health` | JSON; 200 when the overall score is at least the threshold, else 503 |
-//! | `GET /endpoints` | JSON: every endpoint's state, score, band, RTT, traffic, attempts, last error |
+//! | `GET /endpoints` | JSON: every endpoint's state, score, band, RTT, traffic, attempts, last error; 503 when the supervisor does not answer within [`WebConfig::snapshot_timeout`] |
 //! | `GET /events` | `text/event-stream`: a `report` event (as `/endpoints`) at once and then every [`WebConfig::report_interval`], a `status` event on every state change |
 //! | `GET /dashboard` | one self-contained HTML page fed by `/events` |
-//! | `GET /metrics` | the Prometheus exposition (feature `prometheus`; see [`ops::metrics`](crate::ops::metrics)) |
+//! | `GET /metrics` | the Prometheus exposition (feature `prometheus`; see [`ops::metrics`](crate::ops::metrics)); 503 as for `/endpoints` |
 //! | `POST /endpoints/{id}/reconnect` | only when enabled with [`WebConfig::allow_reconnect`], behind its guard |
 //!
 //! # What is not revealed
@@ -256,17 +256,34 @@ async fn health(ops: Data<Operations>) -> HttpResponse {
 
 async fn endpoints(ops: Data<Operations>) -> HttpResponse {
     let snapshot = ops.snapshot().await;
+    if !snapshot.answered {
+        return unanswered();
+    }
     HttpResponse::Ok()
         .insert_header(no_store())
         .json(json::report(&snapshot))
 }
 
+/// What `/endpoints` and `/metrics` answer when the supervisor did not
+/// answer in time: 503 rather than figures that describe nothing (a
+/// scraper records a failed scrape, not zero endpoints).
+fn unanswered() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(no_store())
+        .json(serde_json::json!({ "error": "the supervisor did not answer in time" }))
+}
+
 async fn events(ops: Data<Operations>) -> HttpResponse {
     let (mut tx, rx) = futures::channel::mpsc::channel(ops.config.events_buffer);
     let first = ops.snapshot().await;
-    // The channel is empty: the first frame always fits.
-    let first = events::frame("report", &json::report(&first));
-    // A browser that loses the stream retries after a second.
+    // A browser that loses the stream retries after a second. The channel
+    // is empty: the first frame always fits. A snapshot the supervisor did
+    // not answer is not sent (the next period's report follows).
+    let first = if first.answered {
+        events::frame("report", &json::report(&first))
+    } else {
+        bytes::Bytes::new()
+    };
     let _ = tx.try_send([&b"retry: 1000\n"[..], &first].concat().into());
     ops.hub.do_send(Join(tx));
     HttpResponse::Ok()
@@ -297,6 +314,9 @@ async fn metrics(ops: Data<Operations>, request: actix_web::HttpRequest) -> Http
         .and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let snapshot = ops.snapshot().await;
+    if !snapshot.answered {
+        return unanswered();
+    }
     HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header(no_store())

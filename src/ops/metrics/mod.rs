@@ -380,6 +380,7 @@ mod tests {
             groups: Vec::new(),
             overall: 100,
             at: SystemTime::now(),
+            answered: true,
         };
         let open = encode(empty(), Format::OpenMetrics);
         assert!(open.contains("actix_tether_endpoints 0"), "{open}");
