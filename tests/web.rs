@@ -233,7 +233,7 @@ async fn health_answers_503_in_time_when_the_supervisor_does_not_answer() {
         let _ = blocked.recv();
     });
     // The default timeout (2 s) applies.
-    let app = OpsApp::start(supervisor, WebConfig::default());
+    let app = OpsApp::start(supervisor.clone(), WebConfig::default());
 
     let started = Instant::now();
     let (status, body) = app.get("/health", &[]).await;
@@ -246,6 +246,13 @@ async fn health_answers_503_in_time_when_the_supervisor_does_not_answer() {
         let (status, body) = app.get(path, &[]).await;
         assert_eq!(status, 503, "{path}: {body}");
     }
+    // Even a threshold of 0 does not make a silent supervisor healthy.
+    let lenient = WebConfig::default()
+        .health_threshold(0)
+        .snapshot_timeout(Duration::from_millis(200));
+    let lenient = OpsApp::start(supervisor, lenient);
+    let (status, body) = lenient.get("/health", &[]).await;
+    assert_eq!(status, 503, "{body}");
     drop(release);
     arbiter.stop();
 }

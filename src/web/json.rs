@@ -21,6 +21,12 @@ fn unix_millis(at: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Whether `/health` says healthy: the supervisor answered, and the
+/// overall score is at least `threshold`.
+pub(super) fn is_healthy(snapshot: &Snapshot, threshold: u8) -> bool {
+    snapshot.answered && snapshot.overall >= threshold
+}
+
 /// `/health`'s answer.
 pub(super) fn health(snapshot: &Snapshot, threshold: u8) -> Value {
     let up = snapshot
@@ -29,7 +35,8 @@ pub(super) fn health(snapshot: &Snapshot, threshold: u8) -> Value {
         .filter(|e| e.health.state.is_up())
         .count();
     json!({
-        "status": if snapshot.overall >= threshold { "ok" } else { "unhealthy" },
+        "status": if is_healthy(snapshot, threshold) { "ok" } else { "unhealthy" },
+        "answered": snapshot.answered,
         "score": snapshot.overall,
         "band": snapshot.band().name(),
         "threshold": threshold,

@@ -22,7 +22,7 @@
 //! # Routes (under the scope's path)
 //! | route | answer |
 //! |---|---|
-//! | `GET /health` | JSON; 200 when the overall score is at least the threshold, else 503 |
+//! | `GET /health` | JSON; 200 when the supervisor answered and the overall score is at least the threshold, else 503 |
 //! | `GET /endpoints` | JSON: every endpoint's state, score, band, RTT, traffic, attempts, last error; 503 when the supervisor does not answer within [`WebConfig::snapshot_timeout`] |
 //! | `GET /events` | `text/event-stream`: a `report` event (as `/endpoints`) at once and then every [`WebConfig::report_interval`], a `status` event on every state change |
 //! | `GET /dashboard` | one self-contained HTML page fed by `/events` |
@@ -243,8 +243,7 @@ fn no_store() -> (header::HeaderName, &'static str) {
 async fn health(ops: Data<Operations>) -> HttpResponse {
     let snapshot = ops.snapshot().await;
     let threshold = ops.config.health_threshold;
-    let healthy = snapshot.overall >= threshold;
-    let status = if healthy {
+    let status = if json::is_healthy(&snapshot, threshold) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
