@@ -196,6 +196,17 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The program's helpers (Chromium's GPU, network and crashpad
+        // processes) exit just after it and may still write to the
+        // directory meanwhile: retry the removal for a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.dir.exists() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            if Instant::now() > deadline {
+                eprintln!("could not remove {}", self.dir.display());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
