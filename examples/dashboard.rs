@@ -73,7 +73,7 @@ async fn quotes() -> HttpResponse {
         .streaming(body)
 }
 
-fn start_server(port: u16) -> (u16, ServerHandle) {
+fn start_server(port: u16) -> std::io::Result<(u16, ServerHandle)> {
     let server = HttpServer::new(|| {
         App::new()
             .route("/ws", web::get().to(session))
@@ -82,27 +82,34 @@ fn start_server(port: u16) -> (u16, ServerHandle) {
     .workers(1)
     .disable_signals()
     .shutdown_timeout(0)
-    .bind(("127.0.0.1", port))
-    .expect("bind a loopback port");
+    .bind(("127.0.0.1", port))?;
     let port = server.addrs()[0].port();
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
-    (port, handle)
+    Ok((port, handle))
 }
 
 /// Starts a server that goes down for `down` every `period`; its port.
-fn flapping(period: Duration, down: Duration) -> u16 {
-    let (port, mut handle) = start_server(0);
+/// Coming back, it retries each second while the port is still taken
+/// (another program may have grabbed it meanwhile).
+fn flapping(period: Duration, down: Duration) -> std::io::Result<u16> {
+    let (port, mut handle) = start_server(0)?;
     actix_web::rt::spawn(async move {
         loop {
             actix_web::rt::time::sleep(period - down).await;
             handle.stop(false).await;
             actix_web::rt::time::sleep(down).await;
-            handle = start_server(port).1;
+            handle = loop {
+                match start_server(port) {
+                    Ok((_, handle)) => break handle,
+                    Err(e) => eprintln!("port {port} not free again yet: {e}"),
+                }
+                actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+            };
         }
     });
-    port
+    Ok(port)
 }
 
 fn arg(name: &str) -> Option<u64> {
@@ -122,9 +129,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let duration = arg("--duration").map(Duration::from_secs);
     let port = u16::try_from(arg("--port").unwrap_or(0))?;
 
-    let shared = flapping(Duration::from_secs(15), Duration::from_secs(4));
-    let orders = flapping(Duration::from_secs(25), Duration::from_secs(6));
-    let (steady, _handle) = start_server(0);
+    let shared = flapping(Duration::from_secs(15), Duration::from_secs(4))?;
+    let orders = flapping(Duration::from_secs(25), Duration::from_secs(6))?;
+    let (steady, _handle) = start_server(0)?;
 
     let supervisor = SupervisorActor::default().start();
     let endpoints = [

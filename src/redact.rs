@@ -64,6 +64,31 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Returns `text` with every URL in it passed through [`redact_url`]: for
+/// free text such as an error message, which may quote a URL (a custom
+/// transport's error, a peer's close reason). A URL is a `scheme://` run up
+/// to white space, a quote or an angle bracket.
+#[cfg_attr(not(feature = "web"), allow(dead_code))]
+pub(crate) fn redact_urls_in(text: &str) -> String {
+    let is_scheme = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.');
+    let ends_url = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !is_scheme(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let end = rest[at..].find(ends_url).map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Appends `text` with control characters and whitespace percent-encoded.
 fn push_escaped(out: &mut String, text: &str) {
     for c in text.chars() {
@@ -80,7 +105,29 @@ fn push_escaped(out: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, redact_urls_in};
+
+    #[test]
+    fn urls_inside_free_text_are_redacted_and_the_rest_kept() {
+        let cases = [
+            (
+                "network: connect to wss://bob:pw@h:1/x?token=t failed",
+                "network: connect to wss://***@h:1/x?*** failed",
+            ),
+            (
+                "see \"ws://TOKEN@h/\" and <http://h/?k=v>",
+                "see \"ws://***@h/\" and <http://h/?***>",
+            ),
+            ("two: ws://a:b@x/ ws://c/?d", "two: ws://***@x/ ws://c/?***"),
+            ("no scheme ://u:p@h/", "no scheme ***"),
+            ("é://u:p@h/", "é***"),
+            ("plain text, no url", "plain text, no url"),
+            ("", ""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact_urls_in(text), want, "{text}");
+        }
+    }
 
     #[test]
     fn hides_user_info_queries_fragments_and_bad_authorities() {

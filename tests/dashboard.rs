@@ -1,7 +1,8 @@
 //! A real headless Chromium loads the dashboard: every endpoint shows up,
 //! and a server going down and coming back shows on the page (state and
 //! colour) without a reload, and the page's own event stream coming back
-//! after the app restarts. Screenshots land in `target/dashboard.png`
+//! after the app restarts; an endpoint id that is markup shows as text and
+//! never runs. Screenshots land in `target/dashboard.png`
 //! (all connected again) and `target/dashboard-degraded.png` (one down).
 //! Needs the Debian package `chromium` (.ci/run installs it).
 
@@ -23,6 +24,9 @@ use serde_json::{json, Value};
 /// Bound for the browser to start and for the page to show a change.
 const PAGE_WAIT: Duration = Duration::from_secs(30);
 
+/// An endpoint id that is markup: the page must show it as text.
+const HOSTILE: &str = "<img src=x onerror=\"window.pwned=1\">";
+
 /// What the page shows of one endpoint.
 #[derive(Debug, Clone, serde::Deserialize)]
 struct Row {
@@ -31,7 +35,11 @@ struct Row {
     band: Option<String>,
     /// The state badge's classes (its colour).
     colour: String,
+    /// The score badge's classes (its band's colour).
+    score_colour: String,
     reconnects: String,
+    /// The last error cell's text.
+    error: String,
     /// Points in its latency sparkline.
     points: usize,
 }
@@ -167,7 +175,9 @@ impl Browser {
                    id: tr.dataset.endpoint, state: tr.dataset.state || null, \
                    band: tr.dataset.band || null, \
                    colour: tr.querySelectorAll('.badge')[0].className, \
+                   score_colour: tr.querySelectorAll('.badge')[1].className, \
                    reconnects: tr.children[6].textContent, \
+                   error: tr.children[7].textContent, \
                    points: (tr.querySelector('polyline')?.getAttribute('points') || '')\
                      .split(' ').filter(Boolean).length })))",
             )
@@ -234,6 +244,7 @@ fn is_up(row: Option<&Row>) -> bool {
         r.state.as_deref() == Some("connected")
             && r.colour.contains("green")
             && r.band.as_deref() == Some("green")
+            && r.score_colour.contains("green")
     })
 }
 
@@ -252,6 +263,12 @@ async fn the_dashboard_shows_every_endpoint_and_a_restart_without_reload() {
     events
         .count_state(ConnectionState::Connected, ids.len())
         .await;
+    // An id that is markup, on a closed port (so it has an error to show
+    // too): the page must show it as text, never run it.
+    let hostile = fast(&format!("ws://127.0.0.1:{}/", closed_port()))
+        .build()
+        .unwrap();
+    add(&supervisor, HOSTILE, hostile).await;
     let config = WebConfig::default().report_interval(Duration::from_millis(300));
     let app = OpsApp::start(supervisor.clone(), config);
 
@@ -262,9 +279,24 @@ async fn the_dashboard_shows_every_endpoint_and_a_restart_without_reload() {
         .await;
     browser
         .wait_for("every endpoint connected and green", |rows| {
-            rows.len() == ids.len() && ids.iter().all(|id| is_up(row(rows, id)))
+            rows.len() == ids.len() + 1 && ids.iter().all(|id| is_up(row(rows, id)))
         })
         .await;
+    browser
+        .wait_for("the hostile id's row with its error", |rows| {
+            row(rows, HOSTILE).is_some_and(|r| !r.error.is_empty())
+        })
+        .await;
+    assert_eq!(
+        browser
+            .eval(
+                "[typeof window.pwned, document.querySelectorAll('#rows img').length, \
+                  document.getElementById('rows').textContent.includes('<img src=x')]"
+            )
+            .await,
+        json!(["undefined", 0, true]),
+        "the endpoint's id was parsed as markup"
+    );
     // A mark that a reload would wipe.
     browser.eval("window.tetherMark = 42").await;
 
@@ -276,6 +308,9 @@ async fn the_dashboard_shows_every_endpoint_and_a_restart_without_reload() {
                 r.state.as_deref() != Some("connected")
                     && !r.colour.contains("green")
                     && r.band.as_deref() != Some("green")
+                    && r.band
+                        .as_deref()
+                        .is_some_and(|b| r.score_colour.contains(b))
             }) && is_up(row(rows, "alpha"))
         })
         .await;
@@ -292,8 +327,9 @@ async fn the_dashboard_shows_every_endpoint_and_a_restart_without_reload() {
         .await;
     // Every row draws its latency sparkline from the live reports.
     browser
-        .wait_for("a latency sparkline on every row", |rows| {
-            rows.len() == ids.len() && rows.iter().all(|r| r.points >= 3)
+        .wait_for("a latency sparkline on every connected row", |rows| {
+            ids.iter()
+                .all(|id| row(rows, id).is_some_and(|r| r.points >= 3))
         })
         .await;
     assert_eq!(

@@ -1,7 +1,8 @@
 //! The operations scope over real loopback servers: `/health` follows its
 //! threshold, `/endpoints` and every other answer hide secrets, the
 //! reconnect action is off unless enabled and guarded, and `/events`
-//! streams a report and then status changes.
+//! streams a report and then status changes; a busy supervisor, no
+//! endpoint, an unknown id and odd `Accept` headers get plain answers.
 
 mod common;
 
@@ -195,9 +196,7 @@ fn parse(frame: &str) -> (String, Value) {
 #[actix::test]
 async fn events_stream_a_report_then_each_status_change() {
     let (mut server, supervisor, _events) = connected_feed().await;
-    // Reports rarely, so the status change is the next frame.
-    let config = WebConfig::default().report_interval(Duration::from_secs(3600));
-    let app = OpsApp::start(supervisor.clone(), config);
+    let app = OpsApp::start(supervisor.clone(), WebConfig::default());
 
     let mut stream = open_events(&app).await;
     let mut text = String::new();
@@ -207,10 +206,105 @@ async fn events_stream_a_report_then_each_status_change() {
     assert_eq!(report["endpoints"][0]["state"], "connected");
 
     server.stop().await;
-    let (event, change) = parse(&next_frame(&mut stream, &mut text).await);
+    // Periodic reports may come first.
+    let (event, change) = loop {
+        let (event, data) = parse(&next_frame(&mut stream, &mut text).await);
+        if event != "report" {
+            break (event, data);
+        }
+    };
     assert_eq!(event, "status", "{change}");
     assert_eq!(change["endpoint"], "feed");
     assert_eq!(change["from"], "connected");
     assert_eq!(change["to"], "reconnecting");
     assert!(change["reason"].as_str().is_some(), "{change}");
+}
+
+#[actix::test]
+async fn health_answers_503_in_time_when_the_supervisor_does_not_answer() {
+    // The supervisor lives on an arbiter whose thread is blocked until the
+    // test ends: every query to it waits.
+    let arbiter = actix::Arbiter::new();
+    let supervisor = actix::Actor::start_in_arbiter(&arbiter.handle(), |_| {
+        actix_tether::SupervisorActor::default()
+    });
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    arbiter.spawn_fn(move || {
+        let _ = blocked.recv();
+    });
+    // The default timeout (2 s) applies.
+    let app = OpsApp::start(supervisor.clone(), WebConfig::default());
+
+    let started = Instant::now();
+    let (status, body) = app.get("/health", &[]).await;
+    assert_eq!(status, 503, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "unhealthy", "{health}");
+    assert!(started.elapsed() < WAIT, "took {:?}", started.elapsed());
+    // No figures rather than figures of nothing: a scrape fails.
+    for path in ["/endpoints", "/metrics"] {
+        let (status, body) = app.get(path, &[]).await;
+        assert_eq!(status, 503, "{path}: {body}");
+    }
+    // Even a threshold of 0 does not make a silent supervisor healthy.
+    let lenient = WebConfig::default()
+        .health_threshold(0)
+        .snapshot_timeout(Duration::from_millis(200));
+    let lenient = OpsApp::start(supervisor, lenient);
+    let (status, body) = lenient.get("/health", &[]).await;
+    assert_eq!(status, 503, "{body}");
+    drop(release);
+    arbiter.stop();
+}
+
+#[actix::test]
+async fn odd_requests_get_plain_answers_and_no_endpoint_is_healthy() {
+    let supervisor = supervisor();
+    let guard = guard::Header("authorization", "Bearer t0ken");
+    let app = OpsApp::start(
+        supervisor.clone(),
+        WebConfig::default().allow_reconnect(guard),
+    );
+
+    // With no endpoint at all: healthy (score 100), and an empty list.
+    let (status, body) = app.get("/health", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (health["score"].as_u64(), health["endpoints"].as_u64()),
+        (Some(100), Some(0))
+    );
+    let (status, body) = app.get("/endpoints", &[]).await;
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["endpoints"], serde_json::json!([]), "{report}");
+
+    // Reconnecting an endpoint that does not exist (with markup in its id).
+    let mut response = awc::Client::new()
+        .post(app.url("/endpoints/%3Cscript%3Enope/reconnect"))
+        .insert_header(("authorization", "Bearer t0ken"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 404);
+    let content_type = response.headers().get("content-type").unwrap().clone();
+    assert_eq!(content_type, "application/json");
+    let body: Value = response.json().await.expect("a JSON error");
+    assert!(body["error"].as_str().is_some(), "{body}");
+
+    // Accept headers a scraper should not send still get the text format.
+    for accept in [
+        "",
+        "*/*",
+        "application/openmetrics-text;q=0",
+        "garbage;;;q==",
+    ] {
+        let (status, text) = app.get("/metrics", &[("accept", accept)]).await;
+        assert_eq!(status, 200, "{accept}: {text}");
+        assert!(
+            text.contains("actix_tether_endpoints 0"),
+            "{accept}: {text}"
+        );
+        assert!(!text.contains("# EOF"), "{accept}: {text}");
+    }
 }

@@ -18,4 +18,4 @@
 pub mod metrics;
 mod snapshot;
 
-pub use self::snapshot::{EndpointView, GroupView, Snapshot};
+pub use self::snapshot::{EndpointView, GroupView, Snapshot, DEFAULT_SNAPSHOT_TIMEOUT};

@@ -3,7 +3,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use actix::Addr;
@@ -13,6 +13,12 @@ use crate::{
     monitor::HealthBand, EndpointHealth, EndpointId, GetAllStatuses, GetEndpoints, GetGroup,
     GetHealthReport, HealthReport, SupervisorActor, TransportKind,
 };
+
+/// How long [`Snapshot::take`] waits for each answer (the supervisor's,
+/// the monitor's, the connections'): a busy supervisor makes a health probe
+/// answer "unhealthy" in time rather than hang. Two seconds: far above what
+/// an idle supervisor needs, below a typical probe period.
+pub const DEFAULT_SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Every endpoint's figures at one moment, for metrics, JSON and dashboards.
 ///
@@ -29,6 +35,10 @@ pub struct Snapshot {
     pub overall: u8,
     /// When the monitor made the report.
     pub at: SystemTime,
+    /// Whether the monitor's report came (in time): when `false`, the
+    /// supervisor is gone or too busy, `endpoints` and `groups` are empty
+    /// and `overall` is 0, figures that describe nothing.
+    pub answered: bool,
 }
 
 /// One endpoint in a [`Snapshot`].
@@ -78,13 +88,23 @@ pub struct GroupView {
 
 impl Snapshot {
     /// Asks `supervisor` (and through it the monitor and each connection)
-    /// for a snapshot. Endpoints that do not answer (stopping) appear with
-    /// the monitor's figures alone.
+    /// for a snapshot, waiting at most [`DEFAULT_SNAPSHOT_TIMEOUT`] for each
+    /// answer; see [`take_within`](Self::take_within).
     pub async fn take(supervisor: &Addr<SupervisorActor>) -> Self {
-        let report = supervisor.send(GetHealthReport::default());
-        let statuses = supervisor.send(GetAllStatuses);
-        let entries = supervisor.send(GetEndpoints::all());
+        Self::take_within(supervisor, DEFAULT_SNAPSHOT_TIMEOUT).await
+    }
+
+    /// Asks `supervisor` for a snapshot, waiting at most `timeout` for each
+    /// answer. Endpoints that do not answer (stopping) appear with the
+    /// monitor's figures alone; when the monitor's report does not come in
+    /// time (or the supervisor is gone), the snapshot has no endpoint and an
+    /// overall score of 0: nothing is known to be healthy.
+    pub async fn take_within(supervisor: &Addr<SupervisorActor>, timeout: Duration) -> Self {
+        let report = supervisor.send(GetHealthReport::default()).timeout(timeout);
+        let statuses = supervisor.send(GetAllStatuses).timeout(timeout);
+        let entries = supervisor.send(GetEndpoints::all()).timeout(timeout);
         let (report, statuses, entries) = futures::join!(report, statuses, entries);
+        let answered = report.is_ok();
         let report = report.unwrap_or_else(|_| empty_report());
         let mut statuses: HashMap<EndpointId, _> = statuses
             .unwrap_or_default()
@@ -96,7 +116,7 @@ impl Snapshot {
             .into_iter()
             .map(|e| (e.id, e.tags))
             .collect();
-        let members = group_members(supervisor, &report).await;
+        let members = group_members(supervisor, &report, timeout).await;
         let endpoints = report
             .endpoints
             .into_iter()
@@ -127,6 +147,7 @@ impl Snapshot {
             groups,
             overall: report.overall,
             at: report.at,
+            answered,
         }
     }
 
@@ -140,11 +161,13 @@ impl Snapshot {
 async fn group_members(
     supervisor: &Addr<SupervisorActor>,
     report: &HealthReport,
+    timeout: Duration,
 ) -> HashMap<EndpointId, Vec<String>> {
-    let lookups = report
-        .groups
-        .iter()
-        .map(|g| supervisor.send(GetGroup::new(g.group.clone())));
+    let lookups = report.groups.iter().map(|g| {
+        supervisor
+            .send(GetGroup::new(g.group.clone()))
+            .timeout(timeout)
+    });
     let mut members: HashMap<EndpointId, Vec<String>> = HashMap::new();
     for handle in join_all(lookups).await.into_iter().flatten().flatten() {
         for member in handle.members() {
@@ -161,7 +184,8 @@ async fn group_members(
     members
 }
 
-/// What a snapshot says when the supervisor is gone: nothing is healthy.
+/// What a snapshot says when the supervisor is gone or too busy to answer:
+/// nothing is healthy.
 fn empty_report() -> HealthReport {
     HealthReport {
         endpoints: Vec::new(),

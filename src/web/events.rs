@@ -61,16 +61,23 @@ impl Clients {
 pub(super) struct EventHub {
     supervisor: actix::Addr<SupervisorActor>,
     every: Duration,
+    /// How long a snapshot waits for each answer.
+    timeout: Duration,
     clients: Clients,
     /// A snapshot is being taken: skip a tick rather than pile them up.
     taking: bool,
 }
 
 impl EventHub {
-    pub(super) fn new(supervisor: actix::Addr<SupervisorActor>, every: Duration) -> Self {
+    pub(super) fn new(
+        supervisor: actix::Addr<SupervisorActor>,
+        every: Duration,
+        timeout: Duration,
+    ) -> Self {
         Self {
             supervisor,
             every,
+            timeout,
             clients: Clients::default(),
             taking: false,
         }
@@ -82,11 +89,19 @@ impl EventHub {
         }
         self.taking = true;
         let supervisor = self.supervisor.clone();
-        let take = wrap_future::<_, Self>(async move { Snapshot::take(&supervisor).await });
+        let timeout = self.timeout;
+        let take =
+            wrap_future::<_, Self>(
+                async move { Snapshot::take_within(&supervisor, timeout).await },
+            );
         ctx.spawn(take.map(|snapshot, hub, _| {
             hub.taking = false;
-            hub.clients
-                .broadcast(&frame("report", &json::report(&snapshot)));
+            // A snapshot the supervisor did not answer describes nothing:
+            // the pages keep their last report rather than show no endpoint.
+            if snapshot.answered {
+                hub.clients
+                    .broadcast(&frame("report", &json::report(&snapshot)));
+            }
         }));
     }
 }

@@ -1,5 +1,6 @@
 //! The JSON shapes the scope answers with: flat, in milliseconds and Unix
-//! milliseconds, for scripts and the dashboard.
+//! milliseconds, for scripts and the dashboard. Free text (error messages)
+//! goes through [`redact_urls_in`]: an error may quote a URL.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::{
     ops::{EndpointView, Snapshot},
+    redact::redact_urls_in,
     StatusChanged,
 };
 
@@ -19,6 +21,12 @@ fn unix_millis(at: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Whether `/health` says healthy: the supervisor answered, and the
+/// overall score is at least `threshold`.
+pub(super) fn is_healthy(snapshot: &Snapshot, threshold: u8) -> bool {
+    snapshot.answered && snapshot.overall >= threshold
+}
+
 /// `/health`'s answer.
 pub(super) fn health(snapshot: &Snapshot, threshold: u8) -> Value {
     let up = snapshot
@@ -27,7 +35,8 @@ pub(super) fn health(snapshot: &Snapshot, threshold: u8) -> Value {
         .filter(|e| e.health.state.is_up())
         .count();
     json!({
-        "status": if snapshot.overall >= threshold { "ok" } else { "unhealthy" },
+        "status": if is_healthy(snapshot, threshold) { "ok" } else { "unhealthy" },
+        "answered": snapshot.answered,
         "score": snapshot.overall,
         "band": snapshot.band().name(),
         "threshold": threshold,
@@ -73,7 +82,7 @@ fn endpoint(view: &EndpointView) -> Value {
     let last_error = h.last_error.as_ref().map(|e| {
         json!({
             "category": e.category.name(),
-            "message": e.message,
+            "message": redact_urls_in(&e.message),
             "at": unix_millis(e.at),
         })
     });
@@ -116,10 +125,86 @@ pub(super) fn status(event: &StatusChanged) -> Value {
         "endpoint": event.endpoint.as_str(),
         "from": event.from.name(),
         "to": event.to.name(),
-        "reason": event.reason.as_ref().map(ToString::to_string),
+        "reason": event.reason.as_ref().map(|e| redact_urls_in(&e.to_string())),
         "attempt": event.attempt,
         "next_delay_ms": event.next_delay.map(millis),
         "generation": event.generation,
         "at": unix_millis(event.at),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::{
+        monitor::LastError, ConnectionState, EndpointHealth, EndpointId, Error, ErrorCategory,
+    };
+
+    const SAYS_URL: &str = "dial wss://bob:hunter2@h/feed?token=s3cret failed";
+
+    fn assert_hidden(json: &Value) {
+        let text = json.to_string();
+        for secret in ["hunter2", "s3cret", "bob"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("wss://***@h/feed?***"), "{text}");
+    }
+
+    #[test]
+    fn a_status_reason_that_quotes_a_url_is_redacted() {
+        let event = StatusChanged {
+            endpoint: EndpointId::new("e"),
+            from: ConnectionState::Connecting,
+            to: ConnectionState::Reconnecting,
+            reason: Some(Error::new(ErrorCategory::Network, SAYS_URL)),
+            attempt: 1,
+            next_delay: None,
+            generation: 0,
+            at: SystemTime::now(),
+        };
+        assert_hidden(&status(&event));
+    }
+
+    #[test]
+    fn a_last_error_that_quotes_a_url_is_redacted() {
+        let health = EndpointHealth {
+            endpoint: EndpointId::new("e"),
+            state: ConnectionState::Reconnecting,
+            score: 0,
+            latency: None,
+            errors: [(ErrorCategory::Network, 1)].into(),
+            retries: Default::default(),
+            errors_last_minute: 1,
+            traffic: Default::default(),
+            connects: Default::default(),
+            heartbeats: Default::default(),
+            uptime: None,
+            last_seen: None,
+            inbound: Default::default(),
+            rtt_histogram: Default::default(),
+            last_error: Some(LastError {
+                category: ErrorCategory::Network,
+                message: format!("network: {SAYS_URL}"),
+                at: SystemTime::now(),
+            }),
+            recent_rtts: Vec::new(),
+        };
+        let snapshot = Snapshot {
+            endpoints: vec![EndpointView {
+                health,
+                url: None,
+                transport: None,
+                queued: 0,
+                tags: Default::default(),
+                groups: Vec::new(),
+            }],
+            groups: Vec::new(),
+            overall: 0,
+            at: SystemTime::now(),
+            answered: true,
+        };
+        assert_hidden(&report(&snapshot));
+    }
 }

@@ -22,17 +22,19 @@
 //! # Routes (under the scope's path)
 //! | route | answer |
 //! |---|---|
-//! | `GET /health` | JSON; 200 when the overall score is at least the threshold, else 503 |
-//! | `GET /endpoints` | JSON: every endpoint's state, score, band, RTT, traffic, attempts, last error |
+//! | `GET /health` | JSON; 200 when the supervisor answered and the overall score is at least the threshold, else 503 |
+//! | `GET /endpoints` | JSON: every endpoint's state, score, band, RTT, traffic, attempts, last error; 503 when the supervisor does not answer within [`WebConfig::snapshot_timeout`] |
 //! | `GET /events` | `text/event-stream`: a `report` event (as `/endpoints`) at once and then every [`WebConfig::report_interval`], a `status` event on every state change |
 //! | `GET /dashboard` | one self-contained HTML page fed by `/events` |
-//! | `GET /metrics` | the Prometheus exposition (feature `prometheus`; see [`ops::metrics`](crate::ops::metrics)) |
+//! | `GET /metrics` | the Prometheus exposition (feature `prometheus`; see [`ops::metrics`](crate::ops::metrics)); 503 as for `/endpoints` |
 //! | `POST /endpoints/{id}/reconnect` | only when enabled with [`WebConfig::allow_reconnect`], behind its guard |
 //!
 //! # What is not revealed
 //! URLs go through [`redact_url`](crate::redact_url) (no user info,
 //! password, query or fragment); header values appear nowhere; error
-//! messages are those of [`Error`](crate::Error), which hold neither.
+//! messages (`last_error`, a `status` event's `reason`) have every URL they
+//! quote redacted the same way, since a custom transport's error or a
+//! peer's close reason may quote one.
 //!
 //! # Slow event clients
 //! Each `/events` client has a buffer of [`WebConfig::events_buffer`]
@@ -55,6 +57,7 @@ use actix_web::{
 use futures::StreamExt;
 
 use self::events::{EventHub, Join};
+pub use crate::ops::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::{ops::Snapshot, Reconnect, SupervisorActor};
 
 /// The default health threshold: the lowest score of the orange band, so a
@@ -66,6 +69,10 @@ pub const DEFAULT_EVENTS_BUFFER: usize = 64;
 /// The default period of `report` events: once a second, about as often as
 /// connections flush their figures.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest period of `report` events: the dashboard takes a stream
+/// silent for 10 seconds as dead and opens a new one, so reports come at
+/// least twice in that time.
+pub const MAX_REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The dashboard page: HTML, CSS and script in one file, no external asset.
 const DASHBOARD: &str = include_str!("dashboard.html");
@@ -76,6 +83,7 @@ pub struct WebConfig {
     health_threshold: u8,
     events_buffer: usize,
     report_interval: Duration,
+    snapshot_timeout: Duration,
     reconnect_guard: Option<Arc<dyn Guard + Send + Sync>>,
 }
 
@@ -85,6 +93,7 @@ impl Default for WebConfig {
             health_threshold: DEFAULT_HEALTH_THRESHOLD,
             events_buffer: DEFAULT_EVENTS_BUFFER,
             report_interval: DEFAULT_REPORT_INTERVAL,
+            snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
             reconnect_guard: None,
         }
     }
@@ -96,6 +105,7 @@ impl fmt::Debug for WebConfig {
             .field("health_threshold", &self.health_threshold)
             .field("events_buffer", &self.events_buffer)
             .field("report_interval", &self.report_interval)
+            .field("snapshot_timeout", &self.snapshot_timeout)
             .field("reconnect_enabled", &self.reconnect_guard.is_some())
             .finish()
     }
@@ -118,10 +128,23 @@ impl WebConfig {
         self
     }
 
-    /// How often `/events` clients get a `report` event (at least 100 ms).
-    /// Default value is 1 second ([`DEFAULT_REPORT_INTERVAL`]).
+    /// How often `/events` clients get a `report` event: between 100 ms
+    /// and [`MAX_REPORT_INTERVAL`] (5 s; a longer one is shortened to it,
+    /// as the dashboard takes a stream silent for 10 s as dead). Default
+    /// value is 1 second ([`DEFAULT_REPORT_INTERVAL`]).
     pub fn report_interval(mut self, every: Duration) -> Self {
-        self.report_interval = every.max(Duration::from_millis(100));
+        self.report_interval = every.clamp(Duration::from_millis(100), MAX_REPORT_INTERVAL);
+        self
+    }
+
+    /// How long a request waits for each answer of the supervisor (and the
+    /// monitor and connections behind it) before it answers with what it
+    /// has: with no report in time, `/health` answers 503 and the others
+    /// show no endpoint, rather than hang while the supervisor is busy. At
+    /// least 10 ms. Default value is 2 seconds
+    /// ([`DEFAULT_SNAPSHOT_TIMEOUT`]).
+    pub fn snapshot_timeout(mut self, timeout: Duration) -> Self {
+        self.snapshot_timeout = timeout.max(Duration::from_millis(10));
         self
     }
 
@@ -157,12 +180,22 @@ impl Operations {
     /// a running actix system, once, before `HttpServer::new`; the value is
     /// cheap to clone into each worker.
     pub fn new(supervisor: Addr<SupervisorActor>, config: WebConfig) -> Self {
-        let hub = EventHub::new(supervisor.clone(), config.report_interval).start();
+        let hub = EventHub::new(
+            supervisor.clone(),
+            config.report_interval,
+            config.snapshot_timeout,
+        )
+        .start();
         Self {
             supervisor,
             hub,
             config,
         }
+    }
+
+    /// A snapshot, waiting for each answer at most the configured timeout.
+    async fn snapshot(&self) -> Snapshot {
+        Snapshot::take_within(&self.supervisor, self.config.snapshot_timeout).await
     }
 
     /// The scope to mount on an `App`, at `path` (for example `"/tether"`).
@@ -208,10 +241,9 @@ fn no_store() -> (header::HeaderName, &'static str) {
 }
 
 async fn health(ops: Data<Operations>) -> HttpResponse {
-    let snapshot = Snapshot::take(&ops.supervisor).await;
+    let snapshot = ops.snapshot().await;
     let threshold = ops.config.health_threshold;
-    let healthy = snapshot.overall >= threshold;
-    let status = if healthy {
+    let status = if json::is_healthy(&snapshot, threshold) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -222,18 +254,35 @@ async fn health(ops: Data<Operations>) -> HttpResponse {
 }
 
 async fn endpoints(ops: Data<Operations>) -> HttpResponse {
-    let snapshot = Snapshot::take(&ops.supervisor).await;
+    let snapshot = ops.snapshot().await;
+    if !snapshot.answered {
+        return unanswered();
+    }
     HttpResponse::Ok()
         .insert_header(no_store())
         .json(json::report(&snapshot))
 }
 
+/// What `/endpoints` and `/metrics` answer when the supervisor did not
+/// answer in time: 503 rather than figures that describe nothing (a
+/// scraper records a failed scrape, not zero endpoints).
+fn unanswered() -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(no_store())
+        .json(serde_json::json!({ "error": "the supervisor did not answer in time" }))
+}
+
 async fn events(ops: Data<Operations>) -> HttpResponse {
     let (mut tx, rx) = futures::channel::mpsc::channel(ops.config.events_buffer);
-    let first = Snapshot::take(&ops.supervisor).await;
-    // The channel is empty: the first frame always fits.
-    let first = events::frame("report", &json::report(&first));
-    // A browser that loses the stream retries after a second.
+    let first = ops.snapshot().await;
+    // A browser that loses the stream retries after a second. The channel
+    // is empty: the first frame always fits. A snapshot the supervisor did
+    // not answer is not sent (the next period's report follows).
+    let first = if first.answered {
+        events::frame("report", &json::report(&first))
+    } else {
+        bytes::Bytes::new()
+    };
     let _ = tx.try_send([&b"retry: 1000\n"[..], &first].concat().into());
     ops.hub.do_send(Join(tx));
     HttpResponse::Ok()
@@ -263,7 +312,10 @@ async fn metrics(ops: Data<Operations>, request: actix_web::HttpRequest) -> Http
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let snapshot = Snapshot::take(&ops.supervisor).await;
+    let snapshot = ops.snapshot().await;
+    if !snapshot.answered {
+        return unanswered();
+    }
     HttpResponse::Ok()
         .content_type(format.content_type())
         .insert_header(no_store())
@@ -276,5 +328,25 @@ async fn reconnect(ops: Data<Operations>, id: web::Path<String>) -> HttpResponse
         Ok(Ok(())) => HttpResponse::Accepted().json(serde_json::json!({ "reconnecting": id })),
         Ok(Err(e)) => HttpResponse::NotFound().json(serde_json::json!({ "error": e.to_string() })),
         Err(_) => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_come_often_enough_for_the_dashboard_to_stay_live() {
+        let every = |d| WebConfig::default().report_interval(d).report_interval;
+        assert_eq!(every(Duration::from_secs(3600)), MAX_REPORT_INTERVAL);
+        assert_eq!(every(Duration::ZERO), Duration::from_millis(100));
+        assert_eq!(every(Duration::from_secs(2)), Duration::from_secs(2));
+        // The page's staleness bound (STALE_MS) is at least two periods.
+        let stale_ms = DASHBOARD
+            .lines()
+            .find_map(|l| l.strip_prefix("const STALE_MS = "))
+            .and_then(|v| v.split(';').next()?.parse::<u64>().ok())
+            .expect("STALE_MS in the dashboard");
+        assert!(Duration::from_millis(stale_ms) >= 2 * MAX_REPORT_INTERVAL);
     }
 }

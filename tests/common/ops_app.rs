@@ -153,13 +153,18 @@ pub struct KillOnDrop {
 }
 
 impl KillOnDrop {
+    /// Starts `command` with its output in `dir`/process.log; `dir` is
+    /// removed with the process, or at once if it cannot start.
     pub fn spawn(command: &mut Command, dir: &Path) -> Self {
         let log = std::fs::File::create(dir.join("process.log")).expect("create a log file");
         let child = command
             .stdout(log.try_clone().expect("clone the log file"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+            .unwrap_or_else(|e| {
+                let _ = std::fs::remove_dir_all(dir);
+                panic!("start {command:?}: {e}")
+            });
         Self {
             child,
             dir: dir.to_owned(),
@@ -191,6 +196,17 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The program's helpers (Chromium's GPU, network and crashpad
+        // processes) exit just after it and may still write to the
+        // directory meanwhile: retry the removal for a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.dir.exists() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            if Instant::now() > deadline {
+                eprintln!("could not remove {}", self.dir.display());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

@@ -36,6 +36,8 @@
 //! Counters restart from zero when an endpoint is removed and added again
 //! (Prometheus treats that as a counter reset).
 
+mod format;
+
 use std::fmt;
 
 use prometheus_client::{
@@ -45,40 +47,9 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
+pub use self::format::Format;
 use super::{EndpointView, GroupView, Snapshot};
 use crate::{monitor::RTT_BUCKETS, ConnectionState, EndpointHealth};
-
-/// The exposition formats [`encode`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Format {
-    /// OpenMetrics 1.0 text, ending in `# EOF`; what Prometheus asks for
-    /// first.
-    #[default]
-    OpenMetrics,
-    /// The classic Prometheus text format, version 0.0.4 (what `promtool
-    /// check metrics` reads).
-    PrometheusText,
-}
-
-impl Format {
-    /// The `Content-Type` of a response in this format.
-    pub const fn content_type(self) -> &'static str {
-        match self {
-            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Self::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
-        }
-    }
-
-    /// The format to answer a scrape whose `Accept` header is `accept`:
-    /// OpenMetrics when it is named, else the classic text format.
-    pub fn negotiate(accept: Option<&str>) -> Self {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Self::OpenMetrics,
-            _ => Self::PrometheusText,
-        }
-    }
-}
 
 /// Encodes `snapshot` as a Prometheus exposition in `format`.
 ///
@@ -403,24 +374,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_scraper_chooses_the_format() {
-        let prometheus =
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
-        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
-        assert_eq!(
-            Format::negotiate(Some("text/plain")),
-            Format::PrometheusText
-        );
-        assert_eq!(Format::negotiate(None), Format::PrometheusText);
-    }
-
-    #[test]
     fn an_empty_snapshot_still_has_its_totals_in_both_formats() {
         let empty = || Snapshot {
             endpoints: Vec::new(),
             groups: Vec::new(),
             overall: 100,
             at: SystemTime::now(),
+            answered: true,
         };
         let open = encode(empty(), Format::OpenMetrics);
         assert!(open.contains("actix_tether_endpoints 0"), "{open}");
