@@ -73,6 +73,7 @@ async fn raw_ws_to_actor(url: &str, n: u64) -> f64 {
             counter.do_send(MessageReceived {
                 endpoint: endpoint.clone(),
                 generation: 1,
+                epoch: None,
                 payload: Payload::Text(text),
                 slot: QueueSlot::detached(),
             });

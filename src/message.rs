@@ -108,6 +108,12 @@ pub struct MessageReceived {
     /// The connection generation that received it (see
     /// [`StatusChanged::generation`](crate::StatusChanged::generation)).
     pub generation: u64,
+    /// The ownership epoch the endpoint was added with
+    /// ([`AddEndpoint::epoch`](crate::AddEndpoint::epoch); a cluster node
+    /// sets its owner key's revision, feature `cluster`):
+    /// larger is newer, so a consumer can discard what a stale owner
+    /// produced. `None` when none was given.
+    pub epoch: Option<u64>,
     /// The content.
     pub payload: Payload,
     /// This message's place in the subscriber's bounded queue, released
@@ -124,6 +130,12 @@ pub struct BurstReceived {
     pub endpoint: EndpointId,
     /// The connection generation that received them.
     pub generation: u64,
+    /// The ownership epoch the endpoint was added with
+    /// ([`AddEndpoint::epoch`](crate::AddEndpoint::epoch); a cluster node
+    /// sets its owner key's revision, feature `cluster`):
+    /// larger is newer, so a consumer can discard what a stale owner
+    /// produced. `None` when none was given.
+    pub epoch: Option<u64>,
     /// The messages, oldest first; never empty. The burst's own vector,
     /// shared: handing it over copies nothing.
     pub payloads: Arc<Vec<Payload>>,

@@ -120,6 +120,12 @@ pub struct StatusChanged {
     /// How many connections have succeeded so far on this endpoint; messages
     /// carry the generation of the connection that received them.
     pub generation: u64,
+    /// The ownership epoch the endpoint was added with
+    /// ([`AddEndpoint::epoch`](crate::AddEndpoint::epoch); a cluster node
+    /// sets its owner key's revision, feature `cluster`):
+    /// larger is newer, so a consumer can discard what a stale owner
+    /// produced. `None` when none was given.
+    pub epoch: Option<u64>,
     /// Wall-clock time of the transition.
     pub at: SystemTime,
 }

@@ -172,3 +172,45 @@ async fn subscribers_receive_every_transition_in_order() {
         .collect();
     assert_eq!(generations, vec![1, 2]);
 }
+
+#[actix::test]
+async fn an_endpoint_added_with_an_epoch_tags_its_status_changes_and_messages() {
+    let mut server = TestServer::start().await;
+    let supervisor = supervisor();
+    let mut events = Events::start();
+    events.subscribe_all(&supervisor).await;
+    let config = fast(&server.url()).build().unwrap();
+    supervisor
+        .send(AddEndpoint::new("owned", config).epoch(42))
+        .await
+        .unwrap()
+        .unwrap();
+    let plain = fast(&server.url()).build().unwrap();
+    add(&supervisor, "plain", plain).await;
+    let mut connected = std::collections::BTreeMap::new();
+    while connected.len() < 2 {
+        let event = events.next_status().await;
+        if event.to == ConnectionState::Connected {
+            connected.insert(event.endpoint.to_string(), event.epoch);
+        }
+    }
+    assert_eq!(connected["owned"], Some(42));
+    assert_eq!(connected["plain"], None);
+    // The server echoes: the reply carries the epoch too.
+    let handle = supervisor
+        .send(actix_tether::GetEndpoint::new("owned"))
+        .await
+        .unwrap()
+        .unwrap();
+    handle
+        .send("echo me")
+        .await
+        .unwrap()
+        .outcome()
+        .await
+        .unwrap();
+    server.next_texts(1).await;
+    let message = next(&mut events.messages, WAIT).await;
+    assert_eq!(message.endpoint.as_str(), "owned");
+    assert_eq!(message.epoch, Some(42));
+}

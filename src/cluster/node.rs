@@ -319,7 +319,7 @@ impl Look {
         };
         match self
             .supervisor
-            .send(AddEndpoint::new(endpoint, config))
+            .send(AddEndpoint::new(endpoint, config).epoch(u64::try_from(epoch).unwrap_or(0)))
             .await
         {
             Ok(Ok(_)) => {

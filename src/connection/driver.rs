@@ -206,9 +206,13 @@ impl ConnectionActor {
             let bytes: usize = payloads.iter().map(Payload::len).sum();
             self.samples.bytes_in += bytes as u64;
             let was_paused = self.fanout.is_paused();
-            let overflowed = self
-                .fanout
-                .publish(&self.id, self.generation, payloads, bytes, now);
+            let overflowed = self.fanout.publish(
+                &self.id,
+                (self.generation, self.epoch),
+                payloads,
+                bytes,
+                now,
+            );
             if !was_paused && self.fanout.is_paused() {
                 self.span.in_scope(|| {
                     tracing::debug!("reading paused: a subscriber's inbound queue is full")

@@ -118,7 +118,7 @@ impl Fanout {
     pub(super) fn publish(
         &mut self,
         endpoint: &EndpointId,
-        generation: u64,
+        (generation, epoch): (u64, Option<u64>),
         payloads: Vec<Payload>,
         bytes: usize,
         now: Instant,
@@ -128,12 +128,14 @@ impl Fanout {
         let message = |payload| MessageReceived {
             endpoint: endpoint.clone(),
             generation,
+            epoch,
             payload,
             slot: QueueSlot::detached(),
         };
         let burst = |payloads| BurstReceived {
             endpoint: endpoint.clone(),
             generation,
+            epoch,
             payloads: Arc::new(payloads),
             slot: QueueSlot::detached(),
         };

@@ -87,6 +87,8 @@ pub struct ConnectionActor {
     /// The supervisor's pace for automatic reconnects, shared.
     reconnect_budget: Option<Arc<ReconnectBudget>>,
     generation: u64,
+    /// The ownership epoch it was added with ([`AddEndpoint::epoch`](crate::AddEndpoint::epoch)).
+    epoch: Option<u64>,
     link: Option<Link>,
     /// The one timer, at the next deadline of the link or the sender.
     timer: Option<(Instant, SpawnHandle)>,
@@ -139,6 +141,7 @@ impl ConnectionActor {
             retry,
             reconnect_budget,
             generation: 0,
+            epoch: None,
             link: None,
             timer: None,
             fanout: Fanout::default(),
@@ -150,6 +153,11 @@ impl ConnectionActor {
             closing_error: None,
             vitals,
         }
+    }
+
+    /// Sets the ownership epoch its events carry.
+    pub(crate) fn set_epoch(&mut self, epoch: Option<u64>) {
+        self.epoch = epoch;
     }
 
     fn transition(
@@ -184,6 +192,7 @@ impl ConnectionActor {
             attempt: self.retry.failures(),
             next_delay,
             generation: self.generation,
+            epoch: self.epoch,
             at: SystemTime::now(),
         };
         self.monitor.do_send(event.clone());
@@ -210,6 +219,7 @@ impl ConnectionActor {
             attempt: self.retry.failures(),
             next_delay: None,
             generation: self.generation,
+            epoch: self.epoch,
             at: SystemTime::now(),
         };
         self.monitor.do_send(event.clone());

@@ -476,6 +476,7 @@ mod tests {
             attempt: 0,
             next_delay: None,
             generation,
+            epoch: None,
             at: SystemTime::now(),
         }
     }

@@ -66,6 +66,9 @@ pub struct AddEndpoint {
     /// Share the connection of an endpoint whose config is the same (see
     /// [`share`](Self::share)). Default false.
     pub share: bool,
+    /// The ownership epoch its events and messages carry (see
+    /// [`epoch`](Self::epoch)). Default `None`.
+    pub epoch: Option<u64>,
 }
 
 impl AddEndpoint {
@@ -75,7 +78,20 @@ impl AddEndpoint {
             endpoint: endpoint.into(),
             config,
             share: false,
+            epoch: None,
         }
+    }
+
+    /// Tags every [`StatusChanged`](crate::StatusChanged),
+    /// [`MessageReceived`](crate::MessageReceived) and
+    /// [`BurstReceived`](crate::BurstReceived) of this endpoint with
+    /// `epoch`: an ownership epoch that grows each time another instance
+    /// takes the endpoint over (a cluster node passes its owner key's
+    /// revision), so consumers merging several instances' output can drop
+    /// what a stale owner sent. Not used when the id shares a connection.
+    pub fn epoch(mut self, epoch: u64) -> Self {
+        self.epoch = Some(epoch);
+        self
     }
 
     /// When an endpoint with the same config (URL, headers, every setting
@@ -173,11 +189,13 @@ impl Handler<AddEndpoint> for SupervisorActor {
         let vitals = Arc::new(Vitals::default());
         let actor_vitals = vitals.clone();
         let subscribers = self.global_subscribers.clone();
+        let epoch = msg.epoch;
         let addr = Supervisor::start_in_arbiter(&arbiter, move |_| {
             // Subscribers go in before the first attempt, so none misses
             // the first transition.
             let mut actor =
                 ConnectionActor::new(id, config, tls, monitor, budget, actor_pushed, actor_vitals);
+            actor.set_epoch(epoch);
             for (subscriber, terms) in subscribers {
                 actor.subscribe(subscriber, terms);
             }

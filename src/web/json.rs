@@ -162,6 +162,7 @@ mod tests {
             attempt: 1,
             next_delay: None,
             generation: 0,
+            epoch: None,
             at: SystemTime::now(),
         };
         assert_hidden(&status(&event));
