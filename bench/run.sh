@@ -67,3 +67,12 @@ echo
 echo "SSE parser alone (no network):"
 echo
 target/release/examples/bench_sse_parser
+echo
+echo "Cluster (feature cluster; 3 instances as processes, a real etcd):"
+echo
+if command -v etcd >/dev/null 2>&1; then
+    cargo build --release --quiet --features cluster --example cluster_node --example bench_cluster
+    bench bench_cluster "" "--quick"
+else
+    echo "etcd is not installed (Debian: etcd-server): cluster figures not measured"
+fi

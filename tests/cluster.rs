@@ -3,235 +3,36 @@
 //! processes share 300 endpoints of a WebSocket server that counts live
 //! connections per endpoint and which instance holds each.
 
+mod cluster_support;
+
 use std::{
-    collections::{BTreeMap, HashMap},
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    collections::BTreeMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use cluster_support::{counting_server, Etcd, Live, Node};
 
 const ENDPOINTS: usize = 300;
+const TTL: Duration = Duration::from_secs(3);
 const TTL_SECS: u64 = 3;
-
-/// Live connections per endpoint id, by the instance holding each, and
-/// the most connections one id ever had at once.
-#[derive(Default)]
-struct Live {
-    held: Mutex<HashMap<String, Vec<String>>>,
-    most_at_once: Mutex<usize>,
-}
+const PREFIX: &str = "/tether-test";
 
 impl Live {
-    fn enter(&self, id: &str, member: &str) {
-        let mut held = self.held.lock().unwrap();
-        let holders = held.entry(id.to_owned()).or_default();
-        holders.push(member.to_owned());
-        let mut most = self.most_at_once.lock().unwrap();
-        *most = (*most).max(holders.len());
-    }
-
-    /// Connections open now.
-    fn open(&self) -> usize {
-        self.held.lock().unwrap().values().map(Vec::len).sum()
-    }
-
-    fn leave(&self, id: &str, member: &str) {
-        let mut held = self.held.lock().unwrap();
-        if let Some(holders) = held.get_mut(id) {
-            if let Some(at) = holders.iter().position(|m| m == member) {
-                holders.remove(at);
-            }
-        }
-    }
-
-    /// Each endpoint's single holder, when every one is held exactly once.
+    /// Each endpoint's single holder, when all 300 are held exactly once.
     fn owners(&self) -> Option<BTreeMap<String, String>> {
         self.owners_of(ENDPOINTS)
     }
-
-    /// As `owners`, for `n` endpoints.
-    fn owners_of(&self, n: usize) -> Option<BTreeMap<String, String>> {
-        let held = self.held.lock().unwrap();
-        let owners: BTreeMap<String, String> = held
-            .iter()
-            .filter(|(_, holders)| holders.len() == 1)
-            .map(|(id, holders)| (id.clone(), holders[0].clone()))
-            .collect();
-        let all_once = owners.len() == n && held.values().all(|h| h.len() <= 1);
-        all_once.then_some(owners)
-    }
 }
 
-async fn counted(
-    req: HttpRequest,
-    body: web::Payload,
-    id: web::Path<String>,
-    live: web::Data<Arc<Live>>,
-) -> actix_web::Result<HttpResponse> {
-    let member = req
-        .headers()
-        .get("x-member")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("?")
-        .to_owned();
-    let (response, mut session, mut stream) = actix_ws::handle(&req, body)?;
-    let id = id.into_inner();
-    let live = Arc::clone(live.get_ref());
-    live.enter(&id, &member);
-    actix_web::rt::spawn(async move {
-        while let Some(Ok(msg)) = stream.recv().await {
-            match msg {
-                actix_ws::Message::Ping(bytes) if session.pong(&bytes).await.is_err() => break,
-                actix_ws::Message::Close(reason) => {
-                    live.leave(&id, &member);
-                    let _ = session.close(reason).await;
-                    return;
-                }
-                _ => {}
-            }
-        }
-        live.leave(&id, &member);
-    });
-    Ok(response)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real etcd on loopback with a data dir of its own; killed on drop.
-struct Etcd {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-impl Etcd {
-    fn start() -> Self {
-        let (client, peer) = (free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("tether-etcd-{}-{client}", std::process::id()));
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new("etcd")
-            .args(["--name", "test", "--data-dir"])
-            .arg(&dir)
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("test={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "etcd could not be started ({e}): install Debian's etcd-server \
-                     (apt-get install etcd-server); .ci/run does"
-                )
-            });
-        Self { child, dir, url }
-    }
-
-    async fn until_ready(&self) {
-        let client = awc::Client::default();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let answer = client
-                .post(format!("{}/v3/kv/range", self.url))
-                .send_body(r#"{"key":"AA=="}"#)
-                .await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "etcd never answered");
-            actix_rt::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Etcd {
-    /// Sends `signal` (`STOP`, `CONT`) to the etcd process.
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A `cluster_node` process; killed on drop.
-struct Node {
-    child: Child,
-    name: String,
-}
-
-impl Node {
-    fn start(etcd: &str, member: &str, publish: Option<&str>) -> Self {
-        Self::with_endpoints(etcd, member, publish, ENDPOINTS)
-    }
-
-    fn with_endpoints(etcd: &str, member: &str, publish: Option<&str>, n: usize) -> Self {
-        // tests/../examples: cargo builds the example beside the tests.
-        let exe = std::env::current_exe().unwrap();
-        let examples = exe.parent().unwrap().parent().unwrap().join("examples");
-        let mut command = Command::new(examples.join("cluster_node"));
-        command.args([etcd, "/tether-test", member, &TTL_SECS.to_string()]);
-        if let Some(base) = publish {
-            command.args(["--publish", base, &n.to_string()]);
-        }
-        let child = command
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("build it first: cargo build --features cluster --example cluster_node");
-        Self {
-            child,
-            name: member.to_owned(),
-        }
-    }
-
-    /// Ctrl-C: the node leaves gracefully; waits (bounded) until it exits.
-    fn interrupt(mut self) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "{} never left", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn node(etcd: &Etcd, member: &str, publish: Option<&str>) -> Node {
+    Node::start(
+        &etcd.url,
+        PREFIX,
+        member,
+        TTL,
+        publish.map(|base| (base, ENDPOINTS)),
+    )
 }
 
 /// Waits (bounded) until every endpoint is held exactly once; answers the
@@ -262,24 +63,6 @@ fn count_by_member(owners: &BTreeMap<String, String>) -> BTreeMap<String, usize>
     counts
 }
 
-/// A counting WebSocket server on loopback; answers its base URL.
-fn counting_server(live: &Arc<Live>) -> String {
-    let data = web::Data::new(Arc::clone(live));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/ws/{id}", web::get().to(counted))
-    })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let base = format!("ws://127.0.0.1:{}/ws", server.addrs()[0].port());
-    actix_rt::spawn(server.run());
-    base
-}
-
 #[actix_rt::test]
 async fn an_etcd_outage_shorter_than_the_ttl_drops_nothing_and_a_longer_one_closes_first() {
     const N: usize = 40;
@@ -287,8 +70,8 @@ async fn an_etcd_outage_shorter_than_the_ttl_drops_nothing_and_a_longer_one_clos
     etcd.until_ready().await;
     let live = Arc::new(Live::default());
     let base = counting_server(&live);
-    let _a = Node::with_endpoints(&etcd.url, "a", Some(&base), N);
-    let _b = Node::with_endpoints(&etcd.url, "b", None, N);
+    let _a = Node::start(&etcd.url, PREFIX, "a", TTL, Some((&base, N)));
+    let _b = Node::start(&etcd.url, PREFIX, "b", TTL, None);
     let deadline = Instant::now() + Duration::from_secs(60);
     while live.owners_of(N).is_none() {
         assert!(Instant::now() < deadline, "never held once");
@@ -351,9 +134,9 @@ async fn instances_share_endpoints_exactly_once_and_take_over_from_a_dead_or_lea
     let base = counting_server(&live);
 
     // Three instances: every endpoint held once, spread over all three.
-    let a = Node::start(&etcd.url, "a", Some(&base));
-    let b = Node::start(&etcd.url, "b", None);
-    let c = Node::start(&etcd.url, "c", None);
+    let a = node(&etcd, "a", Some(&base));
+    let b = node(&etcd, "b", None);
+    let c = node(&etcd, "c", None);
     let (owners, _) = until_held_once(&live, Duration::from_secs(60), "3 instances").await;
     let spread = count_by_member(&owners);
     assert_eq!(spread.len(), 3, "{spread:?}");
@@ -392,7 +175,7 @@ async fn instances_share_endpoints_exactly_once_and_take_over_from_a_dead_or_lea
     // A new instance takes about a third of them (2 -> 3 members), and
     // only endpoints that move to it move.
     let before = owners;
-    let d = Node::start(&etcd.url, "d", None);
+    let d = node(&etcd, "d", None);
     let deadline = Instant::now() + Duration::from_secs(30);
     let after = loop {
         if let Some(owners) = live.owners().filter(|o| o.values().any(|m| m == "d")) {
