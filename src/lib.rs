@@ -181,7 +181,8 @@ pub use crate::{
     supervisor::{
         AddEndpoint, AddGroup, AddPool, Added, EndpointEntry, GetAllStatuses, GetEndpoint,
         GetEndpoints, GetGroup, GetMonitor, GetStatus, Reconnect, RemoveEndpoint, RemoveGroup,
-        SendPayload, SendToGroup, Shutdown, Subscribe, SupervisorActor, Unsubscribe, MAX_POOL_SIZE,
+        SendPayload, SendToGroup, SetReconnectRate, Shutdown, Subscribe, SupervisorActor,
+        Unsubscribe, MAX_POOL_SIZE,
     },
     verdict::{Urgency, Verdict},
 };

@@ -9,7 +9,10 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     time::{Duration, Instant},
 };
 
@@ -20,10 +23,9 @@ const WINDOW: Duration = Duration::from_millis(100);
 /// supervisor; shared by its connection actors on every arbiter.
 #[derive(Debug)]
 pub(crate) struct ReconnectBudget {
-    /// Attempts allowed in one window.
-    per_window: u32,
-    /// Time between two slots of one window.
-    spacing: Duration,
+    /// Attempts allowed in one window (changed by
+    /// [`set_rate`](Self::set_rate)).
+    per_window: AtomicU32,
     /// Where window 0 starts.
     origin: Instant,
     /// Attempts given in each current or future window, by window index.
@@ -34,14 +36,19 @@ impl ReconnectBudget {
     /// A budget of `per_second` attempts per second; `None` when 0 (no cap).
     pub(crate) fn new(per_second: u32) -> Option<Arc<Self>> {
         (per_second > 0).then(|| {
-            let per_window = per_second.div_ceil(10);
             Arc::new(Self {
-                per_window,
-                spacing: WINDOW / per_window,
+                per_window: AtomicU32::new(per_window(per_second)),
                 origin: Instant::now(),
                 given: Mutex::new(BTreeMap::new()),
             })
         })
+    }
+
+    /// Paces at `per_second` from now on (0: no cap); reservations already
+    /// given stand.
+    pub(crate) fn set_rate(&self, per_second: u32) {
+        self.per_window
+            .store(per_window(per_second), Ordering::Relaxed);
     }
 
     fn window_of(&self, at: Instant) -> u64 {
@@ -64,16 +71,26 @@ impl ReconnectBudget {
         let current = self.window_of(now);
         given.retain(|&window, _| window >= current);
         // Bounded: every full window holds `per_window` earlier reservations.
+        let per_window = self.per_window.load(Ordering::Relaxed);
+        let spacing = WINDOW / per_window;
         let mut window = self.window_of(wanted);
         loop {
             let used = given.entry(window).or_insert(0);
-            if *used < self.per_window {
-                let slot = self.start_of(window) + self.spacing * *used;
+            if *used < per_window {
+                let slot = self.start_of(window) + spacing * *used;
                 *used += 1;
                 return slot.max(wanted) - now;
             }
             window += 1;
         }
+    }
+}
+
+/// Attempts per 100 ms window for a rate (at least one; 0 is no cap).
+fn per_window(per_second: u32) -> u32 {
+    match per_second {
+        0 => u32::MAX,
+        n => n.div_ceil(10),
     }
 }
 
@@ -123,5 +140,19 @@ mod tests {
         assert_eq!(budget.reserve(t0, MS(0)), MS(0));
         let next = budget.reserve(t0, MS(0));
         assert!(next > MS(0) && next <= MS(200), "{next:?}");
+    }
+
+    #[test]
+    fn a_new_rate_paces_what_comes_after() {
+        let budget = ReconnectBudget::new(1000).unwrap();
+        let t0 = Instant::now();
+        // 100 per window at 1000/s: all fit now.
+        assert!((0..100).all(|_| budget.reserve(t0, MS(0)) < MS(100)));
+        // At 10/s, one per window: the next two go to later windows.
+        budget.set_rate(10);
+        let a = budget.reserve(t0 + MS(1000), MS(0));
+        let b = budget.reserve(t0 + MS(1000), MS(0));
+        assert_eq!(a, MS(0));
+        assert!(b >= MS(1) && b <= MS(200), "{b:?}");
     }
 }

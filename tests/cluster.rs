@@ -226,3 +226,41 @@ async fn instances_share_endpoints_exactly_once_and_take_over_from_a_dead_or_lea
     assert_eq!(*live.most_at_once.lock().unwrap(), 1);
     drop((a, d));
 }
+
+#[actix_rt::test]
+async fn a_cluster_reconnect_rate_is_divided_among_the_live_members() {
+    use actix::Actor;
+    use actix_tether::{
+        cluster::{ClusterConfig, ClusterNode, GetOwnership, Leave},
+        SupervisorActor,
+    };
+    let etcd = Etcd::start();
+    etcd.until_ready().await;
+    let node = |member: &str| {
+        let config = ClusterConfig::new(&etcd.url, "/rate", member)
+            .ttl(TTL)
+            .look_every(Duration::from_millis(100))
+            .reconnect_rate(900);
+        ClusterNode::new(config, SupervisorActor::default().start()).start()
+    };
+    let until_share = |node: actix::Addr<ClusterNode>, share: u32| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if node.send(GetOwnership).await.unwrap().reconnect_share == Some(share) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the share never became {share}");
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let a = node("a");
+    until_share(a.clone(), 900).await;
+    let b = node("b");
+    let c = node("c");
+    until_share(a.clone(), 300).await;
+    until_share(b.clone(), 300).await;
+    // One leaves: the two left pace at half the rate each.
+    c.send(Leave).await.unwrap();
+    until_share(a.clone(), 450).await;
+    until_share(b, 450).await;
+}

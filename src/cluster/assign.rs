@@ -83,6 +83,14 @@ pub(crate) fn plan(
     steps
 }
 
+/// One member's share of a cluster-wide rate: the rate over the live
+/// members, rounded up (so the shares never sum below it by more than a
+/// rounding), at least 1; the whole rate while no member is seen.
+pub(crate) fn share(total: u32, members: usize) -> u32 {
+    let members = u32::try_from(members).unwrap_or(u32::MAX).max(1);
+    total.div_ceil(members).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +123,14 @@ mod tests {
             "{counts:?}"
         );
         assert_eq!(preferred("x", &BTreeSet::new()), None);
+    }
+
+    #[test]
+    fn a_cluster_rate_is_shared_among_the_members() {
+        assert_eq!(share(1000, 3), 334);
+        assert_eq!(share(1000, 0), 1000);
+        assert_eq!(share(1, 4), 1);
+        assert_eq!(share(10, 1), 10);
     }
 
     #[test]

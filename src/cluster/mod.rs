@@ -133,6 +133,7 @@ pub struct ClusterConfig {
     pub(crate) ttl: Duration,
     pub(crate) margin: Duration,
     pub(crate) look_every: Duration,
+    pub(crate) reconnect_rate: Option<u32>,
     pub(crate) build: BuildEndpoint,
 }
 
@@ -145,6 +146,7 @@ impl fmt::Debug for ClusterConfig {
             .field("ttl", &self.ttl)
             .field("margin", &self.margin)
             .field("look_every", &self.look_every)
+            .field("reconnect_rate", &self.reconnect_rate)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +171,7 @@ impl ClusterConfig {
             ttl: DEFAULT_TTL,
             margin: DEFAULT_TTL / 5,
             look_every: Duration::from_millis(500),
+            reconnect_rate: None,
             build: Arc::new(EndpointSpec::default_config),
         }
     }
@@ -184,6 +187,19 @@ impl ClusterConfig {
     /// How often the node looks at etcd (members, endpoints, owners).
     pub fn look_every(mut self, every: Duration) -> Self {
         self.look_every = every.max(Duration::from_millis(50));
+        self
+    }
+
+    /// Paces automatic reconnects across the whole cluster at `per_second`
+    /// (servers that limit new sessions per account): each instance's
+    /// supervisor gets the rate divided by the live members, rounded up
+    /// ([`SetReconnectRate`](crate::SetReconnectRate)), updated as members
+    /// come and go. It is shared by division, not counted in etcd: no
+    /// reconnect waits on an etcd round trip (nor on etcd being up), and
+    /// while membership changes the cluster may briefly go over by one
+    /// member's share. Default: each supervisor's own rate.
+    pub fn reconnect_rate(mut self, per_second: u32) -> Self {
+        self.reconnect_rate = Some(per_second);
         self
     }
 

@@ -15,13 +15,13 @@ use actix::{
 use futures::channel::oneshot;
 
 use super::{
-    assign::{plan, Claim, Step},
+    assign::{plan, share, Claim, Step},
     etcd::{Etcd, KeyValue},
     ClusterConfig, EndpointSpec,
 };
 use crate::{
     AddEndpoint, ConfigError, EndpointId, Payload, Receipt, RemoveEndpoint, Result, SendPayload,
-    SupervisorActor,
+    SetReconnectRate, SupervisorActor,
 };
 
 /// One instance's membership and the endpoints it holds. Start it beside
@@ -52,6 +52,8 @@ pub struct ClusterNode {
     /// Owner keys and members as of the last look.
     claims: BTreeMap<String, Claim>,
     members: BTreeSet<String>,
+    /// The reconnect rate last given to the supervisor.
+    rate_sent: Option<u32>,
     /// A look is under way (one at a time).
     busy: bool,
     /// [`Leave`] was asked: who waits for it.
@@ -79,6 +81,7 @@ impl ClusterNode {
             runs: BTreeMap::new(),
             claims: BTreeMap::new(),
             members: BTreeSet::new(),
+            rate_sent: None,
             busy: false,
             leaving: None,
         }
@@ -104,12 +107,26 @@ impl ClusterNode {
                 if let Some((claims, members)) = seen.view {
                     act.claims = claims;
                     act.members = members;
+                    act.share_rate();
                 }
                 if act.leaving.is_some() {
                     act.leave(ctx);
                 }
             }),
         );
+    }
+
+    /// Gives the supervisor its share of the cluster's reconnect rate.
+    fn share_rate(&mut self) {
+        let Some(total) = self.config.reconnect_rate else {
+            return;
+        };
+        let rate = share(total, self.members.len());
+        if self.rate_sent != Some(rate) {
+            self.rate_sent = Some(rate);
+            self.supervisor
+                .do_send(SetReconnectRate { per_second: rate });
+        }
     }
 
     /// Closes every endpoint held here, gives the lease back, and stops.
@@ -486,6 +503,10 @@ pub struct Ownership {
     pub owners: BTreeMap<String, (String, i64)>,
     /// The live members.
     pub members: BTreeSet<String>,
+    /// This instance's share of the cluster's reconnect rate
+    /// ([`ClusterConfig::reconnect_rate`](super::ClusterConfig::reconnect_rate)),
+    /// as last given to its supervisor.
+    pub reconnect_share: Option<u32>,
 }
 
 /// Asks a node for its [`Ownership`].
@@ -507,6 +528,7 @@ impl Handler<GetOwnership> for ClusterNode {
                 .map(|(e, c)| (e.clone(), (c.owner.clone(), c.epoch)))
                 .collect(),
             members: self.members.clone(),
+            reconnect_share: self.rate_sent,
         })
     }
 }

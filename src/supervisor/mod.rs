@@ -267,6 +267,30 @@ impl Handler<Reconnect> for SupervisorActor {
     }
 }
 
+/// Changes the supervisor's pace for automatic reconnects
+/// ([`SupervisorConfig::reconnect_rate`]) from now on: `per_second`
+/// attempts across its endpoints (0: no cap). Endpoints added before, when
+/// the supervisor was started with no cap, stay unpaced. A cluster node
+/// sends it to share a cluster-wide rate among the live instances.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SetReconnectRate {
+    /// Attempts per second.
+    pub per_second: u32,
+}
+
+impl Handler<SetReconnectRate> for SupervisorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetReconnectRate, _: &mut Context<Self>) {
+        self.config.reconnect_rate = msg.per_second;
+        match &self.reconnect_budget {
+            Some(budget) => budget.set_rate(msg.per_second),
+            None => self.reconnect_budget = ReconnectBudget::new(msg.per_second),
+        }
+    }
+}
+
 /// Returns the monitor's address.
 #[derive(Debug, Message)]
 #[rtype(result = "Addr<MonitorActor>")]
