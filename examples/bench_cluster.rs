@@ -8,10 +8,10 @@
 //! ```
 //!
 //! Per trial (a fresh prefix, 3 instances, 300 endpoints, TTL 3 s, a look
-//! every 200 ms): `kill -9` one instance and time, per endpoint it held,
-//! from the kill until a survivor connected it; then add an instance and
-//! count the endpoints that moved against the ideal (1/3 of them going from
-//! 2 to 3 members); then stop one gracefully and time the hand-over. Over
+//! every 200 ms): add a fourth instance and count the endpoints that moved
+//! against the ideal (1/4 of them); `kill -9` one instance and time, per
+//! endpoint it held, from the kill until a survivor connected it; then
+//! stop one gracefully and time the hand-over. Over
 //! all trials: the duplicate connection-time (time any endpoint was held by
 //! two instances at once; target 0 for graceful moves). Needs Debian's
 //! `etcd-server`.
@@ -75,24 +75,8 @@ async fn trial(etcd: &Etcd, live: &Arc<Live>, base: &str, n: usize) -> Trial {
     let b = start("b", false);
     let c = start("c", false);
     let bounded = Duration::from_secs(60);
-    let owners = settled(live, "", bounded).await;
-    let b_name = format!("b{n}");
-    let held_by_b: Vec<String> = owners
-        .iter()
-        .filter(|(_, m)| **m == b_name)
-        .map(|(id, _)| id.clone())
-        .collect();
-    let killed = Instant::now();
-    drop(b);
-    settled(live, &b_name, bounded).await;
-    let mut failovers: Vec<Duration> = held_by_b
-        .iter()
-        .filter_map(|id| live.connected_at(id))
-        .map(|at| at.saturating_duration_since(killed))
-        .collect();
-    failovers.sort();
-
     let before = settled(live, "", bounded).await;
+
     let d = start("d", false);
     let d_name = format!("d{n}");
     // Settled with d holding its share: stable for a second.
@@ -108,6 +92,22 @@ async fn trial(etcd: &Etcd, live: &Arc<Live>, base: &str, n: usize) -> Trial {
         }
     };
     let moved = after.keys().filter(|id| after[*id] != before[*id]).count();
+
+    let b_name = format!("b{n}");
+    let held_by_b: Vec<String> = after
+        .iter()
+        .filter(|(_, m)| **m == b_name)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let killed = Instant::now();
+    drop(b);
+    settled(live, &b_name, bounded).await;
+    let mut failovers: Vec<Duration> = held_by_b
+        .iter()
+        .filter_map(|id| live.connected_at(id))
+        .map(|at| at.saturating_duration_since(killed))
+        .collect();
+    failovers.sort();
 
     let stopped = Instant::now();
     c.interrupt();
@@ -157,7 +157,7 @@ async fn main() {
         TTL.as_secs()
     );
     println!(
-        "| endpoints moved on scale-out 2 -> 3 instances, per trial (min / median / max) | {} / {} / {} of {ENDPOINTS} | {} (1/3) |",
+        "| endpoints moved on scale-out 3 -> 4 instances, per trial (min / median / max) | {} / {} / {} of {ENDPOINTS} | {} (1/4) |",
         moved.iter().min().unwrap_or(&0),
         {
             let mut m = moved.clone();
@@ -165,7 +165,7 @@ async fn main() {
             m[m.len() / 2]
         },
         moved.iter().max().unwrap_or(&0),
-        ENDPOINTS / 3
+        ENDPOINTS / 4
     );
     println!(
         "| graceful stop: all its endpoints held elsewhere, p50 / max | {} / {} | no TTL wait |",
