@@ -116,7 +116,7 @@ impl Etcd {
         let reply = self
             .call("/v3/lease/keepalive", json!({ "ID": lease.to_string() }))
             .await?;
-        Ok(number(&reply["result"]["TTL"]) > 0)
+        lease_alive(&reply)
     }
 
     /// Ends a lease: every key bound to it goes at once.
@@ -186,6 +186,17 @@ impl Etcd {
             .await?;
         Ok(reply["succeeded"].as_bool().unwrap_or(false))
     }
+}
+
+/// Whether a keep-alive answer says the lease lives. The gateway streams
+/// this call: an error (a leader change, say) comes as `{"error": ...}`
+/// with status 200, and must not be taken for an expired lease (TTL 0,
+/// omitted as a default, means expired).
+fn lease_alive(reply: &Value) -> Result<bool> {
+    if !reply["error"].is_null() || reply["result"].is_null() {
+        return Err(protocol(&format!("lease keep-alive: {reply}")));
+    }
+    Ok(number(&reply["result"]["TTL"]) > 0)
 }
 
 fn protocol(what: &str) -> Error {
@@ -263,5 +274,17 @@ mod tests {
         assert_eq!(kvs[0].key, "p/1");
         assert_eq!((kvs[0].create_revision, kvs[0].lease), (5, 9));
         assert!(kvs[1].value.is_empty());
+    }
+
+    #[test]
+    fn keep_alive_answers() {
+        let alive = json!({ "result": { "header": {}, "ID": "7", "TTL": "10" } });
+        assert!(lease_alive(&alive).unwrap());
+        // etcd 3.4 omits a TTL of 0: the lease is gone.
+        let gone = json!({ "result": { "header": {}, "ID": "7" } });
+        assert!(!lease_alive(&gone).unwrap());
+        // A stream error is an error, not an expiry.
+        let error = json!({ "error": { "grpc_code": 14, "message": "leader changed" } });
+        assert!(lease_alive(&error).is_err());
     }
 }
