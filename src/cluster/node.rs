@@ -12,7 +12,7 @@ use std::{
 
 use actix::{
     fut::wrap_future, Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler,
-    Message, MessageResult, ResponseFuture,
+    Message, MessageResult, ResponseFuture, SpawnHandle,
 };
 use futures::{channel::oneshot, future::LocalBoxFuture};
 
@@ -69,6 +69,8 @@ pub struct ClusterNode {
     busy: bool,
     /// A lease grant or renewal is under way.
     renewing: bool,
+    /// The timer that checks the lease at its safety deadline.
+    timer: Option<SpawnHandle>,
     /// [`Leave`] was asked: who waits for it.
     leaving: Option<Vec<oneshot::Sender<()>>>,
     /// The node has left (the lease is given back).
@@ -89,6 +91,7 @@ impl ClusterNode {
             rate_sent: None,
             busy: false,
             renewing: false,
+            timer: None,
             leaving: None,
             left: false,
         }
@@ -169,7 +172,12 @@ impl ClusterNode {
         }
         match self.shared.deadline(&self.config) {
             Some(deadline) if Instant::now() < deadline => {
-                ctx.run_later(deadline - Instant::now(), Self::guard);
+                // One timer at a time: the one of the latest renewal.
+                if let Some(timer) = self.timer.take() {
+                    ctx.cancel_future(timer);
+                }
+                let timer = ctx.run_later(deadline - Instant::now(), Self::guard);
+                self.timer = Some(timer);
             }
             _ => {
                 if self.shared.lease.take().is_some() {
