@@ -23,6 +23,8 @@ pub(crate) struct KeyValue {
     pub(crate) value: Vec<u8>,
     /// The revision that created it: an owner key's epoch.
     pub(crate) create_revision: i64,
+    /// The revision of its last change.
+    pub(crate) mod_revision: i64,
     /// The lease it is bound to (0: none).
     pub(crate) lease: i64,
 }
@@ -232,6 +234,7 @@ fn kvs(reply: &Value) -> Vec<KeyValue> {
                 key: String::from_utf8(key).ok()?,
                 value,
                 create_revision: number(&kv["create_revision"]),
+                mod_revision: number(&kv["mod_revision"]),
                 lease: number(&kv["lease"]),
             })
         })

@@ -44,7 +44,13 @@ pub(crate) struct Shared {
     /// at. An entry is made *before* the `AddEndpoint` is sent, so an
     /// endpoint whose start was cut short is still stopped later.
     pub(crate) runs: RefCell<BTreeMap<String, i64>>,
+    /// Each endpoint's spec as built at its last change (mod revision):
+    /// a look parses and builds only what changed, not 10,000 specs.
+    pub(crate) built: RefCell<Built>,
 }
+
+/// Endpoint → (mod revision of its spec, its config or why it has none).
+pub(crate) type Built = BTreeMap<String, (i64, Result<EndpointConfig, String>)>;
 
 impl Shared {
     /// The instant past which nothing may run here: the last confirmed
@@ -181,7 +187,7 @@ impl Look<'_> {
                 return None;
             }
         };
-        let view = View::read(self.config, kvs);
+        let view = View::read(self.config, kvs, &mut self.shared.built.borrow_mut());
         let wanted: BTreeSet<String> = view.configs.keys().cloned().collect();
         let runs = self.shared.runs.borrow().clone();
         let steps = plan(
@@ -320,7 +326,11 @@ pub(crate) struct View {
 }
 
 impl View {
-    pub(crate) fn read(config: &ClusterConfig, kvs: Vec<KeyValue>) -> Self {
+    /// Reads the keys under the prefix; specs unchanged since `built` was
+    /// made are taken from it, and `built` is left holding just the specs
+    /// seen now.
+    pub(crate) fn read(config: &ClusterConfig, kvs: Vec<KeyValue>, built: &mut Built) -> Self {
+        let mut before = std::mem::take(built);
         let mut view = View {
             members: BTreeSet::new(),
             configs: BTreeMap::new(),
@@ -341,17 +351,19 @@ impl View {
                     view.members.insert(name);
                 }
                 "endpoints" => {
-                    let built = serde_json::from_slice::<EndpointSpec>(&kv.value)
-                        .map_err(|e| format!("unreadable spec: {e}"))
-                        .and_then(|spec| (config.build)(&spec).map_err(|e| e.to_string()));
-                    match built {
-                        Ok(built) => {
-                            view.configs.insert(name, built);
+                    let entry = match before.remove(&name) {
+                        Some(entry) if entry.0 == kv.mod_revision => entry,
+                        _ => (kv.mod_revision, build(config, &kv.value)),
+                    };
+                    match &entry.1 {
+                        Ok(ready) => {
+                            view.configs.insert(name.clone(), ready.clone());
                         }
                         Err(e) => {
-                            view.unusable.insert(name, e);
+                            view.unusable.insert(name.clone(), e.clone());
                         }
                     }
+                    built.insert(name, entry);
                 }
                 "owners" => {
                     view.claims.insert(
@@ -370,6 +382,13 @@ impl View {
     }
 }
 
+/// A stored spec made into a config by the instance's builder.
+fn build(config: &ClusterConfig, json: &[u8]) -> Result<EndpointConfig, String> {
+    let spec = serde_json::from_slice::<EndpointSpec>(json)
+        .map_err(|e| format!("unreadable spec: {e}"))?;
+    (config.build)(&spec).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +398,7 @@ mod tests {
             key: key.into(),
             value: value.to_vec(),
             create_revision: 3,
+            mod_revision: 5,
             lease: 4,
         }
     }
@@ -390,6 +410,7 @@ mod tests {
         let secret =
             serde_json::to_vec(&EndpointSpec::websocket("ws://h/x").header_provider("vault"))
                 .unwrap();
+        let mut built = Built::new();
         let view = View::read(
             &config,
             vec![
@@ -400,10 +421,36 @@ mod tests {
                 kv("/p/owners/good", b"a/b"),
                 kv("/other/endpoints/x", &good),
             ],
+            &mut built,
         );
         assert_eq!(view.members, BTreeSet::from(["a/b".to_owned()]));
         assert_eq!(view.configs.keys().collect::<Vec<_>>(), ["good"]);
         assert_eq!(view.unusable.keys().collect::<Vec<_>>(), ["json", "secret"]);
         assert_eq!(view.claims["good"].owner, "a/b");
+    }
+
+    #[test]
+    fn specs_are_built_once_per_change() {
+        let builds = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = builds.clone();
+        let config = ClusterConfig::new("http://127.0.0.1:1", "/p", "a").build_with(move |spec| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            spec.default_config()
+        });
+        let spec = serde_json::to_vec(&EndpointSpec::websocket("ws://127.0.0.1:1/x")).unwrap();
+        let at = |revision| KeyValue {
+            mod_revision: revision,
+            ..kv("/p/endpoints/x", &spec)
+        };
+        let mut built = Built::new();
+        let count = || builds.load(std::sync::atomic::Ordering::Relaxed);
+        View::read(&config, vec![at(5)], &mut built);
+        View::read(&config, vec![at(5)], &mut built);
+        assert_eq!(count(), 1);
+        let view = View::read(&config, vec![at(6)], &mut built);
+        assert_eq!((count(), view.configs.len()), (2, 1));
+        // Gone from etcd: gone from the cache.
+        View::read(&config, vec![], &mut built);
+        assert!(built.is_empty());
     }
 }
