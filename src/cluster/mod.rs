@@ -49,6 +49,7 @@ mod assign;
 mod etcd;
 mod look;
 mod node;
+mod view;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
