@@ -23,6 +23,8 @@ pub(crate) struct KeyValue {
     pub(crate) value: Vec<u8>,
     /// The revision that created it: an owner key's epoch.
     pub(crate) create_revision: i64,
+    /// The revision of its last change.
+    pub(crate) mod_revision: i64,
     /// The lease it is bound to (0: none).
     pub(crate) lease: i64,
 }
@@ -116,7 +118,7 @@ impl Etcd {
         let reply = self
             .call("/v3/lease/keepalive", json!({ "ID": lease.to_string() }))
             .await?;
-        Ok(number(&reply["result"]["TTL"]) > 0)
+        lease_alive(&reply)
     }
 
     /// Ends a lease: every key bound to it goes at once.
@@ -188,6 +190,17 @@ impl Etcd {
     }
 }
 
+/// Whether a keep-alive answer says the lease lives. The gateway streams
+/// this call: an error (a leader change, say) comes as `{"error": ...}`
+/// with status 200, and must not be taken for an expired lease (TTL 0,
+/// omitted as a default, means expired).
+fn lease_alive(reply: &Value) -> Result<bool> {
+    if !reply["error"].is_null() || reply["result"].is_null() {
+        return Err(protocol(&format!("lease keep-alive: {reply}")));
+    }
+    Ok(number(&reply["result"]["TTL"]) > 0)
+}
+
 fn protocol(what: &str) -> Error {
     Error::new(ErrorCategory::Protocol, format!("etcd: {what}"))
 }
@@ -221,6 +234,7 @@ fn kvs(reply: &Value) -> Vec<KeyValue> {
                 key: String::from_utf8(key).ok()?,
                 value,
                 create_revision: number(&kv["create_revision"]),
+                mod_revision: number(&kv["mod_revision"]),
                 lease: number(&kv["lease"]),
             })
         })
@@ -263,5 +277,17 @@ mod tests {
         assert_eq!(kvs[0].key, "p/1");
         assert_eq!((kvs[0].create_revision, kvs[0].lease), (5, 9));
         assert!(kvs[1].value.is_empty());
+    }
+
+    #[test]
+    fn keep_alive_answers() {
+        let alive = json!({ "result": { "header": {}, "ID": "7", "TTL": "10" } });
+        assert!(lease_alive(&alive).unwrap());
+        // etcd 3.4 omits a TTL of 0: the lease is gone.
+        let gone = json!({ "result": { "header": {}, "ID": "7" } });
+        assert!(!lease_alive(&gone).unwrap());
+        // A stream error is an error, not an expiry.
+        let error = json!({ "error": { "grpc_code": 14, "message": "leader changed" } });
+        assert!(lease_alive(&error).is_err());
     }
 }

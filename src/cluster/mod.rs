@@ -25,15 +25,31 @@
 //!
 //! Safety over liveness: an instance that cannot renew its lease closes
 //! its connections once [`ClusterConfig::ttl`] less the safety margin has
-//! passed since its last renewal, before etcd can let the lease expire and
-//! hand the endpoints to another member. Under a partition that cuts an
-//! instance off from etcd (but not from the servers), its endpoints are
-//! held by nobody for up to a TTL, never by two. An etcd outage shorter
-//! than that drops nothing.
+//! passed since its last renewal was *sent* (etcd's expiry is at least a
+//! TTL after that), before etcd can let the lease expire and hand the
+//! endpoints to another member. The renewal and that deadline run on
+//! their own schedule, apart from the looks, and the closes are sent all
+//! at once. Under a partition that cuts an instance off from etcd (but not
+//! from the servers), its endpoints are held by nobody for up to a TTL,
+//! never by two. An etcd outage shorter than that drops nothing.
+//!
+//! Not guaranteed: the margin must cover the close (a close frame is sent
+//! at once, but the peer may take up to the endpoint's `close_timeout` to
+//! answer) and any pause of the whole process (a frozen VM or a stopped
+//! process cannot close anything until it runs again). That is what the
+//! epoch is for: consumers that must never see two owners discard output
+//! tagged with an epoch older than the newest they have seen.
+//!
+//! An endpoint whose stored spec cannot be read or built on an instance
+//! (a header provider its builder does not know, say) is not claimed
+//! there, with one warning per change; a claim of it already held is
+//! released, so a member that can build it takes it.
 
 mod assign;
 mod etcd;
+mod look;
 mod node;
+mod view;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 

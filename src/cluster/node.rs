@@ -1,32 +1,42 @@
 //! [`ClusterNode`]: one instance's member of the cluster. It keeps its
 //! lease, looks at etcd every [`ClusterConfig::look_every`], and claims,
 //! starts, releases and stops endpoints on its supervisor as
-//! [`assign::plan`](super::assign::plan) says.
+//! [`assign::plan`](super::assign::plan) says (the look itself is in
+//! [`look`](super::look)).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    rc::Rc,
     time::Instant,
 };
 
 use actix::{
-    fut::wrap_future, Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
-    MessageResult, ResponseFuture,
+    fut::wrap_future, Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler,
+    Message, MessageResult, ResponseFuture, SpawnHandle,
 };
-use futures::channel::oneshot;
+use futures::{channel::oneshot, future::LocalBoxFuture};
 
 use super::{
-    assign::{plan, share, Claim, Step},
-    etcd::{Etcd, KeyValue},
+    assign::{share, Claim},
+    etcd::Etcd,
+    look::{keep_lease, stop_all, Look, Shared},
     ClusterConfig, EndpointSpec,
 };
 use crate::{
-    AddEndpoint, ConfigError, EndpointId, Payload, Receipt, RemoveEndpoint, Result, SendPayload,
-    SetReconnectRate, SupervisorActor,
+    ConfigError, EndpointId, Payload, Receipt, Result, SendPayload, SetReconnectRate,
+    SupervisorActor,
 };
 
 /// One instance's membership and the endpoints it holds. Start it beside
 /// the supervisor whose endpoints it manages (add cluster endpoints only
-/// through [`Publish`], not with `AddEndpoint`):
+/// through [`Publish`], not with `AddEndpoint`: an id added outside the
+/// cluster is taken for the cluster's own).
+///
+/// The lease is renewed on its own schedule, whatever a look is doing;
+/// once it is not renewed in time (TTL less the safety margin after the
+/// last renewal was *sent*), every endpoint here is closed at once, even
+/// in the middle of a look. A node stopped without [`Leave`] closes its
+/// endpoints and revokes its lease as it stops.
 ///
 /// ```no_run
 /// use actix::Actor;
@@ -46,28 +56,25 @@ pub struct ClusterNode {
     config: ClusterConfig,
     supervisor: Addr<SupervisorActor>,
     etcd: Etcd,
-    lease: Option<Held>,
-    /// Endpoints running here, with the epoch they were started at.
-    runs: BTreeMap<String, i64>,
+    /// The lease and the endpoints running here, shared with the look.
+    shared: Rc<Shared>,
     /// Owner keys and members as of the last look.
     claims: BTreeMap<String, Claim>,
     members: BTreeSet<String>,
+    /// Endpoints whose spec is unusable here, as last warned about.
+    unusable: BTreeMap<String, String>,
     /// The reconnect rate last given to the supervisor.
     rate_sent: Option<u32>,
     /// A look is under way (one at a time).
     busy: bool,
+    /// A lease grant or renewal is under way.
+    renewing: bool,
+    /// The timer that checks the lease at its safety deadline.
+    timer: Option<SpawnHandle>,
     /// [`Leave`] was asked: who waits for it.
     leaving: Option<Vec<oneshot::Sender<()>>>,
-}
-
-/// This instance's lease.
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    id: i64,
-    /// The last time etcd confirmed it.
-    confirmed: Instant,
-    /// When to renew it next.
-    renew_at: Instant,
+    /// The node has left (the lease is given back).
+    left: bool,
 }
 
 impl ClusterNode {
@@ -77,43 +84,123 @@ impl ClusterNode {
             etcd: Etcd::new(&config.etcd),
             config,
             supervisor,
-            lease: None,
-            runs: BTreeMap::new(),
+            shared: Rc::default(),
             claims: BTreeMap::new(),
             members: BTreeSet::new(),
+            unusable: BTreeMap::new(),
             rate_sent: None,
             busy: false,
+            renewing: false,
+            timer: None,
             leaving: None,
+            left: false,
         }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.leaving.is_some() {
+        if self.leaving.is_some() {
+            return;
+        }
+        self.renew(ctx);
+        if self.busy {
             return;
         }
         self.busy = true;
-        let look = Look {
-            config: self.config.clone(),
-            etcd: self.etcd.clone(),
-            supervisor: self.supervisor.clone(),
-            lease: self.lease,
-            runs: std::mem::take(&mut self.runs),
-        };
-        ctx.spawn(
-            wrap_future(look.run()).map(|seen: Seen, act: &mut Self, ctx| {
-                act.busy = false;
-                act.lease = seen.lease;
-                act.runs = seen.runs;
-                if let Some((claims, members)) = seen.view {
-                    act.claims = claims;
-                    act.members = members;
-                    act.share_rate();
-                }
-                if act.leaving.is_some() {
-                    act.leave(ctx);
-                }
-            }),
+        let (config, etcd, supervisor, shared) = (
+            self.config.clone(),
+            self.etcd.clone(),
+            self.supervisor.clone(),
+            self.shared.clone(),
         );
+        let look = async move {
+            let look = Look {
+                config: &config,
+                etcd: &etcd,
+                supervisor: &supervisor,
+                shared: &shared,
+            };
+            look.run().await
+        };
+        ctx.spawn(wrap_future(look).map(|found, act: &mut Self, ctx| {
+            act.busy = false;
+            if let Some((claims, members, unusable)) = found {
+                act.claims = claims;
+                act.members = members;
+                act.warn_unusable(unusable);
+                act.share_rate();
+            }
+            if act.leaving.is_some() {
+                act.leave(ctx);
+            }
+        }));
+    }
+
+    /// Grants or renews the lease when due, apart from the looks (a look
+    /// that runs long does not hold the renewal up).
+    fn renew(&mut self, ctx: &mut Context<Self>) {
+        let due = match self.shared.lease.get() {
+            None => true,
+            Some(held) => Instant::now() >= held.renew_at,
+        };
+        if self.renewing || !due {
+            return;
+        }
+        self.renewing = true;
+        let (config, etcd, shared) = (self.config.clone(), self.etcd.clone(), self.shared.clone());
+        let renewal = async move { keep_lease(&config, &etcd, &shared).await };
+        ctx.spawn(wrap_future(renewal).map(|(), act: &mut Self, ctx| {
+            act.renewing = false;
+            if act.left {
+                // Granted or renewed while leaving: give it back too.
+                if let Some(held) = act.shared.lease.take() {
+                    let etcd = act.etcd.clone();
+                    ctx.spawn(wrap_future(async move {
+                        let _ = etcd.revoke(held.id).await;
+                    }));
+                }
+                return;
+            }
+            act.guard(ctx);
+        }));
+    }
+
+    /// Closes everything once the lease is gone, and checks again at its
+    /// safety deadline (not at the next look: that may be too late).
+    fn guard(&mut self, ctx: &mut Context<Self>) {
+        if self.left {
+            return;
+        }
+        match self.shared.deadline(&self.config) {
+            Some(deadline) if Instant::now() < deadline => {
+                // One timer at a time: the one of the latest renewal.
+                if let Some(timer) = self.timer.take() {
+                    ctx.cancel_future(timer);
+                }
+                let timer = ctx.run_later(deadline - Instant::now(), Self::guard);
+                self.timer = Some(timer);
+            }
+            _ => {
+                if self.shared.lease.take().is_some() {
+                    tracing::warn!("cluster: lease not renewed in time; closing endpoints");
+                }
+                if !self.shared.runs.borrow().is_empty() {
+                    let (supervisor, shared) = (self.supervisor.clone(), self.shared.clone());
+                    let stops = async move { stop_all(&supervisor, &shared).await };
+                    ctx.spawn(wrap_future(stops));
+                }
+            }
+        }
+    }
+
+    /// Warns once about each endpoint whose spec is unusable here (not at
+    /// every look).
+    fn warn_unusable(&mut self, unusable: BTreeMap<String, String>) {
+        for (endpoint, why) in &unusable {
+            if self.unusable.get(endpoint) != Some(why) {
+                tracing::warn!("cluster: endpoint {endpoint} is not claimed here: {why}");
+            }
+        }
+        self.unusable = unusable;
     }
 
     /// Gives the supervisor its share of the cluster's reconnect rate.
@@ -129,32 +216,39 @@ impl ClusterNode {
         }
     }
 
-    /// Closes every endpoint held here, gives the lease back, and stops.
+    /// Closes every endpoint held here (all at once), gives the lease
+    /// back, and stops.
     fn leave(&mut self, ctx: &mut Context<Self>) {
-        let supervisor = self.supervisor.clone();
-        let etcd = self.etcd.clone();
-        let lease = self.lease.take().map(|held| held.id);
-        let runs: Vec<String> = std::mem::take(&mut self.runs).into_keys().collect();
-        let waiting = self.leaving.take().unwrap_or_default();
-        self.leaving = Some(Vec::new());
+        let waiting = self.leaving.replace(Vec::new()).unwrap_or_default();
+        let leaving = self.give_back();
         ctx.spawn(
-            wrap_future(async move {
-                for endpoint in runs {
-                    stop(&supervisor, &endpoint).await;
-                }
-                if let Some(lease) = lease {
-                    if let Err(e) = etcd.revoke(lease).await {
-                        tracing::warn!("cluster: could not revoke the lease: {e}");
-                    }
-                }
-            })
-            .map(move |(), _: &mut Self, ctx: &mut Context<Self>| {
-                for waiter in waiting {
+            wrap_future(leaving).map(move |(), act: &mut Self, ctx: &mut Context<Self>| {
+                let later = act.leaving.take().unwrap_or_default();
+                for waiter in waiting.into_iter().chain(later) {
                     let _ = waiter.send(());
                 }
-                actix::ActorContext::stop(ctx);
+                ctx.stop();
             }),
         );
+    }
+
+    /// Closes the endpoints here, then revokes the lease.
+    fn give_back(&mut self) -> LocalBoxFuture<'static, ()> {
+        self.left = true;
+        let (supervisor, etcd, shared) = (
+            self.supervisor.clone(),
+            self.etcd.clone(),
+            self.shared.clone(),
+        );
+        let lease = shared.lease.take().map(|held| held.id);
+        Box::pin(async move {
+            stop_all(&supervisor, &shared).await;
+            if let Some(lease) = lease {
+                if let Err(e) = etcd.revoke(lease).await {
+                    tracing::warn!("cluster: could not revoke the lease: {e}");
+                }
+            }
+        })
     }
 }
 
@@ -165,241 +259,13 @@ impl Actor for ClusterNode {
         self.tick(ctx);
         ctx.run_interval(self.config.look_every, Self::tick);
     }
-}
 
-/// What one look works with (moved out of the node while it runs).
-struct Look {
-    config: ClusterConfig,
-    etcd: Etcd,
-    supervisor: Addr<SupervisorActor>,
-    lease: Option<Held>,
-    runs: BTreeMap<String, i64>,
-}
-
-/// What one look leaves behind.
-struct Seen {
-    lease: Option<Held>,
-    runs: BTreeMap<String, i64>,
-    /// Owner keys and members, when etcd answered.
-    view: Option<(BTreeMap<String, Claim>, BTreeSet<String>)>,
-}
-
-impl Look {
-    /// The instant past which this instance must not hold endpoints: the
-    /// last renewal plus the TTL less the safety margin.
-    fn safety_deadline(&self) -> Option<Instant> {
-        let held = self.lease?;
-        Some(held.confirmed + self.config.ttl.saturating_sub(self.config.margin))
-    }
-
-    async fn run(mut self) -> Seen {
-        self.keep_lease().await;
-        let Some(held) = self.lease else {
-            // No lease (lost, expired by our own reckoning, or not granted
-            // yet): nothing may run here. All close at once.
-            let runs = std::mem::take(&mut self.runs);
-            let stops = runs.keys().map(|endpoint| stop(&self.supervisor, endpoint));
-            futures::future::join_all(stops).await;
-            return self.seen(None);
-        };
-        // No request runs past the safety deadline: the next look then
-        // finds it passed and closes everything in time.
-        self.etcd = self.etcd.until(self.safety_deadline());
-        let prefix = format!("{}/", self.config.prefix);
-        let kvs = match self.etcd.range_prefix(&prefix).await {
-            Ok((kvs, _)) => kvs,
-            Err(e) => {
-                tracing::debug!("cluster: etcd look failed: {e}");
-                return self.seen(None);
-            }
-        };
-        let view = View::read(&self.config, kvs);
-        let wanted: BTreeSet<String> = view.specs.keys().cloned().collect();
-        let steps = plan(
-            &self.config.member,
-            held.id,
-            &view.members,
-            &wanted,
-            &view.claims,
-            &self.runs,
-        );
-        let mut claims = view.claims.clone();
-        for step in steps {
-            match step {
-                Step::Stop(endpoint) => {
-                    stop(&self.supervisor, &endpoint).await;
-                    self.runs.remove(&endpoint);
-                }
-                Step::Release(endpoint, epoch) => {
-                    stop(&self.supervisor, &endpoint).await;
-                    self.runs.remove(&endpoint);
-                    let key = self.config.key("owners", &endpoint);
-                    if self
-                        .etcd
-                        .delete_if_created(&key, epoch)
-                        .await
-                        .unwrap_or(false)
-                    {
-                        claims.remove(&endpoint);
-                    }
-                }
-                Step::Claim(endpoint) => {
-                    let key = self.config.key("owners", &endpoint);
-                    let me = self.config.member.as_bytes();
-                    if let Ok(Some(epoch)) = self.etcd.create(&key, me, held.id).await {
-                        claims.insert(
-                            endpoint.clone(),
-                            Claim {
-                                owner: self.config.member.clone(),
-                                epoch,
-                                lease: held.id,
-                            },
-                        );
-                        self.start(&endpoint, epoch, &view.specs).await;
-                    }
-                }
-                Step::Start(endpoint, epoch) => self.start(&endpoint, epoch, &view.specs).await,
-            }
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Stopped without Leave (the system going down, the actor
+        // stopped): the endpoints must not outlive the membership.
+        if !self.left {
+            actix_rt::spawn(self.give_back());
         }
-        self.seen(Some((claims, view.members)))
-    }
-
-    fn seen(self, view: Option<(BTreeMap<String, Claim>, BTreeSet<String>)>) -> Seen {
-        Seen {
-            lease: self.lease,
-            runs: self.runs,
-            view,
-        }
-    }
-
-    /// Grants, renews or gives up the lease; past the safety margin
-    /// without a renewal, counts it lost.
-    async fn keep_lease(&mut self) {
-        let now = Instant::now();
-        let ttl = self.config.ttl;
-        self.etcd = self.etcd.until(self.safety_deadline());
-        match self.lease {
-            None => {
-                let Ok(id) = self.etcd.grant(ttl).await else {
-                    return;
-                };
-                let key = self.config.key("members", &self.config.member);
-                match self.etcd.put(&key, self.config.member.as_bytes(), id).await {
-                    Ok(()) => {
-                        self.lease = Some(Held {
-                            id,
-                            confirmed: now,
-                            renew_at: now + ttl / 3,
-                        });
-                    }
-                    Err(_) => {
-                        let _ = self.etcd.revoke(id).await;
-                    }
-                }
-            }
-            Some(mut held) if now >= held.renew_at => match self.etcd.keep_alive(held.id).await {
-                Ok(true) => {
-                    held.confirmed = now;
-                    held.renew_at = now + ttl / 3;
-                    self.lease = Some(held);
-                }
-                Ok(false) => {
-                    tracing::warn!("cluster: the lease expired; rejoining");
-                    self.lease = None;
-                }
-                Err(e) => {
-                    tracing::warn!("cluster: lease renewal failed: {e}");
-                    held.renew_at = now + self.config.look_every;
-                    self.lease = Some(held);
-                }
-            },
-            Some(_) => {}
-        }
-        if let Some(deadline) = self.safety_deadline() {
-            if Instant::now() >= deadline {
-                tracing::warn!("cluster: lease not renewed in time; closing endpoints");
-                self.lease = None;
-            }
-        }
-    }
-
-    async fn start(&mut self, endpoint: &str, epoch: i64, specs: &BTreeMap<String, EndpointSpec>) {
-        let Some(spec) = specs.get(endpoint) else {
-            return;
-        };
-        let config = match (self.config.build)(spec) {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::warn!("cluster: endpoint {endpoint}: {e}");
-                return;
-            }
-        };
-        match self
-            .supervisor
-            .send(AddEndpoint::new(endpoint, config).epoch(u64::try_from(epoch).unwrap_or(0)))
-            .await
-        {
-            Ok(Ok(_)) => {
-                self.runs.insert(endpoint.to_owned(), epoch);
-            }
-            Ok(Err(e)) => tracing::warn!("cluster: endpoint {endpoint}: {e}"),
-            Err(e) => tracing::warn!("cluster: supervisor gone: {e}"),
-        }
-    }
-}
-
-/// Closes and forgets a local endpoint (one already gone is fine).
-async fn stop(supervisor: &Addr<SupervisorActor>, endpoint: &str) {
-    let _ = supervisor.send(RemoveEndpoint::new(endpoint)).await;
-}
-
-/// The cluster as one look at etcd found it.
-struct View {
-    members: BTreeSet<String>,
-    specs: BTreeMap<String, EndpointSpec>,
-    claims: BTreeMap<String, Claim>,
-}
-
-impl View {
-    fn read(config: &ClusterConfig, kvs: Vec<KeyValue>) -> Self {
-        let mut view = View {
-            members: BTreeSet::new(),
-            specs: BTreeMap::new(),
-            claims: BTreeMap::new(),
-        };
-        let prefix = format!("{}/", config.prefix);
-        for kv in kvs {
-            let Some(rest) = kv.key.strip_prefix(&prefix) else {
-                continue;
-            };
-            let Some((kind, name)) = rest.split_once('/') else {
-                continue;
-            };
-            let name = name.to_owned();
-            match kind {
-                "members" => {
-                    view.members.insert(name);
-                }
-                "endpoints" => match serde_json::from_slice::<EndpointSpec>(&kv.value) {
-                    Ok(spec) => {
-                        view.specs.insert(name, spec);
-                    }
-                    Err(e) => tracing::warn!("cluster: endpoint {name}: unreadable spec: {e}"),
-                },
-                "owners" => {
-                    view.claims.insert(
-                        name,
-                        Claim {
-                            owner: String::from_utf8_lossy(&kv.value).into_owned(),
-                            epoch: kv.create_revision,
-                            lease: kv.lease,
-                        },
-                    );
-                }
-                _ => {}
-            }
-        }
-        view
     }
 }
 
@@ -520,8 +386,8 @@ impl Handler<GetOwnership> for ClusterNode {
     fn handle(&mut self, _: GetOwnership, _: &mut Context<Self>) -> Self::Result {
         MessageResult(Ownership {
             member: self.config.member.clone(),
-            member_alive: self.lease.is_some(),
-            holds: self.runs.clone(),
+            member_alive: self.shared.holds(&self.config),
+            holds: self.shared.runs.borrow().clone(),
             owners: self
                 .claims
                 .iter()
@@ -577,7 +443,12 @@ impl Handler<ClusterSend> for ClusterNode {
     type Result = ResponseFuture<Result<Sent>>;
 
     fn handle(&mut self, msg: ClusterSend, _: &mut Context<Self>) -> Self::Result {
-        let epoch = self.runs.get(msg.endpoint.as_str()).copied();
+        let epoch = self
+            .shared
+            .runs
+            .borrow()
+            .get(msg.endpoint.as_str())
+            .copied();
         let owner = self
             .claims
             .get(msg.endpoint.as_str())

@@ -8,10 +8,10 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::TcpListener,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -214,6 +214,37 @@ impl Drop for Etcd {
     }
 }
 
+/// Panics when `program` is older than a source it is built from: the
+/// tests would otherwise pass or fail on code that is no longer there
+/// (`cargo test --test cluster` does not build examples).
+fn assert_fresh(program: &Path) {
+    fn newest(path: &Path) -> SystemTime {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return SystemTime::UNIX_EPOCH;
+        };
+        let own = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if !meta.is_dir() {
+            return own;
+        }
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| newest(&entry.path()))
+            .fold(own, SystemTime::max)
+    }
+    let Ok(built) = std::fs::metadata(program).and_then(|meta| meta.modified()) else {
+        return; // Not built: spawning it says so.
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = newest(&root.join("src")).max(newest(&root.join("examples/cluster_node.rs")));
+    assert!(
+        built >= sources,
+        "{} is older than its sources: cargo build --features cluster --example cluster_node",
+        program.display()
+    );
+}
+
 /// A `cluster_node` process; killed on drop.
 pub struct Node {
     child: Child,
@@ -240,7 +271,9 @@ impl Node {
         } else {
             dir.parent().unwrap().join("examples")
         };
-        let mut command = Command::new(examples.join("cluster_node"));
+        let program = examples.join("cluster_node");
+        assert_fresh(&program);
+        let mut command = Command::new(&program);
         command.args([etcd, prefix, member, &ttl.as_secs().to_string()]);
         if let Some((base, n)) = publish {
             command.args(["--publish", base, &n.to_string()]);
