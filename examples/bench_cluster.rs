@@ -16,6 +16,7 @@
 //! two instances at once; target 0 for graceful moves). Needs Debian's
 //! `etcd-server`.
 
+mod bench_common;
 #[path = "../tests/cluster_support/mod.rs"]
 mod cluster_support;
 
@@ -25,6 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bench_common::percentile;
 use cluster_support::{counting_server, Etcd, Live, Node};
 
 const ENDPOINTS: usize = 300;
@@ -43,19 +45,6 @@ async fn settled(live: &Live, not: &str, within: Duration) -> BTreeMap<String, S
         assert!(started.elapsed() < within, "not settled within {within:?}");
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[at]
 }
 
 struct Trial {

@@ -137,16 +137,6 @@ async fn until_written_to(
     None
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss
-    )]
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(at).copied().unwrap_or_default()
-}
-
 #[actix::main]
 async fn main() {
     let trials = if quick() { 5 } else { 50 };

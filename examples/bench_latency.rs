@@ -20,6 +20,7 @@
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
+use bench_common::percentile;
 
 use std::{
     sync::{Arc, Mutex, OnceLock},
@@ -249,19 +250,6 @@ async fn tether(port: u16, secs: u64, bursts: bool, placement: Placement) -> Sam
     samples
 }
 
-fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn row(name: &str, mut s: Samples) {
     s.all.sort_unstable();
     s.before_close.sort_unstable();
@@ -269,11 +257,11 @@ fn row(name: &str, mut s: Samples) {
     println!(
         "| {name} | {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
         s.all.len(),
-        us(quantile(&s.all, 0.5)),
-        us(quantile(&s.all, 0.99)),
-        us(quantile(&s.all, 0.999)),
+        us(percentile(&s.all, 0.5)),
+        us(percentile(&s.all, 0.99)),
+        us(percentile(&s.all, 0.999)),
         us(s.all.last().copied().unwrap_or_default()),
-        us(quantile(&s.before_close, 0.999)),
+        us(percentile(&s.before_close, 0.999)),
     );
 }
 

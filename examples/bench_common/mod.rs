@@ -78,6 +78,21 @@ pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The `p` quantile (0.0 to 1.0) of `sorted` durations, by the nearest
+/// rank; zero when there are none.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let at = ((sorted.len().saturating_sub(1)) as f64 * p).round() as usize;
+    sorted
+        .get(at.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
 /// One unmasked server text frame carrying `size` bytes.
 fn ws_frame(size: usize, out: &mut BytesMut) {
     out.put_u8(0x81);
