@@ -1,4 +1,5 @@
-//! A supervisor-wide cap on the rate of automatic reconnect attempts.
+//! A supervisor-wide cap on the rate of automatic reconnect attempts, and
+//! the gate every attempt passes when the pace is kept elsewhere.
 //!
 //! Backoff jitter spreads one endpoint's retries, but a fleet that loses its
 //! connections at once (a server restart, a network blip) still retries
@@ -9,6 +10,7 @@
 
 use std::{
     collections::BTreeMap,
+    fmt,
     sync::{
         atomic::{AtomicU32, Ordering},
         Arc, Mutex, PoisonError,
@@ -16,39 +18,63 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::channel::oneshot;
+
 /// Attempts are counted in windows of this length.
 const WINDOW: Duration = Duration::from_millis(100);
+
+/// Windows in a second.
+const WINDOWS_PER_SECOND: u64 = 10;
+
+/// Admits connection attempts at a pace kept outside the supervisor (the
+/// cluster's bucket in etcd): every attempt, first or not, waits for it.
+pub(crate) trait Gate: Send + Sync + fmt::Debug {
+    /// Resolves when one attempt may start. A gate that goes away before
+    /// admitting drops the sender: the attempt then starts.
+    fn admit(&self) -> oneshot::Receiver<()>;
+}
 
 /// Paces automatic reconnect attempts across every endpoint of one
 /// supervisor; shared by its connection actors on every arbiter.
 #[derive(Debug)]
 pub(crate) struct ReconnectBudget {
-    /// Attempts allowed in one window (changed by
+    /// Attempts allowed per second, 0 for no cap (changed by
     /// [`set_rate`](Self::set_rate)).
-    per_window: AtomicU32,
+    per_second: AtomicU32,
     /// Where window 0 starts.
     origin: Instant,
     /// Attempts given in each current or future window, by window index.
     given: Mutex<BTreeMap<u64, u32>>,
+    /// The gate attempts wait at, if any.
+    gate: Mutex<Option<Arc<dyn Gate>>>,
 }
 
 impl ReconnectBudget {
-    /// A budget of `per_second` attempts per second; `None` when 0 (no cap).
-    pub(crate) fn new(per_second: u32) -> Option<Arc<Self>> {
-        (per_second > 0).then(|| {
-            Arc::new(Self {
-                per_window: AtomicU32::new(per_window(per_second)),
-                origin: Instant::now(),
-                given: Mutex::new(BTreeMap::new()),
-            })
+    /// A budget of `per_second` attempts per second (0: no cap).
+    pub(crate) fn new(per_second: u32) -> Arc<Self> {
+        Arc::new(Self {
+            per_second: AtomicU32::new(per_second),
+            origin: Instant::now(),
+            given: Mutex::new(BTreeMap::new()),
+            gate: Mutex::new(None),
         })
     }
 
     /// Paces at `per_second` from now on (0: no cap); reservations already
     /// given stand.
     pub(crate) fn set_rate(&self, per_second: u32) {
-        self.per_window
-            .store(per_window(per_second), Ordering::Relaxed);
+        self.per_second.store(per_second, Ordering::Relaxed);
+    }
+
+    /// Makes every attempt from now on wait at `gate` (`None`: at none).
+    pub(crate) fn set_gate(&self, gate: Option<Arc<dyn Gate>>) {
+        *self.gate.lock().unwrap_or_else(PoisonError::into_inner) = gate;
+    }
+
+    /// What an attempt waits for before it starts, if there is a gate.
+    pub(crate) fn admit(&self) -> Option<oneshot::Receiver<()>> {
+        let gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        gate.as_ref().map(|gate| gate.admit())
     }
 
     fn window_of(&self, at: Instant) -> u64 {
@@ -65,19 +91,23 @@ impl ReconnectBudget {
     /// `delay`: `delay` itself when its window has room, else a slot in the
     /// first later window that has. Never sooner than `delay`.
     pub(crate) fn reserve(&self, now: Instant, delay: Duration) -> Duration {
+        let per_second = self.per_second.load(Ordering::Relaxed);
+        if per_second == 0 {
+            return delay;
+        }
         let wanted = now + delay;
         // The map only counts: a panic elsewhere cannot leave it inconsistent.
         let mut given = self.given.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.window_of(now);
         given.retain(|&window, _| window >= current);
-        // Bounded: every full window holds `per_window` earlier reservations.
-        let per_window = self.per_window.load(Ordering::Relaxed);
-        let spacing = WINDOW / per_window;
+        // Bounded: one window in every ten at least has room, and every
+        // full window holds earlier reservations.
         let mut window = self.window_of(wanted);
         loop {
+            let room = room(per_second, window);
             let used = given.entry(window).or_insert(0);
-            if *used < per_window {
-                let slot = self.start_of(window) + spacing * *used;
+            if *used < room {
+                let slot = self.start_of(window) + WINDOW / room * *used;
                 *used += 1;
                 return slot.max(wanted) - now;
             }
@@ -86,12 +116,13 @@ impl ReconnectBudget {
     }
 }
 
-/// Attempts per 100 ms window for a rate (at least one; 0 is no cap).
-fn per_window(per_second: u32) -> u32 {
-    match per_second {
-        0 => u32::MAX,
-        n => n.div_ceil(10),
-    }
+/// The attempts window `window` holds at `per_second`: the rate spread
+/// over the second's ten windows, so any ten in a row hold exactly
+/// `per_second` (3/s is one in three of four windows, 15/s one or two).
+fn room(per_second: u32, window: u64) -> u32 {
+    let upto = |w: u64| u64::from(per_second) * w / WINDOWS_PER_SECOND;
+    let room = upto(window % WINDOWS_PER_SECOND + 1) - upto(window % WINDOWS_PER_SECOND);
+    u32::try_from(room).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -101,13 +132,33 @@ mod tests {
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
     #[test]
-    fn zero_means_no_budget() {
-        assert!(ReconnectBudget::new(0).is_none());
+    fn zero_means_no_cap() {
+        let budget = ReconnectBudget::new(0);
+        let t0 = Instant::now();
+        assert!((0..10_000).all(|_| budget.reserve(t0, MS(5)) == MS(5)));
+    }
+
+    #[test]
+    fn rates_below_ten_a_second_hold() {
+        for rate in [1, 3, 7, 15] {
+            let budget = ReconnectBudget::new(rate);
+            let t0 = Instant::now();
+            let within_a_second = (0..100)
+                .map(|_| budget.reserve(t0, MS(0)))
+                .filter(|wait| *wait < MS(990))
+                .count();
+            assert_eq!(within_a_second, rate as usize, "at {rate}/s");
+        }
+        // Ten windows in a row hold exactly the rate, wherever they start.
+        for start in 0..10 {
+            let sum: u32 = (start..start + 10).map(|w| room(3, w)).sum();
+            assert_eq!(sum, 3);
+        }
     }
 
     #[test]
     fn a_lone_retry_keeps_its_backoff_delay() {
-        let budget = ReconnectBudget::new(1000).unwrap();
+        let budget = ReconnectBudget::new(1000);
         let t0 = Instant::now();
         assert_eq!(budget.reserve(t0, MS(1500)), MS(1500));
         assert_eq!(budget.reserve(t0 + MS(10_000), MS(800)), MS(800));
@@ -115,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_mass_drop_is_paced_at_the_rate() {
-        let budget = ReconnectBudget::new(100).unwrap();
+        let budget = ReconnectBudget::new(100);
         let t0 = Instant::now();
         let mut attempts: Vec<Instant> = (0..1000)
             .map(|_| t0 + budget.reserve(t0, MS(1000)))
@@ -133,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_long_delay_does_not_hold_back_shorter_ones() {
-        let budget = ReconnectBudget::new(10).unwrap();
+        let budget = ReconnectBudget::new(10);
         let t0 = Instant::now();
         assert_eq!(budget.reserve(t0, MS(30_000)), MS(30_000));
         // One attempt per 100 ms window: the next window is still free.
@@ -144,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_new_rate_paces_what_comes_after() {
-        let budget = ReconnectBudget::new(1000).unwrap();
+        let budget = ReconnectBudget::new(1000);
         let t0 = Instant::now();
         // 100 per window at 1000/s: all fit now.
         assert!((0..100).all(|_| budget.reserve(t0, MS(0)) < MS(100)));

@@ -11,6 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use actix::Actor;
+use actix_tether::{
+    cluster::{ClusterConfig, ClusterNode, EndpointSpec, GetOwnership, Leave, Publish, Unpublish},
+    EndpointConfig, SupervisorActor,
+};
 use cluster_support::{counting_server, Etcd, Live, Node};
 
 const ENDPOINTS: usize = 300;
@@ -217,39 +222,185 @@ async fn instances_share_endpoints_exactly_once_and_take_over_from_a_dead_or_lea
 }
 
 #[actix_rt::test]
-async fn a_cluster_reconnect_rate_is_divided_among_the_live_members() {
-    use actix::Actor;
-    use actix_tether::{
-        cluster::{ClusterConfig, ClusterNode, GetOwnership, Leave},
-        SupervisorActor,
-    };
+async fn a_shared_connect_rate_paces_the_whole_cluster() {
     let etcd = Etcd::start();
     etcd.until_ready().await;
-    let node = |member: &str| {
-        let config = ClusterConfig::new(&etcd.url, "/rate", member)
-            .ttl(TTL)
-            .look_every(Duration::from_millis(100))
-            .reconnect_rate(900);
-        ClusterNode::new(config, SupervisorActor::default().start()).start()
+    let live = Arc::new(Live::default());
+    let base = counting_server(&live);
+    const RATE: u32 = 5;
+    const N: usize = 30;
+    let paced = |name: &str| {
+        let supervisor = SupervisorActor::default().start();
+        member_with(&etcd, "/pace", name, |c| c.reconnect_rate(RATE), supervisor)
     };
-    let until_share = |node: actix::Addr<ClusterNode>, share: u32| async move {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if node.send(GetOwnership).await.unwrap().reconnect_share == Some(share) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the share never became {share}");
+    let (a, b) = (paced("a"), paced("b"));
+    until_members(&[&a, &b], 2).await;
+    publish(&a, &base, "p", N).await;
+    // 30 connections at 5 a second take six seconds of the clock.
+    until_live(&live, Duration::from_secs(30), "every endpoint held", |l| {
+        l.owners_of(N).is_some()
+    })
+    .await;
+    let owners = live.owners_of(N).unwrap();
+    assert_eq!(
+        count_by_member(&owners).len(),
+        2,
+        "both members connect: {owners:?}"
+    );
+    let mut at: Vec<Instant> = (0..N)
+        .map(|i| live.connected_at(&format!("p{i}")).unwrap())
+        .collect();
+    at.sort();
+    // At most 5 in any second of the clock: any 11 in a row touch three
+    // seconds, so they span more than one (less what the handshakes vary).
+    for (i, window) in at.windows(2 * RATE as usize + 1).enumerate() {
+        let span = window[window.len() - 1] - window[0];
+        assert!(
+            span >= Duration::from_millis(900),
+            "connections {i}..: {span:?}"
+        );
+    }
+    a.send(Leave).await.unwrap();
+    b.send(Leave).await.unwrap();
+}
+
+/// An in-process member whose connections tell the counting server who
+/// holds them, with the cluster config `tune` makes of the default one.
+fn member_with(
+    etcd: &Etcd,
+    prefix: &str,
+    name: &str,
+    tune: impl FnOnce(ClusterConfig) -> ClusterConfig,
+    supervisor: actix::Addr<SupervisorActor>,
+) -> actix::Addr<ClusterNode> {
+    let header = name.to_owned();
+    let config = ClusterConfig::new(&etcd.url, prefix, name)
+        .ttl(TTL)
+        .build_with(move |spec: &EndpointSpec| {
+            Ok(EndpointConfig::websocket(&spec.url)
+                .header("X-Member", &header)
+                .build()?)
+        });
+    ClusterNode::new(tune(config), supervisor).start()
+}
+
+/// [`member_with`] looking at etcd on its own only every `look_every`.
+fn member(etcd: &Etcd, prefix: &str, name: &str, look_every: Duration) -> actix::Addr<ClusterNode> {
+    let supervisor = SupervisorActor::default().start();
+    member_with(etcd, prefix, name, |c| c.look_every(look_every), supervisor)
+}
+
+/// Waits (bounded) until every node sees `n` members.
+async fn until_members(nodes: &[&actix::Addr<ClusterNode>], n: usize) {
+    let started = Instant::now();
+    for node in nodes {
+        while node.send(GetOwnership).await.unwrap().members.len() < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "members never saw each other"
+            );
             actix_rt::time::sleep(Duration::from_millis(20)).await;
         }
-    };
-    let a = node("a");
-    until_share(a.clone(), 900).await;
-    let b = node("b");
-    let c = node("c");
-    until_share(a.clone(), 300).await;
-    until_share(b.clone(), 300).await;
-    // One leaves: the two left pace at half the rate each.
-    c.send(Leave).await.unwrap();
-    until_share(a.clone(), 450).await;
-    until_share(b, 450).await;
+    }
+}
+
+/// Publishes `{name}0..{name}n` through `node`, at `base/{id}`.
+async fn publish(node: &actix::Addr<ClusterNode>, base: &str, name: &str, n: usize) {
+    for i in 0..n {
+        let spec = EndpointSpec::websocket(format!("{base}/{name}{i}"));
+        node.send(Publish::new(format!("{name}{i}"), spec))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Waits (bounded) until `check` holds of the server's connections.
+async fn until_live(live: &Live, within: Duration, what: &str, check: impl Fn(&Live) -> bool) {
+    let started = Instant::now();
+    while !check(live) {
+        assert!(started.elapsed() < within, "{what} not within {within:?}");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn members_act_on_a_change_at_once_not_at_their_next_look() {
+    let etcd = Etcd::start();
+    etcd.until_ready().await;
+    let live = Arc::new(Live::default());
+    let base = counting_server(&live);
+    // Looks 60 s apart: only the watch can make a member act within the
+    // bounds below.
+    let slow = Duration::from_secs(60);
+    let a = member(&etcd, "/watch", "a", slow);
+    let b = member(&etcd, "/watch", "b", slow);
+    until_members(&[&a, &b], 2).await;
+    let bound = Duration::from_secs(3);
+    publish(&a, &base, "w", 10).await;
+    until_live(&live, bound, "ten published endpoints held once", |l| {
+        l.owners_of(10).is_some()
+    })
+    .await;
+    let owners = live.owners_of(10).unwrap();
+    assert_eq!(
+        count_by_member(&owners).len(),
+        2,
+        "both members hold some: {owners:?}"
+    );
+    b.send(Unpublish::new("w0")).await.unwrap().unwrap();
+    until_live(&live, bound, "an unpublished endpoint closed", |l| {
+        l.open() == 9
+    })
+    .await;
+    // A member leaving: the other takes its endpoints at once.
+    b.send(Leave).await.unwrap();
+    until_live(
+        &live,
+        bound,
+        "the leaver's endpoints held by the other",
+        |l| {
+            let held = l.owners_of(9);
+            held.is_some_and(|o| o.values().all(|m| m == "a"))
+        },
+    )
+    .await;
+    assert_eq!(*live.most_at_once.lock().unwrap(), 1, "never held twice");
+    a.send(Leave).await.unwrap();
+}
+
+#[actix_rt::test]
+async fn an_endpoint_a_member_cannot_hold_goes_to_another_and_its_own_is_untouched() {
+    let etcd = Etcd::start();
+    etcd.until_ready().await;
+    let live = Arc::new(Live::default());
+    let base = counting_server(&live);
+    // Member a's supervisor already has endpoints t0..t9 of its own: it
+    // must refuse the cluster's endpoints of those ids and leave its own be.
+    let supervisor = SupervisorActor::default().start();
+    for i in 0..10 {
+        let own = EndpointConfig::websocket(format!("{base}/l{i}"))
+            .header("X-Member", "local")
+            .build()
+            .unwrap();
+        let add = actix_tether::AddEndpoint::new(format!("t{i}"), own);
+        supervisor.send(add).await.unwrap().unwrap();
+    }
+    let fast = Duration::from_millis(200);
+    let a = member_with(&etcd, "/refuse", "a", |c| c.look_every(fast), supervisor);
+    let b = member(&etcd, "/refuse", "b", fast);
+    publish(&a, &base, "t", 10).await;
+    until_live(&live, Duration::from_secs(15), "b holding all ten", |l| {
+        l.owners_of(20).is_some_and(|owners| {
+            (0..10).all(|i| {
+                owners.get(&format!("t{i}")).map(String::as_str) == Some("b")
+                    && owners.get(&format!("l{i}")).map(String::as_str) == Some("local")
+            })
+        })
+    })
+    .await;
+    let ownership = a.send(GetOwnership).await.unwrap();
+    assert!(ownership.holds.is_empty(), "{:?}", ownership.holds);
+    b.send(Leave).await.unwrap();
+    a.send(Leave).await.unwrap();
 }

@@ -31,30 +31,48 @@ pub(crate) enum Step {
     /// It runs here without a claim of this instance's (the claim was
     /// lost): stop it.
     Stop(String),
+    /// This instance cannot hold it: say so (a refusal key bound to its
+    /// lease), so the next best member is chosen for it.
+    Refuse(String),
+    /// This instance can hold it again: delete its refusal.
+    TakeBack(String),
 }
+
+/// Endpoint → the members that cannot hold it (their builder cannot make
+/// its config, or their supervisor refused it).
+pub(crate) type Refusals = BTreeMap<String, BTreeSet<String>>;
 
 /// The member an endpoint belongs to among `members`: rendezvous hashing,
 /// so a member joining or leaving moves only the endpoints it ranks first
-/// for (about 1/N of them).
-pub(crate) fn preferred<'a>(endpoint: &str, members: &'a BTreeSet<String>) -> Option<&'a str> {
-    let (preferred, _) = rendezvous(
+/// for (about 1/N of them). Members that refused it are passed over.
+pub(crate) fn preferred<'a>(
+    endpoint: &str,
+    members: &'a BTreeSet<String>,
+    refusals: &Refusals,
+) -> Option<&'a str> {
+    let refused = refusals.get(endpoint);
+    let eligible = |m: &String| refused.is_none_or(|refused| !refused.contains(m));
+    let (_, chosen) = rendezvous(
         endpoint.as_bytes(),
-        members.iter().map(|m| (m.as_str(), true)),
+        members.iter().map(|m| (m.as_str(), eligible(m))),
     );
-    members.iter().nth(preferred?).map(String::as_str)
+    members.iter().nth(chosen?).map(String::as_str)
 }
 
 /// What this instance (`me`, holding `lease`) should do, given the live
-/// `members`, the endpoints `wanted`, every owner key in `claims`, and
-/// the endpoints it `runs` with the epoch it started them at.
+/// `members`, the endpoints `wanted` (those it can hold), every owner key
+/// in `claims`, who refused what, and the endpoints it `runs` with the
+/// epoch it started them at.
 pub(crate) fn plan(
     me: &str,
     lease: i64,
     members: &BTreeSet<String>,
     wanted: &BTreeSet<String>,
     claims: &BTreeMap<String, Claim>,
+    refusals: &Refusals,
     runs: &BTreeMap<String, i64>,
 ) -> Vec<Step> {
+    let preferred = |endpoint: &str| preferred(endpoint, members, refusals);
     let mine = |claim: &Claim| claim.owner == me && claim.lease == lease;
     let mut steps = Vec::new();
     for (endpoint, epoch) in runs {
@@ -64,7 +82,7 @@ pub(crate) fn plan(
         }
     }
     for (endpoint, claim) in claims.iter().filter(|(_, claim)| mine(claim)) {
-        let keep = wanted.contains(endpoint) && preferred(endpoint, members) == Some(me);
+        let keep = wanted.contains(endpoint) && preferred(endpoint) == Some(me);
         if !keep {
             steps.push(Step::Release(endpoint.clone(), claim.epoch));
         } else if runs.get(endpoint) != Some(&claim.epoch) {
@@ -75,20 +93,12 @@ pub(crate) fn plan(
     // lease (or one not visible yet) claims nothing.
     if members.contains(me) {
         for endpoint in wanted {
-            if !claims.contains_key(endpoint) && preferred(endpoint, members) == Some(me) {
+            if !claims.contains_key(endpoint) && preferred(endpoint) == Some(me) {
                 steps.push(Step::Claim(endpoint.clone()));
             }
         }
     }
     steps
-}
-
-/// One member's share of a cluster-wide rate: the rate over the live
-/// members, rounded up (so the shares never sum below it by more than a
-/// rounding), at least 1; the whole rate while no member is seen.
-pub(crate) fn share(total: u32, members: usize) -> u32 {
-    let members = u32::try_from(members).unwrap_or(u32::MAX).max(1);
-    total.div_ceil(members).max(1)
 }
 
 #[cfg(test)]
@@ -103,47 +113,43 @@ mod tests {
     fn a_member_joining_takes_about_its_share() {
         let three = set(&["a", "b", "c"]);
         let four = set(&["a", "b", "c", "d"]);
+        let none = Refusals::new();
         let endpoints: Vec<String> = (0..3000).map(|i| format!("feed-{i}")).collect();
         let moved = endpoints
             .iter()
-            .filter(|e| preferred(e, &three) != preferred(e, &four))
+            .filter(|e| preferred(e, &three, &none) != preferred(e, &four, &none))
             .count();
         // Ideal: 1/4 (750); every move goes to the new member.
         assert!((600..900).contains(&moved), "{moved}");
         assert!(endpoints
             .iter()
-            .filter(|e| preferred(e, &three) != preferred(e, &four))
-            .all(|e| preferred(e, &four) == Some("d")));
+            .filter(|e| preferred(e, &three, &none) != preferred(e, &four, &none))
+            .all(|e| preferred(e, &four, &none) == Some("d")));
         let mut counts = BTreeMap::new();
         for e in &endpoints {
-            *counts.entry(preferred(e, &three).unwrap()).or_insert(0) += 1;
+            *counts
+                .entry(preferred(e, &three, &none).unwrap())
+                .or_insert(0) += 1;
         }
         assert!(
             counts.values().all(|n| (850..1150).contains(n)),
             "{counts:?}"
         );
-        assert_eq!(preferred("x", &BTreeSet::new()), None);
-    }
-
-    #[test]
-    fn a_cluster_rate_is_shared_among_the_members() {
-        assert_eq!(share(1000, 3), 334);
-        assert_eq!(share(1000, 0), 1000);
-        assert_eq!(share(1, 4), 1);
-        assert_eq!(share(10, 1), 10);
+        assert_eq!(preferred("x", &BTreeSet::new(), &none), None);
     }
 
     #[test]
     fn plans_claim_start_release_and_stop() {
         let members = set(&["a", "b"]);
+        let none = Refusals::new();
         let wanted: BTreeSet<String> = (0..40).map(|i| format!("e{i}")).collect();
         let ours: Vec<&String> = wanted
             .iter()
-            .filter(|e| preferred(e, &members) == Some("a"))
+            .filter(|e| preferred(e, &members, &none) == Some("a"))
             .collect();
         let theirs: Vec<&String> = wanted
             .iter()
-            .filter(|e| preferred(e, &members) == Some("b"))
+            .filter(|e| preferred(e, &members, &none) == Some("b"))
             .collect();
         assert!(!ours.is_empty() && !theirs.is_empty());
         let claim = |owner: &str, epoch, lease| Claim {
@@ -158,6 +164,7 @@ mod tests {
             &members,
             &wanted,
             &BTreeMap::new(),
+            &none,
             &BTreeMap::new(),
         );
         let claimed: Vec<Step> = ours.iter().map(|e| Step::Claim((*e).clone())).collect();
@@ -165,21 +172,53 @@ mod tests {
         // Its claim stands: start at that epoch; once running: nothing.
         let mut claims = BTreeMap::from([(ours[0].clone(), claim("a", 11, 7))]);
         let mut runs = BTreeMap::new();
-        let steps = plan("a", 7, &members, &wanted, &claims, &runs);
+        let steps = plan("a", 7, &members, &wanted, &claims, &none, &runs);
         assert!(steps.contains(&Step::Start(ours[0].clone(), 11)));
         runs.insert(ours[0].clone(), 11);
-        let steps = plan("a", 7, &members, &wanted, &claims, &runs);
+        let steps = plan("a", 7, &members, &wanted, &claims, &none, &runs);
         assert!(!steps
             .iter()
             .any(|s| matches!(s, Step::Start(..) | Step::Stop(_))));
         // Holding one that "b" should have: release it.
         claims.insert(theirs[0].clone(), claim("a", 12, 7));
-        let steps = plan("a", 7, &members, &wanted, &claims, &runs);
+        let steps = plan("a", 7, &members, &wanted, &claims, &none, &runs);
         assert!(steps.contains(&Step::Release(theirs[0].clone(), 12)));
         // A claim under an old lease is not ours: what runs on it stops,
         // and nothing is claimed while "a" is not a member.
         let alone = set(&["b"]);
-        let steps = plan("a", 8, &alone, &wanted, &claims, &runs);
+        let steps = plan("a", 8, &alone, &wanted, &claims, &none, &runs);
         assert_eq!(steps, [Step::Stop(ours[0].clone())]);
+    }
+
+    #[test]
+    fn an_endpoint_goes_to_the_best_member_that_did_not_refuse_it() {
+        let members = set(&["a", "b", "c"]);
+        let none = Refusals::new();
+        let endpoint = (0..100)
+            .map(|i| format!("e{i}"))
+            .find(|e| preferred(e, &members, &none) == Some("a"))
+            .unwrap();
+        let refusals = Refusals::from([(endpoint.clone(), set(&["a"]))]);
+        let next = preferred(&endpoint, &members, &refusals).unwrap();
+        assert_ne!(next, "a");
+        let wanted = set(&[&endpoint]);
+        let claims = BTreeMap::new();
+        let runs = BTreeMap::new();
+        // "a" cannot hold it (not wanted there) and the next member claims it.
+        assert!(plan(
+            "a",
+            1,
+            &members,
+            &BTreeSet::new(),
+            &claims,
+            &refusals,
+            &runs
+        )
+        .is_empty());
+        let steps = plan(next, 1, &members, &wanted, &claims, &refusals, &runs);
+        assert_eq!(steps, [Step::Claim(endpoint.clone())]);
+        // Refused by all: nobody is chosen.
+        let all = Refusals::from([(endpoint.clone(), members.clone())]);
+        assert_eq!(preferred(&endpoint, &members, &all), None);
     }
 }

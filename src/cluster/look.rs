@@ -13,11 +13,12 @@ use futures::{future, StreamExt};
 
 use super::{
     assign::{plan, Claim, Step},
-    etcd::Etcd,
+    etcd::{Etcd, KeyValue},
+    mirror::Mirror,
     view::{Built, View},
     ClusterConfig,
 };
-use crate::{AddEndpoint, EndpointConfig, RemoveEndpoint, SupervisorActor};
+use crate::{AddEndpoint, Added, EndpointConfig, RemoveEndpoint, SupervisorActor};
 
 /// How many steps of one look run at once (claims are etcd round trips,
 /// stops wait for a close handshake: one at a time would take minutes).
@@ -48,6 +49,9 @@ pub(crate) struct Shared {
     /// Each endpoint's spec as built at its last change (mod revision):
     /// a look parses and builds only what changed, not 10,000 specs.
     pub(crate) built: RefCell<Built>,
+    /// The keys under the prefix as the watch keeps them; `None` while no
+    /// watch runs (a look then reads the prefix from etcd itself).
+    pub(crate) mirror: RefCell<Option<Mirror>>,
 }
 
 impl Shared {
@@ -177,25 +181,33 @@ impl Look<'_> {
             return None;
         };
         let etcd = self.etcd.until(self.shared.deadline(self.config));
-        let prefix = format!("{}/", self.config.prefix);
-        let kvs = match etcd.range_prefix(&prefix).await {
-            Ok((kvs, _)) => kvs,
-            Err(e) => {
-                tracing::debug!("cluster: etcd look failed: {e}");
-                return None;
+        let mirrored = (self.shared.mirror.borrow().as_ref()).map(|m| self.view(m.keys()));
+        let view = match mirrored {
+            Some(view) => view,
+            None => {
+                // No watch: read the whole prefix.
+                let prefix = format!("{}/", self.config.prefix);
+                match etcd.range_prefix(&prefix).await {
+                    Ok((kvs, _)) => self.view(&kvs),
+                    Err(e) => {
+                        tracing::debug!("cluster: etcd look failed: {e}");
+                        return None;
+                    }
+                }
             }
         };
-        let view = View::read(self.config, kvs, &mut self.shared.built.borrow_mut());
         let wanted: BTreeSet<String> = view.configs.keys().cloned().collect();
         let runs = self.shared.runs.borrow().clone();
-        let steps = plan(
+        let mut steps = view.refusal_steps(&self.config.member);
+        steps.extend(plan(
             &self.config.member,
             held.id,
             &view.members,
             &wanted,
             &view.claims,
+            &view.refusals,
             &runs,
-        );
+        ));
         let mut claims = view.claims.clone();
         let steps = futures::stream::iter(steps)
             .map(|step| self.step(step, held.id, &etcd, &view.configs))
@@ -225,6 +237,10 @@ impl Look<'_> {
         Some((claims, view.members, view.unusable))
     }
 
+    fn view<'k>(&self, kvs: impl IntoIterator<Item = &'k KeyValue>) -> View {
+        View::read(self.config, kvs, &mut self.shared.built.borrow_mut())
+    }
+
     async fn step(
         &self,
         step: Step,
@@ -242,7 +258,10 @@ impl Look<'_> {
             Step::Release(endpoint, epoch) => {
                 // The claim goes only once the connection is closed: a
                 // stop that failed keeps it (the next look tries again).
-                if !stop(self.supervisor, &endpoint).await {
+                // One that never ran here (its start was refused) is not
+                // touched on the supervisor: the id may be another's there.
+                let runs = self.shared.runs.borrow().contains_key(&endpoint);
+                if runs && !stop(self.supervisor, &endpoint).await {
                     return Change::None;
                 }
                 self.shared.runs.borrow_mut().remove(&endpoint);
@@ -276,7 +295,26 @@ impl Look<'_> {
                 self.start(&endpoint, epoch, configs).await;
                 Change::None
             }
+            Step::Refuse(endpoint) => {
+                let key = self.refusal_key(&endpoint);
+                if let Err(e) = etcd.put(&key, b"", lease).await {
+                    tracing::debug!("cluster: endpoint {endpoint}: refusal not stored: {e}");
+                }
+                Change::None
+            }
+            Step::TakeBack(endpoint) => {
+                let key = self.refusal_key(&endpoint);
+                if let Err(e) = etcd.delete(&key).await {
+                    tracing::debug!("cluster: endpoint {endpoint}: refusal not deleted: {e}");
+                }
+                Change::None
+            }
         }
+    }
+
+    fn refusal_key(&self, endpoint: &str) -> String {
+        let name = format!("{endpoint}/{}", self.config.member);
+        self.config.key("refusals", &name)
     }
 
     async fn start(&self, endpoint: &str, epoch: i64, configs: &BTreeMap<String, EndpointConfig>) {
@@ -288,19 +326,29 @@ impl Look<'_> {
         }
         // Recorded first: if the request is cut short after the
         // supervisor got it, a later stop still finds it.
-        self.shared
-            .runs
-            .borrow_mut()
-            .insert(endpoint.to_owned(), epoch);
+        let ours = (self.shared.runs.borrow_mut())
+            .insert(endpoint.to_owned(), epoch)
+            .is_some();
         let epoch = u64::try_from(epoch).unwrap_or(0);
         let add = AddEndpoint::new(endpoint, config.clone()).epoch(epoch);
-        match self.supervisor.send(add).timeout(SUPERVISOR_TIMEOUT).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!("cluster: endpoint {endpoint}: {e}");
-                self.shared.runs.borrow_mut().remove(endpoint);
+        let refused = match self.supervisor.send(add).timeout(SUPERVISOR_TIMEOUT).await {
+            // The id is the supervisor's own (added outside the cluster):
+            // not ours to hold, nor to stop later.
+            Ok(Ok(Added::Existing(_))) if !ours => {
+                "its id is taken by an endpoint of its own".into()
             }
-            Err(e) => tracing::warn!("cluster: endpoint {endpoint}: supervisor: {e}"),
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => {
+                return tracing::warn!("cluster: endpoint {endpoint}: supervisor: {e}");
+            }
+        };
+        // Refused: unusable here until its spec changes, so the next look
+        // refuses it in etcd and releases the claim for the next best
+        // member, and warns once.
+        self.shared.runs.borrow_mut().remove(endpoint);
+        if let Some(built) = self.shared.built.borrow_mut().get_mut(endpoint) {
+            built.1 = Err(format!("the supervisor refused it: {refused}"));
         }
     }
 }

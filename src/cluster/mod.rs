@@ -41,14 +41,20 @@
 //! tagged with an epoch older than the newest they have seen.
 //!
 //! An endpoint whose stored spec cannot be read or built on an instance
-//! (a header provider its builder does not know, say) is not claimed
-//! there, with one warning per change; a claim of it already held is
-//! released, so a member that can build it takes it.
+//! (a header provider its builder does not know, say), or whose start its
+//! supervisor refuses (the id is one of its own), is not held there, with
+//! one warning per change: the instance says so in etcd (a refusal key
+//! bound to its lease), rendezvous hashing passes it over for that
+//! endpoint, and a claim of it already held is released, so the best
+//! member that can hold it takes it.
 
 mod assign;
 mod etcd;
+mod follow;
 mod look;
+mod mirror;
 mod node;
+mod pacing;
 mod view;
 
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
@@ -206,14 +212,16 @@ impl ClusterConfig {
         self
     }
 
-    /// Paces automatic reconnects across the whole cluster at `per_second`
-    /// (servers that limit new sessions per account): each instance's
-    /// supervisor gets the rate divided by the live members, rounded up
-    /// ([`SetReconnectRate`](crate::SetReconnectRate)), updated as members
-    /// come and go. It is shared by division, not counted in etcd: no
-    /// reconnect waits on an etcd round trip (nor on etcd being up), and
-    /// while membership changes the cluster may briefly go over by one
-    /// member's share. Default: each supervisor's own rate.
+    /// Paces connection attempts across the whole cluster at `per_second`
+    /// (servers that limit new sessions per account, like a gateway's
+    /// identify limit): every attempt of every member's endpoints (first
+    /// connects, reconnects and forced ones) waits for a token from a
+    /// per-second bucket in etcd, taken with a compare-and-put, so the
+    /// cluster starts at most `per_second` connections in any second of
+    /// the members' clocks, and one member may use the whole rate when the
+    /// others need none. An attempt waits while etcd does not answer (the
+    /// lease rule stops everything if that lasts). Each supervisor's own
+    /// rate still spaces its reconnects. Default: no shared pace.
     pub fn reconnect_rate(mut self, per_second: u32) -> Self {
         self.reconnect_rate = Some(per_second);
         self

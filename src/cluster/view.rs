@@ -4,7 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{assign::Claim, etcd::KeyValue, ClusterConfig, EndpointSpec};
+use super::{
+    assign::{Claim, Refusals, Step},
+    etcd::KeyValue,
+    ClusterConfig, EndpointSpec,
+};
 use crate::EndpointConfig;
 
 /// Endpoint → (mod revision of its spec, its config or why it has none).
@@ -19,19 +23,26 @@ pub(crate) struct View {
     /// with why: not claimed here (a claim held already is released).
     pub(crate) unusable: BTreeMap<String, String>,
     pub(crate) claims: BTreeMap<String, Claim>,
+    /// Who told the cluster it cannot hold which endpoint.
+    pub(crate) refusals: Refusals,
 }
 
 impl View {
     /// Reads the keys under the prefix; specs unchanged since `built` was
     /// made are taken from it, and `built` is left holding just the specs
     /// seen now.
-    pub(crate) fn read(config: &ClusterConfig, kvs: Vec<KeyValue>, built: &mut Built) -> Self {
+    pub(crate) fn read<'a>(
+        config: &ClusterConfig,
+        kvs: impl IntoIterator<Item = &'a KeyValue>,
+        built: &mut Built,
+    ) -> Self {
         let mut before = std::mem::take(built);
         let mut view = View {
             members: BTreeSet::new(),
             configs: BTreeMap::new(),
             unusable: BTreeMap::new(),
             claims: BTreeMap::new(),
+            refusals: Refusals::new(),
         };
         let prefix = format!("{}/", config.prefix);
         for kv in kvs {
@@ -71,10 +82,35 @@ impl View {
                         },
                     );
                 }
+                "refusals" => {
+                    if let Some((endpoint, member)) = name.split_once('/') {
+                        let refused = view.refusals.entry(endpoint.to_owned()).or_default();
+                        refused.insert(member.to_owned());
+                    }
+                }
                 _ => {}
             }
         }
         view
+    }
+
+    /// What `me` must change in the refusal keys: refuse the endpoints it
+    /// cannot hold, take back refusals of those it now can.
+    pub(crate) fn refusal_steps(&self, me: &str) -> Vec<Step> {
+        let refused_by_me = |endpoint: &str| {
+            self.refusals
+                .get(endpoint)
+                .is_some_and(|members| members.contains(me))
+        };
+        let refuse = (self.unusable.keys())
+            .filter(|endpoint| !refused_by_me(endpoint))
+            .map(|endpoint| Step::Refuse(endpoint.clone()));
+        let take_back = (self.refusals.iter())
+            .filter(|(endpoint, members)| {
+                members.contains(me) && !self.unusable.contains_key(*endpoint)
+            })
+            .map(|(endpoint, _)| Step::TakeBack(endpoint.clone()));
+        refuse.chain(take_back).collect()
     }
 }
 
@@ -109,12 +145,15 @@ mod tests {
         let mut built = Built::new();
         let view = View::read(
             &config,
-            vec![
+            &[
                 kv("/p/members/a/b", b"a/b"),
                 kv("/p/endpoints/good", &good),
                 kv("/p/endpoints/json", b"{not json"),
                 kv("/p/endpoints/secret", &secret),
                 kv("/p/owners/good", b"a/b"),
+                kv("/p/refusals/secret/a/b", b""),
+                kv("/p/refusals/gone/a/b", b""),
+                kv("/p/refusals/json/c", b""),
                 kv("/other/endpoints/x", &good),
             ],
             &mut built,
@@ -123,6 +162,13 @@ mod tests {
         assert_eq!(view.configs.keys().collect::<Vec<_>>(), ["good"]);
         assert_eq!(view.unusable.keys().collect::<Vec<_>>(), ["json", "secret"]);
         assert_eq!(view.claims["good"].owner, "a/b");
+        assert!(view.refusals["secret"].contains("a/b"));
+        // "a/b" refuses what it cannot build and has not refused yet, and
+        // takes back its refusal of an endpoint gone since.
+        assert_eq!(
+            view.refusal_steps("a/b"),
+            [Step::Refuse("json".into()), Step::TakeBack("gone".into())]
+        );
     }
 
     #[test]
@@ -140,13 +186,13 @@ mod tests {
         };
         let mut built = Built::new();
         let count = || builds.load(std::sync::atomic::Ordering::Relaxed);
-        View::read(&config, vec![at(5)], &mut built);
-        View::read(&config, vec![at(5)], &mut built);
+        View::read(&config, &[at(5)], &mut built);
+        View::read(&config, &[at(5)], &mut built);
         assert_eq!(count(), 1);
-        let view = View::read(&config, vec![at(6)], &mut built);
+        let view = View::read(&config, &[at(6)], &mut built);
         assert_eq!((count(), view.configs.len()), (2, 1));
         // Gone from etcd: gone from the cache.
-        View::read(&config, vec![], &mut built);
+        View::read(&config, &[], &mut built);
         assert!(built.is_empty());
     }
 }

@@ -267,9 +267,24 @@ impl ConnectionActor {
         });
     }
 
+    /// Starts one attempt once the supervisor's gate (the cluster's shared
+    /// pace), if any, admits it.
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        match self.reconnect_budget.as_ref().and_then(|b| b.admit()) {
+            Some(admitted) => {
+                ctx.spawn(
+                    admitted
+                        .into_actor(self)
+                        .map(|_, act: &mut Self, ctx| act.attempt(ctx)),
+                );
+            }
+            None => self.attempt(ctx),
+        }
+    }
+
     /// Starts one attempt, bounded by `connect_timeout`; the outcome
     /// arrives in `on_connected` or `on_attempt_failed`.
-    fn connect(&mut self, ctx: &mut Context<Self>) {
+    fn attempt(&mut self, ctx: &mut Context<Self>) {
         self.transition(ConnectionState::Connecting, None, None);
         let connecting = match self.config.attempt() {
             Ok(attempt) => self.transport.connect(&attempt),

@@ -178,7 +178,7 @@ impl Handler<AddEndpoint> for SupervisorActor {
             None => self.config.tls.clone(),
         };
         let monitor = self.monitor();
-        let budget = self.reconnect_budget.clone();
+        let budget = Some(self.reconnect_budget.clone());
         let pushed = PushQueue::new(config.outbox_capacity);
         if config.kind == TransportKind::Sse {
             pushed.refuse(Error::receive_only());

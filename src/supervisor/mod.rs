@@ -31,7 +31,7 @@ use crate::{
     connection::{Close, ConnectionActor, ForceReconnect, QueryStatus, Terms},
     group::Groups,
     monitor::{GetHealthReport, GroupMembers, HealthReport, MonitorActor},
-    reconnect_budget::ReconnectBudget,
+    reconnect_budget::{Gate, ReconnectBudget},
     EndpointHandle, EndpointId, EndpointStatus, Error, Result, Subscriber, SupervisorConfig,
 };
 
@@ -66,7 +66,7 @@ pub struct SupervisorActor {
     global_subscribers: Vec<(Subscriber, Terms)>,
     monitor: Option<Addr<MonitorActor>>,
     /// Paces automatic reconnects across all endpoints (`reconnect_rate`).
-    reconnect_budget: Option<Arc<ReconnectBudget>>,
+    reconnect_budget: Arc<ReconnectBudget>,
     shut_down: bool,
 }
 
@@ -284,10 +284,21 @@ impl Handler<SetReconnectRate> for SupervisorActor {
 
     fn handle(&mut self, msg: SetReconnectRate, _: &mut Context<Self>) {
         self.config.reconnect_rate = msg.per_second;
-        match &self.reconnect_budget {
-            Some(budget) => budget.set_rate(msg.per_second),
-            None => self.reconnect_budget = ReconnectBudget::new(msg.per_second),
-        }
+        self.reconnect_budget.set_rate(msg.per_second);
+    }
+}
+
+/// Makes every connection attempt of this supervisor's endpoints wait at a
+/// gate (the cluster's shared pace), or at none.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct SetConnectGate(pub(crate) Option<Arc<dyn Gate>>);
+
+impl Handler<SetConnectGate> for SupervisorActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetConnectGate, _: &mut Context<Self>) {
+        self.reconnect_budget.set_gate(msg.0);
     }
 }
 

@@ -3,11 +3,14 @@
 //! membership and ownership need, and nothing else. Keys and values are
 //! base64 in the JSON, 64-bit numbers are strings.
 
+mod watch;
+
 use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
 
+pub(crate) use self::watch::{Batch, Change};
 use crate::{Error, ErrorCategory, Result};
 
 /// The longest an etcd request may take before it counts as failed.
@@ -188,6 +191,82 @@ impl Etcd {
             .await?;
         Ok(reply["succeeded"].as_bool().unwrap_or(false))
     }
+
+    /// Watches every key under `prefix` from `revision` on: the changes
+    /// as etcd streams them, until the stream breaks (an error ends it).
+    pub(crate) async fn watch(
+        &self,
+        prefix: &str,
+        revision: i64,
+    ) -> Result<futures::stream::LocalBoxStream<'static, Result<Batch>>> {
+        let url = format!("{}/v3/watch", self.base);
+        let request = json!({ "create_request": {
+            "key": b64(prefix.as_bytes()),
+            "range_end": b64(&prefix_end(prefix)),
+            "start_revision": revision.to_string(),
+        }});
+        // The timeout covers the response's head; awc does not apply it
+        // to the body, which streams as long as the watch lasts.
+        let response = self
+            .client
+            .post(&url)
+            .send_json(&request)
+            .await
+            .map_err(|e| Error::new(ErrorCategory::Network, format!("etcd /v3/watch: {e}")))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            return Err(protocol(&format!("/v3/watch: {status}")));
+        }
+        Ok(watch::batches(response))
+    }
+
+    /// A counter key's value and its mod revision (0, 0 when absent).
+    pub(crate) async fn counter(&self, key: &str) -> Result<(u64, i64)> {
+        let reply = self
+            .call("/v3/kv/range", json!({ "key": b64(key.as_bytes()) }))
+            .await?;
+        Ok(match kvs(&reply).first() {
+            Some(kv) => {
+                let count = std::str::from_utf8(&kv.value)
+                    .ok()
+                    .and_then(|text| text.parse().ok())
+                    .ok_or_else(|| protocol(&format!("{key} holds no count")))?;
+                (count, kv.mod_revision)
+            }
+            None => (0, 0),
+        })
+    }
+
+    /// Sets a counter key to `count` if it is still at `mod_revision` (0:
+    /// still absent), and deletes the keys in `[stale_from, stale_to)` in
+    /// the same transaction; answers whether it was set.
+    pub(crate) async fn set_counter(
+        &self,
+        key: &str,
+        mod_revision: i64,
+        count: u64,
+        stale: (&str, &str),
+    ) -> Result<bool> {
+        let key64 = b64(key.as_bytes());
+        let compare = if mod_revision == 0 {
+            json!({ "key": key64, "target": "CREATE", "result": "EQUAL", "create_revision": "0" })
+        } else {
+            json!({ "key": key64, "target": "MOD", "result": "EQUAL", "mod_revision": mod_revision.to_string() })
+        };
+        let reply = self
+            .call(
+                "/v3/kv/txn",
+                json!({
+                    "compare": [compare],
+                    "success": [
+                        { "request_put": { "key": key64, "value": b64(count.to_string().as_bytes()) } },
+                        { "request_delete_range": { "key": b64(stale.0.as_bytes()), "range_end": b64(stale.1.as_bytes()) } },
+                    ],
+                }),
+            )
+            .await?;
+        Ok(reply["succeeded"].as_bool().unwrap_or(false))
+    }
 }
 
 /// Whether a keep-alive answer says the lease lives. The gateway streams
@@ -220,25 +299,28 @@ fn number(value: &Value) -> i64 {
 
 /// The keys of a range answer; entries that do not decode are skipped.
 fn kvs(reply: &Value) -> Vec<KeyValue> {
-    let Some(kvs) = reply["kvs"].as_array() else {
-        return Vec::new();
-    };
-    kvs.iter()
-        .filter_map(|kv| {
-            let key = STANDARD.decode(kv["key"].as_str()?).ok()?;
-            let value = match kv["value"].as_str() {
-                Some(value) => STANDARD.decode(value).ok()?,
-                None => Vec::new(),
-            };
-            Some(KeyValue {
-                key: String::from_utf8(key).ok()?,
-                value,
-                create_revision: number(&kv["create_revision"]),
-                mod_revision: number(&kv["mod_revision"]),
-                lease: number(&kv["lease"]),
-            })
-        })
+    reply["kvs"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(kv)
         .collect()
+}
+
+/// One key as the gateway writes it; `None` when it does not decode.
+fn kv(kv: &Value) -> Option<KeyValue> {
+    let key = STANDARD.decode(kv["key"].as_str()?).ok()?;
+    let value = match kv["value"].as_str() {
+        Some(value) => STANDARD.decode(value).ok()?,
+        None => Vec::new(),
+    };
+    Some(KeyValue {
+        key: String::from_utf8(key).ok()?,
+        value,
+        create_revision: number(&kv["create_revision"]),
+        mod_revision: number(&kv["mod_revision"]),
+        lease: number(&kv["lease"]),
+    })
 }
 
 /// The end of the range of every key starting with `prefix`: the prefix
@@ -256,38 +338,4 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_ends_and_gateway_numbers() {
-        assert_eq!(prefix_end("a/b/"), b"a/b0");
-        assert_eq!(prefix_end(""), [0]);
-        assert_eq!(number(&json!("42")), 42);
-        assert_eq!(number(&json!(7)), 7);
-        assert_eq!(number(&json!(null)), 0);
-        assert_eq!(number(&json!("x")), 0);
-        let reply = json!({ "kvs": [
-            { "key": b64(b"p/1"), "value": b64(b"v"), "create_revision": "5", "lease": "9" },
-            { "key": "not base64!", "value": "" },
-            { "key": b64(b"p/2") },
-        ]});
-        let kvs = kvs(&reply);
-        assert_eq!(kvs.len(), 2);
-        assert_eq!(kvs[0].key, "p/1");
-        assert_eq!((kvs[0].create_revision, kvs[0].lease), (5, 9));
-        assert!(kvs[1].value.is_empty());
-    }
-
-    #[test]
-    fn keep_alive_answers() {
-        let alive = json!({ "result": { "header": {}, "ID": "7", "TTL": "10" } });
-        assert!(lease_alive(&alive).unwrap());
-        // etcd 3.4 omits a TTL of 0: the lease is gone.
-        let gone = json!({ "result": { "header": {}, "ID": "7" } });
-        assert!(!lease_alive(&gone).unwrap());
-        // A stream error is an error, not an expiry.
-        let error = json!({ "error": { "grpc_code": 14, "message": "leader changed" } });
-        assert!(lease_alive(&error).is_err());
-    }
-}
+mod tests;

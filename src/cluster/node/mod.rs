@@ -1,36 +1,44 @@
 //! [`ClusterNode`]: one instance's member of the cluster. It keeps its
-//! lease, looks at etcd every [`ClusterConfig::look_every`], and claims,
-//! starts, releases and stops endpoints on its supervisor as
+//! lease, follows the prefix, looks at each change, and claims, starts,
+//! releases and stops endpoints on its supervisor as
 //! [`assign::plan`](super::assign::plan) says (the look itself is in
-//! [`look`](super::look)).
+//! [`look`](super::look), what applications ask of it in [`requests`]).
+
+mod requests;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     rc::Rc,
+    sync::Arc,
     time::Instant,
 };
 
 use actix::{
     fut::wrap_future, Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler,
-    Message, MessageResult, ResponseFuture, SpawnHandle,
+    Message, SpawnHandle,
 };
 use futures::{channel::oneshot, future::LocalBoxFuture};
 
+pub use self::requests::{ClusterSend, GetOwnership, Leave, Ownership, Publish, Sent, Unpublish};
 use super::{
-    assign::{share, Claim},
+    assign::Claim,
     etcd::Etcd,
+    follow::follow,
     look::{keep_lease, stop_all, Look, Shared},
-    ClusterConfig, EndpointSpec,
+    pacing::{self, Pace, Pacer},
+    ClusterConfig,
 };
-use crate::{
-    ConfigError, EndpointId, Payload, Receipt, Result, SendPayload, SetReconnectRate,
-    SupervisorActor,
-};
+use crate::{reconnect_budget::Gate, supervisor::SetConnectGate, SupervisorActor};
+
+/// While a watch keeps the copy of the prefix, a look runs on each change
+/// and, to retry what failed, every this many look intervals.
+const RETRY_LOOKS: u32 = 10;
 
 /// One instance's membership and the endpoints it holds. Start it beside
-/// the supervisor whose endpoints it manages (add cluster endpoints only
-/// through [`Publish`], not with `AddEndpoint`: an id added outside the
-/// cluster is taken for the cluster's own).
+/// the supervisor whose endpoints it manages; add cluster endpoints
+/// through [`Publish`]. An id the supervisor already has (added with
+/// `AddEndpoint`, outside the cluster) is left alone: this instance
+/// refuses the cluster's endpoint of that id, and another member holds it.
 ///
 /// The lease is renewed on its own schedule, whatever a look is doing;
 /// once it is not renewed in time (TTL less the safety margin after the
@@ -63,10 +71,19 @@ pub struct ClusterNode {
     members: BTreeSet<String>,
     /// Endpoints whose spec is unusable here, as last warned about.
     unusable: BTreeMap<String, String>,
-    /// The reconnect rate last given to the supervisor.
-    rate_sent: Option<u32>,
+    /// Where this instance's connection attempts wait for the cluster's
+    /// pace, when it is shared ([`ClusterConfig::reconnect_rate`]).
+    pacer: Option<Arc<Pacer>>,
+    /// Tokens are being taken for them.
+    pacing: bool,
     /// A look is under way (one at a time).
     busy: bool,
+    /// A change came during a look: look again when it ends.
+    again: bool,
+    /// When the last look started.
+    looked: Instant,
+    /// The watch that keeps the mirror, while it runs.
+    follow: Option<SpawnHandle>,
     /// A lease grant or renewal is under way.
     renewing: bool,
     /// The timer that checks the lease at its safety deadline.
@@ -88,8 +105,12 @@ impl ClusterNode {
             claims: BTreeMap::new(),
             members: BTreeSet::new(),
             unusable: BTreeMap::new(),
-            rate_sent: None,
+            pacer: None,
+            pacing: false,
             busy: false,
+            again: false,
+            looked: Instant::now(),
+            follow: None,
             renewing: false,
             timer: None,
             leaving: None,
@@ -102,10 +123,51 @@ impl ClusterNode {
             return;
         }
         self.renew(ctx);
+        self.watch(ctx);
+        // With a watch, changes start looks; the periodic one is only there
+        // to retry what failed (a claim lost to a network error, say).
+        let watched = self.shared.mirror.borrow().is_some();
+        if !watched || self.looked.elapsed() >= self.config.look_every * RETRY_LOOKS {
+            self.look(ctx);
+        }
+    }
+
+    /// Starts following the prefix, once the lease is held and no watch
+    /// runs; a watch that ends is started again at the next tick.
+    fn watch(&mut self, ctx: &mut Context<Self>) {
+        if self.follow.is_some() || !self.shared.holds(&self.config) {
+            return;
+        }
+        let (config, etcd, shared) = (self.config.clone(), self.etcd.clone(), self.shared.clone());
+        let me = ctx.address();
+        let following =
+            async move { follow(&config, &etcd, &shared, || me.do_send(Changed)).await };
+        let handle = ctx.spawn(wrap_future(following).map(|ended, act: &mut Self, _| {
+            act.follow = None;
+            if let Err(e) = ended {
+                tracing::debug!("cluster: watch ended: {e}");
+            }
+        }));
+        self.follow = Some(handle);
+    }
+
+    /// Stops the watch and forgets its copy.
+    fn unfollow(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.follow.take() {
+            ctx.cancel_future(handle);
+        }
+        self.shared.mirror.borrow_mut().take();
+    }
+
+    /// Looks at the cluster now, or right after the look under way.
+    fn look(&mut self, ctx: &mut Context<Self>) {
         if self.busy {
+            self.again = true;
             return;
         }
         self.busy = true;
+        self.again = false;
+        self.looked = Instant::now();
         let (config, etcd, supervisor, shared) = (
             self.config.clone(),
             self.etcd.clone(),
@@ -127,10 +189,11 @@ impl ClusterNode {
                 act.claims = claims;
                 act.members = members;
                 act.warn_unusable(unusable);
-                act.share_rate();
             }
             if act.leaving.is_some() {
                 act.leave(ctx);
+            } else if act.again {
+                act.look(ctx);
             }
         }));
     }
@@ -146,10 +209,16 @@ impl ClusterNode {
             return;
         }
         self.renewing = true;
+        let before = self.shared.lease.get().map(|held| held.id);
         let (config, etcd, shared) = (self.config.clone(), self.etcd.clone(), self.shared.clone());
         let renewal = async move { keep_lease(&config, &etcd, &shared).await };
-        ctx.spawn(wrap_future(renewal).map(|(), act: &mut Self, ctx| {
+        ctx.spawn(wrap_future(renewal).map(move |(), act: &mut Self, ctx| {
             act.renewing = false;
+            if act.shared.lease.get().map(|held| held.id) != before {
+                // A new lease (or none): whatever the watch saw before may
+                // be stale; read the prefix anew.
+                act.unfollow(ctx);
+            }
             if act.left {
                 // Granted or renewed while leaving: give it back too.
                 if let Some(held) = act.shared.lease.take() {
@@ -161,6 +230,15 @@ impl ClusterNode {
                 return;
             }
             act.guard(ctx);
+            // Follow the prefix as soon as a lease is held.
+            act.watch(ctx);
+            // The next renewal (or grant) on its own schedule, whatever
+            // the looks do.
+            let next = match act.shared.lease.get() {
+                Some(held) => held.renew_at.saturating_duration_since(Instant::now()),
+                None => act.config.look_every,
+            };
+            ctx.run_later(next, Self::renew);
         }));
     }
 
@@ -203,19 +281,6 @@ impl ClusterNode {
         self.unusable = unusable;
     }
 
-    /// Gives the supervisor its share of the cluster's reconnect rate.
-    fn share_rate(&mut self) {
-        let Some(total) = self.config.reconnect_rate else {
-            return;
-        };
-        let rate = share(total, self.members.len());
-        if self.rate_sent != Some(rate) {
-            self.rate_sent = Some(rate);
-            self.supervisor
-                .do_send(SetReconnectRate { per_second: rate });
-        }
-    }
-
     /// Closes every endpoint held here (all at once), gives the lease
     /// back, and stops.
     fn leave(&mut self, ctx: &mut Context<Self>) {
@@ -256,6 +321,12 @@ impl Actor for ClusterNode {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.config.reconnect_rate.is_some() {
+            let pacer = Arc::new(Pacer::new(ctx.address().recipient()));
+            let gate: Arc<dyn Gate> = pacer.clone();
+            self.supervisor.do_send(SetConnectGate(Some(gate)));
+            self.pacer = Some(pacer);
+        }
         self.tick(ctx);
         ctx.run_interval(self.config.look_every, Self::tick);
     }
@@ -266,229 +337,47 @@ impl Actor for ClusterNode {
         if !self.left {
             actix_rt::spawn(self.give_back());
         }
-    }
-}
-
-/// Adds (or replaces) an endpoint in the cluster's set; the member it
-/// belongs to connects it.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<()>")]
-pub struct Publish {
-    /// Its id (no `/`).
-    pub endpoint: EndpointId,
-    /// How to connect it.
-    pub spec: EndpointSpec,
-}
-
-impl Publish {
-    /// Publishes `spec` as `endpoint`.
-    pub fn new(endpoint: impl Into<EndpointId>, spec: EndpointSpec) -> Self {
-        Self {
-            endpoint: endpoint.into(),
-            spec,
+        if self.pacer.is_some() {
+            self.supervisor.do_send(SetConnectGate(None));
         }
     }
 }
 
-impl Handler<Publish> for ClusterNode {
-    type Result = ResponseFuture<Result<()>>;
+impl Handler<Pace> for ClusterNode {
+    type Result = ();
 
-    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
-        let etcd = self.etcd.clone();
-        let key = self.config.key("endpoints", msg.endpoint.as_str());
-        let checked = check_publish(&msg);
-        Box::pin(async move {
-            checked?;
-            let json = serde_json::to_vec(&msg.spec)
-                .map_err(|e| crate::Error::from(ConfigError::new("cluster.spec", e.to_string())))?;
-            etcd.put(&key, &json, 0).await
-        })
-    }
-}
-
-fn check_publish(msg: &Publish) -> Result<()> {
-    let id = msg.endpoint.as_str();
-    if id.is_empty() || id.contains('/') {
-        return Err(ConfigError::new(
-            "cluster.endpoint",
-            "an id must be non-empty and hold no '/'",
-        )
-        .into());
-    }
-    let parts = crate::url::split(&msg.spec.url)
-        .ok_or_else(|| ConfigError::new("cluster.url", "not a URL with a scheme"))?;
-    if parts.userinfo.is_some() || parts.is_ambiguous() {
-        return Err(ConfigError::new(
-            "cluster.url",
-            "user info in a URL would put a secret in etcd; use a header provider",
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// Removes an endpoint from the cluster's set; its owner closes it.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<()>")]
-pub struct Unpublish {
-    /// Its id.
-    pub endpoint: EndpointId,
-}
-
-impl Unpublish {
-    /// Unpublishes `endpoint`.
-    pub fn new(endpoint: impl Into<EndpointId>) -> Self {
-        Self {
-            endpoint: endpoint.into(),
+    fn handle(&mut self, _: Pace, ctx: &mut Context<Self>) {
+        let (Some(pacer), Some(rate)) = (&self.pacer, self.config.reconnect_rate) else {
+            return;
+        };
+        if self.pacing {
+            return;
         }
-    }
-}
-
-impl Handler<Unpublish> for ClusterNode {
-    type Result = ResponseFuture<Result<()>>;
-
-    fn handle(&mut self, msg: Unpublish, _: &mut Context<Self>) -> Self::Result {
-        let etcd = self.etcd.clone();
-        let key = self.config.key("endpoints", msg.endpoint.as_str());
-        Box::pin(async move { etcd.delete(&key).await })
-    }
-}
-
-/// What this instance holds, as of its last look.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Ownership {
-    /// This member's id.
-    pub member: String,
-    /// Whether it holds a lease now.
-    pub member_alive: bool,
-    /// The endpoints running here, each with its ownership epoch.
-    pub holds: BTreeMap<String, i64>,
-    /// Every owner key seen: endpoint, owner and epoch (the cluster-wide
-    /// status of ownership).
-    pub owners: BTreeMap<String, (String, i64)>,
-    /// The live members.
-    pub members: BTreeSet<String>,
-    /// This instance's share of the cluster's reconnect rate
-    /// ([`ClusterConfig::reconnect_rate`](super::ClusterConfig::reconnect_rate)),
-    /// as last given to its supervisor.
-    pub reconnect_share: Option<u32>,
-}
-
-/// Asks a node for its [`Ownership`].
-#[derive(Debug, Message)]
-#[rtype(result = "Ownership")]
-pub struct GetOwnership;
-
-impl Handler<GetOwnership> for ClusterNode {
-    type Result = MessageResult<GetOwnership>;
-
-    fn handle(&mut self, _: GetOwnership, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(Ownership {
-            member: self.config.member.clone(),
-            member_alive: self.shared.holds(&self.config),
-            holds: self.shared.runs.borrow().clone(),
-            owners: self
-                .claims
-                .iter()
-                .map(|(e, c)| (e.clone(), (c.owner.clone(), c.epoch)))
-                .collect(),
-            members: self.members.clone(),
-            reconnect_share: self.rate_sent,
-        })
-    }
-}
-
-/// Sends to a cluster endpoint through this instance: sent when it holds
-/// the endpoint, [`Sent::NotOwner`] otherwise.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Sent>")]
-pub struct ClusterSend {
-    /// The endpoint.
-    pub endpoint: EndpointId,
-    /// What to send.
-    pub payload: Payload,
-}
-
-impl ClusterSend {
-    /// Sends `payload` to `endpoint`.
-    pub fn new(endpoint: impl Into<EndpointId>, payload: impl Into<Payload>) -> Self {
-        Self {
-            endpoint: endpoint.into(),
-            payload: payload.into(),
-        }
-    }
-}
-
-/// The outcome of a [`ClusterSend`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Sent {
-    /// Held here and sent, with the epoch of this instance's ownership.
-    Sent {
-        /// The send's receipt.
-        receipt: Receipt,
-        /// The ownership epoch.
-        epoch: i64,
-    },
-    /// Held by another member (or by none, as of the last look): route
-    /// it there.
-    NotOwner {
-        /// The member that holds it, if any.
-        owner: Option<String>,
-    },
-}
-
-impl Handler<ClusterSend> for ClusterNode {
-    type Result = ResponseFuture<Result<Sent>>;
-
-    fn handle(&mut self, msg: ClusterSend, _: &mut Context<Self>) -> Self::Result {
-        let epoch = self
-            .shared
-            .runs
-            .borrow()
-            .get(msg.endpoint.as_str())
-            .copied();
-        let owner = self
-            .claims
-            .get(msg.endpoint.as_str())
-            .map(|claim| claim.owner.clone());
-        let supervisor = self.supervisor.clone();
-        Box::pin(async move {
-            let Some(epoch) = epoch else {
-                return Ok(Sent::NotOwner { owner });
-            };
-            let receipt = supervisor
-                .send(SendPayload::new(msg.endpoint, msg.payload))
-                .await??;
-            Ok(Sent::Sent { receipt, epoch })
-        })
-    }
-}
-
-/// Leaves the cluster gracefully: closes every endpoint held here, revokes
-/// the lease (so survivors take them over at once), and stops the node.
-/// The reply comes when that is done.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Leave;
-
-impl Handler<Leave> for ClusterNode {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: Leave, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        match &mut self.leaving {
-            Some(waiting) => waiting.push(tx),
-            None => {
-                self.leaving = Some(vec![tx]);
-                if !self.busy {
-                    self.leave(ctx);
-                }
+        self.pacing = true;
+        let (config, pacer) = (self.config.clone(), pacer.clone());
+        let etcd = self.etcd.until(self.shared.deadline(&self.config));
+        let taking = async move { pacing::take(&config, &etcd, &pacer, rate).await };
+        ctx.spawn(wrap_future(taking).map(|_, act: &mut Self, ctx| {
+            act.pacing = false;
+            // Attempts that came while the pass ended wait too.
+            if act.pacer.as_ref().is_some_and(|p| p.waiting() > 0) {
+                ctx.notify(Pace);
             }
+        }));
+    }
+}
+
+/// A key under the prefix changed (from the watch).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Changed;
+
+impl Handler<Changed> for ClusterNode {
+    type Result = ();
+
+    fn handle(&mut self, _: Changed, ctx: &mut Context<Self>) {
+        if self.leaving.is_none() {
+            self.look(ctx);
         }
-        Box::pin(async move {
-            let _ = rx.await;
-        })
     }
 }
