@@ -43,7 +43,7 @@ async fn watch(
     let prefix = format!("{}/", config.prefix);
     let (kvs, revision) = etcd.range_prefix(&prefix).await?;
     let skip = config.key("pacing", "");
-    *shared.mirror.borrow_mut() = Some(Mirror::new(kvs, revision, skip));
+    *shared.mirror.borrow_mut() = Some(Mirror::new(kvs, skip));
     changed();
     let batches = etcd.watch(&prefix, revision + 1).await?;
     let until = actix_rt::time::sleep(RESYNC_EVERY);
@@ -53,9 +53,9 @@ async fn watch(
     while let Some(batch) = batches.next().await {
         match batch? {
             Batch::Created => {}
-            Batch::Changes { changes, revision } => {
+            Batch::Changes(changes) => {
                 let applied = (shared.mirror.borrow_mut().as_mut())
-                    .is_some_and(|mirror| mirror.apply(changes, revision));
+                    .is_some_and(|mirror| mirror.apply(changes));
                 if applied {
                     changed();
                 }

@@ -6,40 +6,32 @@ use std::collections::BTreeMap;
 
 use super::etcd::{Change, KeyValue};
 
-/// The keys under the prefix as of a revision (the pacing counters left
-/// out: they change every second and no look needs them).
+/// The keys under the prefix (the pacing counters left out: they change
+/// every second and no look needs them).
 #[derive(Debug, Default)]
 pub(crate) struct Mirror {
     keys: BTreeMap<String, KeyValue>,
-    revision: i64,
     /// Keys starting with this are not kept.
     skip: String,
 }
 
 impl Mirror {
-    /// The keys a range answered at `revision`, leaving out those under
-    /// `skip`.
-    pub(crate) fn new(kvs: Vec<KeyValue>, revision: i64, skip: String) -> Self {
+    /// The keys a range answered, leaving out those under `skip`; the
+    /// watch that keeps it starts just after the range's revision.
+    pub(crate) fn new(kvs: Vec<KeyValue>, skip: String) -> Self {
         let keys = kvs
             .into_iter()
             .filter(|kv| !kv.key.starts_with(&skip))
             .map(|kv| (kv.key.clone(), kv))
             .collect();
-        Self {
-            keys,
-            revision,
-            skip,
-        }
+        Self { keys, skip }
     }
 
-    /// Applies a watch's batch; answers whether a kept key changed. A batch
-    /// older than the copy (sent before the range it follows) changes
-    /// nothing.
-    pub(crate) fn apply(&mut self, changes: Vec<Change>, revision: i64) -> bool {
-        if revision != 0 && revision <= self.revision {
-            return false;
-        }
-        self.revision = self.revision.max(revision);
+    /// Applies a watch's batch, in order; answers whether a kept key
+    /// changed. (A batch's header revision is the store's at sending, not
+    /// its changes': several batches may carry the same one, so it orders
+    /// nothing here.)
+    pub(crate) fn apply(&mut self, changes: Vec<Change>) -> bool {
         let mut changed = false;
         for change in changes {
             match change {
@@ -90,21 +82,22 @@ mod tests {
             kv("p/pacing/9", "3", 3),
             kv("p/b", "2", 4),
         ];
-        let mut mirror = Mirror::new(kvs, 4, "p/pacing/".into());
+        let mut mirror = Mirror::new(kvs, "p/pacing/".into());
         assert_eq!(keys(&mirror), [("p/a", &b"1"[..]), ("p/b", b"2")]);
         // A pacing counter alone changes nothing a look reads.
-        assert!(!mirror.apply(vec![Change::Put(kv("p/pacing/10", "1", 5))], 5));
+        assert!(!mirror.apply(vec![Change::Put(kv("p/pacing/10", "1", 5))]));
         let batch = vec![
             Change::Put(kv("p/a", "9", 6)),
             Change::Delete("p/b".into()),
             Change::Put(kv("p/c", "3", 6)),
         ];
-        assert!(mirror.apply(batch, 6));
+        assert!(mirror.apply(batch));
         assert_eq!(keys(&mirror), [("p/a", &b"9"[..]), ("p/c", b"3")]);
-        assert_eq!(mirror.revision, 6);
-        // Deleting what is not there, or a batch already in the copy: no change.
-        assert!(!mirror.apply(vec![Change::Delete("p/zz".into())], 7));
-        assert!(!mirror.apply(vec![Change::Delete("p/a".into())], 6));
-        assert_eq!(keys(&mirror).len(), 2);
+        // Deleting what is not there: no change.
+        assert!(!mirror.apply(vec![Change::Delete("p/zz".into())]));
+        // Two batches sent at one store revision both apply.
+        assert!(mirror.apply(vec![Change::Delete("p/a".into())]));
+        assert!(mirror.apply(vec![Change::Delete("p/c".into())]));
+        assert!(keys(&mirror).is_empty());
     }
 }
