@@ -2,17 +2,23 @@
 //! private CA), a client certificate, or a whole rustls config; built once
 //! into the `rustls::ClientConfig` the endpoint's connections use.
 
+mod native;
+mod pem;
+
 use std::{
     fmt,
     path::{Path, PathBuf},
     sync::{Arc, OnceLock},
 };
 
-use rustls::{
-    pki_types::{pem, pem::PemObject, CertificateDer, PrivateKeyDer},
-    ClientConfig, RootCertStore,
-};
+use rustls::{ClientConfig, RootCertStore};
 
+#[cfg(all(test, feature = "native-roots"))]
+use self::native::store_of;
+use self::{
+    native::native_store,
+    pem::{certificates, private_key, Pem},
+};
 use crate::ConfigError;
 
 /// TLS settings for one endpoint's `wss://` or `https://` connections.
@@ -109,37 +115,6 @@ enum Roots {
     Native,
     /// None: only the extra roots.
     None,
-}
-
-/// Where PEM text comes from.
-#[derive(Clone)]
-enum Pem {
-    File(PathBuf),
-    Inline(Arc<[u8]>),
-}
-
-impl Pem {
-    fn inline(pem: impl AsRef<[u8]>) -> Self {
-        Self::Inline(pem.as_ref().into())
-    }
-
-    fn read(&self, field: &'static str) -> Result<std::borrow::Cow<'_, [u8]>, ConfigError> {
-        match self {
-            Self::Inline(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
-            Self::File(path) => std::fs::read(path).map(Into::into).map_err(|e| {
-                ConfigError::new(field, format!("cannot read {}: {e}", path.display()))
-            }),
-        }
-    }
-}
-
-impl fmt::Debug for Pem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File(path) => write!(f, "{}", path.display()),
-            Self::Inline(bytes) => write!(f, "<inline pem, {} bytes>", bytes.len()),
-        }
-    }
 }
 
 impl TlsSettings {
@@ -304,77 +279,6 @@ impl TlsSettings {
             Roots::None => Ok(RootCertStore::empty()),
             Roots::Native => native_store(),
         }
-    }
-}
-
-#[cfg(feature = "native-roots")]
-fn native_store() -> Result<RootCertStore, ConfigError> {
-    let found = rustls_native_certs::load_native_certs();
-    store_of(found.certs, found.errors.first().map(ToString::to_string))
-}
-
-/// The usable certificates of a platform store; none is an error that says
-/// what the platform reported.
-#[cfg(feature = "native-roots")]
-fn store_of(
-    certs: Vec<CertificateDer<'static>>,
-    first_error: Option<String>,
-) -> Result<RootCertStore, ConfigError> {
-    let mut roots = RootCertStore::empty();
-    let (_added, _skipped) = roots.add_parsable_certificates(certs);
-    if roots.is_empty() {
-        let why = first_error.unwrap_or_else(|| "none found".to_owned());
-        return Err(ConfigError::new(
-            "tls.roots",
-            format!("no usable native root certificate: {why}"),
-        ));
-    }
-    Ok(roots)
-}
-
-#[cfg(not(feature = "native-roots"))]
-fn native_store() -> Result<RootCertStore, ConfigError> {
-    Err(ConfigError::new(
-        "tls.roots",
-        "native roots need the `native-roots` cargo feature",
-    ))
-}
-
-/// Every `CERTIFICATE` section in `pem`; none, or broken PEM, is an error.
-fn certificates(
-    pem: &[u8],
-    field: &'static str,
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ConfigError::new(field, pem_problem(&e, "CERTIFICATE")))?;
-    if certs.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            pem_problem(&pem::Error::NoItemsFound, "CERTIFICATE"),
-        ));
-    }
-    Ok(certs)
-}
-
-/// The first private key in `pem`.
-fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, ConfigError> {
-    PrivateKeyDer::from_pem_slice(pem)
-        .map_err(|e| ConfigError::new("tls.client_key", pem_problem(&e, "PRIVATE KEY")))
-}
-
-/// What is wrong with some PEM, in words that never quote it (it may be a
-/// key).
-fn pem_problem(err: &pem::Error, wanted: &str) -> String {
-    match err {
-        pem::Error::NoItemsFound => format!("holds no {wanted} pem section"),
-        pem::Error::MissingSectionEnd { .. } => {
-            "is not valid pem: a section has no END line".into()
-        }
-        pem::Error::IllegalSectionStart { .. } => "is not valid pem: a malformed BEGIN line".into(),
-        pem::Error::Base64Decode(_) => "is not valid pem: a section is not base64".into(),
-        pem::Error::SectionTooLarge => "is not valid pem: a section is too large".into(),
-        _ => "is not valid pem".into(),
     }
 }
 

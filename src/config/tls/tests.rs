@@ -172,7 +172,7 @@ fn config_files_name_pem_files_and_inline_pem_does_not_serialize() {
 fn native_stores_keep_what_parses_and_refuse_an_empty_one() {
     let (ca_pem, _, _) = ca();
     let good = certificates(ca_pem.as_bytes(), "tls.roots").unwrap();
-    let junk = CertificateDer::from(vec![1, 2, 3]);
+    let junk = rustls::pki_types::CertificateDer::from(vec![1, 2, 3]);
     let store = store_of(vec![junk.clone(), good[0].clone()], None).unwrap();
     assert_eq!(store.len(), 1);
     let err = store_of(vec![junk], Some("no such file".into())).unwrap_err();
