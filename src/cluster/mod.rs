@@ -11,6 +11,12 @@
 //! belongs to is chosen by rendezvous hashing over the live members, so a
 //! member joining or leaving moves about 1/N of the endpoints.
 //!
+//! Each node reads the prefix once and then follows it with an etcd watch,
+//! keeping a copy in memory: any change (a member, an endpoint, an owner
+//! key) makes it look at once, from the copy. The prefix is read again when
+//! a watch starts, every 30 s, and when the lease is granted anew; while no
+//! watch runs, every look reads it ([`ClusterConfig::look_every`]).
+//!
 //! An instance connects an endpoint only after it created the endpoint's
 //! owner key in an etcd transaction (create if absent, bound to its lease).
 //! The key's creation revision is the ownership **epoch** ([`Ownership`]):
@@ -19,8 +25,8 @@
 //! endpoint (another member joined, or the endpoint was unpublished) closes
 //! it first and deletes its owner key after, so two instances never hold it
 //! at once on a graceful move; [`Leave`] closes everything and revokes the
-//! lease, so survivors take over at their next look instead of after the
-//! TTL. An instance killed outright loses its keys when its lease expires
+//! lease, so survivors take over as soon as their watch shows it instead
+//! of after the TTL. An instance killed outright loses its keys when its lease expires
 //! (the TTL), and survivors claim its endpoints then.
 //!
 //! Safety over liveness: an instance that cannot renew its lease closes
@@ -179,7 +185,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
 impl ClusterConfig {
     /// Joins the cluster under `prefix` in the etcd at `etcd`
     /// (`http://host:port`) as `member` (unique per instance). Defaults:
-    /// TTL 10 s, safety margin a fifth of it, a look at etcd every 500 ms,
+    /// TTL 10 s, safety margin a fifth of it, a look every 500 ms,
     /// [`EndpointSpec::default_config`] as the builder.
     pub fn new(
         etcd: impl Into<String>,
@@ -206,7 +212,10 @@ impl ClusterConfig {
         self
     }
 
-    /// How often the node looks at etcd (members, endpoints, owners).
+    /// How often the node looks at the cluster on its own (members,
+    /// endpoints, owners): while a watch runs, changes start looks and this
+    /// one, every ten intervals, only retries what failed; while none runs,
+    /// each look reads the prefix from etcd. Default 500 ms, at least 50 ms.
     pub fn look_every(mut self, every: Duration) -> Self {
         self.look_every = every.max(Duration::from_millis(50));
         self
