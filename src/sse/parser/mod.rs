@@ -7,7 +7,7 @@ use bytestring::ByteString;
 
 mod text;
 
-use self::text::{text, ChunkText, Data};
+use self::text::{text, ChunkText, Data, Scan};
 use super::{EventMeta, SseEvent, SseItem, DEFAULT_TYPE};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
@@ -169,12 +169,12 @@ impl SseParser {
             }
         }
         let len = chunk.len();
-        let mut chunk_text = None;
+        let mut scan = Scan::default();
         while pos < len {
             if self.partial.is_empty() {
-                if let Some(next) = self.plain_event(&chunk, pos, &mut chunk_text, &mut each) {
-                    pos = next;
-                    continue;
+                pos = self.plain_events(&chunk, pos, &mut scan, &mut each);
+                if pos == len {
+                    break;
                 }
             }
             // Every event ends with a blank line: no search for that one.
@@ -192,7 +192,7 @@ impl SseParser {
                 if offset > self.max_size {
                     return Err(self.too_large("line"));
                 }
-                let text = chunk_text.get_or_insert_with(|| ChunkText::new(&chunk, pos));
+                let text = scan.text(&chunk, pos);
                 self.process_line(&chunk, text, pos, end, &mut each)?;
             } else {
                 self.keep_partial(&chunk[pos..end])?;
@@ -211,37 +211,53 @@ impl SseParser {
         Ok(())
     }
 
-    /// The event of most busy streams, dispatched without the line-by-line
-    /// machinery: a `data:` line and a blank line, both ending in LF and
-    /// whole in `chunk` at `pos`, with nothing pending (no other field
-    /// since the last dispatch, the default type and the id in force).
-    /// Returns where the next line starts, or `None` to leave the input to
-    /// the general path (which also reports sizes over the limit).
+    /// The events of most busy streams, dispatched without the
+    /// line-by-line machinery: from `pos`, each a `data:` line and a blank
+    /// line, both ending in LF and whole in `chunk`, with nothing pending
+    /// (no other field since the last dispatch, the default type and the
+    /// id in force). One search for LF per event; the data is a slice of
+    /// the chunk's checked text. Returns where the first line that is not
+    /// such an event starts (`pos` itself if none), for the general path
+    /// (which also reports sizes over the limit).
     #[inline]
-    fn plain_event(
+    fn plain_events(
         &mut self,
         chunk: &Bytes,
-        pos: usize,
-        chunk_text: &mut Option<ChunkText>,
+        mut pos: usize,
+        scan: &mut Scan,
         each: &mut impl FnMut(SseItem),
-    ) -> Option<usize> {
-        let value = chunk[pos..].strip_prefix(b"data:")?;
+    ) -> usize {
         let pending = !matches!(self.data, Data::None)
             || self.event_type.is_some()
             || self.pending_id.is_some();
-        if pending || !self.meta_plain {
-            return None;
+        if pending || !self.meta_plain || !chunk[pos..].starts_with(b"data:") {
+            return pos;
         }
-        let line = memchr::memchr2(b'\n', b'\r', value)?;
-        if value[line] != b'\n' || value.get(line + 1) != Some(&b'\n') || line + 6 > self.max_size {
-            return None;
+        let Some(cr) = scan.next_cr(chunk, pos) else {
+            return pos;
+        };
+        let lf = scan.lf();
+        let Some(text) = scan.text(chunk, pos).checked() else {
+            return pos;
+        };
+        // Past the data line's LF: `end + 1 < len` always.
+        let last = chunk.len().min(text.end()).min(cr);
+        while let Some(value) = chunk.get(pos..last).and_then(|r| r.strip_prefix(b"data:")) {
+            let Some(line) = lf.find(value) else {
+                break;
+            };
+            let end = pos + 5 + line;
+            if value.get(line + 1) != Some(&b'\n') || line + 6 > self.max_size {
+                break;
+            }
+            let start = (pos + 5 + usize::from(value.first() == Some(&b' '))).min(end);
+            let Some(data) = text.slice(start..end) else {
+                break;
+            };
+            each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
+            pos = end + 2;
         }
-        let end = pos + 5 + line;
-        let start = (pos + 5 + usize::from(value[0] == b' ')).min(end);
-        let text = chunk_text.get_or_insert_with(|| ChunkText::new(chunk, pos));
-        let data = text.slice(chunk, start..end);
-        each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
-        Some(end + 2)
+        pos
     }
 
     /// Holds back the first bytes until they can be told apart from a BOM.

@@ -1,6 +1,8 @@
 //! An event's text: its data buffer, and a chunk's lines checked as UTF-8
 //! once so that values are sliced without copies.
 
+use std::ops::Range;
+
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
@@ -45,13 +47,123 @@ impl ChunkText {
     }
 
     /// `chunk[range]` as text, sliced from the checked text when possible.
-    pub(super) fn slice(&self, chunk: &Bytes, range: std::ops::Range<usize>) -> ByteString {
-        let checked = self.text.as_ref().and_then(|text| {
-            let from = range.start.checked_sub(self.start)?;
-            let to = range.end.checked_sub(self.start)?;
-            Some(text.slice_ref(text.get(from..to)?))
-        });
-        checked.unwrap_or_else(|| text(chunk.slice(range)))
+    pub(super) fn slice(&self, chunk: &Bytes, range: Range<usize>) -> ByteString {
+        self.checked()
+            .and_then(|checked| checked.slice(range.clone()))
+            .unwrap_or_else(|| text(chunk.slice(range)))
+    }
+
+    /// The checked text, if those lines are valid UTF-8.
+    #[inline]
+    pub(super) fn checked(&self) -> Option<Checked<'_>> {
+        self.text.as_ref().map(|text| Checked {
+            start: self.start,
+            text,
+        })
+    }
+}
+
+/// A chunk's checked text, positioned in the chunk.
+pub(super) struct Checked<'a> {
+    start: usize,
+    text: &'a ByteString,
+}
+
+impl Checked<'_> {
+    /// Where the checked text ends in the chunk.
+    #[inline]
+    pub(super) fn end(&self) -> usize {
+        self.start + self.text.len()
+    }
+
+    /// `chunk[range]`, if the checked text holds it: one reference count.
+    #[inline]
+    pub(super) fn slice(&self, range: Range<usize>) -> Option<ByteString> {
+        let from = range.start.checked_sub(self.start)?;
+        let to = range.end.checked_sub(self.start)?;
+        Some(self.text.slice_ref(self.text.get(from..to)?))
+    }
+}
+
+/// What one pass over a chunk learns once and reuses: its text, where its
+/// next CR is, and the CPU's search for LF.
+#[derive(Default)]
+pub(super) struct Scan {
+    lf: LfFinder,
+    text: Option<ChunkText>,
+    /// The first CR at or after where it was last looked for (the chunk's
+    /// length if none).
+    cr: Option<usize>,
+    /// Searches for a CR that found one: a stream with CR line ends stops
+    /// looking after a few, leaving its lines to the general path.
+    crs_found: u8,
+}
+
+/// Searches for CR per chunk before the fast path gives up on it.
+const MAX_CR_SEARCHES: u8 = 4;
+
+impl Scan {
+    /// The chunk's text from `pos`, checked the first time it is asked for.
+    #[inline]
+    pub(super) fn text(&mut self, chunk: &Bytes, pos: usize) -> &ChunkText {
+        self.text.get_or_insert_with(|| ChunkText::new(chunk, pos))
+    }
+
+    /// The search for LF.
+    #[inline]
+    pub(super) fn lf(&self) -> LfFinder {
+        self.lf
+    }
+
+    /// Where the first CR at or after `pos` is (the chunk's length if
+    /// none); `None` once the chunk has shown several.
+    #[inline]
+    pub(super) fn next_cr(&mut self, chunk: &[u8], pos: usize) -> Option<usize> {
+        match self.cr {
+            Some(cr) if cr >= pos => Some(cr),
+            _ if self.crs_found >= MAX_CR_SEARCHES => None,
+            _ => {
+                let cr = match memchr::memchr(b'\r', &chunk[pos..]) {
+                    Some(at) => {
+                        self.crs_found += 1;
+                        pos + at
+                    }
+                    None => chunk.len(),
+                };
+                self.cr = Some(cr);
+                Some(cr)
+            }
+        }
+    }
+}
+
+/// Finds LF: with AVX2 directly where the CPU has it (`memchr::memchr`
+/// picks its implementation on every call, a cost as large as the search
+/// of a short line), with `memchr::memchr` elsewhere.
+#[derive(Clone, Copy)]
+pub(super) struct LfFinder {
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<memchr::arch::x86_64::avx2::memchr::One>,
+}
+
+impl Default for LfFinder {
+    fn default() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            avx2: memchr::arch::x86_64::avx2::memchr::One::new(b'\n'),
+        }
+    }
+}
+
+impl LfFinder {
+    /// Where the first LF in `haystack` is.
+    #[inline]
+    pub(super) fn find(&self, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(avx2) = &self.avx2 {
+            return avx2.find(haystack);
+        }
+        memchr::memchr(b'\n', haystack)
     }
 }
 
