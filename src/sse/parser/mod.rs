@@ -7,7 +7,7 @@ use bytestring::ByteString;
 
 mod text;
 
-use self::text::{text, ChunkText, Data, Scan};
+use self::text::{text, ChunkText, Data, LfFinder, Scan};
 use super::{EventMeta, SseEvent, SseItem, DEFAULT_TYPE};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
@@ -17,6 +17,55 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// `event`, `retry`: no known field name is longer.
 const LONGEST_FIELD: usize = 5;
+
+/// Why a run of plain events stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The next line is not one (or is over the size limit).
+    Shape,
+    /// The next event may be one, but does not end in the window.
+    Window,
+}
+
+/// Takes the plain events (a `data:` line and a blank line, LF ends) that
+/// start at `at` in `window` and end in it, handing each one's data to
+/// `each`. Returns where the run stopped, and why.
+#[inline]
+fn plain_run<'a>(
+    window: &'a str,
+    mut at: usize,
+    lf: LfFinder,
+    longest: usize,
+    mut each: impl FnMut(&'a str),
+) -> (usize, Stop) {
+    let bytes = window.as_bytes();
+    let stop = loop {
+        let rest = bytes.get(at..).unwrap_or_default();
+        let Some(value) = rest.strip_prefix(b"data:") else {
+            break match b"data:".starts_with(rest) {
+                true => Stop::Window,
+                false => Stop::Shape,
+            };
+        };
+        let Some(line) = lf.find(value) else {
+            break Stop::Window;
+        };
+        match value.get(line + 1) {
+            _ if line > longest => break Stop::Shape,
+            Some(b'\n') => {}
+            Some(_) => break Stop::Shape,
+            None => break Stop::Window,
+        }
+        let end = at + 5 + line;
+        let start = (at + 5 + usize::from(value.first() == Some(&b' '))).min(end);
+        let Some(data) = window.get(start..end) else {
+            break Stop::Shape;
+        };
+        each(data);
+        at = end + 2;
+    };
+    (at, stop)
+}
 
 /// Incremental SSE parser.
 ///
@@ -230,34 +279,50 @@ impl SseParser {
         let pending = !matches!(self.data, Data::None)
             || self.event_type.is_some()
             || self.pending_id.is_some();
-        if pending || !self.meta_plain || !chunk[pos..].starts_with(b"data:") {
+        if pending || !self.meta_plain {
             return pos;
         }
-        let Some(cr) = scan.next_cr(chunk, pos) else {
-            return pos;
-        };
         let lf = scan.lf();
-        let Some(text) = scan.text(chunk, pos).checked() else {
-            return pos;
-        };
-        // Past the data line's LF: `end + 1 < len` always.
-        let last = chunk.len().min(text.end()).min(cr);
-        while let Some(value) = chunk.get(pos..last).and_then(|r| r.strip_prefix(b"data:")) {
-            let Some(line) = lf.find(value) else {
-                break;
-            };
-            let end = pos + 5 + line;
-            if value.get(line + 1) != Some(&b'\n') || line + 6 > self.max_size {
-                break;
+        let longest = self.max_size.saturating_sub(6);
+        let mut anew = false;
+        loop {
+            if !chunk[pos..].starts_with(b"data:") {
+                return pos;
             }
-            let start = (pos + 5 + usize::from(value.first() == Some(&b' '))).min(end);
-            let Some(data) = text.slice(start..end) else {
-                break;
+            let Some(cr) = scan.next_cr(chunk, pos) else {
+                return pos;
             };
-            each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
-            pos = end + 2;
+            let text = if anew {
+                scan.text_from(chunk, pos)
+            } else {
+                scan.text(chunk, pos)
+            };
+            let Some(checked) = text.checked() else {
+                return pos;
+            };
+            // Positions in the checked text from here; it holds `pos`.
+            let (base, text) = (checked.start(), checked.text());
+            let Some(at) = pos.checked_sub(base) else {
+                return pos;
+            };
+            // Events are taken whole from before the CR.
+            let Some(window) = text.get(..text.len().min(cr.saturating_sub(base))) else {
+                return pos;
+            };
+            let (at, stop) = plain_run(window, at, lf, longest, |data| {
+                let event = SseEvent::with_meta(text.slice_ref(data), self.meta.clone());
+                each(SseItem::Event(event));
+            });
+            let next = base + at;
+            // An event that runs past the checked lines (not the CR, not
+            // the chunk) goes on with the next lines, checked once.
+            let past_lines = base + text.len() < cr.min(chunk.len());
+            if stop != Stop::Window || !past_lines || (anew && next == pos) {
+                return next;
+            }
+            anew = true;
+            pos = next;
         }
-        pos
     }
 
     /// Holds back the first bytes until they can be told apart from a BOM.

@@ -343,3 +343,39 @@ fn plain_event_runs_keep_the_size_limit() {
     assert!(items_or_error(12, false, &[stream]).is_err());
     assert_eq!(items_or_error(13, false, &[stream]).unwrap().len(), 4);
 }
+
+/// A chunk's lines are checked as text some 16 KiB at a time: events that
+/// straddle those stretches, and lines longer than one, come out whole.
+#[test]
+fn events_across_the_checked_stretches_of_a_long_chunk() {
+    let mut stream = Vec::new();
+    let mut rng = SplitMix64::seeded(0x51CE);
+    for i in 0..600 {
+        let len = (rng.next_u64() % 160) as usize;
+        let value: String = (0..len)
+            .map(|k| char::from(b'a' + (k % 26) as u8))
+            .collect();
+        match i % 50 {
+            7 => stream.extend_from_slice(format!("event: e{i}\ndata: {value}\n\n").as_bytes()),
+            19 => stream.extend_from_slice(format!("data: {value}\r\n\r\n").as_bytes()),
+            31 => stream.extend_from_slice(format!("data: {}\n\n", "z".repeat(20_000)).as_bytes()),
+            43 => stream.extend_from_slice(format!("data: caf\u{e9} {value}\n\n").as_bytes()),
+            _ => stream.extend_from_slice(format!("data: {value}\n\n").as_bytes()),
+        }
+    }
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    let expected = items_or_error(1 << 20, false, &bytes).unwrap();
+    assert_eq!(expected.len(), 600);
+    assert_eq!(
+        items_or_error(1 << 20, false, &[&stream]).unwrap(),
+        expected
+    );
+    for cut in (0..stream.len()).step_by(997) {
+        let chunks = [&stream[..cut], &stream[cut..]];
+        assert_eq!(
+            items_or_error(1 << 20, false, &chunks).unwrap(),
+            expected,
+            "cut at {cut}"
+        );
+    }
+}
