@@ -5,9 +5,13 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
+mod plain;
 mod text;
 
-use self::text::{text, ChunkText, Data, LfFinder, Scan};
+use self::{
+    plain::{plain_run, Stop},
+    text::{text, ChunkText, Data, Scan},
+};
 use super::{EventMeta, SseEvent, SseItem, DEFAULT_TYPE};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
@@ -17,55 +21,6 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// `event`, `retry`: no known field name is longer.
 const LONGEST_FIELD: usize = 5;
-
-/// Why a run of plain events stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// The next line is not one (or is over the size limit).
-    Shape,
-    /// The next event may be one, but does not end in the window.
-    Window,
-}
-
-/// Takes the plain events (a `data:` line and a blank line, LF ends) that
-/// start at `at` in `window` and end in it, handing each one's data to
-/// `each`. Returns where the run stopped, and why.
-#[inline]
-fn plain_run<'a>(
-    window: &'a str,
-    mut at: usize,
-    lf: LfFinder,
-    longest: usize,
-    mut each: impl FnMut(&'a str),
-) -> (usize, Stop) {
-    let bytes = window.as_bytes();
-    let stop = loop {
-        let rest = bytes.get(at..).unwrap_or_default();
-        let Some(value) = rest.strip_prefix(b"data:") else {
-            break match b"data:".starts_with(rest) {
-                true => Stop::Window,
-                false => Stop::Shape,
-            };
-        };
-        let Some(line) = lf.find(value) else {
-            break Stop::Window;
-        };
-        match value.get(line + 1) {
-            _ if line > longest => break Stop::Shape,
-            Some(b'\n') => {}
-            Some(_) => break Stop::Shape,
-            None => break Stop::Window,
-        }
-        let end = at + 5 + line;
-        let start = (at + 5 + usize::from(value.first() == Some(&b' '))).min(end);
-        let Some(data) = window.get(start..end) else {
-            break Stop::Shape;
-        };
-        each(data);
-        at = end + 2;
-    };
-    (at, stop)
-}
 
 /// Incremental SSE parser.
 ///
@@ -182,12 +137,8 @@ impl SseParser {
     /// # Errors
     /// As [`push`](Self::push): events dispatched before the error have
     /// already been handed over.
-    pub fn push_each(&mut self, chunk: Bytes, mut each: impl FnMut(SseEvent)) -> Result<(), Error> {
-        self.push_items(chunk, |item| {
-            if let SseItem::Event(event) = item {
-                each(event);
-            }
-        })
+    pub fn push_each(&mut self, chunk: Bytes, each: impl FnMut(SseEvent)) -> Result<(), Error> {
+        self.push_into(chunk, &mut EventsOnly(each))
     }
 
     /// Parses one chunk, handing each event, and each comment line if the
@@ -196,10 +147,19 @@ impl SseParser {
     ///
     /// # Errors
     /// As [`push`](Self::push): items handed over before the error stand.
-    pub fn push_items(
+    pub fn push_items(&mut self, chunk: Bytes, mut each: impl FnMut(SseItem)) -> Result<(), Error> {
+        self.push_into(chunk, &mut each)
+    }
+
+    /// Parses one chunk, handing what it dispatches to `out` in stream
+    /// order (comment lines only if the parser keeps them).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub(crate) fn push_into(
         &mut self,
         mut chunk: Bytes,
-        mut each: impl FnMut(SseItem),
+        out: &mut impl ItemSink,
     ) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
@@ -221,7 +181,7 @@ impl SseParser {
         let mut scan = Scan::default();
         while pos < len {
             if self.partial.is_empty() {
-                pos = self.plain_events(&chunk, pos, &mut scan, &mut each);
+                pos = self.plain_events(&chunk, pos, &mut scan, out);
                 if pos == len {
                     break;
                 }
@@ -242,11 +202,11 @@ impl SseParser {
                     return Err(self.too_large("line"));
                 }
                 let text = scan.text(&chunk, pos);
-                self.process_line(&chunk, text, pos, end, &mut each)?;
+                self.process_line(&chunk, text, pos, end, out)?;
             } else {
                 self.keep_partial(&chunk[pos..end])?;
                 let line = self.partial.split().freeze();
-                self.process_line(&line, &ChunkText::NONE, 0, line.len(), &mut each)?;
+                self.process_line(&line, &ChunkText::NONE, 0, line.len(), out)?;
             }
             pos = end + 1;
             if chunk[end] == b'\r' {
@@ -274,7 +234,7 @@ impl SseParser {
         chunk: &Bytes,
         mut pos: usize,
         scan: &mut Scan,
-        each: &mut impl FnMut(SseItem),
+        out: &mut impl ItemSink,
     ) -> usize {
         let pending = !matches!(self.data, Data::None)
             || self.event_type.is_some()
@@ -310,8 +270,7 @@ impl SseParser {
                 return pos;
             };
             let (at, stop) = plain_run(window, at, lf, longest, |data| {
-                let event = SseEvent::with_meta(text.slice_ref(data), self.meta.clone());
-                each(SseItem::Event(event));
+                out.event(SseEvent::with_meta(text.slice_ref(data), self.meta.clone()));
             });
             let next = base + at;
             // An event that runs past the checked lines (not the CR, not
@@ -365,17 +324,17 @@ impl SseParser {
         buf_text: &ChunkText,
         start: usize,
         end: usize,
-        each: &mut impl FnMut(SseItem),
+        out: &mut impl ItemSink,
     ) -> Result<(), Error> {
         let line = &buf[start..end];
         let Some(&first) = line.first() else {
-            self.dispatch(each);
+            self.dispatch(out);
             return Ok(());
         };
         if first == b':' {
             if self.comments {
                 let text = start + 1 + usize::from(line.get(1) == Some(&b' '));
-                each(SseItem::Comment(buf_text.slice(buf, text..end)));
+                out.comment(buf_text.slice(buf, text..end));
             }
             return Ok(());
         }
@@ -439,7 +398,7 @@ impl SseParser {
         Ok(())
     }
 
-    fn dispatch(&mut self, each: &mut impl FnMut(SseItem)) {
+    fn dispatch(&mut self, out: &mut impl ItemSink) {
         if let Some(id) = self.pending_id.take() {
             self.last_event_id = id;
             self.meta_plain = false;
@@ -453,9 +412,7 @@ impl SseParser {
         };
         let event_type = match &event_type {
             Some(t) if !t.is_empty() => t.as_ref(),
-            _ if self.meta_plain => {
-                return each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())))
-            }
+            _ if self.meta_plain => return out.event(SseEvent::with_meta(data, self.meta.clone())),
             _ => b"message",
         };
         let id = (!self.last_event_id.is_empty()).then_some(&self.last_event_id);
@@ -467,8 +424,42 @@ impl SseParser {
             };
             self.meta = EventMeta::new(event_type, id.cloned());
         }
-        each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
+        out.event(SseEvent::with_meta(data, self.meta.clone()));
     }
+}
+
+/// Where the parser hands what it dispatches, without wrapping each event
+/// in an [`SseItem`] (the public methods take closures).
+pub(crate) trait ItemSink {
+    /// A dispatched event.
+    fn event(&mut self, event: SseEvent);
+    /// A comment line's text (only from a parser that keeps comments).
+    fn comment(&mut self, text: ByteString);
+}
+
+impl<F: FnMut(SseItem)> ItemSink for F {
+    #[inline]
+    fn event(&mut self, event: SseEvent) {
+        self(SseItem::Event(event));
+    }
+
+    #[inline]
+    fn comment(&mut self, text: ByteString) {
+        self(SseItem::Comment(text));
+    }
+}
+
+/// Events to a closure; comments dropped.
+struct EventsOnly<F>(F);
+
+impl<F: FnMut(SseEvent)> ItemSink for EventsOnly<F> {
+    #[inline]
+    fn event(&mut self, event: SseEvent) {
+        (self.0)(event);
+    }
+
+    #[inline]
+    fn comment(&mut self, _: ByteString) {}
 }
 
 #[cfg(test)]

@@ -353,7 +353,7 @@ fn events_across_the_checked_stretches_of_a_long_chunk() {
     for i in 0..600 {
         let len = (rng.next_u64() % 160) as usize;
         let value: String = (0..len)
-            .map(|k| char::from(b'a' + (k % 26) as u8))
+            .map(|k| char::from(b"abcdefghijklmnopqrstuvwxyz"[k % 26]))
             .collect();
         match i % 50 {
             7 => stream.extend_from_slice(format!("event: e{i}\ndata: {value}\n\n").as_bytes()),

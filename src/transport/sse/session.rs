@@ -10,12 +10,13 @@ use std::{
 };
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use futures::Stream;
 
 use super::{read_error, Body, Resume};
 use crate::{
     http1::Part,
-    sse::{SseItem, SseParser},
+    sse::{ItemSink, SseEvent, SseParser},
     transport::{Capabilities, Inbound, Read, Session},
     Error, ErrorCategory, Payload,
 };
@@ -55,19 +56,12 @@ impl SseSession {
     fn parse(&mut self, chunk: Bytes, inbound: &mut Inbound) -> Result<(), Error> {
         let (bytes, before) = (chunk.len(), inbound.len());
         inbound.reserve((bytes / self.bytes_per_message).min(MAX_RESERVE));
-        let liveness_only = &self.liveness_events;
-        if liveness_only.is_empty() {
-            self.parser
-                .push_items(chunk, |item| inbound.message(payload(item)))?;
-        } else {
-            self.parser.push_items(chunk, |item| {
-                let liveness = matches!(&item, SseItem::Event(event)
-                    if liveness_only.iter().any(|t| *t == **event.event()));
-                if !liveness {
-                    inbound.message(payload(item));
-                }
-            })?;
-        }
+        let mut sink = ToInbound {
+            inbound,
+            liveness_only: &self.liveness_events,
+        };
+        self.parser.push_into(chunk, &mut sink)?;
+        let inbound = sink.inbound;
         if let Some(per) = bytes.checked_div(inbound.len() - before) {
             self.bytes_per_message = per.max(1);
         }
@@ -75,12 +69,27 @@ impl SseSession {
     }
 }
 
-/// What subscribers get for a parsed item.
-#[inline]
-fn payload(item: SseItem) -> Payload {
-    match item {
-        SseItem::Event(event) => Payload::Event(event),
-        SseItem::Comment(text) => Payload::Comment(text),
+/// Parsed items as messages for subscribers, less the events whose type
+/// only proves the stream alive.
+struct ToInbound<'a> {
+    inbound: &'a mut Inbound,
+    liveness_only: &'a [String],
+}
+
+impl ItemSink for ToInbound<'_> {
+    /// Called once per event from the parser's loop: kept inline there.
+    #[inline(always)]
+    fn event(&mut self, event: SseEvent) {
+        if self.liveness_only.is_empty()
+            || !self.liveness_only.iter().any(|t| *t == **event.event())
+        {
+            self.inbound.message(Payload::Event(event));
+        }
+    }
+
+    #[inline]
+    fn comment(&mut self, text: ByteString) {
+        self.inbound.message(Payload::Comment(text));
     }
 }
 
