@@ -55,7 +55,10 @@ impl SseSession {
     /// messages as the last piece's size per message suggests.
     fn parse(&mut self, chunk: Bytes, inbound: &mut Inbound) -> Result<(), Error> {
         let (bytes, before) = (chunk.len(), inbound.len());
-        inbound.reserve((bytes / self.bytes_per_message).min(MAX_RESERVE));
+        // An eighth more: a piece that holds one more message than the
+        // estimate would regrow (and copy) the whole burst.
+        let likely = bytes / self.bytes_per_message;
+        inbound.reserve((likely + likely / 8).min(MAX_RESERVE));
         let mut sink = ToInbound {
             inbound,
             liveness_only: &self.liveness_events,
