@@ -249,15 +249,19 @@ impl SseParser {
             if !chunk[pos..].starts_with(b"data:") {
                 return pos;
             }
-            let Some(cr) = scan.next_cr(chunk, pos) else {
+            if anew {
+                scan.text_from(chunk, pos);
+            } else {
+                scan.text(chunk, pos);
+            }
+            let Some(end) = scan.current().and_then(ChunkText::checked).map(|t| t.end()) else {
                 return pos;
             };
-            let text = if anew {
-                scan.text_from(chunk, pos)
-            } else {
-                scan.text(chunk, pos)
+            // Events are taken whole from before the first CR in the lines.
+            let Some(cr) = scan.next_cr(chunk, pos, end) else {
+                return pos;
             };
-            let Some(checked) = text.checked() else {
+            let Some(checked) = scan.current().and_then(ChunkText::checked) else {
                 return pos;
             };
             // Positions in the checked text from here; it holds `pos`.
@@ -265,17 +269,16 @@ impl SseParser {
             let Some(at) = pos.checked_sub(base) else {
                 return pos;
             };
-            // Events are taken whole from before the CR.
-            let Some(window) = text.get(..text.len().min(cr.saturating_sub(base))) else {
+            let Some(window) = text.get(..cr.saturating_sub(base)) else {
                 return pos;
             };
             let (at, stop) = plain_run(window, at, lf, longest, |data| {
                 out.event(SseEvent::with_meta(text.slice_ref(data), self.meta.clone()));
             });
             let next = base + at;
-            // An event that runs past the checked lines (not the CR, not
-            // the chunk) goes on with the next lines, checked once.
-            let past_lines = base + text.len() < cr.min(chunk.len());
+            // An event that runs past the checked lines (not to a CR, not
+            // past the chunk) goes on with the next lines, checked once.
+            let past_lines = cr == end && end < chunk.len();
             if stop != Stop::Window || !past_lines || (anew && next == pos) {
                 return next;
             }

@@ -102,6 +102,12 @@ impl<'a> Checked<'a> {
         self.text
     }
 
+    /// Where the checked text ends in the chunk.
+    #[inline]
+    pub(super) fn end(&self) -> usize {
+        self.start + self.text.len()
+    }
+
     /// `chunk[range]`, if the checked text holds it: one reference count.
     #[inline]
     pub(super) fn slice(&self, range: Range<usize>) -> Option<ByteString> {
@@ -117,9 +123,9 @@ impl<'a> Checked<'a> {
 pub(super) struct Scan {
     lf: LfFinder,
     text: Option<ChunkText>,
-    /// The first CR at or after where it was last looked for (the chunk's
-    /// length if none).
-    cr: Option<usize>,
+    /// `chunk[clear]` holds no CR; with `at_cr`, `chunk[clear.end]` is one.
+    clear: Range<usize>,
+    at_cr: bool,
     /// Searches for a CR that found one: a stream with CR line ends stops
     /// looking after a few, leaving its lines to the general path.
     crs_found: u8,
@@ -151,25 +157,35 @@ impl Scan {
         self.lf
     }
 
-    /// Where the first CR at or after `pos` is (the chunk's length if
-    /// none); `None` once the chunk has shown several.
+    /// The text of the lines asked for last, if any.
     #[inline]
-    pub(super) fn next_cr(&mut self, chunk: &[u8], pos: usize) -> Option<usize> {
-        match self.cr {
-            Some(cr) if cr >= pos => Some(cr),
-            _ if self.crs_found >= MAX_CR_SEARCHES => None,
-            _ => {
-                let cr = match memchr::memchr(b'\r', &chunk[pos..]) {
-                    Some(at) => {
-                        self.crs_found += 1;
-                        pos + at
-                    }
-                    None => chunk.len(),
-                };
-                self.cr = Some(cr);
-                Some(cr)
-            }
+    pub(super) fn current(&self) -> Option<&ChunkText> {
+        self.text.as_ref()
+    }
+
+    /// Where the first CR in `chunk[pos..limit]` is (`limit` if none), the
+    /// bytes searched once however often it is asked; `None` once the
+    /// chunk has shown several.
+    #[inline]
+    pub(super) fn next_cr(&mut self, chunk: &[u8], pos: usize, limit: usize) -> Option<usize> {
+        if !self.clear.contains(&pos) && self.clear.end != pos {
+            (self.clear, self.at_cr) = (pos..pos, false);
         }
+        if self.at_cr || self.clear.end >= limit {
+            return Some(self.clear.end.min(limit));
+        }
+        if self.crs_found >= MAX_CR_SEARCHES {
+            return None;
+        }
+        match memchr::memchr(b'\r', chunk.get(self.clear.end..limit)?) {
+            Some(at) => {
+                self.crs_found += 1;
+                self.clear.end += at;
+                self.at_cr = true;
+            }
+            None => self.clear.end = limit,
+        }
+        Some(self.clear.end)
     }
 }
 
