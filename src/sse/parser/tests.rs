@@ -344,7 +344,7 @@ fn plain_event_runs_keep_the_size_limit() {
     assert_eq!(items_or_error(13, false, &[stream]).unwrap().len(), 4);
 }
 
-/// A chunk's lines are checked as text some 16 KiB at a time: events that
+/// A chunk's lines are checked as text some 32 KiB at a time: events that
 /// straddle those stretches, and lines longer than one, come out whole.
 #[test]
 fn events_across_the_checked_stretches_of_a_long_chunk() {
@@ -358,7 +358,7 @@ fn events_across_the_checked_stretches_of_a_long_chunk() {
         match i % 50 {
             7 => stream.extend_from_slice(format!("event: e{i}\ndata: {value}\n\n").as_bytes()),
             19 => stream.extend_from_slice(format!("data: {value}\r\n\r\n").as_bytes()),
-            31 => stream.extend_from_slice(format!("data: {}\n\n", "z".repeat(20_000)).as_bytes()),
+            31 => stream.extend_from_slice(format!("data: {}\n\n", "z".repeat(40_000)).as_bytes()),
             43 => stream.extend_from_slice(format!("data: caf\u{e9} {value}\n\n").as_bytes()),
             _ => stream.extend_from_slice(format!("data: {value}\n\n").as_bytes()),
         }

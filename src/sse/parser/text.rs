@@ -29,7 +29,7 @@ impl Data {
 /// that the parse that follows the check finds them still in the CPU's
 /// first-level cache (a 64 KiB piece checked whole is read from the next
 /// level twice).
-const SEGMENT: usize = 16 * 1024;
+const SEGMENT: usize = 32 * 1024;
 
 /// A segment of a chunk's complete lines as text, checked once: values are
 /// then sliced without a check of their own. `None` when those lines are
