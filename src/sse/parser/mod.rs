@@ -6,10 +6,13 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
 mod plain;
+mod sink;
 mod text;
 
+pub(crate) use self::sink::ItemSink;
 use self::{
     plain::{plain_run, Stop},
+    sink::EventsOnly,
     text::{text, ChunkText, Data, Scan},
 };
 use super::{EventMeta, SseEvent, SseItem, DEFAULT_TYPE};
@@ -429,40 +432,6 @@ impl SseParser {
         }
         out.event(SseEvent::with_meta(data, self.meta.clone()));
     }
-}
-
-/// Where the parser hands what it dispatches, without wrapping each event
-/// in an [`SseItem`] (the public methods take closures).
-pub(crate) trait ItemSink {
-    /// A dispatched event.
-    fn event(&mut self, event: SseEvent);
-    /// A comment line's text (only from a parser that keeps comments).
-    fn comment(&mut self, text: ByteString);
-}
-
-impl<F: FnMut(SseItem)> ItemSink for F {
-    #[inline]
-    fn event(&mut self, event: SseEvent) {
-        self(SseItem::Event(event));
-    }
-
-    #[inline]
-    fn comment(&mut self, text: ByteString) {
-        self(SseItem::Comment(text));
-    }
-}
-
-/// Events to a closure; comments dropped.
-struct EventsOnly<F>(F);
-
-impl<F: FnMut(SseEvent)> ItemSink for EventsOnly<F> {
-    #[inline]
-    fn event(&mut self, event: SseEvent) {
-        (self.0)(event);
-    }
-
-    #[inline]
-    fn comment(&mut self, _: ByteString) {}
 }
 
 #[cfg(test)]
