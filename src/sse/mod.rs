@@ -32,6 +32,7 @@ use std::{fmt, sync::Arc};
 
 use bytestring::ByteString;
 
+pub(crate) use self::parser::ItemSink;
 pub use self::parser::{SseParser, DEFAULT_MAX_EVENT_SIZE};
 
 /// What the parser hands over: an event, or a comment line when asked for

@@ -134,10 +134,12 @@ fn worth_parsing(buf: &[u8], parsed: usize, limit: usize) -> bool {
         .any(|at| matches!(&fresh[at + 1..], [b'\n', ..] | [b'\r', b'\n', ..]))
 }
 
-/// Makes room for the next read when little is left (`buf` holds at most
-/// a partial chunk-size line here).
+/// Makes room for the next read when little is left, once what the buffer
+/// holds is a partial line at most: bytes still to be handed out would be
+/// copied into the new buffer (the old one is shared with the pieces
+/// handed out), so the room is made after they are.
 fn reserve_read_ahead(buf: &mut BytesMut, last_read: usize) {
-    if buf.capacity() - buf.len() < MIN_READ_AHEAD / 8 {
+    if buf.len() < MIN_READ_AHEAD / 8 && buf.capacity() - buf.len() < MIN_READ_AHEAD / 8 {
         buf.reserve(
             last_read
                 .saturating_mul(2)

@@ -5,9 +5,16 @@ use std::{sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
+mod plain;
+mod sink;
 mod text;
 
-use self::text::{text, ChunkText, Data};
+pub(crate) use self::sink::ItemSink;
+use self::{
+    plain::{plain_run, Stop},
+    sink::EventsOnly,
+    text::{text, ChunkText, Data, Scan},
+};
 use super::{EventMeta, SseEvent, SseItem, DEFAULT_TYPE};
 use crate::{retry_after::MAX_RETRY_AFTER, Error};
 
@@ -133,12 +140,8 @@ impl SseParser {
     /// # Errors
     /// As [`push`](Self::push): events dispatched before the error have
     /// already been handed over.
-    pub fn push_each(&mut self, chunk: Bytes, mut each: impl FnMut(SseEvent)) -> Result<(), Error> {
-        self.push_items(chunk, |item| {
-            if let SseItem::Event(event) = item {
-                each(event);
-            }
-        })
+    pub fn push_each(&mut self, chunk: Bytes, each: impl FnMut(SseEvent)) -> Result<(), Error> {
+        self.push_into(chunk, &mut EventsOnly(each))
     }
 
     /// Parses one chunk, handing each event, and each comment line if the
@@ -147,10 +150,19 @@ impl SseParser {
     ///
     /// # Errors
     /// As [`push`](Self::push): items handed over before the error stand.
-    pub fn push_items(
+    pub fn push_items(&mut self, chunk: Bytes, mut each: impl FnMut(SseItem)) -> Result<(), Error> {
+        self.push_into(chunk, &mut each)
+    }
+
+    /// Parses one chunk, handing what it dispatches to `out` in stream
+    /// order (comment lines only if the parser keeps them).
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub(crate) fn push_into(
         &mut self,
         mut chunk: Bytes,
-        mut each: impl FnMut(SseItem),
+        out: &mut impl ItemSink,
     ) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
@@ -169,12 +181,12 @@ impl SseParser {
             }
         }
         let len = chunk.len();
-        let mut chunk_text = None;
+        let mut scan = Scan::default();
         while pos < len {
             if self.partial.is_empty() {
-                if let Some(next) = self.plain_event(&chunk, pos, &mut chunk_text, &mut each) {
-                    pos = next;
-                    continue;
+                pos = self.plain_events(&chunk, pos, &mut scan, out);
+                if pos == len {
+                    break;
                 }
             }
             // Every event ends with a blank line: no search for that one.
@@ -192,12 +204,12 @@ impl SseParser {
                 if offset > self.max_size {
                     return Err(self.too_large("line"));
                 }
-                let text = chunk_text.get_or_insert_with(|| ChunkText::new(&chunk, pos));
-                self.process_line(&chunk, text, pos, end, &mut each)?;
+                let text = scan.text(&chunk, pos);
+                self.process_line(&chunk, text, pos, end, out)?;
             } else {
                 self.keep_partial(&chunk[pos..end])?;
                 let line = self.partial.split().freeze();
-                self.process_line(&line, &ChunkText::NONE, 0, line.len(), &mut each)?;
+                self.process_line(&line, &ChunkText::NONE, 0, line.len(), out)?;
             }
             pos = end + 1;
             if chunk[end] == b'\r' {
@@ -211,37 +223,71 @@ impl SseParser {
         Ok(())
     }
 
-    /// The event of most busy streams, dispatched without the line-by-line
-    /// machinery: a `data:` line and a blank line, both ending in LF and
-    /// whole in `chunk` at `pos`, with nothing pending (no other field
-    /// since the last dispatch, the default type and the id in force).
-    /// Returns where the next line starts, or `None` to leave the input to
-    /// the general path (which also reports sizes over the limit).
+    /// The events of most busy streams, dispatched without the
+    /// line-by-line machinery: from `pos`, each a `data:` line and a blank
+    /// line, both ending in LF and whole in `chunk`, with nothing pending
+    /// (no other field since the last dispatch, the default type and the
+    /// id in force). One search for LF per event; the data is a slice of
+    /// the chunk's checked text. Returns where the first line that is not
+    /// such an event starts (`pos` itself if none), for the general path
+    /// (which also reports sizes over the limit).
     #[inline]
-    fn plain_event(
+    fn plain_events(
         &mut self,
         chunk: &Bytes,
-        pos: usize,
-        chunk_text: &mut Option<ChunkText>,
-        each: &mut impl FnMut(SseItem),
-    ) -> Option<usize> {
-        let value = chunk[pos..].strip_prefix(b"data:")?;
+        mut pos: usize,
+        scan: &mut Scan,
+        out: &mut impl ItemSink,
+    ) -> usize {
         let pending = !matches!(self.data, Data::None)
             || self.event_type.is_some()
             || self.pending_id.is_some();
         if pending || !self.meta_plain {
-            return None;
+            return pos;
         }
-        let line = memchr::memchr2(b'\n', b'\r', value)?;
-        if value[line] != b'\n' || value.get(line + 1) != Some(&b'\n') || line + 6 > self.max_size {
-            return None;
+        let lf = scan.lf();
+        let longest = self.max_size.saturating_sub(6);
+        let mut anew = false;
+        loop {
+            if !chunk[pos..].starts_with(b"data:") {
+                return pos;
+            }
+            if anew {
+                scan.text_from(chunk, pos);
+            } else {
+                scan.text(chunk, pos);
+            }
+            let Some(end) = scan.current().and_then(ChunkText::checked).map(|t| t.end()) else {
+                return pos;
+            };
+            // Events are taken whole from before the first CR in the lines.
+            let Some(cr) = scan.next_cr(chunk, pos, end) else {
+                return pos;
+            };
+            let Some(checked) = scan.current().and_then(ChunkText::checked) else {
+                return pos;
+            };
+            // Positions in the checked text from here; it holds `pos`.
+            let (base, text) = (checked.start(), checked.text());
+            let Some(at) = pos.checked_sub(base) else {
+                return pos;
+            };
+            let Some(window) = text.get(..cr.saturating_sub(base)) else {
+                return pos;
+            };
+            let (at, stop) = plain_run(window, at, lf, longest, |data| {
+                out.event(SseEvent::with_meta(text.slice_ref(data), self.meta.clone()));
+            });
+            let next = base + at;
+            // An event that runs past the checked lines (not to a CR, not
+            // past the chunk) goes on with the next lines, checked once.
+            let past_lines = cr == end && end < chunk.len();
+            if stop != Stop::Window || !past_lines || (anew && next == pos) {
+                return next;
+            }
+            anew = true;
+            pos = next;
         }
-        let end = pos + 5 + line;
-        let start = (pos + 5 + usize::from(value[0] == b' ')).min(end);
-        let text = chunk_text.get_or_insert_with(|| ChunkText::new(chunk, pos));
-        let data = text.slice(chunk, start..end);
-        each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
-        Some(end + 2)
     }
 
     /// Holds back the first bytes until they can be told apart from a BOM.
@@ -284,17 +330,17 @@ impl SseParser {
         buf_text: &ChunkText,
         start: usize,
         end: usize,
-        each: &mut impl FnMut(SseItem),
+        out: &mut impl ItemSink,
     ) -> Result<(), Error> {
         let line = &buf[start..end];
         let Some(&first) = line.first() else {
-            self.dispatch(each);
+            self.dispatch(out);
             return Ok(());
         };
         if first == b':' {
             if self.comments {
                 let text = start + 1 + usize::from(line.get(1) == Some(&b' '));
-                each(SseItem::Comment(buf_text.slice(buf, text..end)));
+                out.comment(buf_text.slice(buf, text..end));
             }
             return Ok(());
         }
@@ -358,7 +404,7 @@ impl SseParser {
         Ok(())
     }
 
-    fn dispatch(&mut self, each: &mut impl FnMut(SseItem)) {
+    fn dispatch(&mut self, out: &mut impl ItemSink) {
         if let Some(id) = self.pending_id.take() {
             self.last_event_id = id;
             self.meta_plain = false;
@@ -372,9 +418,7 @@ impl SseParser {
         };
         let event_type = match &event_type {
             Some(t) if !t.is_empty() => t.as_ref(),
-            _ if self.meta_plain => {
-                return each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())))
-            }
+            _ if self.meta_plain => return out.event(SseEvent::with_meta(data, self.meta.clone())),
             _ => b"message",
         };
         let id = (!self.last_event_id.is_empty()).then_some(&self.last_event_id);
@@ -386,7 +430,7 @@ impl SseParser {
             };
             self.meta = EventMeta::new(event_type, id.cloned());
         }
-        each(SseItem::Event(SseEvent::with_meta(data, self.meta.clone())));
+        out.event(SseEvent::with_meta(data, self.meta.clone()));
     }
 }
 

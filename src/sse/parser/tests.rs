@@ -279,3 +279,103 @@ fn an_oversized_comment_is_an_error_kept_or_not() {
         assert!(err.message().contains("line"), "{err}");
     }
 }
+
+/// Items (or the error's text) from `stream` cut into `chunks`, by a parser
+/// with this limit that keeps comments or not.
+fn items_or_error(max: usize, keep: bool, chunks: &[&[u8]]) -> Result<Vec<SseItem>, String> {
+    let mut parser = SseParser::new(max).keep_comments(keep);
+    let mut out = Vec::new();
+    for chunk in chunks {
+        parser
+            .push_items(Bytes::copy_from_slice(chunk), |item| out.push(item))
+            .map_err(|err| err.to_string())?;
+    }
+    Ok(out)
+}
+
+/// Runs of plain `data:` events take a fast path through a chunk; whatever
+/// ends a run (a CR in or after it, another field, a second data line,
+/// a comment, invalid UTF-8, the chunk's end) leaves the rest to the
+/// general path. Cut anywhere, the stream gives what it gives read a byte
+/// at a time (where no run is ever whole in a chunk).
+#[test]
+fn plain_event_runs_give_the_general_paths_items_at_every_split() {
+    let stream: &[u8] = b"data: a\n\ndata: b\n\ndata:c\n\ndata:\n\ndata:  d\n\ndata: e\r\n\r\n\
+        data: f\n\ndata: g\rdata: h\n\ndata: i\n\ndata: j\ndata: k\n\ndata: l\n\n\
+        event: t\ndata: m\n\ndata: n\n\nid: 1\ndata: o\n\ndata: p\n\nid\ndata: q\n\n\
+        : c\ndata: r\n\ndata: caf\xC3\xA9\n\ndata: \xFF\n\ndata: s\n\n\
+        data: t\r\ndata: u\n\ndata: v\n\ndata: w";
+    for keep in [false, true] {
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        let expected = items_or_error(1 << 20, keep, &bytes).unwrap();
+        assert_eq!(expected.len(), 22 + usize::from(keep));
+        assert_eq!(items_or_error(1 << 20, keep, &[stream]).unwrap(), expected);
+        for first in 0..=stream.len() {
+            for second in (first..=stream.len()).step_by(7) {
+                let chunks = [&stream[..first], &stream[first..second], &stream[second..]];
+                assert_eq!(
+                    items_or_error(1 << 20, keep, &chunks).unwrap(),
+                    expected,
+                    "cuts at {first} and {second}"
+                );
+            }
+        }
+    }
+}
+
+/// A plain event at or over the size limit leaves the fast path, so the
+/// general path refuses it as it would have anyway.
+#[test]
+fn plain_event_runs_keep_the_size_limit() {
+    let stream: &[u8] = b"data: 0\n\ndata: 0123456\n\ndata:0123456\n\ndata: 1\n\n";
+    for max in 6..18 {
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        let expected = items_or_error(max, false, &bytes);
+        for split in 0..=stream.len() {
+            let chunks = [&stream[..split], &stream[split..]];
+            assert_eq!(
+                items_or_error(max, false, &chunks),
+                expected,
+                "limit {max}, split at {split}"
+            );
+        }
+    }
+    assert!(items_or_error(12, false, &[stream]).is_err());
+    assert_eq!(items_or_error(13, false, &[stream]).unwrap().len(), 4);
+}
+
+/// A chunk's lines are checked as text some 32 KiB at a time: events that
+/// straddle those stretches, and lines longer than one, come out whole.
+#[test]
+fn events_across_the_checked_stretches_of_a_long_chunk() {
+    let mut stream = Vec::new();
+    let mut rng = SplitMix64::seeded(0x51CE);
+    for i in 0..600 {
+        let len = (rng.next_u64() % 160) as usize;
+        let value: String = (0..len)
+            .map(|k| char::from(b"abcdefghijklmnopqrstuvwxyz"[k % 26]))
+            .collect();
+        match i % 50 {
+            7 => stream.extend_from_slice(format!("event: e{i}\ndata: {value}\n\n").as_bytes()),
+            19 => stream.extend_from_slice(format!("data: {value}\r\n\r\n").as_bytes()),
+            31 => stream.extend_from_slice(format!("data: {}\n\n", "z".repeat(40_000)).as_bytes()),
+            43 => stream.extend_from_slice(format!("data: caf\u{e9} {value}\n\n").as_bytes()),
+            _ => stream.extend_from_slice(format!("data: {value}\n\n").as_bytes()),
+        }
+    }
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    let expected = items_or_error(1 << 20, false, &bytes).unwrap();
+    assert_eq!(expected.len(), 600);
+    assert_eq!(
+        items_or_error(1 << 20, false, &[&stream]).unwrap(),
+        expected
+    );
+    for cut in (0..stream.len()).step_by(997) {
+        let chunks = [&stream[..cut], &stream[cut..]];
+        assert_eq!(
+            items_or_error(1 << 20, false, &chunks).unwrap(),
+            expected,
+            "cut at {cut}"
+        );
+    }
+}

@@ -9,12 +9,14 @@ use std::{
     task::{Context, Poll},
 };
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use futures::Stream;
 
 use super::{read_error, Body, Resume};
 use crate::{
     http1::Part,
-    sse::{SseItem, SseParser},
+    sse::{ItemSink, SseEvent, SseParser},
     transport::{Capabilities, Inbound, Read, Session},
     Error, ErrorCategory, Payload,
 };
@@ -25,7 +27,13 @@ pub(super) struct SseSession {
     parser: SseParser,
     liveness_events: Arc<[String]>,
     resume: Rc<RefCell<Resume>>,
+    /// Body bytes per message in the last piece that held any: how many
+    /// messages the next piece likely holds, reserved before it is parsed.
+    bytes_per_message: usize,
 }
+
+/// The most message slots reserved ahead of one body piece.
+const MAX_RESERVE: usize = 4096;
 
 impl SseSession {
     pub(super) fn new(
@@ -39,7 +47,52 @@ impl SseSession {
             parser,
             liveness_events,
             resume,
+            bytes_per_message: usize::MAX,
         }
+    }
+
+    /// Parses one body piece into `inbound`, with room made for as many
+    /// messages as the last piece's size per message suggests.
+    fn parse(&mut self, chunk: Bytes, inbound: &mut Inbound) -> Result<(), Error> {
+        let (bytes, before) = (chunk.len(), inbound.len());
+        // An eighth more: a piece that holds one more message than the
+        // estimate would regrow (and copy) the whole burst.
+        let likely = bytes / self.bytes_per_message;
+        inbound.reserve((likely + likely / 8).min(MAX_RESERVE));
+        let mut sink = ToInbound {
+            inbound,
+            liveness_only: &self.liveness_events,
+        };
+        self.parser.push_into(chunk, &mut sink)?;
+        let inbound = sink.inbound;
+        if let Some(per) = bytes.checked_div(inbound.len() - before) {
+            self.bytes_per_message = per.max(1);
+        }
+        Ok(())
+    }
+}
+
+/// Parsed items as messages for subscribers, less the events whose type
+/// only proves the stream alive.
+struct ToInbound<'a> {
+    inbound: &'a mut Inbound,
+    liveness_only: &'a [String],
+}
+
+impl ItemSink for ToInbound<'_> {
+    /// Called once per event from the parser's loop: kept inline there.
+    #[inline(always)]
+    fn event(&mut self, event: SseEvent) {
+        if self.liveness_only.is_empty()
+            || !self.liveness_only.iter().any(|t| *t == **event.event())
+        {
+            self.inbound.message(Payload::Event(event));
+        }
+    }
+
+    #[inline]
+    fn comment(&mut self, text: ByteString) {
+        self.inbound.message(Payload::Comment(text));
     }
 }
 
@@ -59,11 +112,14 @@ impl Session for SseSession {
         Capabilities::receive_only()
     }
 
-    /// Parses up to a burst's worth of ready body pieces; any bytes,
-    /// comments included, prove the stream alive.
+    /// Parses ready body pieces until the burst is full (or `limit`
+    /// pieces are read); any bytes, comments included, prove the stream
+    /// alive.
     fn read(&mut self, cx: &mut Context<'_>, inbound: &mut Inbound) -> Result<Read, Error> {
-        let liveness_only = &self.liveness_events;
         for _ in 0..inbound.limit() {
+            if inbound.is_full() {
+                break;
+            }
             let chunk = match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Pending => return Ok(Read::Pending),
                 Poll::Ready(Some(Ok(Part::Data(chunk)))) => chunk,
@@ -79,16 +135,7 @@ impl Session for SseSession {
                 Poll::Ready(Some(Err(err))) => return Err(read_error(err)),
             };
             inbound.alive();
-            self.parser.push_items(chunk, |item| match item {
-                SseItem::Event(event) => {
-                    if liveness_only.is_empty()
-                        || !liveness_only.iter().any(|t| *t == **event.event())
-                    {
-                        inbound.message(Payload::Event(event));
-                    }
-                }
-                SseItem::Comment(text) => inbound.message(Payload::Comment(text)),
-            })?;
+            self.parse(chunk, inbound)?;
         }
         Ok(Read::Full)
     }
