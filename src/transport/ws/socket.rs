@@ -9,11 +9,12 @@
 
 use std::{
     io,
+    mem::MaybeUninit,
     pin::Pin,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
-use actix_codec::AsyncWrite;
+use actix_codec::{AsyncRead, AsyncWrite, ReadBuf};
 use awc::BoxedSocket;
 use bytes::{Buf, BytesMut};
 
@@ -76,6 +77,10 @@ impl WsSocket {
             .codec
             .split_burst(&mut self.read_buf, max_frames, &mut self.heads);
         self.missing = burst.missing;
+        if self.read_buf.is_empty() && self.read_capacity <= QUIET_CAPACITY {
+            // The frames keep their bytes; the buffer's room is let go.
+            self.read_buf = BytesMut::new();
+        }
         burst
     }
 
@@ -89,6 +94,9 @@ impl WsSocket {
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.eof {
             return Poll::Ready(Ok(0));
+        }
+        if self.read_buf.is_empty() && self.read_capacity <= QUIET_CAPACITY {
+            return self.poll_fill_quiet(cx);
         }
         // Room for the rest of an incomplete frame, and at least a little;
         // when there is less, a buffer of the full read capacity (a fresh
@@ -104,6 +112,22 @@ impl WsSocket {
             self.eof = true;
         }
         read
+    }
+
+    /// A quiet connection with nothing buffered reads into the stack and
+    /// keeps a buffer of just what arrived: an idle connection holds no read
+    /// buffer between reads (it would be most of its memory).
+    fn poll_fill_quiet(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut stack = [MaybeUninit::<u8>::uninit(); QUIET_CAPACITY];
+        let mut buf = ReadBuf::uninit(&mut stack);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        let read = buf.filled();
+        if read.is_empty() {
+            self.eof = true;
+        } else {
+            self.read_buf = BytesMut::from(read);
+        }
+        Poll::Ready(Ok(read.len()))
     }
 
     /// Whether the read buffer holds nothing (no part of a frame).
