@@ -443,6 +443,12 @@ impl Link {
         }
     }
 
+    /// Whether something of the link's own waits for a pass: priority
+    /// messages, or a close under way.
+    pub(super) fn has_output(&self) -> bool {
+        !self.priority.is_empty() || self.phase.is_ending() || self.flush_requested
+    }
+
     /// Whether the heartbeat is due at `now`.
     pub(super) fn tick_due(&self, now: Instant) -> bool {
         self.pulse.due(now) && !self.phase.is_ending()
