@@ -189,10 +189,7 @@ impl ConnectionActor {
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
         self.vitals.set_queued(self.sender.queued());
-        let pongs = pass.inbound.take_pongs();
-        if !pongs.is_empty() {
-            link.pongs(pongs, now, &mut self.samples);
-        }
+        link.pongs(pass.inbound.take_pongs(), now, &mut self.samples);
         let ending = link.phase().is_ending();
         if let Some(error) = pass.refused.take() {
             self.span.in_scope(|| {
@@ -324,10 +321,14 @@ impl ConnectionActor {
     /// timer when it next polls; it is woken for that unless it is the
     /// caller).
     pub(super) fn rearm(&mut self) {
+        self.rearm_at(Instant::now());
+    }
+
+    /// [`rearm`](Self::rearm) with the clock read at `now`.
+    fn rearm_at(&mut self, now: Instant) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
-        let now = Instant::now();
         let mut due = link.next_deadline();
         // Acknowledgements cannot arrive while reading is paused: their
         // deadlines wait (and move by the pause when it ends).
@@ -396,7 +397,7 @@ impl ConnectionActor {
         if !self.fanout.is_paused() {
             self.sender.expire(now);
         }
-        self.rearm();
+        self.rearm_at(now);
     }
 
     /// A heartbeat: a ping where the connection has one (or an application
