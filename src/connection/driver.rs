@@ -188,9 +188,9 @@ impl ConnectionActor {
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
-        self.vitals.set_queued(self.sender.queued());
         link.pongs(pass.inbound.take_pongs(), now, &mut self.samples);
         let ending = link.phase().is_ending();
+        self.report_queued();
         if let Some(error) = pass.refused.take() {
             self.span.in_scope(|| {
                 tracing::warn!(error = %error, "a message sent ahead of the outbox was refused and dropped")

@@ -172,7 +172,7 @@ impl ConnectionActor {
         let receipt = self
             .sender
             .queue(msg.payload, msg.options, Instant::now())?;
-        self.vitals.set_queued(self.sender.queued());
+        self.report_queued();
         if let Some(link) = &self.link {
             link.wake();
         }

@@ -105,6 +105,9 @@ pub struct ConnectionActor {
     reported_depth: Option<(u64, u64)>,
     /// State, up time and round trips, for handles and group routing.
     vitals: Arc<Vitals>,
+    /// The outbox depth last written to the vitals (an idle pass then
+    /// leaves their cache line alone).
+    reported_queued: usize,
 }
 
 impl ConnectionActor {
@@ -154,6 +157,7 @@ impl ConnectionActor {
             reported_depth: None,
             closing_error: None,
             vitals,
+            reported_queued: 0,
         }
     }
 
@@ -226,6 +230,15 @@ impl ConnectionActor {
         };
         self.monitor.do_send(event.clone());
         self.fanout.status(event);
+    }
+
+    /// Writes the outbox depth to the vitals when it changed.
+    fn report_queued(&mut self) {
+        let queued = self.sender.queued();
+        if queued != self.reported_queued {
+            self.reported_queued = queued;
+            self.vitals.set_queued(queued);
+        }
     }
 
     /// Pushes are refused while the endpoint takes no sends; what a failed
@@ -521,8 +534,8 @@ impl Actor for ConnectionActor {
 
 impl Supervised for ConnectionActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        // The context already dropped the drive task and the timer; drop
-        // the link (and so the socket) too.
+        // The context already dropped the drive task (and its timer);
+        // drop the link (and so the socket) too.
         self.link = None;
         self.deadline = None;
         self.driving = false;
