@@ -11,6 +11,8 @@ use std::{
 };
 
 use actix::{ActorFuture, ActorFutureExt, AsyncContext, Context, WrapFuture};
+use actix_rt::time::{sleep_until, Sleep};
+use futures::Future;
 
 use super::{
     link::{Beat, End, Outgoing},
@@ -22,13 +24,57 @@ use crate::{
     TransportKind,
 };
 
-/// The task that drives the live link; one per connection, dropped with
-/// it when the actor restarts.
+/// Deadlines one poll of the drive task acts on before it yields (a
+/// deadline already past when re-armed must not hold the thread).
+const MAX_DEADLINES_PER_POLL: usize = 4;
+
+/// The task that drives the live link and owns its one timer; one per
+/// connection, dropped with it when the actor restarts.
+///
+/// The timer is one `Sleep`, made at the first deadline and reset to each
+/// next one (never re-made): a heartbeat costs one wake-up of the task and
+/// no allocation, and whatever a deadline queued is written in the same
+/// poll.
 #[derive(Default)]
 pub(super) struct Drive {
     /// How the link ended, held for one turn after its last burst was
     /// delivered, with the connection's generation.
     ended: Option<(u64, End)>,
+    timer: Option<Timer>,
+}
+
+/// The drive task's timer.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    /// The instant it is set to.
+    at: Instant,
+    /// It was polled at `at` and is pending: its wake-up is registered, so
+    /// whether it fired is read without polling it again.
+    waiting: bool,
+}
+
+impl Drive {
+    /// Whether the timer, moved to `deadline` first, has fired.
+    fn deadline_passed(&mut self, deadline: Option<Instant>, cx: &mut task::Context<'_>) -> bool {
+        let Some(at) = deadline else {
+            return false;
+        };
+        let timer = self.timer.get_or_insert_with(|| Timer {
+            sleep: Box::pin(sleep_until(at.into())),
+            at,
+            waiting: false,
+        });
+        if timer.at != at {
+            timer.at = at;
+            timer.waiting = false;
+            timer.sleep.as_mut().reset(at.into());
+        } else if timer.waiting {
+            timer.waiting = !timer.sleep.is_elapsed();
+            return !timer.waiting;
+        }
+        timer.waiting = timer.sleep.as_mut().poll(cx).is_pending();
+        !timer.waiting
+    }
 }
 
 impl ActorFuture<ConnectionActor> for Drive {
@@ -49,19 +95,39 @@ impl ActorFuture<ConnectionActor> for Drive {
             }
             return Poll::Ready(());
         }
-        match act.drive(ctx, cx) {
-            Driven::Pending => Poll::Pending,
-            Driven::Done => Poll::Ready(()),
-            Driven::EndedAfterDelivery(end) => {
-                // Messages read with the end went to subscribers, whose
-                // tasks were woken by the delivery: they run before this
-                // task's next turn, so they get the messages before the
-                // cold path of a close and a reconnect runs.
-                self.ended = Some((act.generation, end));
-                cx.waker().wake_by_ref();
-                Poll::Pending
+        act.driving = true;
+        let mut deadlines = 0;
+        let polled = 'pass: loop {
+            match act.drive(ctx, cx) {
+                Driven::Pending => {}
+                Driven::Done => break Poll::Ready(()),
+                Driven::EndedAfterDelivery(end) => {
+                    // Messages read with the end went to subscribers, whose
+                    // tasks were woken by the delivery: they run before this
+                    // task's next turn, so they get the messages before the
+                    // cold path of a close and a reconnect runs.
+                    self.ended = Some((act.generation, end));
+                    cx.waker().wake_by_ref();
+                    break Poll::Pending;
+                }
             }
-        }
+            // Deadlines are met after the pass read what arrived.
+            while self.deadline_passed(act.deadline, cx) {
+                if deadlines == MAX_DEADLINES_PER_POLL {
+                    cx.waker().wake_by_ref();
+                    break 'pass Poll::Pending;
+                }
+                deadlines += 1;
+                act.deadline = None;
+                act.on_deadline(ctx);
+                if act.wants_pass() {
+                    continue 'pass;
+                }
+            }
+            break Poll::Pending;
+        };
+        act.driving = false;
+        polled
     }
 }
 
@@ -122,12 +188,9 @@ impl ConnectionActor {
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
-        self.vitals.set_queued(self.sender.queued());
-        let pongs = pass.inbound.take_pongs();
-        if !pongs.is_empty() {
-            link.pongs(pongs, now, &mut self.samples);
-        }
+        link.pongs(pass.inbound.take_pongs(), now, &mut self.samples);
         let ending = link.phase().is_ending();
+        self.report_queued();
         if let Some(error) = pass.refused.take() {
             self.span.in_scope(|| {
                 tracing::warn!(error = %error, "a message sent ahead of the outbox was refused and dropped")
@@ -150,7 +213,7 @@ impl ConnectionActor {
             None => {
                 // A close under way has its own deadline.
                 if ending || self.sender.has_deadlines() {
-                    self.rearm(ctx);
+                    self.rearm();
                 }
                 Driven::Pending
             }
@@ -226,7 +289,7 @@ impl ConnectionActor {
             }
         }
         match verdict {
-            Some(AuthReply::Accepted) => self.authenticated(ctx),
+            Some(AuthReply::Accepted) => self.authenticated(),
             Some(AuthReply::Rejected(reason)) => {
                 let error = Error::new(
                     ErrorCategory::Auth,
@@ -253,13 +316,19 @@ impl ConnectionActor {
         Some(verdict)
     }
 
-    /// Keeps the one timer at the earliest deadline of the link and the
-    /// sender, replacing a later one.
-    pub(super) fn rearm(&mut self, ctx: &mut Context<Self>) {
+    /// Keeps the drive task's timer at the earliest deadline of the link
+    /// and the sender, moving a later one earlier (the drive task moves its
+    /// timer when it next polls; it is woken for that unless it is the
+    /// caller).
+    pub(super) fn rearm(&mut self) {
+        self.rearm_at(Instant::now());
+    }
+
+    /// [`rearm`](Self::rearm) with the clock read at `now`.
+    fn rearm_at(&mut self, now: Instant) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
-        let now = Instant::now();
         let mut due = link.next_deadline();
         // Acknowledgements cannot arrive while reading is paused: their
         // deadlines wait (and move by the pause when it ends).
@@ -267,20 +336,27 @@ impl ConnectionActor {
         if let Some(sender_due) = self.sender.next_deadline(link.writes_data(), acks, now) {
             due = due.min(sender_due);
         }
-        if let Some((at, handle)) = self.timer {
-            if at <= due {
-                return;
-            }
-            ctx.cancel_future(handle);
+        if self.deadline.is_some_and(|at| at <= due) {
+            return;
         }
-        let handle = ctx.run_later(due.saturating_duration_since(now), |act, ctx| {
-            act.timer = None;
-            act.on_deadline(ctx);
-        });
-        self.timer = Some((due, handle));
+        self.deadline = Some(due);
+        if !self.driving {
+            link.wake();
+        }
     }
 
-    /// The timer fired: acts on whatever is due, then re-arms.
+    /// Whether the link needs a pass after a deadline: something waits to
+    /// be written (a heartbeat ping is written at once when the socket has
+    /// room, and queued with a wake-up when not), or the link is gone.
+    fn wants_pass(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_none_or(|link| link.has_output() || !self.sender.is_drained())
+    }
+
+    /// The timer fired (in the drive task, which makes another pass when
+    /// [`wants_pass`](Self::wants_pass)): acts on whatever is due, then
+    /// re-arms.
     fn on_deadline(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let Some(link) = self.link.as_ref() else {
@@ -321,11 +397,7 @@ impl ConnectionActor {
         if !self.fanout.is_paused() {
             self.sender.expire(now);
         }
-        let Some(link) = self.link.as_ref() else {
-            return;
-        };
-        link.wake();
-        self.rearm(ctx);
+        self.rearm_at(now);
     }
 
     /// A heartbeat: a ping where the connection has one (or an application

@@ -212,7 +212,7 @@ pub(crate) struct WriteMany(pub(crate) Vec<Payload>);
 impl Handler<WriteMany> for ConnectionActor {
     type Result = MessageResult<WriteMany>;
 
-    fn handle(&mut self, WriteMany(payloads): WriteMany, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, WriteMany(payloads): WriteMany, _: &mut Context<Self>) -> Self::Result {
         let receipts = payloads
             .into_iter()
             .map(|payload| {
@@ -220,7 +220,7 @@ impl Handler<WriteMany> for ConnectionActor {
                     payload,
                     options: SendOptions::new(),
                 };
-                self.accept(write, ctx)
+                self.accept(write)
             })
             .collect();
         MessageResult(receipts)

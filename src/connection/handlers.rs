@@ -125,16 +125,16 @@ impl Handler<ForceReconnect> for ConnectionActor {
 impl Handler<Write> for ConnectionActor {
     type Result = Result<Receipt, Error>;
 
-    fn handle(&mut self, msg: Write, ctx: &mut Context<Self>) -> Self::Result {
-        self.accept(msg, ctx)
+    fn handle(&mut self, msg: Write, _: &mut Context<Self>) -> Self::Result {
+        self.accept(msg)
     }
 }
 
 impl Handler<WriteFor> for ConnectionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: WriteFor, ctx: &mut Context<Self>) {
-        let result = self.accept(msg.write, ctx);
+    fn handle(&mut self, msg: WriteFor, _: &mut Context<Self>) {
+        let result = self.accept(msg.write);
         if let Some(reply) = msg.reply {
             // A sender that stopped waiting drops the receipt, as with `send`.
             let _ = reply.send(result);
@@ -157,7 +157,7 @@ impl ConnectionActor {
 
     /// Takes a send in: written now if the live socket has room and nothing
     /// waits ahead of it, else queued (or refused).
-    pub(super) fn accept(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
+    pub(super) fn accept(&mut self, msg: Write) -> Result<Receipt> {
         if let Some(refusal) = self.refusal() {
             return Err(refusal);
         }
@@ -167,17 +167,17 @@ impl ConnectionActor {
         let live = self.link.as_ref().is_some_and(Link::takes_data);
         self.sender.admit(&msg.payload, &msg.options, live)?;
         if self.sender.writes_straight(live) && self.link.as_mut().is_some_and(Link::ready_now) {
-            return self.write_now(msg, ctx);
+            return self.write_now(msg);
         }
         let receipt = self
             .sender
             .queue(msg.payload, msg.options, Instant::now())?;
-        self.vitals.set_queued(self.sender.queued());
+        self.report_queued();
         if let Some(link) = &self.link {
             link.wake();
         }
         if self.sender.has_deadlines() {
-            self.rearm(ctx);
+            self.rearm();
         }
         Ok(receipt)
     }
@@ -185,7 +185,7 @@ impl ConnectionActor {
     /// Writes a send straight into the socket buffer, which has room. The
     /// payload is copied (a reference count) and the clock read only when
     /// the message waits for an acknowledgement.
-    fn write_now(&mut self, msg: Write, ctx: &mut Context<Self>) -> Result<Receipt> {
+    fn write_now(&mut self, msg: Write) -> Result<Receipt> {
         let Some(link) = self.link.as_mut() else {
             unreachable!("write_now follows ready_now on a live link");
         };
@@ -202,7 +202,7 @@ impl ConnectionActor {
             &mut self.samples,
         );
         if acked {
-            self.rearm(ctx);
+            self.rearm();
         }
         Ok(receipt)
     }

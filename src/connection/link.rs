@@ -10,6 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
+
 use super::{
     phase::{AfterPeerClose, Expired, Phase},
     pulse::{self, Pulse},
@@ -92,6 +94,8 @@ pub(super) struct Link {
     reading: bool,
     max_burst: usize,
     close_timeout: Duration,
+    /// The last burst's pong vector, kept for its allocation.
+    pong_room: Vec<Bytes>,
 }
 
 impl Link {
@@ -115,6 +119,7 @@ impl Link {
             reading: true,
             max_burst,
             close_timeout,
+            pong_room: Vec::new(),
         }
     }
 
@@ -231,7 +236,8 @@ impl Link {
         }
         self.flush_requested = false;
         let mut pass = Pass {
-            inbound: Inbound::new(self.max_burst),
+            inbound: Inbound::new(self.max_burst)
+                .with_pong_room(std::mem::take(&mut self.pong_room)),
             authenticating: matches!(self.phase, Phase::Authenticating { .. }),
             end: None,
             refused: None,
@@ -443,6 +449,12 @@ impl Link {
         }
     }
 
+    /// Whether something of the link's own waits for a pass: priority
+    /// messages, or a close under way.
+    pub(super) fn has_output(&self) -> bool {
+        !self.priority.is_empty() || self.phase.is_ending() || self.flush_requested
+    }
+
     /// Whether the heartbeat is due at `now`.
     pub(super) fn tick_due(&self, now: Instant) -> bool {
         self.pulse.due(now) && !self.phase.is_ending()
@@ -488,11 +500,13 @@ impl Link {
         self.phase.expired(now)
     }
 
-    /// Pongs answered pings: round trips for the monitor.
-    pub(super) fn pongs(&mut self, pongs: Vec<bytes::Bytes>, now: Instant, samples: &mut Samples) {
-        for pong in pongs {
+    /// Pongs answered pings: round trips for the monitor. The vector is
+    /// kept for the next burst's pongs.
+    pub(super) fn pongs(&mut self, mut pongs: Vec<Bytes>, now: Instant, samples: &mut Samples) {
+        for pong in pongs.drain(..) {
             self.pulse.pong(&pong, now, samples);
         }
+        self.pong_room = pongs;
     }
 
     /// An application heartbeat reply arrived.

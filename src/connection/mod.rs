@@ -30,9 +30,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use actix::{
-    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, SpawnHandle, Supervised, WrapFuture,
-};
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Supervised, WrapFuture};
 use futures::channel::oneshot;
 
 pub(crate) use self::fanout::Terms;
@@ -90,8 +88,11 @@ pub struct ConnectionActor {
     /// The ownership epoch it was added with ([`AddEndpoint::epoch`](crate::AddEndpoint::epoch)).
     epoch: Option<u64>,
     link: Option<Link>,
-    /// The one timer, at the next deadline of the link or the sender.
-    timer: Option<(Instant, SpawnHandle)>,
+    /// The next deadline of the link or the sender: the drive task's
+    /// timer is set to it.
+    deadline: Option<Instant>,
+    /// The drive task is polling (it moves its timer itself: no wake).
+    driving: bool,
     sender: Sender,
     fanout: Fanout,
     monitor: actix::Addr<MonitorActor>,
@@ -104,6 +105,9 @@ pub struct ConnectionActor {
     reported_depth: Option<(u64, u64)>,
     /// State, up time and round trips, for handles and group routing.
     vitals: Arc<Vitals>,
+    /// The outbox depth last written to the vitals (an idle pass then
+    /// leaves their cache line alone).
+    reported_queued: usize,
 }
 
 impl ConnectionActor {
@@ -143,7 +147,8 @@ impl ConnectionActor {
             generation: 0,
             epoch: None,
             link: None,
-            timer: None,
+            deadline: None,
+            driving: false,
             fanout: Fanout::default(),
             monitor,
             samples: Samples::default(),
@@ -152,6 +157,7 @@ impl ConnectionActor {
             reported_depth: None,
             closing_error: None,
             vitals,
+            reported_queued: 0,
         }
     }
 
@@ -224,6 +230,15 @@ impl ConnectionActor {
         };
         self.monitor.do_send(event.clone());
         self.fanout.status(event);
+    }
+
+    /// Writes the outbox depth to the vitals when it changed.
+    fn report_queued(&mut self) {
+        let queued = self.sender.queued();
+        if queued != self.reported_queued {
+            self.reported_queued = queued;
+            self.vitals.set_queued(queued);
+        }
     }
 
     /// Pushes are refused while the endpoint takes no sends; what a failed
@@ -326,28 +341,28 @@ impl ConnectionActor {
         ));
         ctx.spawn(driver::Drive::default());
         self.transition(ConnectionState::Connected, None, None);
-        self.begin_session(now, ctx);
-        self.rearm(ctx);
+        self.begin_session(now);
+        self.rearm();
     }
 
     /// The transport is up: authenticate first if configured, else start.
-    fn begin_session(&mut self, now: Instant, ctx: &mut Context<Self>) {
+    fn begin_session(&mut self, now: Instant) {
         if let (Some(auth), Some(link)) = (&self.config.auth, self.link.as_mut()) {
             return link.authenticate((auth.make_request)(), deadline_after(now, auth.timeout));
         }
-        self.session_started(ctx);
+        self.session_started();
     }
 
     /// The server accepted our authentication.
-    fn authenticated(&mut self, ctx: &mut Context<Self>) {
+    fn authenticated(&mut self) {
         if self.link.as_mut().is_some_and(Link::authenticated) {
             self.transition(ConnectionState::Authenticated, None, None);
-            self.session_started(ctx);
+            self.session_started();
         }
     }
 
     /// Data may flow: on-connect messages, then the outbox.
-    fn session_started(&mut self, ctx: &mut Context<Self>) {
+    fn session_started(&mut self) {
         let Some(link) = self.link.as_mut() else {
             return;
         };
@@ -355,7 +370,7 @@ impl ConnectionActor {
             link.send_priority(payload.clone());
         }
         link.wake();
-        self.rearm(ctx);
+        self.rearm();
     }
 
     fn on_attempt_failed(&mut self, error: Error, ctx: &mut Context<Self>) {
@@ -434,7 +449,7 @@ impl ConnectionActor {
                 let now = Instant::now();
                 let waits = self.link.as_mut().is_some_and(|link| link.begin_close(now));
                 if waits {
-                    self.rearm(ctx);
+                    self.rearm();
                 } else {
                     self.finish_close(None, ctx);
                 }
@@ -534,9 +549,10 @@ impl Actor for ConnectionActor {
 
 impl Supervised for ConnectionActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        // The context already dropped the drive task and the timer; drop
-        // the link (and so the socket) too.
+        // The context already dropped the drive task (and its timer);
+        // drop the link (and so the socket) too.
         self.link = None;
-        self.timer = None;
+        self.deadline = None;
+        self.driving = false;
     }
 }

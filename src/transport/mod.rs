@@ -348,6 +348,14 @@ impl Inbound {
         std::mem::take(&mut self.pongs)
     }
 
+    /// Collects pongs into `room` (an empty vector kept from an earlier
+    /// burst for its allocation).
+    pub(crate) fn with_pong_room(mut self, room: Vec<Bytes>) -> Self {
+        debug_assert!(room.is_empty());
+        self.pongs = room;
+        self
+    }
+
     pub(crate) fn take_close(&mut self) -> Option<PeerClose> {
         self.close.take()
     }

@@ -10,7 +10,9 @@
 //! one read per 64 KiB. After a heartbeat interval with few frames it
 //! returns to 2 KiB, so thousands of quiet endpoints keep a small footprint
 //! (pongs, heartbeat replies and small messages fit in it; a larger frame
-//! gets room for itself as it arrives).
+//! gets room for itself as it arrives). A quiet WebSocket connection with
+//! nothing buffered reads into the stack and keeps only what arrived, so
+//! between reads it holds no read buffer at all.
 
 /// Read buffer of a quiet connection.
 pub(crate) const QUIET_CAPACITY: usize = 2 * 1024;

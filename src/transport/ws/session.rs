@@ -90,36 +90,28 @@ impl WsSession {
         }
     }
 
-    /// Queues a control frame ahead of every data message.
-    ///
-    /// A ping or pong with nothing ahead of it is written and flushed at
-    /// once when the socket takes it: a heartbeat then costs no extra poll of
-    /// the task. Anything else, or a socket that is not ready, waits for the
-    /// task, which is woken.
-    fn push_control(&mut self, msg: Frame) {
-        let small = matches!(msg.opcode, OpCode::Ping | OpCode::Pong);
-        if small && self.control.is_empty() && self.ready_now() {
-            if !self.write_and_flush(msg) {
+    /// Sends a ping or a pong ahead of every data message. With nothing
+    /// ahead of it, it is written and flushed at once when the socket takes
+    /// it (a heartbeat then costs no extra poll of the task, and its payload
+    /// no copy); else it waits in the queue (`owned` gives its payload
+    /// then) and the task is woken.
+    fn push_small(&mut self, opcode: OpCode, payload: &[u8], owned: impl FnOnce() -> Bytes) {
+        if self.control.is_empty() && self.socket.write_ready() {
+            self.socket.write_whole(opcode, payload);
+            let mut cx = task::Context::from_waker(futures::task::noop_waker_ref());
+            if !matches!(self.socket.poll_flush(&mut cx), Poll::Ready(Ok(()))) {
                 // Not with the kernel yet: the task flushes it or meets the error.
                 self.wake();
             }
             return;
         }
+        self.push_control(Frame::new(opcode, owned()));
+    }
+
+    /// Queues a control frame ahead of every data message; the task is woken.
+    fn push_control(&mut self, msg: Frame) {
         self.control.push_back(msg);
         self.wake();
-    }
-
-    /// Whether the socket buffer has room now.
-    fn ready_now(&self) -> bool {
-        self.socket.write_ready()
-    }
-
-    /// Encodes `msg` into the socket buffer (which has room) and tries to
-    /// flush it; true when the bytes are with the kernel.
-    fn write_and_flush(&mut self, msg: Frame) -> bool {
-        self.socket.write(&msg);
-        let mut cx = task::Context::from_waker(futures::task::noop_waker_ref());
-        matches!(self.socket.poll_flush(&mut cx), Poll::Ready(Ok(())))
     }
 
     fn wake(&self) {
@@ -134,7 +126,7 @@ impl WsSession {
         match answer {
             Answer::Nothing => {}
             _ if self.close_sent => {}
-            Answer::Pong(payload) => self.push_control(Frame::new(OpCode::Pong, payload)),
+            Answer::Pong(payload) => self.push_small(OpCode::Pong, &payload, || payload.clone()),
             Answer::Close(code) => {
                 // Nothing follows it.
                 self.close_sent = true;
@@ -276,7 +268,7 @@ impl Session for WsSession {
 
     fn ping(&mut self, payload: &[u8]) {
         if !self.close_sent {
-            self.push_control(Frame::new(OpCode::Ping, Bytes::copy_from_slice(payload)));
+            self.push_small(OpCode::Ping, payload, || Bytes::copy_from_slice(payload));
         }
     }
 

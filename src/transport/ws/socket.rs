@@ -8,16 +8,17 @@
 //! sizes follow the connection's traffic ([`ReadBufferPolicy`]).
 
 use std::{
+    cell::RefCell,
     io,
     pin::Pin,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 use actix_codec::AsyncWrite;
 use awc::BoxedSocket;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
-use super::codec::{self, Burst, Frame, FrameCodec, Head, MaskKeys};
+use super::codec::{self, Burst, Frame, FrameCodec, Head, MaskKeys, OpCode};
 use crate::transport::read_buffer::QUIET_CAPACITY;
 
 /// A read with less room than this first makes room for the read
@@ -28,6 +29,15 @@ const WRITE_HIGH: usize = 8 * 1024;
 /// An empty write buffer larger than this (after a large message) is
 /// released.
 const WRITE_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// Room the quiet connections of this thread read into, taken a read
+    /// at a time (each keeps what it read, sharing the allocation); a fresh
+    /// one is made once less than [`READ_ROOM_LOW`] is left. A frame kept
+    /// by a subscriber holds at most this much, as a connection's own quiet
+    /// buffer did.
+    static QUIET_ROOM: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
 
 /// The socket and its buffers.
 pub(super) struct WsSocket {
@@ -72,10 +82,24 @@ impl WsSocket {
     /// Takes the whole frames the read buffer holds, at most `max_frames`;
     /// the heads are in [`heads`](Self::heads) until the next burst.
     pub(super) fn burst(&mut self, max_frames: usize) -> Burst {
+        if self.read_buf.is_empty() {
+            // Nothing read yet (every poll of an idle connection starts so).
+            self.heads.clear();
+            self.missing = 0;
+            return Burst {
+                bytes: Bytes::new(),
+                missing: 0,
+                error: None,
+            };
+        }
         let burst = self
             .codec
             .split_burst(&mut self.read_buf, max_frames, &mut self.heads);
         self.missing = burst.missing;
+        if self.read_buf.is_empty() && self.read_capacity <= QUIET_CAPACITY {
+            // The frames keep their bytes; the buffer's room is let go.
+            self.read_buf = BytesMut::new();
+        }
         burst
     }
 
@@ -89,6 +113,9 @@ impl WsSocket {
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.eof {
             return Poll::Ready(Ok(0));
+        }
+        if self.read_buf.is_empty() && self.read_capacity <= QUIET_CAPACITY {
+            return self.poll_fill_quiet(cx);
         }
         // Room for the rest of an incomplete frame, and at least a little;
         // when there is less, a buffer of the full read capacity (a fresh
@@ -104,6 +131,30 @@ impl WsSocket {
             self.eof = true;
         }
         read
+    }
+
+    /// A quiet connection with nothing buffered reads into its thread's
+    /// [`QUIET_ROOM`] and keeps just what arrived: an idle connection holds
+    /// no read buffer between reads (it would be most of its memory), and a
+    /// read costs no allocation of its own.
+    fn poll_fill_quiet(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        QUIET_ROOM.with_borrow_mut(|room| {
+            if room.capacity() < READ_ROOM_LOW {
+                // The old room stays with the frames read into it.
+                *room = BytesMut::with_capacity(QUIET_CAPACITY);
+            }
+            let read = ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.io),
+                cx,
+                room
+            ))?;
+            if read == 0 {
+                self.eof = true;
+            } else {
+                self.read_buf = room.split();
+            }
+            Poll::Ready(Ok(read))
+        })
     }
 
     /// Whether the read buffer holds nothing (no part of a frame).
@@ -140,6 +191,11 @@ impl WsSocket {
     /// Masks `frame` into the write buffer.
     pub(super) fn write(&mut self, frame: &Frame) {
         codec::encode_masked(frame, self.keys.next(), &mut self.write_buf);
+    }
+
+    /// Masks a whole, uncompressed frame into the write buffer.
+    pub(super) fn write_whole(&mut self, opcode: OpCode, payload: &[u8]) {
+        codec::encode_masked_whole(opcode, payload, self.keys.next(), &mut self.write_buf);
     }
 
     /// Writes the buffer to the socket and flushes it.

@@ -304,10 +304,28 @@ pub(crate) struct Burst {
 
 /// Writes `frame` masked with `key` (RFC 6455 §5.3).
 pub(crate) fn encode_masked(frame: &Frame, key: [u8; 4], dst: &mut BytesMut) {
-    let len = frame.payload.len();
+    let first = (u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode.bits();
+    encode_masked_parts(first, &frame.payload, key, dst);
+}
+
+/// Masks a whole, uncompressed frame with `opcode` and `payload` into
+/// `dst` (a control frame written at once needs no `Frame`, so no copy of
+/// its payload).
+pub(crate) fn encode_masked_whole(
+    opcode: OpCode,
+    payload: &[u8],
+    key: [u8; 4],
+    dst: &mut BytesMut,
+) {
+    encode_masked_parts(0x80 | opcode.bits(), payload, key, dst);
+}
+
+/// Masks a frame with the first header byte `first` and `payload` into `dst`.
+fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesMut) {
+    let len = payload.len();
     // The header and key go in with one copy, the payload with another.
     let mut head = [0u8; 14];
-    head[0] = (u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode.bits();
+    head[0] = first;
     let at = match len {
         0..=125 => {
             head[1] = 0x80 | u8::try_from(len).expect("below 126");
@@ -328,7 +346,7 @@ pub(crate) fn encode_masked(frame: &Frame, key: [u8; 4], dst: &mut BytesMut) {
     dst.reserve(at + 4 + len);
     dst.extend_from_slice(&head[..at + 4]);
     let start = dst.len();
-    dst.extend_from_slice(&frame.payload);
+    dst.extend_from_slice(payload);
     apply_mask(&mut dst[start..], key);
 }
 
