@@ -18,11 +18,17 @@ use super::{
     view::{Built, View},
     ClusterConfig,
 };
-use crate::{AddEndpoint, Added, EndpointConfig, RemoveEndpoint, SupervisorActor};
+use crate::{
+    AddEndpoint, Added, EndpointConfig, ErrorCategory, GetStatus, RemoveEndpoint, SupervisorActor,
+};
 
 /// How many steps of one look run at once (claims are etcd round trips,
 /// stops wait for a close handshake: one at a time would take minutes).
 const STEPS_AT_ONCE: usize = 64;
+
+/// How often the node asks its supervisor whether an id of its own that
+/// kept a cluster endpoint off this instance is still there.
+pub(crate) const REFUSAL_RETRY: Duration = Duration::from_secs(60);
 
 /// The longest a supervisor request of the node may take.
 const SUPERVISOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +58,10 @@ pub(crate) struct Shared {
     /// The keys under the prefix as the watch keeps them; `None` while no
     /// watch runs (a look then reads the prefix from etcd itself).
     pub(crate) mirror: RefCell<Option<Mirror>>,
+    /// Endpoints whose id the supervisor has already (one of its own), and
+    /// when that was last seen: looked at again every [`REFUSAL_RETRY`],
+    /// and forgotten once the id is gone.
+    pub(crate) taken: RefCell<BTreeMap<String, Instant>>,
 }
 
 impl Shared {
@@ -181,6 +191,7 @@ impl Look<'_> {
             return None;
         };
         let etcd = self.etcd.until(self.shared.deadline(self.config));
+        self.recheck_taken().await;
         let mirrored = (self.shared.mirror.borrow().as_ref()).map(|m| self.view(m.keys()));
         let view = match mirrored {
             Some(view) => view,
@@ -235,6 +246,40 @@ impl Look<'_> {
             return None;
         }
         Some((claims, view.members, view.unusable))
+    }
+
+    /// Asks the supervisor, every [`REFUSAL_RETRY`], whether the ids of
+    /// its own that kept cluster endpoints off this instance are still
+    /// there; one that is gone is built and wanted here again (while it is
+    /// there, the refusal in etcd stands, and the member holding the
+    /// endpoint keeps it).
+    async fn recheck_taken(&self) {
+        let now = Instant::now();
+        let due: Vec<String> = (self.shared.taken.borrow().iter())
+            .filter(|(_, at)| now.saturating_duration_since(**at) >= REFUSAL_RETRY)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect();
+        let asks = due.into_iter().map(|endpoint| async move {
+            let ask = self.supervisor.send(GetStatus::new(endpoint.as_str()));
+            let gone = matches!(
+                ask.timeout(SUPERVISOR_TIMEOUT).await,
+                Ok(Err(e)) if e.category() == ErrorCategory::Endpoint
+            );
+            (endpoint, gone)
+        });
+        let answers: Vec<(String, bool)> = futures::stream::iter(asks)
+            .buffer_unordered(STEPS_AT_ONCE)
+            .collect()
+            .await;
+        let mut taken = self.shared.taken.borrow_mut();
+        for (endpoint, gone) in answers {
+            if gone {
+                taken.remove(&endpoint);
+                self.shared.built.borrow_mut().remove(&endpoint);
+            } else {
+                taken.insert(endpoint, now);
+            }
+        }
     }
 
     fn view<'k>(&self, kvs: impl IntoIterator<Item = &'k KeyValue>) -> View {
@@ -335,6 +380,7 @@ impl Look<'_> {
             // The id is the supervisor's own (added outside the cluster):
             // not ours to hold, nor to stop later.
             Ok(Ok(Added::Existing(_))) if !ours => {
+                (self.shared.taken.borrow_mut()).insert(endpoint.to_owned(), Instant::now());
                 "its id is taken by an endpoint of its own".into()
             }
             Ok(Ok(_)) => return,
@@ -343,7 +389,8 @@ impl Look<'_> {
                 return tracing::warn!("cluster: endpoint {endpoint}: supervisor: {e}");
             }
         };
-        // Refused: unusable here until its spec changes, so the next look
+        // Refused: unusable here until its spec changes (or, for an id of
+        // the supervisor's own, until that is gone), so the next look
         // refuses it in etcd and releases the claim for the next best
         // member, and warns once.
         self.shared.runs.borrow_mut().remove(endpoint);

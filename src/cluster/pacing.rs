@@ -15,11 +15,14 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, PoisonError,
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use actix::{Message, Recipient};
+use actix::{Message, WeakRecipient};
 use futures::channel::oneshot;
 
 use super::{etcd::Etcd, ClusterConfig};
@@ -45,16 +48,35 @@ pub(crate) struct Pace;
 #[derive(Debug)]
 pub(crate) struct Pacer {
     waiting: Mutex<VecDeque<oneshot::Sender<()>>>,
-    /// The node that takes tokens for them.
-    node: Recipient<Pace>,
+    /// The node that takes tokens for them (weak: the node owns the
+    /// pacer, and must not keep itself alive through it).
+    node: WeakRecipient<Pace>,
+    /// A [`Pace`] is on its way to the node, or a pass runs: a new
+    /// attempt need not wake it.
+    woken: AtomicBool,
 }
 
 impl Pacer {
-    pub(crate) fn new(node: Recipient<Pace>) -> Self {
+    pub(crate) fn new(node: WeakRecipient<Pace>) -> Self {
         Self {
             waiting: Mutex::new(VecDeque::new()),
             node,
+            woken: AtomicBool::new(false),
         }
+    }
+
+    /// A pass ended: the next attempt wakes the node again. Answers
+    /// whether attempts wait already (the node then goes on, and counts
+    /// as woken).
+    pub(crate) fn rest(&self) -> bool {
+        self.woken.store(false, Ordering::SeqCst);
+        // Checked after the store: an attempt queued before it was not
+        // woken for, and is seen here.
+        let waiting = self.waiting() > 0;
+        if waiting {
+            self.woken.store(true, Ordering::SeqCst);
+        }
+        waiting
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<()>>> {
@@ -89,10 +111,13 @@ impl Pacer {
 impl Gate for Pacer {
     fn admit(&self) -> oneshot::Receiver<()> {
         let (sender, receiver) = oneshot::channel();
-        let mut queue = self.queue();
-        queue.push_back(sender);
-        if queue.len() == 1 {
-            self.node.do_send(Pace);
+        self.queue().push_back(sender);
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            match self.node.upgrade() {
+                Some(node) => node.do_send(Pace),
+                // The node is gone: nothing paces any more.
+                None => drop(self.queue().drain(..)),
+            }
         }
         receiver
     }
@@ -146,7 +171,11 @@ pub(crate) async fn take(config: &ClusterConfig, etcd: &Etcd, pacer: &Pacer, rat
             .set_counter(&key, revision, taken + tokens, stale)
             .await
         {
-            // Tokens of attempts given up on meanwhile go unused.
+            // Taken, but the second is over: the new second's counter does
+            // not know of them, so they go unused (over-issuing is the
+            // fault to avoid; a wasted token is not).
+            Ok(true) if second_now().0 != second => {}
+            // Tokens of attempts given up on meanwhile go unused too.
             Ok(true) => drop(pacer.admit_some(tokens)),
             // Another member took some first: read again.
             Ok(false) => {}

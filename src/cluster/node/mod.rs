@@ -322,7 +322,7 @@ impl Actor for ClusterNode {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if self.config.reconnect_rate.is_some() {
-            let pacer = Arc::new(Pacer::new(ctx.address().recipient()));
+            let pacer = Arc::new(Pacer::new(ctx.address().downgrade().recipient()));
             let gate: Arc<dyn Gate> = pacer.clone();
             self.supervisor.do_send(SetConnectGate(Some(gate)));
             self.pacer = Some(pacer);
@@ -360,7 +360,7 @@ impl Handler<Pace> for ClusterNode {
         ctx.spawn(wrap_future(taking).map(|_, act: &mut Self, ctx| {
             act.pacing = false;
             // Attempts that came while the pass ended wait too.
-            if act.pacer.as_ref().is_some_and(|p| p.waiting() > 0) {
+            if act.pacer.as_ref().is_some_and(|p| p.rest()) {
                 ctx.notify(Pace);
             }
         }));
