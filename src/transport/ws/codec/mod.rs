@@ -350,40 +350,50 @@ fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesM
     apply_mask(&mut dst[start..], key);
 }
 
-/// Masking keys drawn from the thread's CSPRNG eight at a time (RFC 6455
+/// Masking keys drawn from the thread's CSPRNG sixteen at a time (RFC 6455
 /// §5.3, §10.3: unpredictable), so a busy writer does not reach for the
-/// generator on every frame.
-#[derive(Debug, Default)]
+/// generator on every frame. Each key is used once.
+#[derive(Debug)]
 pub(crate) struct MaskKeys {
-    keys: [u8; 32],
-    /// Bytes of `keys` already used (32: draw again).
-    used: u8,
+    keys: [[u8; 4]; KEYS_PER_DRAW],
+    /// Keys already used (`KEYS_PER_DRAW`: draw again).
+    used: usize,
+}
+
+/// Keys drawn at once: 64 bytes per connection, one generator call per 16
+/// frames.
+const KEYS_PER_DRAW: usize = 16;
+
+impl Default for MaskKeys {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MaskKeys {
     /// A pool that draws on first use.
     pub(crate) fn new() -> Self {
         Self {
-            keys: [0; 32],
-            used: 32,
+            keys: [[0; 4]; KEYS_PER_DRAW],
+            used: KEYS_PER_DRAW,
         }
     }
 
     /// The next unused key.
     #[inline]
     pub(crate) fn next(&mut self) -> [u8; 4] {
-        if usize::from(self.used) >= self.keys.len() {
-            rand::fill(&mut self.keys);
-            self.used = 0;
+        if self.used >= KEYS_PER_DRAW {
+            self.draw();
         }
-        let at = usize::from(self.used);
-        self.used += 4;
-        [
-            self.keys[at],
-            self.keys[at + 1],
-            self.keys[at + 2],
-            self.keys[at + 3],
-        ]
+        let key = self.keys[self.used];
+        self.used += 1;
+        key
+    }
+
+    #[cold]
+    fn draw(&mut self) {
+        rand::fill(self.keys.as_flattened_mut());
+        self.used = 0;
     }
 }
 
