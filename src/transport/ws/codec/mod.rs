@@ -323,6 +323,19 @@ pub(crate) fn encode_masked_whole(
 /// Masks a frame with the first header byte `first` and `payload` into `dst`.
 fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesMut) {
     let len = payload.len();
+    if let Ok(short) = u8::try_from(len) {
+        if short <= 125 {
+            // A short frame is masked on the stack as it is copied and goes
+            // into `dst` whole: one copy, no mask pass over `dst`.
+            let mut frame = [0u8; 6 + 125];
+            frame[0] = first;
+            frame[1] = 0x80 | short;
+            frame[2..6].copy_from_slice(&key);
+            mask_into(&mut frame[6..6 + len], payload, key);
+            dst.extend_from_slice(&frame[..6 + len]);
+            return;
+        }
+    }
     // The header and key go in with one copy, the payload with another.
     let mut head = [0u8; 14];
     head[0] = first;
@@ -394,6 +407,24 @@ impl MaskKeys {
     fn draw(&mut self) {
         rand::fill(self.keys.as_flattened_mut());
         self.used = 0;
+    }
+}
+
+/// Writes `src` XORed with the repeating `key` into `dst` (of the same
+/// length), a word at a time.
+fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut to = dst.chunks_exact_mut(8);
+    let mut from = src.chunks_exact(8);
+    for (to, from) in (&mut to).zip(&mut from) {
+        let masked = u64::from_ne_bytes(from.try_into().expect("eight bytes")) ^ word;
+        to.copy_from_slice(&masked.to_ne_bytes());
+    }
+    let to = to.into_remainder();
+    for (i, (to, from)) in to.iter_mut().zip(from.remainder()).enumerate() {
+        *to = from ^ key[i % 4];
     }
 }
 
