@@ -100,7 +100,11 @@ impl PushQueue {
 
     /// The writer takes up to `max` payloads into `out`, oldest first, and
     /// is woken by the next push. Returns whether payloads remain.
-    pub(crate) fn take(&self, max: usize, taker: &Waker, out: &mut Vec<Payload>) -> bool {
+    ///
+    /// When all of them go into an empty `out`, they move as one block (no
+    /// move per payload under the lock): a writer that keeps `out` between
+    /// takes trades buffers with the queue.
+    pub(crate) fn take(&self, max: usize, taker: &Waker, out: &mut VecDeque<Payload>) -> bool {
         let mut state = self.state();
         if !state.taker.as_ref().is_some_and(|t| t.will_wake(taker)) {
             state.taker = Some(taker.clone());
@@ -109,8 +113,11 @@ impl PushQueue {
         if n == 0 {
             return !state.items.is_empty();
         }
-        out.reserve(n);
-        out.extend(state.items.drain(..n));
+        if out.is_empty() && n == state.items.len() {
+            std::mem::swap(&mut state.items, out);
+        } else {
+            out.extend(state.items.drain(..n));
+        }
         self.depth.store(state.items.len(), Ordering::Relaxed);
         let remain = !state.items.is_empty();
         let waiting = std::mem::take(&mut state.waiting);
@@ -206,9 +213,9 @@ mod tests {
     }
 
     fn take_all(q: &PushQueue, waker: &Waker) -> Vec<Payload> {
-        let mut out = Vec::new();
+        let mut out = VecDeque::new();
         q.take(usize::MAX, waker, &mut out);
-        out
+        out.into()
     }
 
     #[test]
@@ -254,7 +261,7 @@ mod tests {
     fn a_waiting_pusher_gets_in_when_the_writer_takes() {
         let (q, wakes, w, mut slot) = full_with_a_waiting_pusher();
         let mut cx = Context::from_waker(&w);
-        let mut taken = Vec::new();
+        let mut taken = VecDeque::new();
         q.take(1, futures::task::noop_waker_ref(), &mut taken);
         assert_eq!(taken, vec![text("a")]);
         assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
@@ -271,7 +278,7 @@ mod tests {
         for s in ["a", "b", "c"] {
             q.try_push(text(s)).unwrap();
         }
-        let mut taken = Vec::new();
+        let mut taken = VecDeque::new();
         assert!(
             q.take(2, futures::task::noop_waker_ref(), &mut taken),
             "one remains"

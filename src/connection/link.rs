@@ -96,6 +96,9 @@ pub(super) struct Link {
     close_timeout: Duration,
     /// The last burst's pong vector, kept for its allocation.
     pong_room: Vec<Bytes>,
+    /// Pushed payloads taken for the socket (empty between writes; kept
+    /// for its allocation, which trades places with the push queue's).
+    pushes: VecDeque<Payload>,
 }
 
 impl Link {
@@ -120,6 +123,7 @@ impl Link {
             max_burst,
             close_timeout,
             pong_room: Vec::new(),
+            pushes: VecDeque::new(),
         }
     }
 
@@ -392,11 +396,10 @@ impl Link {
         cx: &mut task::Context<'_>,
         out: &mut Outgoing<'_>,
     ) -> Result<bool, Error> {
-        let mut taken = Vec::new();
+        let mut taken = std::mem::take(&mut self.pushes);
         let more = out.sender.take_pushes(cx.waker(), &mut taken);
-        let mut rest = taken.into_iter().peekable();
         let mut failure = Ok(());
-        while rest.peek().is_some() {
+        while !taken.is_empty() {
             match self.session.poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(error)) => {
@@ -405,7 +408,7 @@ impl Link {
                 }
                 Poll::Pending => break,
             }
-            let payload = rest.next().expect("peeked");
+            let payload = taken.pop_front().expect("checked non-empty");
             let len = payload.len();
             match self.session.start_send(payload) {
                 Ok(()) => out.sender.push_written(len, out.samples),
@@ -413,7 +416,8 @@ impl Link {
                 Err(_) => out.sender.push_refused(),
             }
         }
-        out.sender.requeue_pushes(rest, out.now);
+        out.sender.requeue_pushes(taken.drain(..), out.now);
+        self.pushes = taken;
         failure.map(|()| more)
     }
 

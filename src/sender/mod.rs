@@ -22,9 +22,6 @@ use crate::{
     Error, Payload, Result,
 };
 
-/// Pushed payloads taken from the push queue at a time.
-const PUSH_CHUNK: usize = 256;
-
 /// A data frame to write and the messages it carries.
 #[derive(Debug)]
 pub(crate) struct Frame {
@@ -289,7 +286,7 @@ impl Sender {
     /// Returns whether pushes remain.
     pub(crate) fn file_pushes(&mut self, taker: &Waker, now: Instant) -> bool {
         let room = self.outbox.capacity().saturating_sub(self.outbox.len());
-        let mut taken = Vec::new();
+        let mut taken = VecDeque::new();
         let more = self.pushed.take(room, taker, &mut taken);
         self.requeue_pushes(taken.into_iter(), now);
         more
@@ -298,9 +295,10 @@ impl Sender {
     /// Endpoints without batching, with an empty outbox: takes a chunk of
     /// pushed payloads into `out` for the writer to write straight into the
     /// socket. Returns whether pushes remain.
-    pub(crate) fn take_pushes(&mut self, taker: &Waker, out: &mut Vec<Payload>) -> bool {
-        let chunk = PUSH_CHUNK.min(self.outbox.capacity());
-        self.pushed.take(chunk, taker, out)
+    pub(crate) fn take_pushes(&mut self, taker: &Waker, out: &mut VecDeque<Payload>) -> bool {
+        // Sized to the outbox, which is empty: what the socket has no room
+        // for fits there.
+        self.pushed.take(self.outbox.capacity(), taker, out)
     }
 
     /// Whether the writer uses [`take_pushes`](Self::take_pushes) now.

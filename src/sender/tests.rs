@@ -215,7 +215,7 @@ fn pushes_are_counted_lost_only_when_the_endpoint_ends() {
     assert_eq!(s.pushes_follow(None, false), None);
     queue.try_push("d".into()).unwrap();
     let waker = futures::task::noop_waker();
-    let mut out = Vec::new();
+    let mut out = std::collections::VecDeque::new();
     assert!(!s.take_pushes(&waker, &mut out));
     assert_eq!(out, vec![Payload::text("d")]);
 }

@@ -323,6 +323,19 @@ pub(crate) fn encode_masked_whole(
 /// Masks a frame with the first header byte `first` and `payload` into `dst`.
 fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesMut) {
     let len = payload.len();
+    if let Ok(short) = u8::try_from(len) {
+        if short <= 125 {
+            // A short frame is masked on the stack as it is copied and goes
+            // into `dst` whole: one copy, no mask pass over `dst`.
+            let mut frame = [0u8; 6 + 125];
+            frame[0] = first;
+            frame[1] = 0x80 | short;
+            frame[2..6].copy_from_slice(&key);
+            mask_into(&mut frame[6..6 + len], payload, key);
+            dst.extend_from_slice(&frame[..6 + len]);
+            return;
+        }
+    }
     // The header and key go in with one copy, the payload with another.
     let mut head = [0u8; 14];
     head[0] = first;
@@ -350,40 +363,68 @@ fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesM
     apply_mask(&mut dst[start..], key);
 }
 
-/// Masking keys drawn from the thread's CSPRNG eight at a time (RFC 6455
+/// Masking keys drawn from the thread's CSPRNG sixteen at a time (RFC 6455
 /// §5.3, §10.3: unpredictable), so a busy writer does not reach for the
-/// generator on every frame.
-#[derive(Debug, Default)]
+/// generator on every frame. Each key is used once.
+#[derive(Debug)]
 pub(crate) struct MaskKeys {
-    keys: [u8; 32],
-    /// Bytes of `keys` already used (32: draw again).
-    used: u8,
+    keys: [[u8; 4]; KEYS_PER_DRAW],
+    /// Keys already used (`KEYS_PER_DRAW`: draw again).
+    used: usize,
+}
+
+/// Keys drawn at once: 64 bytes per connection, one generator call per 16
+/// frames.
+const KEYS_PER_DRAW: usize = 16;
+
+impl Default for MaskKeys {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MaskKeys {
     /// A pool that draws on first use.
     pub(crate) fn new() -> Self {
         Self {
-            keys: [0; 32],
-            used: 32,
+            keys: [[0; 4]; KEYS_PER_DRAW],
+            used: KEYS_PER_DRAW,
         }
     }
 
     /// The next unused key.
     #[inline]
     pub(crate) fn next(&mut self) -> [u8; 4] {
-        if usize::from(self.used) >= self.keys.len() {
-            rand::fill(&mut self.keys);
-            self.used = 0;
+        if self.used >= KEYS_PER_DRAW {
+            self.draw();
         }
-        let at = usize::from(self.used);
-        self.used += 4;
-        [
-            self.keys[at],
-            self.keys[at + 1],
-            self.keys[at + 2],
-            self.keys[at + 3],
-        ]
+        let key = self.keys[self.used];
+        self.used += 1;
+        key
+    }
+
+    #[cold]
+    fn draw(&mut self) {
+        rand::fill(self.keys.as_flattened_mut());
+        self.used = 0;
+    }
+}
+
+/// Writes `src` XORed with the repeating `key` into `dst` (of the same
+/// length), a word at a time.
+fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut to = dst.chunks_exact_mut(8);
+    let mut from = src.chunks_exact(8);
+    for (to, from) in (&mut to).zip(&mut from) {
+        let masked = u64::from_ne_bytes(from.try_into().expect("eight bytes")) ^ word;
+        to.copy_from_slice(&masked.to_ne_bytes());
+    }
+    let to = to.into_remainder();
+    for (i, (to, from)) in to.iter_mut().zip(from.remainder()).enumerate() {
+        *to = from ^ key[i % 4];
     }
 }
 

@@ -175,7 +175,9 @@ fn an_over_limit_frame_fails_before_its_payload_arrives() {
 
 #[test]
 fn encoded_frames_are_masked_and_unmask_to_the_payload() {
-    for len in [0usize, 1, 7, 8, 9, 125, 126, 65_535, 65_536] {
+    for len in [
+        0usize, 1, 3, 7, 8, 9, 15, 64, 124, 125, 126, 127, 65_535, 65_536,
+    ] {
         let payload: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
         let frame = Frame::new(OpCode::Binary, payload.clone());
         let key = [0x12, 0x34, 0x56, 0x78];
@@ -188,6 +190,7 @@ fn encoded_frames_are_masked_and_unmask_to_the_payload() {
             126..=0xFFFF => 4,
             _ => 10,
         };
+        assert_eq!(out.len(), header + 4 + len, "len {len}");
         assert_eq!(&out[header..header + 4], &key);
         let mut body = out[header + 4..].to_vec();
         apply_mask(&mut body, key);
