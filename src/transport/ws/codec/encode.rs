@@ -1,0 +1,148 @@
+//! The sending side of the framing: every frame masked with a fresh key
+//! from the thread's CSPRNG (RFC 6455 §5.3, §10.3).
+
+use bytes::BytesMut;
+
+use super::{Frame, OpCode};
+
+/// Writes `frame` masked with `key` (RFC 6455 §5.3).
+pub(crate) fn encode_masked(frame: &Frame, key: [u8; 4], dst: &mut BytesMut) {
+    let first = (u8::from(frame.fin) << 7) | (u8::from(frame.rsv1) << 6) | frame.opcode.bits();
+    encode_masked_parts(first, &frame.payload, key, dst);
+}
+
+/// Masks a whole, uncompressed frame with `opcode` and `payload` into
+/// `dst` (a control frame written at once needs no `Frame`, so no copy of
+/// its payload).
+pub(crate) fn encode_masked_whole(
+    opcode: OpCode,
+    payload: &[u8],
+    key: [u8; 4],
+    dst: &mut BytesMut,
+) {
+    encode_masked_parts(0x80 | opcode.bits(), payload, key, dst);
+}
+
+/// Masks a frame with the first header byte `first` and `payload` into `dst`.
+fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesMut) {
+    let len = payload.len();
+    if let Ok(short) = u8::try_from(len) {
+        if short <= 125 {
+            // A short frame is masked on the stack as it is copied and goes
+            // into `dst` whole: one copy, no mask pass over `dst`.
+            let mut frame = [0u8; 6 + 125];
+            frame[0] = first;
+            frame[1] = 0x80 | short;
+            frame[2..6].copy_from_slice(&key);
+            mask_into(&mut frame[6..6 + len], payload, key);
+            dst.extend_from_slice(&frame[..6 + len]);
+            return;
+        }
+    }
+    // The header and key go in with one copy, the payload with another.
+    let mut head = [0u8; 14];
+    head[0] = first;
+    let at = match len {
+        0..=125 => {
+            head[1] = 0x80 | u8::try_from(len).expect("below 126");
+            2
+        }
+        126..=0xFFFF => {
+            head[1] = 0x80 | 126;
+            head[2..4].copy_from_slice(&u16::try_from(len).expect("below 64 KiB").to_be_bytes());
+            4
+        }
+        _ => {
+            head[1] = 0x80 | 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            10
+        }
+    };
+    head[at..at + 4].copy_from_slice(&key);
+    dst.reserve(at + 4 + len);
+    dst.extend_from_slice(&head[..at + 4]);
+    let start = dst.len();
+    dst.extend_from_slice(payload);
+    apply_mask(&mut dst[start..], key);
+}
+
+/// Masking keys drawn from the thread's CSPRNG sixteen at a time (RFC 6455
+/// §5.3, §10.3: unpredictable), so a busy writer does not reach for the
+/// generator on every frame. Each key is used once.
+#[derive(Debug)]
+pub(crate) struct MaskKeys {
+    keys: [[u8; 4]; KEYS_PER_DRAW],
+    /// Keys already used (`KEYS_PER_DRAW`: draw again).
+    used: usize,
+}
+
+/// Keys drawn at once: 64 bytes per connection, one generator call per 16
+/// frames.
+const KEYS_PER_DRAW: usize = 16;
+
+impl Default for MaskKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MaskKeys {
+    /// A pool that draws on first use.
+    pub(crate) fn new() -> Self {
+        Self {
+            keys: [[0; 4]; KEYS_PER_DRAW],
+            used: KEYS_PER_DRAW,
+        }
+    }
+
+    /// The next unused key.
+    #[inline]
+    pub(crate) fn next(&mut self) -> [u8; 4] {
+        if self.used >= KEYS_PER_DRAW {
+            self.draw();
+        }
+        let key = self.keys[self.used];
+        self.used += 1;
+        key
+    }
+
+    #[cold]
+    fn draw(&mut self) {
+        rand::fill(self.keys.as_flattened_mut());
+        self.used = 0;
+    }
+}
+
+/// Writes `src` XORed with the repeating `key` into `dst` (of the same
+/// length), a word at a time.
+fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut to = dst.chunks_exact_mut(8);
+    let mut from = src.chunks_exact(8);
+    for (to, from) in (&mut to).zip(&mut from) {
+        let masked = u64::from_ne_bytes(from.try_into().expect("eight bytes")) ^ word;
+        to.copy_from_slice(&masked.to_ne_bytes());
+    }
+    let to = to.into_remainder();
+    for (i, (to, from)) in to.iter_mut().zip(from.remainder()).enumerate() {
+        *to = from ^ key[i % 4];
+    }
+}
+
+/// XORs `data` with the repeating `key`, a word at a time.
+pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let masked = u64::from_ne_bytes(chunk.try_into().expect("eight bytes")) ^ word;
+        chunk.copy_from_slice(&masked.to_ne_bytes());
+    }
+    let rest = chunks.into_remainder();
+    for (i, byte) in rest.iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+}
