@@ -122,7 +122,6 @@ impl ClusterNode {
         if self.leaving.is_some() {
             return;
         }
-        self.renew(ctx);
         self.watch(ctx);
         // With a watch, changes start looks; the periodic one is only there
         // to retry what failed (a claim lost to a network error, say).
@@ -198,14 +197,11 @@ impl ClusterNode {
         }));
     }
 
-    /// Grants or renews the lease when due, apart from the looks (a look
-    /// that runs long does not hold the renewal up).
+    /// Grants or renews the lease, then schedules the next renewal: on a
+    /// timer of its own, apart from the looks (a look that runs long does
+    /// not hold the renewal up).
     fn renew(&mut self, ctx: &mut Context<Self>) {
-        let due = match self.shared.lease.get() {
-            None => true,
-            Some(held) => Instant::now() >= held.renew_at,
-        };
-        if self.renewing || !due {
+        if self.renewing {
             return;
         }
         self.renewing = true;
@@ -327,6 +323,7 @@ impl Actor for ClusterNode {
             self.supervisor.do_send(SetConnectGate(Some(gate)));
             self.pacer = Some(pacer);
         }
+        self.renew(ctx);
         self.tick(ctx);
         ctx.run_interval(self.config.look_every, Self::tick);
     }
