@@ -1,9 +1,12 @@
 //! Delivery latency: a loopback server sends 64 B WebSocket text frames at
 //! a steady rate, each stamped with its send time, and closes the
-//! connection once a second (the client reconnects); raw awc, an
+//! connection every 250 ms (the client reconnects); raw awc, an
 //! actix-tether burst subscriber and a per-message subscriber each record
-//! send-to-handler latency, in the same run. The server runs on the main
-//! thread and raw awc's reading loop on an arbiter thread of its own;
+//! send-to-handler latency, in the same run. A run is several rounds, each
+//! round every client in turn, so that drift of a busy machine reaches all
+//! clients alike; a figure is the median of the rounds' figures. The
+//! server runs on the main thread and raw awc's reading loop on an arbiter
+//! thread of its own;
 //! actix-tether runs twice: with the connection and the subscriber on one
 //! arbiter thread (`SupervisorConfig::arbiters(0)`, as the raw loop), and
 //! with each on a thread of its own (the supervisor's default arbiters). No
@@ -12,11 +15,14 @@
 //! write before a close for up to 40 ms).
 //!
 //! ```text
-//! cargo run --release --example bench_latency [-- --secs 5] [-- --quick]
+//! cargo run --release --example bench_latency [-- --secs 5] [-- --rounds 3] [-- --quick]
 //! ```
 //!
-//! Prints a markdown row per client: p50, p99, p99.9 and the worst, and the
-//! p99.9 of the messages that arrived in the same read as a server's Close.
+//! Prints a markdown row per client: p50, its distance from raw awc's p50
+//! in the same round, p99, p99.9 and the worst, and for the last message
+//! before each close (sent in one write with the Close frame) the p50, the
+//! worst of all rounds, and in how many rounds the worst was above the
+//! client's own p99.9 (an outlier caused by the close).
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
@@ -37,6 +43,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RATE: u64 = 50_000;
 const FRAME: usize = 64;
+/// How long the server keeps each connection before closing it.
+const CLOSE_EVERY: Duration = Duration::from_millis(250);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -106,7 +114,7 @@ async fn serve(mut stream: tokio::net::TcpStream) {
     let started = Instant::now();
     let period = Duration::from_nanos(1_000_000_000 / RATE);
     let mut sent: u64 = 0;
-    while started.elapsed() < Duration::from_secs(1) {
+    while started.elapsed() < CLOSE_EVERY {
         if writer.write_all(&stamped(false)).await.is_err() {
             return;
         }
@@ -250,18 +258,61 @@ async fn tether(port: u16, secs: u64, bursts: bool, placement: Placement) -> Sam
     samples
 }
 
-fn row(name: &str, mut s: Samples) {
-    s.all.sort_unstable();
-    s.before_close.sort_unstable();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+/// One client's figures in one round, in microseconds.
+#[derive(Clone, Copy)]
+struct Figures {
+    messages: usize,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+    close_p50: f64,
+    close_max: f64,
+    closes: usize,
+}
+
+impl Figures {
+    fn of(mut s: Samples) -> Self {
+        s.all.sort_unstable();
+        s.before_close.sort_unstable();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        Self {
+            messages: s.all.len(),
+            p50: us(percentile(&s.all, 0.5)),
+            p99: us(percentile(&s.all, 0.99)),
+            p999: us(percentile(&s.all, 0.999)),
+            max: us(s.all.last().copied().unwrap_or_default()),
+            close_p50: us(percentile(&s.before_close, 0.5)),
+            close_max: us(s.before_close.last().copied().unwrap_or_default()),
+            closes: s.before_close.len(),
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Prints one client's row from its rounds, with its p50's distance from
+/// raw awc's measured round by round.
+fn row(name: &str, rounds: &[Figures], raw: &[Figures]) {
+    let med = |f: fn(&Figures) -> f64| median(rounds.iter().map(f).collect());
+    let behind = median(rounds.iter().zip(raw).map(|(o, r)| o.p50 - r.p50).collect());
+    let close_max = rounds.iter().map(|f| f.close_max).fold(0.0, f64::max);
+    // A close is an outlier when the message before it took longer than
+    // the client's own p99.9 in that round.
+    let outliers = rounds.iter().filter(|f| f.close_max > f.p999).count();
     println!(
-        "| {name} | {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
-        s.all.len(),
-        us(percentile(&s.all, 0.5)),
-        us(percentile(&s.all, 0.99)),
-        us(percentile(&s.all, 0.999)),
-        us(s.all.last().copied().unwrap_or_default()),
-        us(percentile(&s.before_close, 0.999)),
+        "| {name} | {} | {:.1} µs | {behind:+.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {close_max:.1} µs | {} | {outliers} of {} |",
+        rounds.iter().map(|f| f.messages).sum::<usize>(),
+        med(|f| f.p50),
+        med(|f| f.p99),
+        med(|f| f.p999),
+        med(|f| f.max),
+        med(|f| f.close_p50),
+        rounds.iter().map(|f| f.closes).sum::<usize>(),
+        rounds.len(),
     );
 }
 
@@ -271,30 +322,45 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if quick { 2 } else { 5 })
         .clamp(1, 120);
+    let rounds: usize = arg("--rounds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 })
+        .clamp(1, 20);
     let _ = epoch();
     actix_rt::System::new().block_on(async move {
         let port = server().await;
-        println!("Latency, 64 B at {RATE}/s, server closes every second, {secs} s per client:");
+        println!(
+            "Latency, 64 B at {RATE}/s, server closes every {} ms, {secs} s per client and round, {rounds} rounds (medians of the rounds):",
+            CLOSE_EVERY.as_millis()
+        );
         println!();
-        println!("| client | messages | p50 | p99 | p99.9 | max | p99.9 last before a close |");
-        println!("|---|---|---|---|---|---|---|");
-        // On its own thread, as the library's connections are.
-        let (tx, rx) = futures::channel::oneshot::channel();
-        Arbiter::new().spawn_fn(move || {
-            actix_rt::spawn(async move {
-                let _ = tx.send(raw_awc(port, secs).await);
-            });
-        });
-        row("raw awc", rx.await.expect("raw awc run"));
+        println!("| client | messages | p50 | p50 vs raw awc | p99 | p99.9 | max | last before a close, p50 | last before a close, max | closes | rounds with a close outlier |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         use Placement::{OwnThreads, SameThread};
-        let runs = [
+        let clients = [
             ("actix-tether, bursts, same thread", true, SameThread),
             ("actix-tether, per message, same thread", false, SameThread),
             ("actix-tether, bursts, own threads", true, OwnThreads),
             ("actix-tether, per message, own threads", false, OwnThreads),
         ];
-        for (name, bursts, placement) in runs {
-            row(name, tether(port, secs, bursts, placement).await);
+        let mut raw = Vec::new();
+        let mut ours = vec![Vec::new(); clients.len()];
+        for _ in 0..rounds {
+            // On its own thread, as the library's connections are.
+            let (tx, rx) = futures::channel::oneshot::channel();
+            Arbiter::new().spawn_fn(move || {
+                actix_rt::spawn(async move {
+                    let _ = tx.send(raw_awc(port, secs).await);
+                });
+            });
+            raw.push(Figures::of(rx.await.expect("raw awc run")));
+            for ((_, bursts, placement), figures) in clients.iter().zip(&mut ours) {
+                figures.push(Figures::of(tether(port, secs, *bursts, *placement).await));
+            }
+        }
+        row("raw awc (reading loop)", &raw, &raw);
+        for ((name, _, _), figures) in clients.iter().zip(&ours) {
+            row(name, figures, &raw);
         }
     });
 }

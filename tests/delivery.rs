@@ -142,7 +142,10 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
         supervisor,
         mut events,
     } = Harness::start().await;
-    add(&supervisor, "direct", fast(&server.url()).build().unwrap()).await;
+    // Room for every message of the big batch below, however little of
+    // it the socket takes at once.
+    let config = fast(&server.url()).outbox_capacity(4096).build().unwrap();
+    add(&supervisor, "direct", config).await;
     events.until_state(ConnectionState::Connected).await;
     let handle = supervisor
         .send(actix_tether::GetEndpoint::new("direct"))
@@ -164,6 +167,41 @@ async fn an_endpoint_handle_sends_without_the_supervisor_in_order() {
     let texts = server.next_texts(101).await;
     let expected: Vec<String> = std::iter::once("n first".to_owned())
         .chain((0..100).map(|i| format!("n {i}")))
+        .collect();
+    assert_eq!(texts, expected);
+
+    // About 3 MB, more than the socket takes at once (checked: with the
+    // messages that do not fit dropped, this fails), with a payload no
+    // endpoint can send in the middle: that one fails, the rest (written
+    // at once or queued behind) go out in order.
+    let big = |i: usize| Payload::text(format!("b {i} {}", "x".repeat(1000)));
+    let refused = 3;
+    let batch = (0..3000)
+        .map(|i| {
+            if i == refused {
+                Payload::Event(actix_tether::sse::SseEvent::new("message", "no", None))
+            } else {
+                big(i)
+            }
+        })
+        .collect();
+    let receipts = handle.send_many(batch).await.unwrap();
+    assert_eq!(receipts.len(), 3000);
+    for (i, receipt) in receipts.into_iter().enumerate() {
+        if i == refused {
+            let error = receipt.unwrap_err();
+            assert_eq!(error.category(), actix_tether::ErrorCategory::Endpoint);
+        } else {
+            assert!(receipt.unwrap().outcome().await.is_ok(), "message {i}");
+        }
+    }
+    let texts = server.next_texts(2999).await;
+    let expected: Vec<String> = (0..3000)
+        .filter(|i| *i != refused)
+        .map(|i| match big(i) {
+            Payload::Text(text) => text.to_string(),
+            _ => unreachable!(),
+        })
         .collect();
     assert_eq!(texts, expected);
     let unknown = supervisor

@@ -213,16 +213,6 @@ impl Handler<WriteMany> for ConnectionActor {
     type Result = MessageResult<WriteMany>;
 
     fn handle(&mut self, WriteMany(payloads): WriteMany, _: &mut Context<Self>) -> Self::Result {
-        let receipts = payloads
-            .into_iter()
-            .map(|payload| {
-                let write = Write {
-                    payload,
-                    options: SendOptions::new(),
-                };
-                self.accept(write)
-            })
-            .collect();
-        MessageResult(receipts)
+        MessageResult(self.accept_many(payloads))
     }
 }

@@ -182,6 +182,53 @@ impl ConnectionActor {
         Ok(receipt)
     }
 
+    /// Takes a batch of plain sends in, in order, each with its own
+    /// receipt: while the live socket has room and nothing waits ahead,
+    /// each goes straight in, the endpoint's state checked once for the
+    /// batch; from the first that does not fit, as [`accept`](Self::accept)
+    /// takes them.
+    pub(super) fn accept_many(&mut self, payloads: Vec<Payload>) -> Vec<Result<Receipt>> {
+        let mut receipts = Vec::with_capacity(payloads.len());
+        let mut payloads = payloads.into_iter();
+        let plain = SendOptions::new();
+        let mut rest = None;
+        let straight = self.refusal().is_none() && self.sender.writes_straight(true);
+        if let Some(link) = self
+            .link
+            .as_mut()
+            .filter(|link| straight && link.takes_data())
+        {
+            for payload in payloads.by_ref() {
+                if let Err(error) = self.sender.admit(&payload, &plain, true) {
+                    receipts.push(Err(error));
+                    continue;
+                }
+                if !link.ready_now() {
+                    rest = Some(payload);
+                    break;
+                }
+                let len = payload.len();
+                receipts.push(link.write_ready(payload).map(|()| {
+                    self.sender.written_now(
+                        len,
+                        None,
+                        SendOptions::new(),
+                        self.generation,
+                        Instant::now,
+                        &mut self.samples,
+                    )
+                }));
+            }
+        }
+        for payload in rest.into_iter().chain(payloads) {
+            receipts.push(self.accept(Write {
+                payload,
+                options: SendOptions::new(),
+            }));
+        }
+        receipts
+    }
+
     /// Writes a send straight into the socket buffer, which has room. The
     /// payload is copied (a reference count) and the clock read only when
     /// the message waits for an acknowledgement.
