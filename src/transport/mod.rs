@@ -227,7 +227,9 @@ impl Capabilities {
 pub enum Read {
     /// Nothing more is ready; the session will wake the task.
     Pending,
-    /// The burst is full; deliver it and read again.
+    /// Deliver this burst, then read again (the task is woken): the burst
+    /// is full, or the session lets the subscribers have what it read
+    /// before it reads on.
     Full,
     /// The peer ended the stream.
     Ended,

@@ -185,6 +185,13 @@ impl WsSession {
             if frames >= limit {
                 break Read::Full;
             }
+            if !inbound.is_empty() && self.socket.drained() {
+                // A short read's messages go to the subscribers before the
+                // read that would find the socket empty: the connection
+                // comes back after them (latency; a busy socket fills its
+                // reads and keeps them coming in one burst).
+                break Read::Full;
+            }
             match self.socket.poll_fill(cx) {
                 Poll::Pending => break Read::Pending,
                 Poll::Ready(Ok(0)) if self.receiver.is_closed() || self.close_sent => {

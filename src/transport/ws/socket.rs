@@ -56,6 +56,9 @@ pub(super) struct WsSocket {
     missing: usize,
     /// The peer closed its side of TCP.
     eof: bool,
+    /// The last read took less than it had room for: the socket has most
+    /// likely nothing more right now.
+    drained: bool,
 }
 
 impl WsSocket {
@@ -78,6 +81,7 @@ impl WsSocket {
             heads: Vec::new(),
             missing: 0,
             eof: false,
+            drained: false,
         }
     }
 
@@ -128,11 +132,20 @@ impl WsSocket {
             self.read_buf
                 .reserve(self.read_capacity.max(len + need) - len);
         }
+        let room = self.read_buf.capacity() - self.read_buf.len();
         let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read_buf);
-        if let Poll::Ready(Ok(0)) = read {
-            self.eof = true;
+        match read {
+            Poll::Ready(Ok(0)) => self.eof = true,
+            Poll::Ready(Ok(n)) => self.drained = n < room,
+            _ => {}
         }
         read
+    }
+
+    /// Whether the last read took less than it had room for (the socket
+    /// most likely has nothing more right now).
+    pub(super) fn drained(&self) -> bool {
+        self.drained
     }
 
     /// A quiet connection with nothing buffered reads into its thread's
@@ -145,6 +158,7 @@ impl WsSocket {
                 // The old room stays with the frames read into it.
                 *room = BytesMut::with_capacity(QUIET_CAPACITY);
             }
+            let space = room.capacity() - room.len();
             let read = ready!(tokio_util::io::poll_read_buf(
                 Pin::new(&mut self.io),
                 cx,
@@ -153,6 +167,7 @@ impl WsSocket {
             if read == 0 {
                 self.eof = true;
             } else {
+                self.drained = read < space;
                 self.read_buf = room.split();
             }
             Poll::Ready(Ok(read))
