@@ -87,6 +87,8 @@ pub(super) struct Link {
     flush_requested: bool,
     /// The write side is shut down.
     shut_down: bool,
+    /// The last pass left its writes to the next (see [`poll`](Self::poll)).
+    wrote_later: bool,
     /// The last priority message the session refused to encode.
     refused: Option<Error>,
     /// The socket is read (false while a subscriber's full queue pauses
@@ -118,6 +120,7 @@ impl Link {
             waker: None,
             flush_requested: false,
             shut_down: false,
+            wrote_later: false,
             refused: None,
             reading: true,
             max_burst,
@@ -272,6 +275,7 @@ impl Link {
                 return pass;
             }
         }
+        let later = matches!(read, Ok(Read::Full)) && !pass.inbound.is_empty();
         match read {
             Ok(Read::Pending) => {}
             // More may be ready: deliver this burst, then come back.
@@ -279,7 +283,14 @@ impl Link {
             Ok(Read::Ended) => pass.end = Some(End::Finished),
             Err(error) => pass.end = Some(End::Failed(error)),
         }
-        if pass.end.is_none() {
+        // A burst read while the task comes straight back goes to the
+        // subscribers before this pass's writes (a close's echo or a
+        // pong costs a send), never two passes in a row: a stream whose
+        // every read comes back still writes.
+        if later && !self.wrote_later {
+            self.wrote_later = true;
+        } else if pass.end.is_none() {
+            self.wrote_later = false;
             pass.end = self.write(cx, out);
         }
         pass.refused = self.refused.take();
