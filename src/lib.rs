@@ -129,6 +129,7 @@ pub mod monitor;
 #[cfg(any(feature = "prometheus", feature = "web"))]
 pub mod ops;
 mod outbox;
+pub mod payloads;
 mod push_queue;
 mod reconnect_budget;
 mod redact;
@@ -175,6 +176,7 @@ pub use crate::{
         EndpointHealth, GetHealthReport, GroupHealth, GroupStatusChanged, HealthBand, HealthReport,
         MonitorActor, SubscribeGroups, UnsubscribeGroups,
     },
+    payloads::{EventRef, PayloadRef, Payloads},
     redact::redact_url,
     sse::SseEvent,
     status::{ConnectionState, StatusChanged},

@@ -275,8 +275,13 @@ impl SseParser {
             let Some(window) = text.get(..cr.saturating_sub(base)) else {
                 return pos;
             };
-            let (at, stop) = plain_run(window, at, lf, longest, |data| {
-                out.event(SseEvent::with_meta(text.slice_ref(data), self.meta.clone()));
+            let (meta, mut started) = (&self.meta, false);
+            let (at, stop) = plain_run(window, at, lf, longest, |start, end| {
+                if !started {
+                    out.plain_run(text, meta);
+                    started = true;
+                }
+                out.plain_event(text, (start, end), meta);
             });
             let next = base + at;
             // An event that runs past the checked lines (not to a CR, not

@@ -16,7 +16,7 @@ use futures::Stream;
 use super::{read_error, Body, Resume};
 use crate::{
     http1::Part,
-    sse::{ItemSink, SseEvent, SseParser},
+    sse::{EventMeta, ItemSink, SseEvent, SseParser},
     transport::{Capabilities, Inbound, Read, Session},
     Error, ErrorCategory, Payload,
 };
@@ -58,10 +58,11 @@ impl SseSession {
         // An eighth more: a piece that holds one more message than the
         // estimate would regrow (and copy) the whole burst.
         let likely = bytes / self.bytes_per_message;
-        inbound.reserve((likely + likely / 8).min(MAX_RESERVE));
+        inbound.reserve_spans((likely + likely / 8).min(MAX_RESERVE));
         let mut sink = ToInbound {
             inbound,
             liveness_only: &self.liveness_events,
+            run: Run::Spans,
         };
         self.parser.push_into(chunk, &mut sink)?;
         let inbound = sink.inbound;
@@ -73,20 +74,66 @@ impl SseSession {
 }
 
 /// Parsed items as messages for subscribers, less the events whose type
-/// only proves the stream alive.
+/// only proves the stream alive. Plain events become spans of their text.
 struct ToInbound<'a> {
     inbound: &'a mut Inbound,
     liveness_only: &'a [String],
+    /// What the current run of plain events becomes.
+    run: Run,
+}
+
+/// What a run of plain events becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Spans of the run's text.
+    Spans,
+    /// Nothing: their type only proves the stream alive.
+    Skipped,
+    /// Payloads (a text too long for spans).
+    Payloads,
+}
+
+impl ToInbound<'_> {
+    fn keeps(&self, event_type: &str) -> bool {
+        self.liveness_only.is_empty() || !self.liveness_only.iter().any(|t| t == event_type)
+    }
 }
 
 impl ItemSink for ToInbound<'_> {
+    #[inline]
+    fn event(&mut self, event: SseEvent) {
+        if self.keeps(event.event()) {
+            self.inbound.message(Payload::Event(event));
+        }
+    }
+
+    #[inline]
+    fn plain_run(&mut self, text: &ByteString, meta: &Option<Arc<EventMeta>>) {
+        let event_type = meta.as_deref().map_or("message", |meta| meta.event());
+        self.run = if !self.keeps(event_type) {
+            Run::Skipped
+        } else if self.inbound.start_run(text, meta) {
+            Run::Spans
+        } else {
+            Run::Payloads
+        };
+    }
+
     /// Called once per event from the parser's loop: kept inline there.
     #[inline(always)]
-    fn event(&mut self, event: SseEvent) {
-        if self.liveness_only.is_empty()
-            || !self.liveness_only.iter().any(|t| *t == **event.event())
-        {
-            self.inbound.message(Payload::Event(event));
+    fn plain_event(
+        &mut self,
+        text: &ByteString,
+        (start, end): (usize, usize),
+        meta: &Option<Arc<EventMeta>>,
+    ) {
+        match self.run {
+            Run::Spans => self.inbound.span(start, end),
+            Run::Skipped => {}
+            Run::Payloads => self.inbound.message(Payload::Event(SseEvent::with_meta(
+                text.slice_ref(&text[start..end]),
+                meta.clone(),
+            ))),
         }
     }
 
