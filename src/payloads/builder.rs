@@ -16,9 +16,6 @@ pub(crate) struct BurstBuilder {
     spans: Spans,
     /// The messages' sizes summed.
     bytes: usize,
-    /// The current run's piece and meta.
-    piece: u32,
-    meta: u32,
 }
 
 impl BurstBuilder {
@@ -58,17 +55,22 @@ impl BurstBuilder {
         self.spans.side.push(payload);
     }
 
-    /// A run of plain events starts: their data lie in `text` and they all
-    /// have the type and id `meta`. `false` when `text` is too long for a
-    /// span to place them in (over 4 GiB): push them as payloads then.
-    pub(crate) fn start_run(&mut self, text: &ByteString, meta: &Option<Arc<EventMeta>>) -> bool {
+    /// A run of plain events whose data lie in `text`, all of the type and
+    /// id `meta`: their spans go through the returned run. `None` when
+    /// `text` is too long for a span to place them in (over 4 GiB): push
+    /// them as payloads then.
+    pub(crate) fn span_run(
+        &mut self,
+        text: &ByteString,
+        meta: &Option<Arc<EventMeta>>,
+    ) -> Option<SpanRun<'_>> {
         let pieces = &mut self.spans.pieces;
         let known = pieces
             .last()
             .is_some_and(|last| last.as_ptr() == text.as_ptr() && last.len() == text.len());
         if !known {
             if u32::try_from(text.len()).is_err() || pieces.len() >= SIDE_INDEX {
-                return false;
+                return None;
             }
             pieces.push(text.clone());
         }
@@ -80,34 +82,24 @@ impl BurstBuilder {
         };
         if !same {
             if metas.len() >= SIDE_INDEX {
-                return false;
+                return None;
             }
             metas.push(meta.clone());
         }
-        if self.spans.spans.is_empty() {
-            let side = self.spans.side.len();
-            self.spans.spans.extend((0..side).map(Span::side));
-        }
-        // Both below `SIDE_INDEX`, checked above.
-        self.piece = u32::try_from(self.spans.pieces.len() - 1).unwrap_or_default();
-        self.meta = u32::try_from(self.spans.metas.len() - 1).unwrap_or_default();
-        true
-    }
-
-    /// A plain event of the current run: its data is `text[start..end]`
-    /// of the run's text (so both fit in a `u32`, checked when the run
-    /// started).
-    #[inline]
-    #[allow(clippy::cast_possible_truncation)]
-    pub(crate) fn span(&mut self, start: usize, end: usize) {
-        debug_assert!(start <= end && u32::try_from(end).is_ok());
-        self.bytes += end - start;
-        self.spans.spans.push(Span {
-            piece: self.piece,
-            meta: self.meta,
-            start: start as u32,
-            len: (end - start) as u32,
-        });
+        let spans = &mut self.spans.spans;
+        Some(SpanRun {
+            unplaced: if spans.is_empty() {
+                self.spans.side.len()
+            } else {
+                0
+            },
+            // Both below `SIDE_INDEX`, checked above.
+            piece: u32::try_from(self.spans.pieces.len() - 1).unwrap_or_default(),
+            meta: u32::try_from(self.spans.metas.len() - 1).unwrap_or_default(),
+            spans,
+            bytes: &mut self.bytes,
+            added: 0,
+        })
     }
 
     /// The burst, shared from here on.
@@ -126,6 +118,49 @@ impl BurstBuilder {
             return self.spans.side;
         }
         self.finish().into_vec()
+    }
+}
+
+/// A run of plain events of one piece and one type and id, being added
+/// to a burst: one span each. Its bytes are counted, and payloads pushed
+/// before the burst's first span placed ahead of the spans, when the run
+/// ends (is dropped).
+#[derive(Debug)]
+pub(crate) struct SpanRun<'a> {
+    spans: &'a mut Vec<Span>,
+    bytes: &'a mut usize,
+    /// Payloads pushed before the burst's first span (0 if it has one).
+    unplaced: usize,
+    piece: u32,
+    meta: u32,
+    /// The run's data bytes so far.
+    added: usize,
+}
+
+impl SpanRun<'_> {
+    /// An event whose data is `text[start..end]` of the run's text (so
+    /// both fit in a `u32`, checked when the run started).
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    pub(crate) fn push(&mut self, start: usize, end: usize) {
+        debug_assert!(start <= end && u32::try_from(end).is_ok());
+        self.added += end - start;
+        self.spans.push(Span {
+            piece: self.piece,
+            meta: self.meta,
+            start: start as u32,
+            len: (end - start) as u32,
+        });
+    }
+}
+
+impl Drop for SpanRun<'_> {
+    fn drop(&mut self) {
+        *self.bytes += self.added;
+        if self.unplaced > 0 && !self.spans.is_empty() {
+            let side = (0..self.unplaced).map(Span::side);
+            self.spans.splice(0..0, side);
+        }
     }
 }
 

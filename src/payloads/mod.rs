@@ -16,7 +16,7 @@ use std::{
 
 use bytestring::ByteString;
 
-pub(crate) use self::builder::BurstBuilder;
+pub(crate) use self::builder::{BurstBuilder, SpanRun};
 pub use self::view::{EventRef, Iter, PayloadRef};
 use crate::{sse::EventMeta, EventTypes, Payload};
 
@@ -94,6 +94,12 @@ struct Span {
 const SIDE: u32 = u32::MAX;
 
 impl Span {
+    /// Where the event's data is in its piece.
+    #[inline]
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+
     /// The payload `side[index]`.
     fn side(index: usize) -> Self {
         Self {
@@ -112,12 +118,7 @@ impl Spans {
         if span.piece == SIDE {
             return PayloadRef::from(&self.side[span.start as usize]);
         }
-        let start = span.start as usize;
-        PayloadRef::Event(EventRef::new(
-            &self.pieces[span.piece as usize],
-            (start, start + span.len as usize),
-            self.metas[span.meta as usize].as_ref(),
-        ))
+        PayloadRef::Event(EventRef::span(self, span))
     }
 }
 

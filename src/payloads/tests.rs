@@ -6,7 +6,7 @@ use std::sync::{
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::{BurstBuilder, Form, PayloadRef, Payloads};
+use super::{BurstBuilder, Form, PayloadRef, Payloads, SpanRun};
 use crate::{
     sse::{EventMeta, ItemSink, SseEvent, SseItem, SseParser},
     EventTypes, Payload,
@@ -66,11 +66,12 @@ fn a_burst_of_spans_reads_as_its_events() {
     let stream = "data: one\n\ndata: two\n\ndata: three\n\n";
     let piece = text(stream);
     let mut burst = BurstBuilder::default();
-    assert!(burst.start_run(&piece, &None));
+    let mut run = burst.span_run(&piece, &None).unwrap();
     for data in ["one", "two", "three"] {
         let (start, end) = place(stream, data);
-        burst.span(start, end);
+        run.push(start, end);
     }
+    drop(run);
     assert_eq!(burst.len(), 3);
     let payloads = burst.finish();
     assert!(is_compact(&payloads));
@@ -102,17 +103,22 @@ fn mixed_bursts_keep_stream_order() {
     // Payloads before the first run get their spans when it starts.
     burst.push(Payload::Comment("hello".into()));
     burst.push(event("message", "joined\nlines", None));
-    assert!(burst.start_run(&first_piece, &None));
-    burst.span(6, 7);
-    burst.span(15, 16);
+    // A run without events changes nothing.
+    drop(burst.span_run(&first_piece, &None).unwrap());
+    assert_eq!(burst.len(), 2);
+    let mut run = burst.span_run(&first_piece, &None).unwrap();
+    run.push(6, 7);
+    run.push(15, 16);
+    drop(run);
     burst.push(Payload::Comment("between".into()));
     // The same piece again (after the comment): not held twice.
-    assert!(burst.start_run(&first_piece, &None));
-    assert!(burst.start_run(&second_piece, &price));
+    drop(burst.span_run(&first_piece, &None).unwrap());
+    let mut run = burst.span_run(&second_piece, &price).unwrap();
     let (start, end) = place(second, "42");
-    burst.span(start, end);
+    run.push(start, end);
     let (start, end) = place(second, "43");
-    burst.span(start, end);
+    run.push(start, end);
+    drop(run);
     burst.push(event("done", "end", Some("8")));
     burst.push(Payload::text("not sse"));
     let payloads = burst.finish();
@@ -165,16 +171,16 @@ fn parsed(chunks: &[&str], comments: bool) -> (Payloads, Vec<Payload>) {
         fn comment(&mut self, text: ByteString) {
             self.0.push(Payload::Comment(text));
         }
-        fn plain_run(&mut self, text: &ByteString, meta: &Option<Arc<EventMeta>>) {
-            assert!(self.0.start_run(text, meta));
-        }
-        fn plain_event(
+        fn plain_spans<R>(
             &mut self,
-            _: &ByteString,
-            (start, end): (usize, usize),
-            _: &Option<Arc<EventMeta>>,
-        ) {
-            self.0.span(start, end);
+            text: &ByteString,
+            meta: &Option<Arc<EventMeta>>,
+            run: impl FnOnce(&mut SpanRun<'_>) -> R,
+        ) -> Option<R> {
+            Some(run(&mut self.0.span_run(text, meta).expect("a short text")))
+        }
+        fn plain_event(&mut self, _: &ByteString, _: (usize, usize), _: &Option<Arc<EventMeta>>) {
+            unreachable!("every run is made spans")
         }
     }
     let (mut spans, mut owned) = (ToBurst(BurstBuilder::default()), Vec::new());
@@ -287,10 +293,11 @@ fn dropping_a_compact_burst_releases_its_buffer() {
     let buffer = Bytes::from_owner(Flag(freed.clone(), events.clone().into_bytes()));
     let piece = ByteString::try_from(buffer).unwrap();
     let mut burst = BurstBuilder::default();
-    assert!(burst.start_run(&piece, &None));
+    let mut run = burst.span_run(&piece, &None).unwrap();
     for i in 0..1000 {
-        burst.span(i * 18 + 6, i * 18 + 16);
+        run.push(i * 18 + 6, i * 18 + 16);
     }
+    drop(run);
     drop(piece);
     let payloads = burst.finish();
     // A thousand events, one reference to the buffer.

@@ -111,77 +111,93 @@ impl PartialEq<Payload> for PayloadRef<'_> {
 /// [`SseEvent`] has them. [`to_event`](Self::to_event) makes the owned
 /// event (no bytes copied).
 #[derive(Clone, Copy)]
-pub struct EventRef<'a> {
-    /// The data is `text[start..end]`, both on character boundaries
-    /// (sliced when asked for).
-    text: &'a ByteString,
-    start: usize,
-    end: usize,
-    meta: Option<&'a Arc<EventMeta>>,
+pub struct EventRef<'a>(Repr<'a>);
+
+/// Where the event is: looked up only for what is asked.
+#[derive(Clone, Copy)]
+enum Repr<'a> {
+    /// A plain event of a burst's spans.
+    Span(&'a Spans, Span),
+    Owned(&'a SseEvent),
 }
 
 impl<'a> EventRef<'a> {
+    /// The plain event `span` of `spans`.
     #[inline]
-    pub(super) fn new(
-        text: &'a ByteString,
-        (start, end): (usize, usize),
-        meta: Option<&'a Arc<EventMeta>>,
-    ) -> Self {
-        Self {
-            text,
-            start,
-            end,
-            meta,
-        }
-    }
-
-    /// The data's size in bytes.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.end - self.start
-    }
-
-    /// Whether the data is empty.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.end == self.start
-    }
-
-    #[inline]
-    fn data_bytes(&self) -> &'a [u8] {
-        &self.text.as_bytes()[self.start..self.end]
+    pub(super) fn span(spans: &'a Spans, span: Span) -> Self {
+        Self(Repr::Span(spans, span))
     }
 
     /// The event type (`event:` field); `"message"` when none was given.
     #[inline]
     pub fn event(&self) -> &'a str {
-        self.meta.map_or(&DEFAULT_TYPE, |meta| meta.event())
+        self.meta().map_or(&DEFAULT_TYPE, |meta| meta.event())
     }
 
     /// The data lines joined with LF.
     #[inline]
     pub fn data(&self) -> &'a str {
-        &self.text[self.start..self.end]
+        match self.0 {
+            Repr::Span(spans, span) => &spans.pieces[span.piece as usize][span.range()],
+            Repr::Owned(event) => event.data(),
+        }
     }
 
     /// The last event id in force when the event was dispatched, if any.
     #[inline]
     pub fn id(&self) -> Option<&'a str> {
-        self.meta.and_then(|meta| meta.id()).map(|id| &**id)
+        self.meta().and_then(|meta| meta.id()).map(|id| &**id)
+    }
+
+    /// The data's size in bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self.0 {
+            Repr::Span(_, span) => span.len as usize,
+            Repr::Owned(event) => event.data().len(),
+        }
+    }
+
+    /// Whether the data is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The owned event: its data shares the burst's buffer (a reference
     /// count, no copy).
     pub fn to_event(&self) -> SseEvent {
-        SseEvent::with_meta(self.text.slice_ref(self.data()), self.meta.cloned())
+        match self.0 {
+            Repr::Span(spans, span) => {
+                let piece = &spans.pieces[span.piece as usize];
+                let data = piece.slice_ref(&piece[span.range()]);
+                SseEvent::with_meta(data, spans.metas[span.meta as usize].clone())
+            }
+            Repr::Owned(event) => event.clone(),
+        }
+    }
+
+    #[inline]
+    fn data_bytes(&self) -> &'a [u8] {
+        match self.0 {
+            Repr::Span(spans, span) => &spans.pieces[span.piece as usize].as_bytes()[span.range()],
+            Repr::Owned(event) => event.data().as_bytes(),
+        }
+    }
+
+    #[inline]
+    fn meta(&self) -> Option<&'a Arc<EventMeta>> {
+        match self.0 {
+            Repr::Span(spans, span) => spans.metas[span.meta as usize].as_ref(),
+            Repr::Owned(event) => event.parts().1,
+        }
     }
 }
 
 impl<'a> From<&'a SseEvent> for EventRef<'a> {
     #[inline]
     fn from(event: &'a SseEvent) -> Self {
-        let (data, meta) = event.parts();
-        Self::new(data, (0, data.len()), meta)
+        Self(Repr::Owned(event))
     }
 }
 

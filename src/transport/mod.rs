@@ -287,22 +287,16 @@ impl Inbound {
         self.messages.push(payload);
     }
 
-    /// A run of plain SSE events starts (see [`BurstBuilder::start_run`]).
+    /// A run of plain SSE events whose data lie in `text` (see
+    /// [`BurstBuilder::span_run`]).
     #[inline]
-    pub(crate) fn start_run(
+    pub(crate) fn span_run(
         &mut self,
         text: &bytestring::ByteString,
         meta: &Option<Arc<crate::sse::EventMeta>>,
-    ) -> bool {
+    ) -> Option<crate::payloads::SpanRun<'_>> {
         self.alive = true;
-        self.messages.start_run(text, meta)
-    }
-
-    /// A plain SSE event of the current run: its data is
-    /// `text[start..end]` of the run's text.
-    #[inline(always)]
-    pub(crate) fn span(&mut self, start: usize, end: usize) {
-        self.messages.span(start, end);
+        self.messages.span_run(text, meta)
     }
 
     /// Makes room for `additional` more plain SSE events.
