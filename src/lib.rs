@@ -11,7 +11,9 @@
 //! [`MonitorActor`] folds latency, error, traffic and state samples into
 //! per-endpoint statistics and a 0–100 health score. Subscribers register as
 //! actix `Recipient`s for [`StatusChanged`] events and inbound messages, one
-//! at a time ([`MessageReceived`]) or in bursts ([`BurstReceived`]).
+//! at a time ([`MessageReceived`]) or in bursts ([`BurstReceived`], whose
+//! [`Payloads`] an SSE stream fills with no allocation or reference count
+//! per event).
 //!
 //! # Quick start
 //! ```no_run
