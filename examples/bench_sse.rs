@@ -17,7 +17,7 @@
 //!
 //! The `--serve` argument runs the server alone (it prints its port, and
 //! exits when its standard input closes); `--ours` measures actix-tether
-//! alone (for a profiler).
+//! alone and `--raw` the bare splitter alone (for a profiler).
 
 #[path = "bench_common/mod.rs"]
 mod bench_common;
@@ -290,8 +290,8 @@ async fn raw_sse_keeping(url: &str, n: u64) -> f64 {
     rate(n, started.elapsed())
 }
 
-/// actix-tether: the batched subscription counting events, from Connected
-/// to the `n`th.
+/// actix-tether: the batched subscription reading every event (counting
+/// it and its data's length), from Connected to the `n`th.
 async fn tether(url: &str, n: u64) -> f64 {
     let supervisor = SupervisorActor::new(SupervisorConfig::default().arbiters(0)).start();
     let (counter, done) = Counter::new(n);
@@ -360,6 +360,14 @@ async fn main() {
             if std::env::args().any(|a| a == "--ours") {
                 let rate = tether(&url(framing, size, n), n).await;
                 println!("| {figure} | - | {} events/s | - | - |", human(rate));
+                continue;
+            }
+            if std::env::args().any(|a| a == "--raw") {
+                let (events, rate) = raw_splitter(&url(framing, size, n), n).await;
+                println!(
+                    "| {figure} | {} events/s ({events} read) | - | - | - |",
+                    human(rate)
+                );
                 continue;
             }
             for _ in 0..runs {

@@ -158,13 +158,13 @@ impl Handler<BurstReceived> for Printer {
             return;
         }
         *seen = batch.generation;
-        if let Some(event) = batch.payloads[0].as_event() {
+        if let Some(event) = batch.payloads.get(0).and_then(|p| p.as_event()) {
             println!(
                 "[{:>5.1}s] {:<7} connection {} starts at event id {}",
                 self.started.elapsed().as_secs_f64(),
                 batch.endpoint,
                 batch.generation,
-                event.id().map_or("-", |id| &**id)
+                event.id().unwrap_or("-")
             );
         }
     }

@@ -44,6 +44,12 @@ impl EventTypes {
         }
     }
 
+    /// Whether `event` is one of these types.
+    #[inline]
+    pub(crate) fn matches_type(&self, event: &str) -> bool {
+        self.0.iter().any(|name| name == event)
+    }
+
     /// The types, in the order given.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|name| &**name)

@@ -11,7 +11,9 @@
 //! [`MonitorActor`] folds latency, error, traffic and state samples into
 //! per-endpoint statistics and a 0–100 health score. Subscribers register as
 //! actix `Recipient`s for [`StatusChanged`] events and inbound messages, one
-//! at a time ([`MessageReceived`]) or in bursts ([`BurstReceived`]).
+//! at a time ([`MessageReceived`]) or in bursts ([`BurstReceived`], whose
+//! [`Payloads`] an SSE stream fills with no allocation or reference count
+//! per event).
 //!
 //! # Quick start
 //! ```no_run
@@ -129,6 +131,7 @@ pub mod monitor;
 #[cfg(any(feature = "prometheus", feature = "web"))]
 pub mod ops;
 mod outbox;
+pub mod payloads;
 mod push_queue;
 mod reconnect_budget;
 mod redact;
@@ -175,6 +178,7 @@ pub use crate::{
         EndpointHealth, GetHealthReport, GroupHealth, GroupStatusChanged, HealthBand, HealthReport,
         MonitorActor, SubscribeGroups, UnsubscribeGroups,
     },
+    payloads::{EventRef, PayloadRef, Payloads},
     redact::redact_url,
     sse::SseEvent,
     status::{ConnectionState, StatusChanged},

@@ -1,11 +1,9 @@
 //! Inbound payloads and the events that carry them to subscribers.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::{sse::SseEvent, EndpointId, QueueSlot};
+use crate::{sse::SseEvent, EndpointId, Payloads, QueueSlot};
 
 /// A message's content. Every variant is a reference-counted buffer: cloning
 /// one for another subscriber copies no bytes.
@@ -136,9 +134,10 @@ pub struct BurstReceived {
     /// larger is newer, so a consumer can discard what a stale owner
     /// produced. `None` when none was given.
     pub epoch: Option<u64>,
-    /// The messages, oldest first; never empty. The burst's own vector,
-    /// shared: handing it over copies nothing.
-    pub payloads: Arc<Vec<Payload>>,
+    /// The messages, oldest first; never empty. Shared between the
+    /// burst's subscribers: handing it over copies nothing (see
+    /// [`Payloads`]).
+    pub payloads: Payloads,
     /// The burst's place in the subscriber's bounded queue (every message
     /// in it counts), released when dropped (see [`QueueSlot`]).
     pub slot: QueueSlot,

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use actix_tether::{Payload, Subscribe, Subscriber};
+use actix_tether::{Payload, PayloadRef, Subscribe, Subscriber};
 use common::{raw_http::*, sse_server::fast_sse, *};
 
 /// A stream with comments and several event types, in four writes, then
@@ -144,8 +144,11 @@ async fn a_subscription_takes_only_the_event_types_it_names() {
     for _ in 0..10 {
         let burst = next(&mut bursts.batches, WAIT).await;
         assert!(!burst.payloads.is_empty(), "an empty burst was sent");
-        in_bursts.extend(burst.payloads.iter().map(show));
-        if burst.payloads.iter().any(is_done) {
+        // The borrowed views and the owned payloads agree.
+        let owned = burst.payloads.as_slice();
+        assert!(burst.payloads.iter().eq(owned.iter().map(PayloadRef::from)));
+        in_bursts.extend(owned.iter().map(show));
+        if owned.iter().any(is_done) {
             break;
         }
     }

@@ -298,6 +298,8 @@ pub(crate) struct Counter {
     pub(crate) count: u64,
     pub(crate) connected_at: Option<Instant>,
     pub(crate) done: Option<oneshot::Sender<Duration>>,
+    /// Payload bytes of the bursts read.
+    pub(crate) bytes: u64,
 }
 
 impl Counter {
@@ -308,6 +310,7 @@ impl Counter {
             count: 0,
             connected_at: None,
             done: Some(tx),
+            bytes: 0,
         };
         (counter, rx)
     }
@@ -344,8 +347,16 @@ impl Handler<MessageReceived> for Counter {
 
 impl Handler<BurstReceived> for Counter {
     type Result = ();
+    /// Reads every message of the burst (counts it and its size, as a
+    /// consumer that looks at each would), not just the burst's length.
     fn handle(&mut self, batch: BurstReceived, _: &mut Context<Self>) {
-        self.add(batch.payloads.len() as u64);
+        let (mut messages, mut bytes) = (0u64, 0usize);
+        for payload in &batch.payloads {
+            messages += 1;
+            bytes += payload.len();
+        }
+        self.bytes += std::hint::black_box(bytes) as u64;
+        self.add(messages);
     }
 }
 

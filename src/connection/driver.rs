@@ -20,7 +20,7 @@ use super::{
     ConnectionActor, MONITOR_FLUSH_PERIOD,
 };
 use crate::{
-    delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload,
+    delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload, Payloads,
     TransportKind,
 };
 
@@ -196,10 +196,10 @@ impl ConnectionActor {
                 tracing::warn!(error = %error, "a message sent ahead of the outbox was refused and dropped")
             });
         }
-        let messages = pass.inbound.take_messages();
-        let delivered = !messages.is_empty();
-        if delivered {
-            self.receive(messages, pass.authenticating, now, ctx);
+        let burst = pass.inbound.take_burst();
+        let delivered = burst.is_some();
+        if let Some(burst) = burst {
+            self.receive(burst, pass.authenticating, now, ctx);
         }
         if self.link.is_none() {
             return Driven::Done;
@@ -245,37 +245,46 @@ impl ConnectionActor {
     }
 
     /// Handles a burst of inbound payloads, in order (hot path: once per
-    /// burst).
+    /// burst). The payloads are taken out of the burst only when something
+    /// may consume some of them (an authentication reply, an
+    /// acknowledgement, an application heartbeat reply); otherwise the
+    /// burst goes to subscribers as it was read.
     fn receive(
         &mut self,
-        mut payloads: Vec<Payload>,
+        burst: Payloads,
         authenticating: bool,
         now: Instant,
         ctx: &mut Context<Self>,
     ) {
-        let verdict = authenticating
-            .then(|| self.take_auth_verdict(&mut payloads))
-            .flatten();
-        self.sender.take_acks(&mut payloads, self.generation);
-        if let (Some(app), Some(link)) = (&self.config.heartbeat.application, self.link.as_mut()) {
-            let before = payloads.len();
-            payloads.retain(|p| !(app.is_reply)(p));
-            for _ in payloads.len()..before {
-                link.application_reply(now, &mut self.samples);
+        let authenticating = authenticating && self.config.auth.is_some();
+        let app_replies = self.config.heartbeat.application.is_some();
+        let mut verdict = None;
+        let burst = if authenticating || app_replies || self.sender.takes_acks() {
+            let mut payloads = burst.into_vec();
+            verdict = authenticating
+                .then(|| self.take_auth_verdict(&mut payloads))
+                .flatten();
+            self.sender.take_acks(&mut payloads, self.generation);
+            if let (Some(app), Some(link)) =
+                (&self.config.heartbeat.application, self.link.as_mut())
+            {
+                let before = payloads.len();
+                payloads.retain(|p| !(app.is_reply)(p));
+                for _ in payloads.len()..before {
+                    link.application_reply(now, &mut self.samples);
+                }
             }
-        }
-        if !payloads.is_empty() {
-            self.samples.messages_in += payloads.len() as u64;
-            let bytes: usize = payloads.iter().map(Payload::len).sum();
-            self.samples.bytes_in += bytes as u64;
+            Payloads::from(payloads)
+        } else {
+            burst
+        };
+        if !burst.is_empty() {
+            self.samples.messages_in += burst.len() as u64;
+            self.samples.bytes_in += burst.byte_len() as u64;
             let was_paused = self.fanout.is_paused();
-            let overflowed = self.fanout.publish(
-                &self.id,
-                (self.generation, self.epoch),
-                payloads,
-                bytes,
-                now,
-            );
+            let overflowed =
+                self.fanout
+                    .publish(&self.id, (self.generation, self.epoch), burst, now);
             if !was_paused && self.fanout.is_paused() {
                 self.span.in_scope(|| {
                     tracing::debug!("reading paused: a subscriber's inbound queue is full")

@@ -3,7 +3,6 @@
 //! own bounded queue and overflow policy.
 
 use std::{
-    sync::Arc,
     task::Waker,
     time::{Duration, Instant},
 };
@@ -14,7 +13,7 @@ use super::outlet::{offer_all, Outlet, Queued};
 use crate::{
     backlog::{Level, QueueLimits},
     subscribers::Subscribers,
-    BurstReceived, EndpointId, EventTypes, MessageReceived, Payload, QueueSlot, StatusChanged,
+    BurstReceived, EndpointId, EventTypes, MessageReceived, Payloads, QueueSlot, StatusChanged,
 };
 
 /// A subscriber of one kind of event.
@@ -111,16 +110,16 @@ impl Fanout {
     }
 
     /// Delivers a burst of inbound payloads, in order (hot path: once per
-    /// burst): moved to per-message subscribers when no burst subscriber
-    /// shares them; `bytes` is their payload size. Subscribers with a type
-    /// filter get their own selection first; a selection that is empty
-    /// costs them nothing. Returns the subscribers removed for overflowing.
+    /// burst): burst subscribers share it as it is; per-message
+    /// subscribers get owned payloads (moved out when no burst subscriber
+    /// shares them). Subscribers with a type filter get their own
+    /// selection first; a selection that is empty costs them nothing.
+    /// Returns the subscribers removed for overflowing.
     pub(super) fn publish(
         &mut self,
         endpoint: &EndpointId,
         (generation, epoch): (u64, Option<u64>),
-        payloads: Vec<Payload>,
-        bytes: usize,
+        payloads: Payloads,
         now: Instant,
     ) -> Vec<Overflowed> {
         self.messages.retain(|o| o.recipient.connected());
@@ -136,7 +135,7 @@ impl Fanout {
             endpoint: endpoint.clone(),
             generation,
             epoch,
-            payloads: Arc::new(payloads),
+            payloads,
             slot: QueueSlot::detached(),
         };
         let plain_messages = self.messages.partition_point(|o| o.types.is_none());
@@ -145,7 +144,7 @@ impl Fanout {
         for outlet in &mut self.messages[plain_messages..] {
             if let Some((chosen, total)) = outlet.choose(&payloads) {
                 let outlet = std::slice::from_mut(outlet);
-                dropped += offer_all(outlet, total, chosen.into_iter().map(message));
+                dropped += offer_all(outlet, total, chosen.into_vec().into_iter().map(message));
             }
         }
         for outlet in &mut self.bursts[plain_bursts..] {
@@ -156,7 +155,7 @@ impl Fanout {
         }
         let total = Level {
             messages: payloads.len(),
-            bytes,
+            bytes: payloads.byte_len(),
         };
         let (messages, bursts) = (
             &mut self.messages[..plain_messages],
@@ -164,10 +163,12 @@ impl Fanout {
         );
         if !messages.is_empty() {
             if bursts.is_empty() {
-                dropped += offer_all(messages, total, payloads.into_iter().map(message));
+                let owned = payloads.into_vec().into_iter().map(message);
+                dropped += offer_all(messages, total, owned);
                 return self.after_publish(dropped, now);
             }
-            dropped += offer_all(messages, total, payloads.iter().cloned().map(message));
+            let owned = payloads.iter().map(|p| message(p.to_payload()));
+            dropped += offer_all(messages, total, owned);
         }
         if !bursts.is_empty() {
             dropped += offer_all(bursts, total, std::iter::once(burst(payloads)));

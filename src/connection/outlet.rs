@@ -8,7 +8,7 @@ use actix::Recipient;
 use super::fanout::Terms;
 use crate::{
     backlog::{Gauge, Level, Overflow, QueueLimits},
-    BurstReceived, EventTypes, MessageReceived, Payload, QueueSlot,
+    BurstReceived, EventTypes, MessageReceived, Payloads, QueueSlot,
 };
 
 /// An inbound event that holds a place in its subscriber's queue.
@@ -38,7 +38,7 @@ impl Queued for BurstReceived {
     fn size(&self) -> Level {
         Level {
             messages: self.payloads.len(),
-            bytes: self.payloads.iter().map(Payload::len).sum(),
+            bytes: self.payloads.byte_len(),
         }
     }
 
@@ -195,20 +195,15 @@ where
         }
     }
 
-    /// A filtering subscriber's share of `payloads` and its size; `None`
-    /// when it takes none of them.
-    pub(super) fn choose(&self, payloads: &[Payload]) -> Option<(Vec<Payload>, Level)> {
-        let types = self.types.as_ref()?;
-        let chosen: Vec<Payload> = payloads
-            .iter()
-            .filter(|p| types.matches(p))
-            .cloned()
-            .collect();
+    /// A filtering subscriber's share of `payloads` (sharing its
+    /// buffers) and its size; `None` when it takes none of them.
+    pub(super) fn choose(&self, payloads: &Payloads) -> Option<(Payloads, Level)> {
+        let chosen = payloads.select(self.types.as_ref()?)?;
         let total = Level {
             messages: chosen.len(),
-            bytes: chosen.iter().map(Payload::len).sum(),
+            bytes: chosen.byte_len(),
         };
-        (!chosen.is_empty()).then_some((chosen, total))
+        Some((chosen, total))
     }
 
     /// Whether a disconnect-on-overflow subscriber went past its bound.

@@ -334,6 +334,13 @@ impl Sender {
 
     /// Consumes the acknowledgements among inbound `payloads`, completing
     /// their messages on connection `generation`.
+    /// Whether inbound payloads may acknowledge messages (an
+    /// acknowledgement matcher is configured).
+    #[inline]
+    pub(crate) fn takes_acks(&self) -> bool {
+        self.ack.is_some()
+    }
+
     pub(crate) fn take_acks(&mut self, payloads: &mut Vec<Payload>, generation: u64) {
         let Some(ack) = &self.ack else { return };
         let in_flight = &mut self.in_flight;

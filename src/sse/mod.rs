@@ -84,6 +84,16 @@ impl EventMeta {
         (event != DEFAULT_TYPE || id.is_some()).then(|| Arc::new(Self { event, id }))
     }
 
+    /// The event type.
+    pub(crate) fn event(&self) -> &ByteString {
+        &self.event
+    }
+
+    /// The last event id in force, if any.
+    pub(crate) fn id(&self) -> Option<&ByteString> {
+        self.id.as_ref()
+    }
+
     /// Whether `meta` (as made by [`new`](Self::new)) stands for this type and id.
     pub(crate) fn matches(meta: Option<&Self>, event: &[u8], id: Option<&ByteString>) -> bool {
         match meta {
@@ -109,6 +119,12 @@ impl SseEvent {
 
     pub(crate) fn with_meta(data: ByteString, meta: Option<Arc<EventMeta>>) -> Self {
         Self { data, meta }
+    }
+
+    /// The data and the shared type and id (`None`: the default type
+    /// without an id).
+    pub(crate) fn parts(&self) -> (&ByteString, Option<&Arc<EventMeta>>) {
+        (&self.data, self.meta.as_ref())
     }
 
     /// The event type (`event:` field); `"message"` when none was given.

@@ -111,7 +111,7 @@ pub use self::ws::receive as ws_receive;
 pub(crate) use self::{
     socket::Socket, sse::SseSettings, sse::SseTransport, tcp::TcpTransport, ws::WsTransport,
 };
-use crate::{Error, Payload};
+use crate::{payloads::BurstBuilder, Error, Payload};
 
 /// Makes an endpoint's [`Transport`]; called once per endpoint, on the
 /// thread of its connection actor.
@@ -247,7 +247,7 @@ pub struct PeerClose {
 /// What one read found: messages in order, pong payloads, a peer's close.
 #[derive(Debug)]
 pub struct Inbound {
-    messages: Vec<Payload>,
+    messages: BurstBuilder,
     pongs: Vec<Bytes>,
     close: Option<PeerClose>,
     alive: bool,
@@ -259,7 +259,7 @@ pub struct Inbound {
 impl Inbound {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
-            messages: Vec::new(),
+            messages: BurstBuilder::default(),
             pongs: Vec::new(),
             close: None,
             alive: false,
@@ -287,6 +287,24 @@ impl Inbound {
     pub fn message(&mut self, payload: Payload) {
         self.alive = true;
         self.messages.push(payload);
+    }
+
+    /// A run of plain SSE events whose data lie in `text` (see
+    /// [`BurstBuilder::span_run`]).
+    #[inline]
+    pub(crate) fn span_run(
+        &mut self,
+        text: &bytestring::ByteString,
+        meta: &Option<Arc<crate::sse::EventMeta>>,
+    ) -> Option<crate::payloads::SpanRun<'_>> {
+        self.alive = true;
+        self.messages.span_run(text, meta)
+    }
+
+    /// Makes room for `additional` more plain SSE events.
+    #[inline]
+    pub(crate) fn reserve_spans(&mut self, additional: usize) {
+        self.messages.reserve_spans(additional);
     }
 
     /// Makes room for `additional` more messages at once (a transport that
@@ -343,7 +361,12 @@ impl Inbound {
     }
 
     pub(crate) fn take_messages(&mut self) -> Vec<Payload> {
-        std::mem::take(&mut self.messages)
+        std::mem::take(&mut self.messages).into_vec()
+    }
+
+    /// The burst read, `None` if it holds no message.
+    pub(crate) fn take_burst(&mut self) -> Option<crate::Payloads> {
+        (!self.messages.is_empty()).then(|| std::mem::take(&mut self.messages).finish())
     }
 
     pub(crate) fn take_pongs(&mut self) -> Vec<Bytes> {

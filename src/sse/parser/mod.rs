@@ -275,9 +275,23 @@ impl SseParser {
             let Some(window) = text.get(..cr.saturating_sub(base)) else {
                 return pos;
             };
-            let (at, stop) = plain_run(window, at, lf, longest, |data| {
-                out.event(SseEvent::with_meta(text.slice_ref(data), self.meta.clone()));
+            let meta = &self.meta;
+            let spans = out.plain_spans(text, meta, |run| {
+                plain_run(window, at, lf, longest, |start, end| run.push(start, end))
             });
+            let (at, stop) = match spans {
+                Some(done) => done,
+                None => {
+                    let mut started = false;
+                    plain_run(window, at, lf, longest, |start, end| {
+                        if !started {
+                            out.plain_run(text, meta);
+                            started = true;
+                        }
+                        out.plain_event(text, (start, end), meta);
+                    })
+                }
+            };
             let next = base + at;
             // An event that runs past the checked lines (not to a CR, not
             // past the chunk) goes on with the next lines, checked once.

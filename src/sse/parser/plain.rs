@@ -13,15 +13,16 @@ pub(super) enum Stop {
 }
 
 /// Takes the plain events (a `data:` line and a blank line, LF ends) that
-/// start at `at` in `window` and end in it, handing each one's data to
-/// `each`. Returns where the run stopped, and why.
+/// start at `at` in `window` and end in it, handing where each one's data
+/// starts and ends in `window` to `each` (on character boundaries: next to
+/// ASCII bytes). Returns where the run stopped, and why.
 #[inline]
-pub(super) fn plain_run<'a>(
-    window: &'a str,
+pub(super) fn plain_run(
+    window: &str,
     mut at: usize,
     lf: LfFinder,
     longest: usize,
-    mut each: impl FnMut(&'a str),
+    mut each: impl FnMut(usize, usize),
 ) -> (usize, Stop) {
     let bytes = window.as_bytes();
     let stop = loop {
@@ -43,10 +44,8 @@ pub(super) fn plain_run<'a>(
         }
         let end = at + 5 + line;
         let start = (at + 5 + usize::from(value.first() == Some(&b' '))).min(end);
-        let Some(data) = window.get(start..end) else {
-            break Stop::Shape;
-        };
-        each(data);
+        debug_assert!(window.is_char_boundary(start) && window.is_char_boundary(end));
+        each(start, end);
         at = end + 2;
     };
     (at, stop)

@@ -16,7 +16,8 @@ use futures::Stream;
 use super::{read_error, Body, Resume};
 use crate::{
     http1::Part,
-    sse::{ItemSink, SseEvent, SseParser},
+    payloads::SpanRun,
+    sse::{EventMeta, ItemSink, SseEvent, SseParser},
     transport::{Capabilities, Inbound, Read, Session},
     Error, ErrorCategory, Payload,
 };
@@ -58,10 +59,11 @@ impl SseSession {
         // An eighth more: a piece that holds one more message than the
         // estimate would regrow (and copy) the whole burst.
         let likely = bytes / self.bytes_per_message;
-        inbound.reserve((likely + likely / 8).min(MAX_RESERVE));
+        inbound.reserve_spans((likely + likely / 8).min(MAX_RESERVE));
         let mut sink = ToInbound {
             inbound,
             liveness_only: &self.liveness_events,
+            run: Run::Payloads,
         };
         self.parser.push_into(chunk, &mut sink)?;
         let inbound = sink.inbound;
@@ -73,20 +75,72 @@ impl SseSession {
 }
 
 /// Parsed items as messages for subscribers, less the events whose type
-/// only proves the stream alive.
+/// only proves the stream alive. Plain events become spans of their text.
 struct ToInbound<'a> {
     inbound: &'a mut Inbound,
     liveness_only: &'a [String],
+    /// What the current run of plain events becomes, when not spans.
+    run: Run,
+}
+
+/// What a run of plain events that is not made spans becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Nothing: their type only proves the stream alive.
+    Skipped,
+    /// Payloads (a text too long for spans).
+    Payloads,
+}
+
+impl ToInbound<'_> {
+    fn keeps(&self, event_type: &str) -> bool {
+        self.liveness_only.is_empty() || !self.liveness_only.iter().any(|t| t == event_type)
+    }
 }
 
 impl ItemSink for ToInbound<'_> {
-    /// Called once per event from the parser's loop: kept inline there.
-    #[inline(always)]
+    #[inline]
     fn event(&mut self, event: SseEvent) {
-        if self.liveness_only.is_empty()
-            || !self.liveness_only.iter().any(|t| *t == **event.event())
-        {
+        if self.keeps(event.event()) {
             self.inbound.message(Payload::Event(event));
+        }
+    }
+
+    #[inline]
+    fn plain_spans<R>(
+        &mut self,
+        text: &ByteString,
+        meta: &Option<Arc<EventMeta>>,
+        run: impl FnOnce(&mut SpanRun<'_>) -> R,
+    ) -> Option<R> {
+        let event_type = meta.as_deref().map_or("message", |meta| meta.event());
+        if !self.keeps(event_type) {
+            self.run = Run::Skipped;
+            return None;
+        }
+        match self.inbound.span_run(text, meta) {
+            Some(mut spans) => Some(run(&mut spans)),
+            None => {
+                self.run = Run::Payloads;
+                None
+            }
+        }
+    }
+
+    /// A plain event of a run that is not made spans.
+    #[inline]
+    fn plain_event(
+        &mut self,
+        text: &ByteString,
+        (start, end): (usize, usize),
+        meta: &Option<Arc<EventMeta>>,
+    ) {
+        match self.run {
+            Run::Skipped => {}
+            Run::Payloads => self.inbound.message(Payload::Event(SseEvent::with_meta(
+                text.slice_ref(&text[start..end]),
+                meta.clone(),
+            ))),
         }
     }
 
@@ -154,5 +208,74 @@ impl Session for SseSession {
 
     fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Run, ToInbound};
+    use crate::{sse::SseParser, transport::Inbound, Payload, Payloads};
+
+    /// What `chunks` become in a burst, with events of `liveness` types
+    /// left out.
+    fn burst(chunks: &[&str], liveness: &[&str]) -> Option<Payloads> {
+        let liveness: Vec<String> = liveness.iter().map(|t| (*t).to_owned()).collect();
+        let mut inbound = Inbound::new(usize::MAX);
+        let mut parser = SseParser::new(1024).keep_comments(true);
+        for chunk in chunks {
+            let mut sink = ToInbound {
+                inbound: &mut inbound,
+                liveness_only: &liveness,
+                run: Run::Payloads,
+            };
+            let chunk = bytes::Bytes::copy_from_slice(chunk.as_bytes());
+            parser.push_into(chunk, &mut sink).unwrap();
+        }
+        inbound.take_burst()
+    }
+
+    fn shown(payloads: &Payloads) -> Vec<String> {
+        payloads
+            .iter()
+            .map(|p| match p.to_payload() {
+                Payload::Event(e) => format!("{}={}", e.event(), e.data()),
+                Payload::Comment(c) => format!("#{c}"),
+                other => panic!("not sse: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_events_become_spans_in_order_with_the_rest() {
+        let stream = [
+            ": hi\ndata: a\n\ndata: b\n\nevent: beat\ndata: x\n\n",
+            "data: c\ndata: d\n\ndata: e\n\n",
+        ];
+        let payloads = burst(&stream, &[]).unwrap();
+        assert_eq!(
+            shown(&payloads),
+            [
+                "#hi",
+                "message=a",
+                "message=b",
+                "beat=x",
+                "message=c\nd",
+                "message=e"
+            ]
+        );
+        assert_eq!(payloads.byte_len(), 2 + 1 + 1 + 1 + 3 + 1);
+    }
+
+    #[test]
+    fn liveness_types_are_left_out_of_runs_too() {
+        let stream = [": hi\ndata: a\n\ndata: b\n\nevent: beat\ndata: x\n\ndata: c\n\n"];
+        let payloads = burst(&stream, &["message"]).unwrap();
+        assert_eq!(shown(&payloads), ["#hi", "beat=x"]);
+        let payloads = burst(&stream, &["beat"]).unwrap();
+        assert_eq!(
+            shown(&payloads),
+            ["#hi", "message=a", "message=b", "message=c"]
+        );
+        assert!(burst(&["data: a\n\n"], &["message"]).is_none());
     }
 }
