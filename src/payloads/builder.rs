@@ -13,6 +13,9 @@ use crate::{sse::EventMeta, Payload};
 /// before included.
 #[derive(Debug, Default)]
 pub(crate) struct BurstBuilder {
+    /// The first payload while it is the only message: a burst of one
+    /// allocates no vector.
+    first: Option<Payload>,
     spans: Spans,
     /// The messages' sizes summed.
     bytes: usize,
@@ -23,7 +26,7 @@ impl BurstBuilder {
     #[inline]
     pub(crate) fn len(&self) -> usize {
         match self.spans.spans.len() {
-            0 => self.spans.side.len(),
+            0 => self.spans.side.len() + usize::from(self.first.is_some()),
             spans => spans,
         }
     }
@@ -36,7 +39,18 @@ impl BurstBuilder {
     /// Room for `additional` more payloads.
     #[inline]
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.spans.side.reserve(additional);
+        if self.len() + additional > 1 {
+            self.settle_first();
+            self.spans.side.reserve(additional);
+        }
+    }
+
+    /// The first payload joins the vector: a second message arrives.
+    #[inline]
+    fn settle_first(&mut self) {
+        if let Some(first) = self.first.take() {
+            self.spans.side.push(first);
+        }
     }
 
     /// Room for `additional` more spans.
@@ -49,6 +63,11 @@ impl BurstBuilder {
     #[inline]
     pub(crate) fn push(&mut self, payload: Payload) {
         self.bytes += payload.len();
+        if self.spans.spans.is_empty() && self.spans.side.is_empty() && self.first.is_none() {
+            self.first = Some(payload);
+            return;
+        }
+        self.settle_first();
         if !self.spans.spans.is_empty() {
             self.spans.spans.push(Span::side(self.spans.side.len()));
         }
@@ -64,6 +83,7 @@ impl BurstBuilder {
         text: &ByteString,
         meta: &Option<Arc<EventMeta>>,
     ) -> Option<SpanRun<'_>> {
+        self.settle_first();
         let pieces = &mut self.spans.pieces;
         let known = pieces
             .last()
@@ -103,17 +123,26 @@ impl BurstBuilder {
     }
 
     /// The burst, shared from here on.
-    pub(crate) fn finish(self) -> Payloads {
-        let form = if self.spans.spans.is_empty() {
-            Form::Owned(self.spans.side)
-        } else {
-            Form::Spans(self.spans)
+    pub(crate) fn finish(mut self) -> Payloads {
+        let form = match self.first.take() {
+            Some(first) if self.spans.side.is_empty() && self.spans.spans.is_empty() => {
+                Form::One(first)
+            }
+            first => {
+                self.spans.side.extend(first);
+                if self.spans.spans.is_empty() {
+                    Form::Owned(self.spans.side)
+                } else {
+                    Form::Spans(self.spans)
+                }
+            }
         };
         Payloads::new(form, self.bytes)
     }
 
     /// The payloads, owned.
-    pub(crate) fn into_vec(self) -> Vec<Payload> {
+    pub(crate) fn into_vec(mut self) -> Vec<Payload> {
+        self.settle_first();
         if self.spans.spans.is_empty() {
             return self.spans.side;
         }

@@ -59,8 +59,23 @@ struct Inner {
 }
 
 enum Form {
+    /// A burst of one (the usual burst of a connection that is not busy):
+    /// no vector to allocate.
+    One(Payload),
     Owned(Vec<Payload>),
     Spans(Spans),
+}
+
+impl Form {
+    /// The payloads of an owned form.
+    #[inline]
+    fn owned(&self) -> Option<&[Payload]> {
+        match self {
+            Self::One(payload) => Some(std::slice::from_ref(payload)),
+            Self::Owned(payloads) => Some(payloads),
+            Self::Spans(_) => None,
+        }
+    }
 }
 
 /// Messages as spans: plain events as places in checked text, the rest
@@ -135,6 +150,7 @@ impl Payloads {
     #[inline]
     pub fn len(&self) -> usize {
         match &self.0.form {
+            Form::One(_) => 1,
             Form::Owned(payloads) => payloads.len(),
             Form::Spans(spans) => spans.spans.len(),
         }
@@ -158,17 +174,19 @@ impl Payloads {
     /// no reference count.
     #[inline]
     pub fn iter(&self) -> Iter<'_> {
-        match &self.0.form {
-            Form::Owned(payloads) => Iter::owned(payloads),
-            Form::Spans(spans) => Iter::spans(spans),
+        match (&self.0.form, self.0.form.owned()) {
+            (_, Some(payloads)) => Iter::owned(payloads),
+            (Form::Spans(spans), None) => Iter::spans(spans),
+            (_, None) => unreachable!("only spans are not owned"),
         }
     }
 
     /// The message at `index`, borrowed.
     pub fn get(&self, index: usize) -> Option<PayloadRef<'_>> {
-        match &self.0.form {
-            Form::Owned(payloads) => payloads.get(index).map(PayloadRef::from),
-            Form::Spans(spans) => spans.spans.get(index).map(|span| spans.view(*span)),
+        match (&self.0.form, self.0.form.owned()) {
+            (_, Some(payloads)) => payloads.get(index).map(PayloadRef::from),
+            (Form::Spans(spans), None) => spans.spans.get(index).map(|span| spans.view(*span)),
+            (_, None) => unreachable!("only spans are not owned"),
         }
     }
 
@@ -177,17 +195,22 @@ impl Payloads {
     /// shares them with every other holder of this burst; prefer
     /// [`iter`](Self::iter) on a hot path.
     pub fn as_slice(&self) -> &[Payload] {
-        match &self.0.form {
-            Form::Owned(payloads) => payloads,
-            Form::Spans(_) => self.0.owned.get_or_init(|| self.to_vec()),
+        match self.0.form.owned() {
+            Some(payloads) => payloads,
+            None => self.0.owned.get_or_init(|| self.to_vec()),
         }
     }
 
     /// The messages as a new vector of owned [`Payload`]s.
     pub fn to_vec(&self) -> Vec<Payload> {
-        match (&self.0.form, self.0.owned.get()) {
-            (Form::Owned(payloads), _) | (Form::Spans(_), Some(payloads)) => payloads.clone(),
-            (Form::Spans(_), None) => self.iter().map(|p| p.to_payload()).collect(),
+        match self
+            .0
+            .form
+            .owned()
+            .or(self.0.owned.get().map(Vec::as_slice))
+        {
+            Some(payloads) => payloads.to_vec(),
+            None => self.iter().map(|p| p.to_payload()).collect(),
         }
     }
 
@@ -199,6 +222,10 @@ impl Payloads {
                 form: Form::Owned(payloads),
                 ..
             }) => payloads,
+            Ok(Inner {
+                form: Form::One(payload),
+                ..
+            }) => vec![payload],
             Ok(inner) => Self(Arc::new(inner)).to_vec(),
             Err(shared) => Self(shared).to_vec(),
         }
@@ -207,8 +234,10 @@ impl Payloads {
     /// The events of `types` among these, in order, sharing this burst's
     /// buffers; `None` when there are none.
     pub(crate) fn select(&self, types: &EventTypes) -> Option<Self> {
-        match &self.0.form {
-            Form::Owned(payloads) => {
+        match (&self.0.form, self.0.form.owned()) {
+            // One that matches is shared as it is.
+            (Form::One(payload), _) => types.matches(payload).then(|| self.clone()),
+            (_, Some(payloads)) => {
                 let chosen: Vec<Payload> = payloads
                     .iter()
                     .filter(|p| types.matches(p))
@@ -217,10 +246,11 @@ impl Payloads {
                 let bytes = chosen.iter().map(Payload::len).sum();
                 (!chosen.is_empty()).then(|| Self::new(Form::Owned(chosen), bytes))
             }
-            Form::Spans(spans) => {
+            (Form::Spans(spans), None) => {
                 let (chosen, bytes) = spans.select(types);
                 (!chosen.spans.is_empty()).then(|| Self::new(Form::Spans(chosen), bytes))
             }
+            (_, None) => unreachable!("only spans are not owned"),
         }
     }
 }

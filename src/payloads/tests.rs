@@ -24,7 +24,7 @@ fn is_compact(payloads: &Payloads) -> bool {
 fn tables(payloads: &Payloads) -> (usize, usize, usize) {
     match &payloads.0.form {
         Form::Spans(spans) => (spans.pieces.len(), spans.metas.len(), spans.side.len()),
-        Form::Owned(_) => panic!("not compact"),
+        Form::One(_) | Form::Owned(_) => panic!("not compact"),
     }
 }
 
@@ -158,6 +158,58 @@ fn a_burst_without_spans_is_its_payloads() {
     let at = payloads.as_slice().as_ptr();
     let moved = payloads.into_vec();
     assert_eq!(moved.as_ptr(), at);
+}
+
+#[test]
+fn a_burst_of_one_needs_no_vector_and_becomes_one_when_a_second_comes() {
+    let mut one = BurstBuilder::default();
+    one.reserve(1);
+    one.push(Payload::text("only"));
+    assert_eq!(one.len(), 1);
+    let payloads = one.finish();
+    assert!(matches!(payloads.0.form, Form::One(_)));
+    assert_eq!(payloads.byte_len(), 4);
+    assert_reads_as(&payloads, &[Payload::text("only")]);
+    let types = EventTypes::new(["message"]);
+    assert!(payloads.select(&types).is_none(), "text is no event");
+    assert_eq!(payloads.clone().into_vec(), vec![Payload::text("only")]);
+
+    let hello = event("message", "hello", None);
+    let mut one_event = BurstBuilder::default();
+    one_event.push(hello.clone());
+    let payloads = one_event.finish();
+    let chosen = payloads.select(&types).expect("the event is chosen");
+    assert_reads_as(&chosen, std::slice::from_ref(&hello));
+
+    // A second payload, or a reservation for more, and it is a vector
+    // again, in order.
+    let mut two = BurstBuilder::default();
+    two.push(Payload::text("a"));
+    two.push(Payload::text("b"));
+    assert_eq!(two.len(), 2);
+    let payloads = two.finish();
+    assert!(matches!(payloads.0.form, Form::Owned(_)));
+    assert_reads_as(&payloads, &[Payload::text("a"), Payload::text("b")]);
+    let mut reserved = BurstBuilder::default();
+    reserved.push(Payload::text("a"));
+    reserved.reserve(3);
+    reserved.push(Payload::text("b"));
+    assert_eq!(
+        reserved.into_vec(),
+        vec![Payload::text("a"), Payload::text("b")]
+    );
+
+    // A payload before a run of spans keeps its place.
+    let stream = text("data: x\n\n");
+    let mut mixed = BurstBuilder::default();
+    mixed.push(Payload::text("first"));
+    let (start, end) = place(&stream, "x");
+    mixed.span_run(&stream, &None).unwrap().push(start, end);
+    let payloads = mixed.finish();
+    assert_reads_as(
+        &payloads,
+        &[Payload::text("first"), event("message", "x", None)],
+    );
 }
 
 /// A compact burst of `stream`'s events, and its owned messages, through
