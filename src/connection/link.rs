@@ -6,6 +6,7 @@
 
 use std::{
     collections::VecDeque,
+    sync::Arc,
     task::{self, Poll, Waker},
     time::{Duration, Instant},
 };
@@ -20,6 +21,7 @@ use crate::{
     config::{ApplicationHeartbeat, HeartbeatConfig},
     heartbeat::encode_ping,
     monitor::Samples,
+    push_queue::PushQueue,
     sender::{Due, Sender},
     transport::{Capabilities, Inbound, Read, Session},
     Error, Payload,
@@ -94,16 +96,25 @@ pub(super) struct Link {
     reading: bool,
     max_burst: usize,
     close_timeout: Duration,
+    /// The endpoint has an application heartbeat.
+    application_heartbeat: bool,
     /// The last burst's pong vector, kept for its allocation.
     pong_room: Vec<Bytes>,
     /// Pushed payloads taken for the socket (empty between writes; kept
     /// for its allocation, which trades places with the push queue's).
     pushes: VecDeque<Payload>,
+    /// The endpoint's push queue: its depth, read without its lock, says
+    /// whether a pass takes from it (an idle pass leaves it alone).
+    pushed: Arc<PushQueue>,
+    /// The push queue knows the drive task's waker (taking registers it;
+    /// the next push wakes the task and raises the depth).
+    push_taker: bool,
 }
 
 impl Link {
     pub(super) fn new(
         session: Box<dyn Session>,
+        pushed: Arc<PushQueue>,
         heartbeat: &HeartbeatConfig,
         max_burst: usize,
         close_timeout: Duration,
@@ -122,8 +133,11 @@ impl Link {
             reading: true,
             max_burst,
             close_timeout,
+            application_heartbeat: heartbeat.application.is_some(),
             pong_room: Vec::new(),
             pushes: VecDeque::new(),
+            pushed,
+            push_taker: false,
         }
     }
 
@@ -319,10 +333,12 @@ impl Link {
         let mut push_passes = 0;
         loop {
             let data = self.writes_data();
+            let pushes = data && self.takes_pushes();
             let mut pushes_left = false;
-            if data && !out.sender.writes_pushes_straight() {
+            if pushes && !out.sender.writes_pushes_straight() {
                 // Batched (or backed-up) endpoints: pushes join the outbox.
                 pushes_left = out.sender.file_pushes(cx.waker(), out.now);
+                self.push_taker = true;
             }
             if self.session.poll_control(cx)?.is_pending() || !self.write_priority(cx)? {
                 return Ok(false);
@@ -331,7 +347,7 @@ impl Link {
                 if self.write_data(cx, out)? {
                     return Ok(true);
                 }
-                if out.sender.writes_pushes_straight() {
+                if pushes && out.sender.writes_pushes_straight() {
                     pushes_left = self.write_pushes(cx, out)?;
                 }
             }
@@ -349,6 +365,18 @@ impl Link {
             }
             return Ok(true);
         }
+    }
+
+    /// Whether a pass takes from the push queue: payloads wait there, or
+    /// it does not know the drive task's waker yet.
+    fn takes_pushes(&self) -> bool {
+        !self.push_taker || self.pushes_waiting()
+    }
+
+    /// Whether pushed payloads wait in the push queue (as of its last
+    /// change: a push after this wakes the drive task).
+    pub(super) fn pushes_waiting(&self) -> bool {
+        self.pushed.depth() > 0
     }
 
     /// Writes priority messages; true when none remain.
@@ -398,6 +426,7 @@ impl Link {
     ) -> Result<bool, Error> {
         let mut taken = std::mem::take(&mut self.pushes);
         let more = out.sender.take_pushes(cx.waker(), &mut taken);
+        self.push_taker = true;
         let mut failure = Ok(());
         while !taken.is_empty() {
             match self.session.poll_ready(cx) {
@@ -457,6 +486,11 @@ impl Link {
     /// messages, or a close under way.
     pub(super) fn has_output(&self) -> bool {
         !self.priority.is_empty() || self.phase.is_ending() || self.flush_requested
+    }
+
+    /// Whether the endpoint has an application heartbeat.
+    pub(super) fn has_application_heartbeat(&self) -> bool {
+        self.application_heartbeat
     }
 
     /// Whether the heartbeat is due at `now`.

@@ -94,6 +94,9 @@ pub struct ConnectionActor {
     /// The drive task is polling (it moves its timer itself: no wake).
     driving: bool,
     sender: Sender,
+    /// The push queue the sender takes from, shared with each live link
+    /// (which reads its depth to leave it alone while nothing waits).
+    pushed: Arc<PushQueue>,
     fanout: Fanout,
     monitor: actix::Addr<MonitorActor>,
     samples: Samples,
@@ -135,7 +138,8 @@ impl ConnectionActor {
             );
         Self {
             transport: transport_for(&config, tls.clone()),
-            sender: Sender::new(&config, pushed),
+            sender: Sender::new(&config, Arc::clone(&pushed)),
+            pushed,
             id,
             config,
             tls,
@@ -334,12 +338,13 @@ impl ConnectionActor {
         self.retry.on_connected(now);
         self.link = Some(Link::new(
             session,
+            Arc::clone(&self.pushed),
             &self.config.heartbeat,
             self.config.max_burst,
             self.config.close_timeout,
             now,
         ));
-        ctx.spawn(driver::Drive::default());
+        ctx.spawn(driver::Drive::new());
         self.transition(ConnectionState::Connected, None, None);
         self.begin_session(now);
         self.rearm();

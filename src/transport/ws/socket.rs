@@ -56,6 +56,10 @@ pub(super) struct WsSocket {
     missing: usize,
     /// The peer closed its side of TCP.
     eof: bool,
+    /// Everything written to the socket since has been flushed through it
+    /// (a TLS stream may hold written bytes until flushed): a flush with
+    /// nothing buffered then costs no call into the socket's layers.
+    flushed: bool,
 }
 
 impl WsSocket {
@@ -78,6 +82,7 @@ impl WsSocket {
             heads: Vec::new(),
             missing: 0,
             eof: false,
+            flushed: true,
         }
     }
 
@@ -202,6 +207,9 @@ impl WsSocket {
 
     /// Writes the buffer to the socket and flushes it.
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.flushed && self.write_buf.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
         while !self.write_buf.is_empty() {
             let n = match Pin::new(&mut self.io).poll_write(cx, &self.write_buf) {
                 Poll::Ready(Ok(n)) => n,
@@ -211,12 +219,15 @@ impl WsSocket {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.flushed = false;
             self.write_buf.advance(n);
         }
         if self.write_buf.capacity() > WRITE_KEEP {
             self.write_buf = BytesMut::new();
         }
-        Pin::new(&mut self.io).poll_flush(cx)
+        let flushed = ready!(Pin::new(&mut self.io).poll_flush(cx));
+        self.flushed = flushed.is_ok();
+        Poll::Ready(flushed)
     }
 
     /// Flushes what is buffered, then shuts down our side of TCP.
