@@ -201,7 +201,7 @@ impl ConnectionActor {
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
-        link.pongs(pass.inbound.take_pongs(), now, &mut self.samples);
+        link.pongs(&mut pass.inbound, now, &mut self.samples);
         let ending = link.phase().is_ending();
         self.report_queued();
         if let Some(error) = pass.refused.take() {
@@ -441,7 +441,7 @@ impl ConnectionActor {
                 let ago = now.saturating_duration_since(link.last_seen());
                 self.samples.last_seen = SystemTime::now().checked_sub(ago);
             }
-            self.flush_samples();
+            self.flush_samples_soon();
         }
     }
 

@@ -11,8 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
-
 use super::{
     phase::{AfterPeerClose, Expired, Phase},
     pulse::{self, Pulse},
@@ -98,8 +96,6 @@ pub(super) struct Link {
     close_timeout: Duration,
     /// The endpoint has an application heartbeat.
     application_heartbeat: bool,
-    /// The last burst's pong vector, kept for its allocation.
-    pong_room: Vec<Bytes>,
     /// Pushed payloads taken for the socket (empty between writes; kept
     /// for its allocation, which trades places with the push queue's).
     pushes: VecDeque<Payload>,
@@ -134,7 +130,6 @@ impl Link {
             max_burst,
             close_timeout,
             application_heartbeat: heartbeat.application.is_some(),
-            pong_room: Vec::new(),
             pushes: VecDeque::new(),
             pushed,
             push_taker: false,
@@ -254,8 +249,7 @@ impl Link {
         }
         self.flush_requested = false;
         let mut pass = Pass {
-            inbound: Inbound::new(self.max_burst)
-                .with_pong_room(std::mem::take(&mut self.pong_room)),
+            inbound: Inbound::new(self.max_burst),
             authenticating: matches!(self.phase, Phase::Authenticating { .. }),
             end: None,
             refused: None,
@@ -538,13 +532,10 @@ impl Link {
         self.phase.expired(now)
     }
 
-    /// Pongs answered pings: round trips for the monitor. The vector is
-    /// kept for the next burst's pongs.
-    pub(super) fn pongs(&mut self, mut pongs: Vec<Bytes>, now: Instant, samples: &mut Samples) {
-        for pong in pongs.drain(..) {
-            self.pulse.pong(&pong, now, samples);
-        }
-        self.pong_room = pongs;
+    /// The burst's pongs answered pings: round trips for the monitor.
+    pub(super) fn pongs(&mut self, inbound: &mut Inbound, now: Instant, samples: &mut Samples) {
+        let pulse = &mut self.pulse;
+        inbound.drain_pongs(|pong| pulse.pong(pong, now, samples));
     }
 
     /// An application heartbeat reply arrived.

@@ -43,7 +43,7 @@ use crate::{
     config::EndpointConfig,
     duration::deadline_after,
     failure,
-    monitor::{MonitorActor, Samples, SamplesObserved},
+    monitor::{self, MonitorActor, Samples, SamplesObserved},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState},
@@ -259,7 +259,26 @@ impl ConnectionActor {
         }
     }
 
+    /// Sends the counters to the monitor now (before a state change, so
+    /// they arrive ahead of it).
     fn flush_samples(&mut self) {
+        if let Some(samples) = self.take_samples() {
+            self.monitor.do_send(SamplesObserved {
+                batch: vec![(self.id.clone(), samples)],
+            });
+        }
+    }
+
+    /// Sends the counters to the monitor with the others this thread
+    /// flushes in the same turn (the periodic flush).
+    fn flush_samples_soon(&mut self) {
+        if let Some(samples) = self.take_samples() {
+            monitor::send_soon(&self.monitor, self.id.clone(), samples);
+        }
+    }
+
+    /// The counters since the last flush, if any changed.
+    fn take_samples(&mut self) -> Option<Samples> {
         let now = Instant::now();
         let figures = self.fanout.take_figures(now);
         self.samples.inbound.paused += figures.paused;
@@ -273,17 +292,13 @@ impl ConnectionActor {
             self.reported_depth = self.samples.inbound.queued;
         }
         if self.samples.is_empty() {
-            return;
+            return None;
         }
         for rtt in &self.samples.rtts {
             self.vitals.observe_rtt(*rtt);
         }
-        let samples = std::mem::take(&mut self.samples);
         self.last_flush = now;
-        self.monitor.do_send(SamplesObserved {
-            endpoint: self.id.clone(),
-            samples,
-        });
+        Some(std::mem::take(&mut self.samples))
     }
 
     /// Starts one attempt once the supervisor's gate (the cluster's shared
