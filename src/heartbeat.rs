@@ -1,16 +1,20 @@
 //! Pure liveness bookkeeping for one connection: pings in flight, missed
 //! pings, the silence deadline and round-trip samples. Time is passed in.
 
-use std::{
-    collections::VecDeque,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 /// Tag that starts every protocol ping payload we send, so a pong can be
 /// matched to its ping and told apart from unsolicited pongs.
 const PING_TAG: &[u8; 2] = b"at";
 /// Tag plus a big-endian sequence number; far below the 125-byte limit.
 pub(crate) const PING_PAYLOAD_LEN: usize = PING_TAG.len() + 8;
+
+/// Pings whose send times are kept for round trips: the newest
+/// `max_missed + 1`, at most this many. Held inline (a heartbeat touches no
+/// allocation of its own); a pong answering an older ping still proves the
+/// peer alive, it only gives no round trip (its round trip is then over
+/// four heartbeat intervals).
+const KEPT_PINGS: usize = 4;
 
 /// What a heartbeat tick asks the connection to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +38,12 @@ pub(crate) struct Liveness {
     /// Consecutive pings whose interval passed with no inbound traffic.
     missed: u32,
     next_seq: u64,
-    in_flight: VecDeque<(u64, Instant)>,
+    /// The oldest ping in flight: pings `oldest..next_seq` are.
+    oldest: u64,
+    /// How many pings are kept in flight at most.
+    keep: u64,
+    /// Send times of the pings in flight, ping `seq` at `seq % KEPT_PINGS`.
+    sent: [Instant; KEPT_PINGS],
 }
 
 impl Liveness {
@@ -47,7 +56,9 @@ impl Liveness {
             unanswered: 0,
             missed: 0,
             next_seq: 0,
-            in_flight: VecDeque::with_capacity(max_missed as usize + 1),
+            oldest: 0,
+            keep: (u64::from(max_missed.max(1)) + 1).min(KEPT_PINGS as u64),
+            sent: [now; KEPT_PINGS],
         }
     }
 
@@ -62,7 +73,7 @@ impl Liveness {
     /// the network) and measures silence from `now`, without counting it
     /// as traffic ([`last_seen`](Self::last_seen) stays).
     pub(crate) fn restart(&mut self, now: Instant) {
-        self.in_flight.clear();
+        self.oldest = self.next_seq;
         self.restart_silence(now);
     }
 
@@ -108,10 +119,10 @@ impl Liveness {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         self.unanswered = self.unanswered.saturating_add(1);
-        if self.in_flight.len() > self.max_missed as usize {
-            self.in_flight.pop_front();
+        if self.in_flight() > self.keep {
+            self.oldest = self.next_seq.wrapping_sub(self.keep);
         }
-        self.in_flight.push_back((seq, now));
+        self.sent[slot(seq)] = now;
         Tick::Ping(seq)
     }
 
@@ -119,22 +130,34 @@ impl Liveness {
     pub(crate) fn on_pong(&mut self, payload: &[u8], now: Instant) -> Option<Duration> {
         self.on_inbound(now);
         let seq = decode_ping(payload)?;
-        self.take_in_flight(|s| s == seq, now)
+        self.take_in_flight(seq, now)
     }
 
     /// An application-level heartbeat reply arrived: it answers the oldest ping.
     pub(crate) fn on_application_reply(&mut self, now: Instant) -> Option<Duration> {
         self.on_inbound(now);
-        self.take_in_flight(|_| true, now)
+        self.take_in_flight(self.oldest, now)
     }
 
-    fn take_in_flight(&mut self, matches: impl Fn(u64) -> bool, now: Instant) -> Option<Duration> {
-        let pos = self.in_flight.iter().position(|(s, _)| matches(*s))?;
-        let (_, sent) = self.in_flight.remove(pos)?;
-        // Older pings were overtaken: they will never be answered.
-        self.in_flight.drain(..pos);
-        Some(now.saturating_duration_since(sent))
+    /// Pings in flight.
+    fn in_flight(&self) -> u64 {
+        self.next_seq.wrapping_sub(self.oldest)
     }
+
+    /// Takes ping `seq` if it is in flight: its round trip.
+    fn take_in_flight(&mut self, seq: u64, now: Instant) -> Option<Duration> {
+        if seq.wrapping_sub(self.oldest) >= self.in_flight() {
+            return None;
+        }
+        // Older pings were overtaken: they will never be answered.
+        self.oldest = seq.wrapping_add(1);
+        Some(now.saturating_duration_since(self.sent[slot(seq)]))
+    }
+}
+
+/// Where ping `seq`'s send time is kept.
+fn slot(seq: u64) -> usize {
+    usize::try_from(seq % KEPT_PINGS as u64).unwrap_or_default()
 }
 
 /// The payload of protocol ping number `seq`.
@@ -249,6 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_pings_keep_their_send_times_across_the_ring() {
+        let t = Instant::now();
+        let mut l = Liveness::new(t, S(1000), 1000);
+        let mut seqs = Vec::new();
+        for i in 0..10 {
+            let Tick::Ping(seq) = l.on_tick(t + S(i)) else {
+                panic!("dead at {i}")
+            };
+            seqs.push(seq);
+        }
+        // Ping 6 (of 0..10) is among the newest four: its own send time.
+        assert_eq!(l.on_pong(&encode_ping(seqs[6]), t + S(10)), Some(S(4)));
+        // Older pings were overtaken, or no longer kept.
+        assert_eq!(l.on_pong(&encode_ping(seqs[5]), t + S(10)), None);
+        assert_eq!(l.on_pong(&encode_ping(seqs[1]), t + S(10)), None);
+        // An application reply answers the oldest ping still in flight.
+        assert_eq!(l.on_application_reply(t + S(11)), Some(S(4)));
+        assert_eq!(l.on_pong(&encode_ping(seqs[9]), t + S(11)), Some(S(2)));
+        assert_eq!(l.on_application_reply(t + S(11)), None);
+    }
+
+    #[test]
     fn in_flight_is_bounded() {
         let t = Instant::now();
         let mut l = Liveness::new(t, S(1000), 1000);
@@ -256,13 +301,13 @@ mod tests {
             l.on_tick(t + Duration::from_millis(i));
             l.on_inbound(t + Duration::from_millis(i));
         }
-        assert!(l.in_flight.len() <= 1001);
+        assert!(l.in_flight() <= KEPT_PINGS as u64);
         let mut small = Liveness::new(t, S(1000), 2);
         for i in 0..50 {
             small.on_tick(t + Duration::from_millis(i));
             small.on_inbound(t + Duration::from_millis(i));
         }
-        assert!(small.in_flight.len() <= 3);
+        assert!(small.in_flight() <= 3);
     }
 
     #[test]

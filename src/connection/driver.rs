@@ -7,12 +7,13 @@
 use std::{
     pin::Pin,
     task::{self, Poll},
-    time::{Instant, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use actix::{ActorFuture, ActorFutureExt, AsyncContext, Context, WrapFuture};
 use actix_rt::time::{sleep_until, Sleep};
 use futures::Future;
+use pin_project_lite::pin_project;
 
 use super::{
     link::{Beat, End, Outgoing},
@@ -28,52 +29,64 @@ use crate::{
 /// deadline already past when re-armed must not hold the thread).
 const MAX_DEADLINES_PER_POLL: usize = 4;
 
-/// The task that drives the live link and owns its one timer; one per
-/// connection, dropped with it when the actor restarts.
-///
-/// The timer is one `Sleep`, made at the first deadline and reset to each
-/// next one (never re-made): a heartbeat costs one wake-up of the task and
-/// no allocation, and whatever a deadline queued is written in the same
-/// poll.
-#[derive(Default)]
-pub(super) struct Drive {
-    /// How the link ended, held for one turn after its last burst was
-    /// delivered, with the connection's generation.
-    ended: Option<(u64, End)>,
-    timer: Option<Timer>,
+pin_project! {
+    /// The task that drives the live link and owns its one timer; one per
+    /// connection, dropped with it when the actor restarts.
+    ///
+    /// The timer is one `Sleep`, held in the task itself (no allocation of
+    /// its own: a heartbeat touches one allocation for the task and its
+    /// timer) and reset to each next deadline, never re-made: a heartbeat
+    /// costs one wake-up of the task and no allocation, and whatever a
+    /// deadline queued is written in the same poll.
+    pub(super) struct Drive {
+        // How the link ended, held for one turn after its last burst was
+        // delivered, with the connection's generation.
+        ended: Option<(u64, End)>,
+        // The instant the timer is set to (`None`: not set yet).
+        at: Option<Instant>,
+        // The timer was polled at `at` and is pending: its wake-up is
+        // registered, so whether it fired is read without polling it again.
+        waiting: bool,
+        #[pin]
+        sleep: Sleep,
+    }
 }
 
-/// The drive task's timer.
-struct Timer {
-    sleep: Pin<Box<Sleep>>,
-    /// The instant it is set to.
-    at: Instant,
-    /// It was polled at `at` and is pending: its wake-up is registered, so
-    /// whether it fired is read without polling it again.
-    waiting: bool,
-}
+/// Where an unset timer sleeps until (it is reset before it is polled).
+const UNSET: Duration = Duration::from_secs(86_400 * 365);
 
 impl Drive {
+    /// A drive task whose timer is not set yet; made on the actor's thread
+    /// (the timer belongs to its runtime).
+    pub(super) fn new() -> Self {
+        Self {
+            ended: None,
+            at: None,
+            waiting: false,
+            sleep: sleep_until((Instant::now() + UNSET).into()),
+        }
+    }
+
     /// Whether the timer, moved to `deadline` first, has fired.
-    fn deadline_passed(&mut self, deadline: Option<Instant>, cx: &mut task::Context<'_>) -> bool {
+    fn deadline_passed(
+        self: Pin<&mut Self>,
+        deadline: Option<Instant>,
+        cx: &mut task::Context<'_>,
+    ) -> bool {
         let Some(at) = deadline else {
             return false;
         };
-        let timer = self.timer.get_or_insert_with(|| Timer {
-            sleep: Box::pin(sleep_until(at.into())),
-            at,
-            waiting: false,
-        });
-        if timer.at != at {
-            timer.at = at;
-            timer.waiting = false;
-            timer.sleep.as_mut().reset(at.into());
-        } else if timer.waiting {
-            timer.waiting = !timer.sleep.is_elapsed();
-            return !timer.waiting;
+        let mut this = self.project();
+        if *this.at != Some(at) {
+            *this.at = Some(at);
+            *this.waiting = false;
+            this.sleep.as_mut().reset(at.into());
+        } else if *this.waiting {
+            *this.waiting = !this.sleep.is_elapsed();
+            return !*this.waiting;
         }
-        timer.waiting = timer.sleep.as_mut().poll(cx).is_pending();
-        !timer.waiting
+        *this.waiting = this.sleep.poll(cx).is_pending();
+        !*this.waiting
     }
 }
 
@@ -86,7 +99,7 @@ impl ActorFuture<ConnectionActor> for Drive {
         ctx: &mut Context<ConnectionActor>,
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
-        if let Some((generation, end)) = self.ended.take() {
+        if let Some((generation, end)) = self.as_mut().project().ended.take() {
             // The subscribers have had their turn: now the close, the
             // status change and the reconnect (unless the connection was
             // replaced meanwhile).
@@ -106,13 +119,13 @@ impl ActorFuture<ConnectionActor> for Drive {
                     // tasks were woken by the delivery: they run before this
                     // task's next turn, so they get the messages before the
                     // cold path of a close and a reconnect runs.
-                    self.ended = Some((act.generation, end));
+                    *self.as_mut().project().ended = Some((act.generation, end));
                     cx.waker().wake_by_ref();
                     break Poll::Pending;
                 }
             }
             // Deadlines are met after the pass read what arrived.
-            while self.deadline_passed(act.deadline, cx) {
+            while self.as_mut().deadline_passed(act.deadline, cx) {
                 if deadlines == MAX_DEADLINES_PER_POLL {
                     cx.waker().wake_by_ref();
                     break 'pass Poll::Pending;
@@ -188,7 +201,7 @@ impl ConnectionActor {
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
-        link.pongs(pass.inbound.take_pongs(), now, &mut self.samples);
+        link.pongs(&mut pass.inbound, now, &mut self.samples);
         let ending = link.phase().is_ending();
         self.report_queued();
         if let Some(error) = pass.refused.take() {
@@ -358,9 +371,9 @@ impl ConnectionActor {
     /// be written (a heartbeat ping is written at once when the socket has
     /// room, and queued with a wake-up when not), or the link is gone.
     fn wants_pass(&self) -> bool {
-        self.link
-            .as_ref()
-            .is_none_or(|link| link.has_output() || !self.sender.is_drained())
+        self.link.as_ref().is_none_or(|link| {
+            link.has_output() || self.sender.queued() > 0 || link.pushes_waiting()
+        })
     }
 
     /// The timer fired (in the drive task, which makes another pass when
@@ -413,9 +426,15 @@ impl ConnectionActor {
     /// ping), a round trip to the ping URL where it has neither, and the
     /// monitor's figures every few seconds.
     fn heartbeat(&mut self, now: Instant, ctx: &mut Context<Self>) {
-        let app = self.config.heartbeat.application.as_ref();
         let Some(link) = self.link.as_mut() else {
             return;
+        };
+        // The endpoint's config is read only when it has an application
+        // heartbeat: an idle connection's beat stays off its cache lines.
+        let app = if link.has_application_heartbeat() {
+            self.config.heartbeat.application.as_ref()
+        } else {
+            None
         };
         if let Beat::Dead(error) = link.beat(now, app, &mut self.samples) {
             return self.connection_lost(error, ctx);
@@ -431,7 +450,7 @@ impl ConnectionActor {
                 let ago = now.saturating_duration_since(link.last_seen());
                 self.samples.last_seen = SystemTime::now().checked_sub(ago);
             }
-            self.flush_samples();
+            self.flush_samples_soon();
         }
     }
 

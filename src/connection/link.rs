@@ -6,11 +6,10 @@
 
 use std::{
     collections::VecDeque,
+    sync::Arc,
     task::{self, Poll, Waker},
     time::{Duration, Instant},
 };
-
-use bytes::Bytes;
 
 use super::{
     phase::{AfterPeerClose, Expired, Phase},
@@ -20,6 +19,7 @@ use crate::{
     config::{ApplicationHeartbeat, HeartbeatConfig},
     heartbeat::encode_ping,
     monitor::Samples,
+    push_queue::PushQueue,
     sender::{Due, Sender},
     transport::{Capabilities, Inbound, Read, Session},
     Error, Payload,
@@ -96,16 +96,23 @@ pub(super) struct Link {
     reading: bool,
     max_burst: usize,
     close_timeout: Duration,
-    /// The last burst's pong vector, kept for its allocation.
-    pong_room: Vec<Bytes>,
+    /// The endpoint has an application heartbeat.
+    application_heartbeat: bool,
     /// Pushed payloads taken for the socket (empty between writes; kept
     /// for its allocation, which trades places with the push queue's).
     pushes: VecDeque<Payload>,
+    /// The endpoint's push queue: its depth, read without its lock, says
+    /// whether a pass takes from it (an idle pass leaves it alone).
+    pushed: Arc<PushQueue>,
+    /// The push queue knows the drive task's waker (taking registers it;
+    /// the next push wakes the task and raises the depth).
+    push_taker: bool,
 }
 
 impl Link {
     pub(super) fn new(
         session: Box<dyn Session>,
+        pushed: Arc<PushQueue>,
         heartbeat: &HeartbeatConfig,
         max_burst: usize,
         close_timeout: Duration,
@@ -125,8 +132,10 @@ impl Link {
             reading: true,
             max_burst,
             close_timeout,
-            pong_room: Vec::new(),
+            application_heartbeat: heartbeat.application.is_some(),
             pushes: VecDeque::new(),
+            pushed,
+            push_taker: false,
         }
     }
 
@@ -243,8 +252,7 @@ impl Link {
         }
         self.flush_requested = false;
         let mut pass = Pass {
-            inbound: Inbound::new(self.max_burst)
-                .with_pong_room(std::mem::take(&mut self.pong_room)),
+            inbound: Inbound::new(self.max_burst),
             authenticating: matches!(self.phase, Phase::Authenticating { .. }),
             end: None,
             refused: None,
@@ -330,10 +338,12 @@ impl Link {
         let mut push_passes = 0;
         loop {
             let data = self.writes_data();
+            let pushes = data && self.takes_pushes();
             let mut pushes_left = false;
-            if data && !out.sender.writes_pushes_straight() {
+            if pushes && !out.sender.writes_pushes_straight() {
                 // Batched (or backed-up) endpoints: pushes join the outbox.
                 pushes_left = out.sender.file_pushes(cx.waker(), out.now);
+                self.push_taker = true;
             }
             if self.session.poll_control(cx)?.is_pending() || !self.write_priority(cx)? {
                 return Ok(false);
@@ -342,7 +352,7 @@ impl Link {
                 if self.write_data(cx, out)? {
                     return Ok(true);
                 }
-                if out.sender.writes_pushes_straight() {
+                if pushes && out.sender.writes_pushes_straight() {
                     pushes_left = self.write_pushes(cx, out)?;
                 }
             }
@@ -360,6 +370,18 @@ impl Link {
             }
             return Ok(true);
         }
+    }
+
+    /// Whether a pass takes from the push queue: payloads wait there, or
+    /// it does not know the drive task's waker yet.
+    fn takes_pushes(&self) -> bool {
+        !self.push_taker || self.pushes_waiting()
+    }
+
+    /// Whether pushed payloads wait in the push queue (as of its last
+    /// change: a push after this wakes the drive task).
+    pub(super) fn pushes_waiting(&self) -> bool {
+        self.pushed.depth() > 0
     }
 
     /// Writes priority messages; true when none remain.
@@ -409,6 +431,7 @@ impl Link {
     ) -> Result<bool, Error> {
         let mut taken = std::mem::take(&mut self.pushes);
         let more = out.sender.take_pushes(cx.waker(), &mut taken);
+        self.push_taker = true;
         let mut failure = Ok(());
         while !taken.is_empty() {
             match self.session.poll_ready(cx) {
@@ -470,6 +493,11 @@ impl Link {
         !self.priority.is_empty() || self.phase.is_ending() || self.flush_requested
     }
 
+    /// Whether the endpoint has an application heartbeat.
+    pub(super) fn has_application_heartbeat(&self) -> bool {
+        self.application_heartbeat
+    }
+
     /// Whether the heartbeat is due at `now`.
     pub(super) fn tick_due(&self, now: Instant) -> bool {
         self.pulse.due(now) && !self.phase.is_ending()
@@ -515,13 +543,10 @@ impl Link {
         self.phase.expired(now)
     }
 
-    /// Pongs answered pings: round trips for the monitor. The vector is
-    /// kept for the next burst's pongs.
-    pub(super) fn pongs(&mut self, mut pongs: Vec<Bytes>, now: Instant, samples: &mut Samples) {
-        for pong in pongs.drain(..) {
-            self.pulse.pong(&pong, now, samples);
-        }
-        self.pong_room = pongs;
+    /// The burst's pongs answered pings: round trips for the monitor.
+    pub(super) fn pongs(&mut self, inbound: &mut Inbound, now: Instant, samples: &mut Samples) {
+        let pulse = &mut self.pulse;
+        inbound.drain_pongs(|pong| pulse.pong(pong, now, samples));
     }
 
     /// An application heartbeat reply arrived.

@@ -43,7 +43,7 @@ use crate::{
     config::EndpointConfig,
     duration::deadline_after,
     failure,
-    monitor::{MonitorActor, Samples, SamplesObserved},
+    monitor::{self, MonitorActor, Samples, SamplesObserved},
     push_queue::PushQueue,
     reconnect_budget::ReconnectBudget,
     retry::{NextAttempt, RetryState},
@@ -94,6 +94,9 @@ pub struct ConnectionActor {
     /// The drive task is polling (it moves its timer itself: no wake).
     driving: bool,
     sender: Sender,
+    /// The push queue the sender takes from, shared with each live link
+    /// (which reads its depth to leave it alone while nothing waits).
+    pushed: Arc<PushQueue>,
     fanout: Fanout,
     monitor: actix::Addr<MonitorActor>,
     samples: Samples,
@@ -135,7 +138,8 @@ impl ConnectionActor {
             );
         Self {
             transport: transport_for(&config, tls.clone()),
-            sender: Sender::new(&config, pushed),
+            sender: Sender::new(&config, Arc::clone(&pushed)),
+            pushed,
             id,
             config,
             tls,
@@ -255,7 +259,26 @@ impl ConnectionActor {
         }
     }
 
+    /// Sends the counters to the monitor now (before a state change, so
+    /// they arrive ahead of it).
     fn flush_samples(&mut self) {
+        if let Some(samples) = self.take_samples() {
+            self.monitor.do_send(SamplesObserved {
+                batch: vec![(self.id.clone(), samples)],
+            });
+        }
+    }
+
+    /// Sends the counters to the monitor with the others this thread
+    /// flushes in the same turn (the periodic flush).
+    fn flush_samples_soon(&mut self) {
+        if let Some(samples) = self.take_samples() {
+            monitor::send_soon(&self.monitor, self.id.clone(), samples);
+        }
+    }
+
+    /// The counters since the last flush, if any changed.
+    fn take_samples(&mut self) -> Option<Samples> {
         let now = Instant::now();
         let figures = self.fanout.take_figures(now);
         self.samples.inbound.paused += figures.paused;
@@ -269,17 +292,13 @@ impl ConnectionActor {
             self.reported_depth = self.samples.inbound.queued;
         }
         if self.samples.is_empty() {
-            return;
+            return None;
         }
         for rtt in &self.samples.rtts {
             self.vitals.observe_rtt(*rtt);
         }
-        let samples = std::mem::take(&mut self.samples);
         self.last_flush = now;
-        self.monitor.do_send(SamplesObserved {
-            endpoint: self.id.clone(),
-            samples,
-        });
+        Some(std::mem::take(&mut self.samples))
     }
 
     /// Starts one attempt once the supervisor's gate (the cluster's shared
@@ -334,12 +353,13 @@ impl ConnectionActor {
         self.retry.on_connected(now);
         self.link = Some(Link::new(
             session,
+            Arc::clone(&self.pushed),
             &self.config.heartbeat,
             self.config.max_burst,
             self.config.close_timeout,
             now,
         ));
-        ctx.spawn(driver::Drive::default());
+        ctx.spawn(driver::Drive::new());
         self.transition(ConnectionState::Connected, None, None);
         self.begin_session(now);
         self.rearm();

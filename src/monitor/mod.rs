@@ -17,6 +17,7 @@
 //! minute go from 0 to 10; `latency` falls linearly from 1 to 0 as the p95 RTT
 //! goes from 100 ms to 2 s. The overall score is the mean over endpoints.
 
+mod batch;
 mod groups;
 mod health;
 mod stats;
@@ -28,7 +29,7 @@ use std::{
 
 use actix::{Actor, Context, Handler, Message, MessageResult, Recipient};
 
-pub(crate) use self::stats::Samples;
+pub(crate) use self::{batch::send_soon, stats::Samples};
 use self::{groups::GroupWatch, stats::EndpointStats};
 pub use self::{
     groups::{GroupHealth, GroupStatusChanged},
@@ -97,12 +98,11 @@ impl HealthReport {
     }
 }
 
-/// Counters flushed by a connection actor.
+/// Counters flushed by connection actors: one, or a thread's batch.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub(crate) struct SamplesObserved {
-    pub(crate) endpoint: EndpointId,
-    pub(crate) samples: Samples,
+    pub(crate) batch: Vec<(EndpointId, Samples)>,
 }
 
 /// An endpoint was removed: forget its figures.
@@ -130,11 +130,13 @@ impl Handler<SamplesObserved> for MonitorActor {
 
     fn handle(&mut self, msg: SamplesObserved, _: &mut Context<Self>) {
         let now = Instant::now();
-        self.endpoints
-            .entry(msg.endpoint.clone())
-            .or_default()
-            .on_samples(msg.samples, now);
-        self.endpoint_changed(&msg.endpoint, now);
+        for (endpoint, samples) in msg.batch {
+            self.endpoints
+                .entry(endpoint.clone())
+                .or_default()
+                .on_samples(samples, now);
+            self.endpoint_changed(&endpoint, now);
+        }
     }
 }
 

@@ -248,7 +248,11 @@ pub struct PeerClose {
 #[derive(Debug)]
 pub struct Inbound {
     messages: BurstBuilder,
-    pongs: Vec<Bytes>,
+    /// The first pong of the burst (nearly always the only one: held
+    /// inline, so a heartbeat's answer costs no allocation).
+    pong: Option<Bytes>,
+    /// Any further pongs.
+    more_pongs: Vec<Bytes>,
     close: Option<PeerClose>,
     alive: bool,
     limit: usize,
@@ -260,7 +264,8 @@ impl Inbound {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             messages: BurstBuilder::default(),
-            pongs: Vec::new(),
+            pong: None,
+            more_pongs: Vec::new(),
             close: None,
             alive: false,
             limit: limit.max(1),
@@ -317,7 +322,11 @@ impl Inbound {
     /// A pong answering one of the lifecycle's pings (its payload as sent).
     pub fn pong(&mut self, payload: Bytes) {
         self.alive = true;
-        self.pongs.push(payload);
+        if self.pong.is_none() {
+            self.pong = Some(payload);
+        } else {
+            self.more_pongs.push(payload);
+        }
     }
 
     /// The peer closed; the session has queued its answer, if its protocol
@@ -369,16 +378,15 @@ impl Inbound {
         (!self.messages.is_empty()).then(|| std::mem::take(&mut self.messages).finish())
     }
 
-    pub(crate) fn take_pongs(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.pongs)
-    }
-
-    /// Collects pongs into `room` (an empty vector kept from an earlier
-    /// burst for its allocation).
-    pub(crate) fn with_pong_room(mut self, room: Vec<Bytes>) -> Self {
-        debug_assert!(room.is_empty());
-        self.pongs = room;
-        self
+    /// Hands each pong's payload to `each`, in the order they arrived.
+    pub(crate) fn drain_pongs(&mut self, mut each: impl FnMut(&[u8])) {
+        let Some(first) = self.pong.take() else {
+            return;
+        };
+        each(&first);
+        for pong in self.more_pongs.drain(..) {
+            each(&pong);
+        }
     }
 
     pub(crate) fn take_close(&mut self) -> Option<PeerClose> {

@@ -35,7 +35,7 @@ pub(super) struct Receiver {
     /// permessage-deflate, when the server agreed to it.
     deflate: Option<Agreed>,
     /// Made on the first compressed message (an idle connection holds none).
-    inflater: Option<Inflater>,
+    inflater: Option<Box<Inflater>>,
     /// The message being received is compressed (its first frame had RSV1).
     inflating: bool,
     /// The peer's close arrived: later frames are not data.
@@ -159,7 +159,7 @@ impl Receiver {
         };
         let inflater = self
             .inflater
-            .get_or_insert_with(|| Inflater::new(agreed, max));
+            .get_or_insert_with(|| Box::new(Inflater::new(agreed, max)));
         let mut out = Vec::new();
         inflater.inflate(payload, fin, &mut out)?;
         Ok(Bytes::from(out))

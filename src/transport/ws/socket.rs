@@ -39,6 +39,15 @@ thread_local! {
     /// by a subscriber holds at most this much, as a connection's own quiet
     /// buffer did.
     static QUIET_ROOM: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+
+    /// The masking keys of this thread's connections (each key masks one
+    /// frame): a connection keeps no pool of its own.
+    static MASK_KEYS: RefCell<MaskKeys> = RefCell::new(MaskKeys::new());
+}
+
+/// A fresh masking key for one frame.
+fn next_mask_key() -> [u8; 4] {
+    MASK_KEYS.with_borrow_mut(MaskKeys::next)
 }
 
 /// The socket and its buffers.
@@ -48,7 +57,6 @@ pub(super) struct WsSocket {
     /// How much the read buffer holds room for when it is refilled.
     read_capacity: usize,
     write_buf: BytesMut,
-    keys: MaskKeys,
     codec: FrameCodec,
     /// The heads of the last burst (kept for their allocation).
     heads: Vec<Head>,
@@ -59,6 +67,10 @@ pub(super) struct WsSocket {
     /// The last read took less than it had room for: the socket has most
     /// likely nothing more right now.
     drained: bool,
+    /// Everything written to the socket since has been flushed through it
+    /// (a TLS stream may hold written bytes until flushed): a flush with
+    /// nothing buffered then costs no call into the socket's layers.
+    flushed: bool,
 }
 
 impl WsSocket {
@@ -76,12 +88,12 @@ impl WsSocket {
             read_buf,
             read_capacity: QUIET_CAPACITY,
             write_buf: BytesMut::new(),
-            keys: MaskKeys::new(),
             codec,
             heads: Vec::new(),
             missing: 0,
             eof: false,
             drained: false,
+            flushed: true,
         }
     }
 
@@ -207,16 +219,19 @@ impl WsSocket {
 
     /// Masks `frame` into the write buffer.
     pub(super) fn write(&mut self, frame: &Frame) {
-        codec::encode_masked(frame, self.keys.next(), &mut self.write_buf);
+        codec::encode_masked(frame, next_mask_key(), &mut self.write_buf);
     }
 
     /// Masks a whole, uncompressed frame into the write buffer.
     pub(super) fn write_whole(&mut self, opcode: OpCode, payload: &[u8]) {
-        codec::encode_masked_whole(opcode, payload, self.keys.next(), &mut self.write_buf);
+        codec::encode_masked_whole(opcode, payload, next_mask_key(), &mut self.write_buf);
     }
 
     /// Writes the buffer to the socket and flushes it.
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.flushed && self.write_buf.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
         while !self.write_buf.is_empty() {
             let n = match Pin::new(&mut self.io).poll_write(cx, &self.write_buf) {
                 Poll::Ready(Ok(n)) => n,
@@ -226,12 +241,15 @@ impl WsSocket {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.flushed = false;
             self.write_buf.advance(n);
         }
         if self.write_buf.capacity() > WRITE_KEEP {
             self.write_buf = BytesMut::new();
         }
-        Pin::new(&mut self.io).poll_flush(cx)
+        let flushed = ready!(Pin::new(&mut self.io).poll_flush(cx));
+        self.flushed = flushed.is_ok();
+        Poll::Ready(flushed)
     }
 
     /// Flushes what is buffered, then shuts down our side of TCP.
