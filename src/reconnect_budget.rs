@@ -1,5 +1,6 @@
-//! A supervisor-wide cap on the rate of automatic reconnect attempts, and
-//! the gate every attempt passes when the pace is kept elsewhere.
+//! A supervisor-wide cap on the rate of automatic reconnect attempts, the
+//! gate every attempt passes when the pace is kept elsewhere, and the cap
+//! on attempts in flight at once (`max_connecting`).
 //!
 //! Backoff jitter spreads one endpoint's retries, but a fleet that loses its
 //! connections at once (a server restart, a network blip) still retries
@@ -19,6 +20,7 @@ use std::{
 };
 
 use futures::channel::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Attempts are counted in windows of this length.
 const WINDOW: Duration = Duration::from_millis(100);
@@ -47,17 +49,44 @@ pub(crate) struct ReconnectBudget {
     given: Mutex<BTreeMap<u64, u32>>,
     /// The gate attempts wait at, if any.
     gate: Mutex<Option<Arc<dyn Gate>>>,
+    /// Slots for attempts in flight; `None`: no cap.
+    in_flight: Option<Arc<Semaphore>>,
 }
 
 impl ReconnectBudget {
     /// A budget of `per_second` attempts per second (0: no cap).
+    #[cfg(test)]
     pub(crate) fn new(per_second: u32) -> Arc<Self> {
+        Self::with_max_connecting(per_second, 0)
+    }
+
+    /// A budget of `per_second` attempts per second (0: no cap) with at
+    /// most `max_connecting` attempts in flight at once (0: no cap).
+    pub(crate) fn with_max_connecting(per_second: u32, max_connecting: usize) -> Arc<Self> {
         Arc::new(Self {
             per_second: AtomicU32::new(per_second),
             origin: Instant::now(),
             given: Mutex::new(BTreeMap::new()),
             gate: Mutex::new(None),
+            in_flight: (max_connecting > 0)
+                .then(|| Arc::new(Semaphore::new(max_connecting.min(Semaphore::MAX_PERMITS)))),
         })
+    }
+
+    /// Waits for a slot for one attempt in flight, first come first
+    /// served; the attempt holds the returned permit until it succeeds or
+    /// fails. `None` at once when there is no cap.
+    pub(crate) fn in_flight_slot(
+        &self,
+    ) -> impl std::future::Future<Output = Option<OwnedSemaphorePermit>> + 'static {
+        let slots = self.in_flight.clone();
+        async move {
+            match slots {
+                // Never closed: an error cannot happen.
+                Some(slots) => slots.acquire_owned().await.ok(),
+                None => None,
+            }
+        }
     }
 
     /// Paces at `per_second` from now on (0: no cap); reservations already

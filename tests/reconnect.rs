@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use actix_tether::{
     ConnectionState, ErrorCategory, GetStatus, OnAuthFailure, Reconnect, SupervisorConfig,
 };
-use common::*;
+use common::{sse_server::fast_sse, *};
 
 #[actix::test]
 async fn reconnects_with_growing_delays_after_the_server_dies_and_returns() {
@@ -300,4 +300,98 @@ async fn a_200_answer_to_the_upgrade_is_rejected_and_fails_at_once() {
     assert_eq!(reason.category(), ErrorCategory::Rejected);
     assert_eq!(reason.http_status(), Some(200));
     assert!(!reason.is_recoverable());
+}
+
+/// A server that reads each request and then drops the connection after a
+/// short while, answering nothing: every attempt stays in flight until the
+/// drop. It records the request paths and the most connections it held
+/// open at once (a connection counts as closed before it is dropped, so
+/// the client sees the end only after that).
+async fn stalling_server() -> (u16, Arc<std::sync::Mutex<(usize, usize, Vec<String>)>>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // (open now, most open at once, paths seen)
+    let seen = Arc::new(std::sync::Mutex::new((0, 0, Vec::new())));
+    let shared = seen.clone();
+    actix_rt::spawn(async move {
+        for _ in 0..10_000 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            {
+                let mut s = shared.lock().unwrap();
+                s.0 += 1;
+                s.1 = s.1.max(s.0);
+            }
+            let shared = shared.clone();
+            actix_rt::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                let read = async {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                };
+                let _ = actix_rt::time::timeout(Duration::from_secs(5), read).await;
+                let path = String::from_utf8_lossy(&head)
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                actix_rt::time::sleep(Duration::from_millis(30)).await;
+                let mut s = shared.lock().unwrap();
+                s.0 -= 1;
+                s.2.push(path);
+                drop(s);
+                drop(stream);
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Runs six SSE endpoints against the stalling server until every one has
+/// been seen twice; returns the most connections open at once.
+async fn most_attempts_in_flight(config: SupervisorConfig) -> usize {
+    let (port, seen) = stalling_server().await;
+    let supervisor = actix::Actor::start(actix_tether::SupervisorActor::new(config.arbiters(2)));
+    for i in 0..6 {
+        let url = format!("http://127.0.0.1:{port}/e{i}");
+        add(
+            &supervisor,
+            &format!("e{i}"),
+            fast_sse(&url).build().unwrap(),
+        )
+        .await;
+    }
+    let all_twice = async {
+        loop {
+            {
+                let s = seen.lock().unwrap();
+                if (0..6).all(|i| s.2.iter().filter(|p| **p == format!("/e{i}")).count() >= 2) {
+                    return s.1;
+                }
+            }
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let most = actix_rt::time::timeout(WAIT, all_twice)
+        .await
+        .expect("every endpoint attempts twice within the wait");
+    let _ = supervisor.send(actix_tether::Shutdown).await;
+    most
+}
+
+#[actix::test]
+async fn attempts_in_flight_stay_within_max_connecting_and_every_endpoint_gets_its_turn() {
+    let capped = most_attempts_in_flight(SupervisorConfig::default().max_connecting(2)).await;
+    assert!(capped <= 2, "{capped} attempts in flight at once, cap 2");
+    assert_eq!(capped, 2, "the cap's slots are used");
+    // Without the cap, all six go at once: the server can tell.
+    let uncapped = most_attempts_in_flight(SupervisorConfig::default().max_connecting(0)).await;
+    assert!(uncapped > 2, "uncapped: {uncapped} at once");
 }

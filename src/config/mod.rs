@@ -38,6 +38,13 @@ pub use crate::{
 /// Default [`SupervisorConfig::reconnect_rate`]: 1000 attempts per second,
 /// so 10,000 endpoints dropped at once are all retried within about 10 s.
 pub const DEFAULT_RECONNECT_RATE: u32 = 1000;
+/// Default [`SupervisorConfig::max_connecting`]: 512 attempts in flight at
+/// once. A WebSocket handshake holds about 23 KiB of buffers until it
+/// completes, so 10,000 endpoints starting at once would hold some 230 MB
+/// at the peak (kept by the allocator long after); 512 hold about 12 MB,
+/// and over a link with a 100 ms round trip still start some 1,500
+/// endpoints a second.
+pub const DEFAULT_MAX_CONNECTING: usize = 512;
 /// How long one attempt (DNS, TCP, TLS and handshake) may take. 10 s covers a
 /// slow TLS handshake across continents without stalling a dead endpoint long.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -2,7 +2,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use super::DEFAULT_RECONNECT_RATE;
+use super::{DEFAULT_MAX_CONNECTING, DEFAULT_RECONNECT_RATE};
 
 /// Supervisor-wide settings.
 #[derive(Clone)]
@@ -30,6 +30,16 @@ pub struct SupervisorConfig {
     /// drops at once (a server restart) comes back at this pace instead of
     /// all within the first backoff delay.
     pub reconnect_rate: u32,
+    /// Most connection attempts (connect, TLS and handshake) in flight at
+    /// once across all endpoints; 0 for no cap. Default
+    /// [`DEFAULT_MAX_CONNECTING`](crate::config::DEFAULT_MAX_CONNECTING).
+    ///
+    /// An attempt over the cap waits (in the `Connecting` state, its
+    /// `connect_timeout` not yet running) until one in flight succeeds or
+    /// fails, first come first served. This bounds the memory that starting
+    /// a large fleet takes at once, and the handshakes a server sees at
+    /// once, for first connects as for reconnects.
+    pub max_connecting: usize,
 }
 
 impl Default for SupervisorConfig {
@@ -39,6 +49,7 @@ impl Default for SupervisorConfig {
             tls: None,
             reconnect_stagger: Duration::from_secs(1),
             reconnect_rate: DEFAULT_RECONNECT_RATE,
+            max_connecting: DEFAULT_MAX_CONNECTING,
         }
     }
 }
@@ -70,6 +81,19 @@ impl SupervisorConfig {
         self.reconnect_rate = per_second;
         self
     }
+
+    /// Caps the connection attempts in flight at once across all
+    /// endpoints; 0 removes the cap.
+    ///
+    /// ```
+    /// use actix_tether::SupervisorConfig;
+    /// let config = SupervisorConfig::default().max_connecting(64);
+    /// assert_eq!(config.max_connecting, 64);
+    /// ```
+    pub fn max_connecting(mut self, attempts: usize) -> Self {
+        self.max_connecting = attempts;
+        self
+    }
 }
 
 impl fmt::Debug for SupervisorConfig {
@@ -79,6 +103,7 @@ impl fmt::Debug for SupervisorConfig {
             .field("tls", &self.tls.is_some())
             .field("reconnect_stagger", &self.reconnect_stagger)
             .field("reconnect_rate", &self.reconnect_rate)
+            .field("max_connecting", &self.max_connecting)
             .finish()
     }
 }

@@ -325,7 +325,14 @@ impl ConnectionActor {
             Err(err) => Box::pin(std::future::ready(Err(err))),
         };
         let timeout = self.config.connect_timeout;
+        let slot = self.reconnect_budget.as_ref().map(|b| b.in_flight_slot());
         let bounded = async move {
+            // One of the supervisor's slots for attempts in flight
+            // (`max_connecting`), held until this attempt ends.
+            let _slot = match slot {
+                Some(slot) => slot.await,
+                None => None,
+            };
             actix_rt::time::timeout(timeout, connecting)
                 .await
                 .unwrap_or_else(|_| {

@@ -80,7 +80,10 @@ impl SupervisorActor {
     /// A supervisor with the given settings; start it with `Actor::start`.
     pub fn new(config: SupervisorConfig) -> Self {
         Self {
-            reconnect_budget: ReconnectBudget::new(config.reconnect_rate),
+            reconnect_budget: ReconnectBudget::with_max_connecting(
+                config.reconnect_rate,
+                config.max_connecting,
+            ),
             config,
             arbiters: Vec::new(),
             owned_arbiters: Vec::new(),
