@@ -68,8 +68,7 @@ fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesM
 
 /// Masking keys drawn from the thread's CSPRNG sixteen at a time (RFC 6455
 /// §5.3, §10.3: unpredictable), so a busy writer does not reach for the
-/// generator on every frame. Each key is used once. The sockets keep one
-/// per thread, shared by its connections (an idle connection holds none).
+/// generator on every frame. Each key is used once.
 #[derive(Debug)]
 pub(crate) struct MaskKeys {
     keys: [[u8; 4]; KEYS_PER_DRAW],
@@ -77,7 +76,8 @@ pub(crate) struct MaskKeys {
     used: usize,
 }
 
-/// Keys drawn at once: 64 bytes, one generator call per 16 frames.
+/// Keys drawn at once: 64 bytes per connection, one generator call per 16
+/// frames.
 const KEYS_PER_DRAW: usize = 16;
 
 impl Default for MaskKeys {
