@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_outbound [-- --quick] [-- --runs N]
+//! cargo run --release --example bench_outbound -- --raw | --ours [--only TEXT]
 //! ```
 //!
 //! Both figures run until the server has counted every message.
@@ -306,6 +307,20 @@ async fn main() {
     let needs_raw_actor = paths
         .iter()
         .any(|(name, path)| path.per_message() && selected(name));
+    // One side alone, for a profiler: `--raw` (raw awc's loop) or `--ours`.
+    if std::env::args().any(|a| a == "--raw") {
+        println!("| raw awc | {} msg/s |", human(raw(&server, n).await));
+        server.stop().await;
+        return;
+    }
+    if std::env::args().any(|a| a == "--ours") {
+        for (name, path) in paths.iter().filter(|(name, _)| selected(name)) {
+            let rate = tether(&server, n, *path).await;
+            println!("| {name} | {} msg/s |", human(rate));
+        }
+        server.stop().await;
+        return;
+    }
     let mut raws = Vec::new();
     let mut raw_actors = Vec::new();
     let mut ours = vec![Vec::new(); paths.len()];
