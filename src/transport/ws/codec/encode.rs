@@ -113,36 +113,47 @@ impl MaskKeys {
     }
 }
 
+/// Bytes masked per step: a multiple of the key's four, as wide as a
+/// fixed-size step the compiler turns into vector XORs (32 took 51
+/// instructions for 64 bytes by callgrind, 16 took 61, eight-byte words
+/// 134).
+const LANE: usize = 32;
+
+/// The key repeated over a lane.
+fn key_lane(key: [u8; 4]) -> [u8; LANE] {
+    std::array::from_fn(|i| key[i % 4])
+}
+
 /// Writes `src` XORed with the repeating `key` into `dst` (of the same
-/// length), a word at a time.
+/// length), a lane at a time.
 fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut to = dst.chunks_exact_mut(8);
-    let mut from = src.chunks_exact(8);
+    let lane = key_lane(key);
+    let mut to = dst.chunks_exact_mut(LANE);
+    let mut from = src.chunks_exact(LANE);
     for (to, from) in (&mut to).zip(&mut from) {
-        let masked = u64::from_ne_bytes(from.try_into().expect("eight bytes")) ^ word;
-        to.copy_from_slice(&masked.to_ne_bytes());
+        let to: &mut [u8; LANE] = to.try_into().expect("a whole lane");
+        let from: &[u8; LANE] = from.try_into().expect("a whole lane");
+        for i in 0..LANE {
+            to[i] = from[i] ^ lane[i];
+        }
     }
-    let to = to.into_remainder();
-    for (i, (to, from)) in to.iter_mut().zip(from.remainder()).enumerate() {
-        *to = from ^ key[i % 4];
+    let rest = to.into_remainder().iter_mut().zip(from.remainder());
+    for ((to, from), k) in rest.zip(&lane) {
+        *to = from ^ k;
     }
 }
 
-/// XORs `data` with the repeating `key`, a word at a time.
+/// XORs `data` with the repeating `key`, a lane at a time.
 pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
+    let lane = key_lane(key);
+    let mut chunks = data.chunks_exact_mut(LANE);
     for chunk in &mut chunks {
-        let masked = u64::from_ne_bytes(chunk.try_into().expect("eight bytes")) ^ word;
-        chunk.copy_from_slice(&masked.to_ne_bytes());
+        let chunk: &mut [u8; LANE] = chunk.try_into().expect("a whole lane");
+        for i in 0..LANE {
+            chunk[i] ^= lane[i];
+        }
     }
-    let rest = chunks.into_remainder();
-    for (i, byte) in rest.iter_mut().enumerate() {
-        *byte ^= key[i % 4];
+    for (byte, k) in chunks.into_remainder().iter_mut().zip(&lane) {
+        *byte ^= k;
     }
 }

@@ -176,7 +176,7 @@ fn an_over_limit_frame_fails_before_its_payload_arrives() {
 #[test]
 fn encoded_frames_are_masked_and_unmask_to_the_payload() {
     for len in [
-        0usize, 1, 3, 7, 8, 9, 15, 64, 124, 125, 126, 127, 65_535, 65_536,
+        0usize, 1, 3, 7, 8, 9, 15, 31, 32, 33, 64, 70, 95, 124, 125, 126, 127, 65_535, 65_536,
     ] {
         let payload: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
         let frame = Frame::new(OpCode::Binary, payload.clone());
@@ -192,7 +192,17 @@ fn encoded_frames_are_masked_and_unmask_to_the_payload() {
         };
         assert_eq!(out.len(), header + 4 + len, "len {len}");
         assert_eq!(&out[header..header + 4], &key);
-        let mut body = out[header + 4..].to_vec();
+        let masked = &out[header + 4..];
+        // Byte by byte, as RFC 6455 §5.3 states it.
+        assert!(
+            masked
+                .iter()
+                .zip(&payload)
+                .enumerate()
+                .all(|(i, (m, p))| *m == p ^ key[i % 4]),
+            "len {len}"
+        );
+        let mut body = masked.to_vec();
         apply_mask(&mut body, key);
         assert_eq!(body, payload, "len {len}");
     }
