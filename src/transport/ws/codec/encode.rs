@@ -24,22 +24,13 @@ pub(crate) fn encode_masked_whole(
 }
 
 /// Masks a frame with the first header byte `first` and `payload` into `dst`.
+///
+/// The payload's room is zeroed and then overwritten masked: stores only.
+/// Masking into a stack frame and copying it over, or copying the payload
+/// and masking it in place, read back bytes just stored in other widths,
+/// which stalls the CPU (64 B frames: 8.5-10 ns per frame against 5.0-5.4).
 fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesMut) {
     let len = payload.len();
-    if let Ok(short) = u8::try_from(len) {
-        if short <= 125 {
-            // A short frame is masked on the stack as it is copied and goes
-            // into `dst` whole: one copy, no mask pass over `dst`.
-            let mut frame = [0u8; 6 + 125];
-            frame[0] = first;
-            frame[1] = 0x80 | short;
-            frame[2..6].copy_from_slice(&key);
-            mask_into(&mut frame[6..6 + len], payload, key);
-            dst.extend_from_slice(&frame[..6 + len]);
-            return;
-        }
-    }
-    // The header and key go in with one copy, the payload with another.
     let mut head = [0u8; 14];
     head[0] = first;
     let at = match len {
@@ -62,8 +53,8 @@ fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesM
     dst.reserve(at + 4 + len);
     dst.extend_from_slice(&head[..at + 4]);
     let start = dst.len();
-    dst.extend_from_slice(payload);
-    apply_mask(&mut dst[start..], key);
+    dst.resize(start + len, 0);
+    mask_into(&mut dst[start..], payload, key);
 }
 
 /// Masking keys drawn from the thread's CSPRNG sixteen at a time (RFC 6455
@@ -140,20 +131,5 @@ fn mask_into(dst: &mut [u8], src: &[u8], key: [u8; 4]) {
     let rest = to.into_remainder().iter_mut().zip(from.remainder());
     for ((to, from), k) in rest.zip(&lane) {
         *to = from ^ k;
-    }
-}
-
-/// XORs `data` with the repeating `key`, a lane at a time.
-pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
-    let lane = key_lane(key);
-    let mut chunks = data.chunks_exact_mut(LANE);
-    for chunk in &mut chunks {
-        let chunk: &mut [u8; LANE] = chunk.try_into().expect("a whole lane");
-        for i in 0..LANE {
-            chunk[i] ^= lane[i];
-        }
-    }
-    for (byte, k) in chunks.into_remainder().iter_mut().zip(&lane) {
-        *byte ^= k;
     }
 }

@@ -14,8 +14,6 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-#[cfg(test)]
-use self::encode::apply_mask;
 pub(crate) use self::encode::{encode_masked, encode_masked_whole, MaskKeys};
 use crate::Error;
 

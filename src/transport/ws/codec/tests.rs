@@ -202,9 +202,6 @@ fn encoded_frames_are_masked_and_unmask_to_the_payload() {
                 .all(|(i, (m, p))| *m == p ^ key[i % 4]),
             "len {len}"
         );
-        let mut body = masked.to_vec();
-        apply_mask(&mut body, key);
-        assert_eq!(body, payload, "len {len}");
     }
     // Fresh keys per frame.
     let mut keys = MaskKeys::new();
