@@ -39,13 +39,12 @@ const BATCH: usize = 256;
 
 /// Every message of a batch was accepted; returns the last one's receipt
 /// when it was queued behind a busy socket.
-fn check_batch(
-    receipts: Option<actix_tether::Result<Vec<actix_tether::Result<Receipt>>>>,
-) -> Option<Receipt> {
+fn check_batch(receipts: Option<actix_tether::Result<actix_tether::Receipts>>) -> Option<Receipt> {
     let receipts = receipts
         .expect("a batch in flight")
         .expect("endpoint alive");
-    let last = receipts.into_iter().map(|r| r.expect("accepted")).last()?;
+    assert_eq!(receipts.refused(), 0, "every message accepted");
+    let last = receipts.into_iter().last()?.expect("accepted");
     matches!(last.accepted(), Accepted::Queued { .. }).then_some(last)
 }
 

@@ -131,6 +131,11 @@ impl Receipt {
         Self { accepted, outcome }
     }
 
+    /// Written, with nothing more to wait for (no channel).
+    pub(crate) fn is_complete_write(&self) -> bool {
+        self.outcome.is_none() && matches!(self.accepted, Accepted::Written { .. })
+    }
+
     /// How the message was taken in.
     pub fn accepted(&self) -> Accepted {
         self.accepted

@@ -133,6 +133,7 @@ pub mod ops;
 mod outbox;
 pub mod payloads;
 mod push_queue;
+pub mod receipts;
 mod reconnect_budget;
 mod redact;
 mod retry;
@@ -179,6 +180,7 @@ pub use crate::{
         MonitorActor, SubscribeGroups, UnsubscribeGroups,
     },
     payloads::{EventRef, PayloadRef, Payloads},
+    receipts::Receipts,
     redact::redact_url,
     sse::SseEvent,
     status::{ConnectionState, StatusChanged},

@@ -7,7 +7,7 @@ use actix::{Addr, Context, Handler, Message, MessageResult};
 use super::{handlers::Write, ConnectionActor};
 use crate::{
     push_queue::PushQueue, sender::check_payload, vitals::Vitals, ConnectionState, EndpointId,
-    Error, Payload, Receipt, Result, SendOptions,
+    Error, Payload, Receipt, Receipts, Result, SendOptions,
 };
 
 /// Sends to one endpoint without going through the supervisor: one mailbox
@@ -193,11 +193,12 @@ impl EndpointHandle {
     }
 
     /// Sends several payloads in order with one mailbox hop; each gets its
-    /// own receipt or error.
+    /// own receipt or error, in [`Receipts`] (a run of messages written
+    /// straight into the socket is kept as a count, not a receipt each).
     ///
     /// # Errors
     /// The endpoint's actor is gone (supervisor stopped).
-    pub async fn send_many(&self, payloads: Vec<Payload>) -> Result<Vec<Result<Receipt>>> {
+    pub async fn send_many(&self, payloads: Vec<Payload>) -> Result<Receipts> {
         self.addr
             .send(WriteMany(payloads))
             .await
@@ -206,7 +207,7 @@ impl EndpointHandle {
 }
 
 #[derive(Debug, Message)]
-#[rtype(result = "Vec<Result<Receipt>>")]
+#[rtype(result = "Receipts")]
 pub(crate) struct WriteMany(pub(crate) Vec<Payload>);
 
 impl Handler<WriteMany> for ConnectionActor {

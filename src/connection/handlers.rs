@@ -9,7 +9,7 @@ use actix::{
 use futures::channel::oneshot;
 
 use super::{ConnectionActor, Link, Next, Subscriber, Terms};
-use crate::{ConnectionState, EndpointId, Error, Payload, Receipt, Result, SendOptions};
+use crate::{ConnectionState, EndpointId, Error, Payload, Receipt, Receipts, Result, SendOptions};
 
 /// A snapshot of one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -187,8 +187,8 @@ impl ConnectionActor {
     /// each goes straight in, the endpoint's state checked once for the
     /// batch; from the first that does not fit, as [`accept`](Self::accept)
     /// takes them.
-    pub(super) fn accept_many(&mut self, payloads: Vec<Payload>) -> Vec<Result<Receipt>> {
-        let mut receipts = Vec::with_capacity(payloads.len());
+    pub(super) fn accept_many(&mut self, payloads: Vec<Payload>) -> Receipts {
+        let mut receipts = Receipts::with_capacity(4);
         let mut payloads = payloads.into_iter();
         let plain = SendOptions::new();
         let mut rest = None;
@@ -208,16 +208,13 @@ impl ConnectionActor {
                     break;
                 }
                 let len = payload.len();
-                receipts.push(link.write_ready(payload).map(|()| {
-                    self.sender.written_now(
-                        len,
-                        None,
-                        SendOptions::new(),
-                        self.generation,
-                        Instant::now,
-                        &mut self.samples,
-                    )
-                }));
+                match link.write_ready(payload) {
+                    Ok(()) => {
+                        self.sender.written_plain(len, &mut self.samples);
+                        receipts.written(self.generation);
+                    }
+                    Err(error) => receipts.push(Err(error)),
+                }
             }
         }
         for payload in rest.into_iter().chain(payloads) {

@@ -135,6 +135,12 @@ impl Sender {
         }
     }
 
+    /// A plain send (no acknowledgement) written straight into the socket.
+    #[inline]
+    pub(crate) fn written_plain(&self, len: usize, samples: &mut Samples) {
+        count_written(samples, len);
+    }
+
     /// Keeps a written message until its acknowledgement.
     fn track(
         &mut self,
