@@ -61,7 +61,45 @@ fn payload() -> Payload {
     Payload::text("x".repeat(64))
 }
 
-async fn raw(server: &BlastServer, n: u64) -> f64 {
+/// One run's figures: messages per second (wall clock) and the process's
+/// CPU time per message in nanoseconds (client and server threads; NaN
+/// where it cannot be read).
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    cpu_ns: f64,
+}
+
+/// Wall clock and process CPU time from the start of a run.
+struct Clock {
+    started: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            cpu: process_cpu(),
+        }
+    }
+
+    fn finish(self, n: u64) -> Run {
+        let took = self.started.elapsed();
+        let cpu_ns = match (self.cpu, process_cpu()) {
+            (Some(before), Some(after)) => {
+                after.saturating_sub(before).as_nanos() as f64 / n as f64
+            }
+            _ => f64::NAN,
+        };
+        Run {
+            rate: rate(n, took),
+            cpu_ns,
+        }
+    }
+}
+
+async fn raw(server: &BlastServer, n: u64) -> Run {
     let received = Arc::clone(&server.blast.received);
     let start_count = received.load(Ordering::Relaxed);
     let client = awc::Client::builder().disable_timeout().finish();
@@ -73,7 +111,7 @@ async fn raw(server: &BlastServer, n: u64) -> f64 {
     let Payload::Text(text) = payload() else {
         unreachable!()
     };
-    let started = Instant::now();
+    let clock = Clock::start();
     for i in 0..n {
         framed
             .feed(awc::ws::Message::Text(text.clone()))
@@ -85,7 +123,7 @@ async fn raw(server: &BlastServer, n: u64) -> f64 {
     }
     framed.flush().await.expect("flush");
     until_received(&received, start_count + n).await;
-    rate(n, started.elapsed())
+    clock.finish(n)
 }
 
 /// Raw awc behind an actor, as hand-written awc code in an actix service
@@ -119,7 +157,7 @@ impl Handler<RawSend> for RawSender {
     }
 }
 
-async fn raw_actor(server: &BlastServer, n: u64) -> f64 {
+async fn raw_actor(server: &BlastServer, n: u64) -> Run {
     let received = Arc::clone(&server.blast.received);
     let start_count = received.load(Ordering::Relaxed);
     let client = awc::Client::builder().disable_timeout().finish();
@@ -136,7 +174,7 @@ async fn raw_actor(server: &BlastServer, n: u64) -> f64 {
     let Payload::Text(text) = payload() else {
         unreachable!()
     };
-    let started = Instant::now();
+    let clock = Clock::start();
     let mut in_flight = FuturesUnordered::new();
     for _ in 0..n {
         if in_flight.len() == WINDOW {
@@ -146,9 +184,9 @@ async fn raw_actor(server: &BlastServer, n: u64) -> f64 {
     }
     while in_flight.next().await.is_some() {}
     until_received(&received, start_count + n).await;
-    let took = started.elapsed();
+    let run = clock.finish(n);
     sender.do_send(StopRaw);
-    rate(n, took)
+    run
 }
 
 struct StopRaw;
@@ -182,7 +220,7 @@ impl Path {
     }
 }
 
-async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
+async fn tether(server: &BlastServer, n: u64, path: Path) -> Run {
     let received = Arc::clone(&server.blast.received);
     let supervisor = SupervisorActor::new(SupervisorConfig::default().arbiters(0)).start();
     let (counter, _) = Counter::new(u64::MAX);
@@ -215,7 +253,7 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
         .unwrap();
     let start_count = received.load(Ordering::Relaxed);
     let payload = payload();
-    let started = Instant::now();
+    let clock = Clock::start();
     match path {
         Path::Supervisor => {
             // Callers keep their endpoint ids: cloning one copies no string.
@@ -271,7 +309,7 @@ async fn tether(server: &BlastServer, n: u64, path: Path) -> f64 {
         }
     }
     until_received(&received, start_count + n).await;
-    rate(n, started.elapsed())
+    clock.finish(n)
 }
 
 /// Asks the counter whether a connection came up.
@@ -308,14 +346,23 @@ async fn main() {
         .any(|(name, path)| path.per_message() && selected(name));
     // One side alone, for a profiler: `--raw` (raw awc's loop) or `--ours`.
     if std::env::args().any(|a| a == "--raw") {
-        println!("| raw awc | {} msg/s |", human(raw(&server, n).await));
+        let run = raw(&server, n).await;
+        println!(
+            "| raw awc | {} msg/s | {:.1} ns CPU/msg |",
+            human(run.rate),
+            run.cpu_ns
+        );
         server.stop().await;
         return;
     }
     if std::env::args().any(|a| a == "--ours") {
         for (name, path) in paths.iter().filter(|(name, _)| selected(name)) {
-            let rate = tether(&server, n, *path).await;
-            println!("| {name} | {} msg/s |", human(rate));
+            let run = tether(&server, n, *path).await;
+            println!(
+                "| {name} | {} msg/s | {:.1} ns CPU/msg |",
+                human(run.rate),
+                run.cpu_ns
+            );
         }
         server.stop().await;
         return;
@@ -336,6 +383,8 @@ async fn main() {
     }
     println!("| figure | raw awc | actix-tether | ratio | target |");
     println!("|---|---|---|---|---|");
+    let rates = |runs: &[Run]| runs.iter().map(|r| r.rate).collect::<Vec<_>>();
+    let cpu = |runs: &[Run]| runs.iter().map(|r| r.cpu_ns).collect::<Vec<_>>();
     for ((name, path), ours) in paths.iter().zip(ours) {
         if ours.is_empty() {
             continue;
@@ -346,10 +395,21 @@ async fn main() {
         } else {
             ">= 1.0x"
         };
-        row(name, "msg/s", &raws, &ours, target);
+        row(name, "msg/s", &rates(&raws), &rates(&ours), target);
         if path.per_message() {
             let name = format!("{name}, vs raw awc behind an actor");
-            row(&name, "msg/s", &raw_actors, &ours, "(context)");
+            row(
+                &name,
+                "msg/s",
+                &rates(&raw_actors),
+                &rates(&ours),
+                "(context)",
+            );
+        } else if ours.iter().all(|r| r.cpu_ns.is_finite()) {
+            // CPU per message (client and server): what the rate shows
+            // on an idle machine, and still readable on a busy one.
+            let name = format!("{name}, process CPU per message (lower is better)");
+            row(&name, "ns", &cpu(&raws), &cpu(&ours), "<= 1.0x");
         }
     }
     server.stop().await;

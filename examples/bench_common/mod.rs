@@ -365,6 +365,24 @@ pub(crate) fn rate(count: u64, took: Duration) -> f64 {
     count as f64 / took.as_secs_f64()
 }
 
+/// CPU time every thread of this process has run so far (Linux: the sum
+/// of `/proc/self/task/*/schedstat`, in nanoseconds; threads that already
+/// ended are not counted). `None` where it cannot be read.
+///
+/// A rate on a shared machine also measures what else ran; CPU time per
+/// message, client and in-process server together, does not.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let Ok(stat) = std::fs::read_to_string(path) else {
+            continue; // the thread ended meanwhile
+        };
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
 /// Prints one markdown row (figure, raw awc, actix-tether, ratio, target)
 /// from runs measured side by side: the median of each, and the median of
 /// the per-run ratios, which drift on a busy machine cannot skew.
