@@ -131,9 +131,13 @@ impl Receipt {
         Self { accepted, outcome }
     }
 
-    /// Written, with nothing more to wait for (no channel).
-    pub(crate) fn is_complete_write(&self) -> bool {
-        self.outcome.is_none() && matches!(self.accepted, Accepted::Written { .. })
+    /// The connection it was written into, when that is all there is to
+    /// it (no channel to wait on).
+    pub(crate) fn complete_write(&self) -> Option<u64> {
+        match (&self.outcome, self.accepted) {
+            (None, Accepted::Written { generation }) => Some(generation),
+            _ => None,
+        }
     }
 
     /// How the message was taken in.

@@ -69,16 +69,11 @@ impl Receipts {
 
     /// The next message's receipt or error.
     pub(crate) fn push(&mut self, receipt: Result<Receipt>) {
-        match receipt {
-            Ok(receipt) if receipt.is_complete_write() => {
-                let Accepted::Written { generation } = receipt.accepted() else {
-                    unreachable!("a complete write is written");
-                };
-                self.written(generation);
-            }
-            other => {
+        match receipt.as_ref().ok().and_then(Receipt::complete_write) {
+            Some(generation) => self.written(generation),
+            None => {
                 self.len += 1;
-                self.entries.push(Entry::One(other));
+                self.entries.push(Entry::One(receipt));
             }
         }
     }
