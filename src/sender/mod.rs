@@ -272,12 +272,12 @@ impl Sender {
         }
     }
 
-    /// Whether anything here has a deadline (acknowledgements, batches).
     /// Messages waiting in the outbox.
     pub(crate) fn queued(&self) -> usize {
         self.outbox.len()
     }
 
+    /// Whether anything here has a deadline (acknowledgements, batches).
     pub(crate) fn has_deadlines(&self) -> bool {
         self.ack.is_some() || self.coalesce.is_some()
     }
@@ -338,8 +338,6 @@ impl Sender {
         }
     }
 
-    /// Consumes the acknowledgements among inbound `payloads`, completing
-    /// their messages on connection `generation`.
     /// Whether inbound payloads may acknowledge messages (an
     /// acknowledgement matcher is configured).
     #[inline]
@@ -347,6 +345,8 @@ impl Sender {
         self.ack.is_some()
     }
 
+    /// Consumes the acknowledgements among inbound `payloads`, completing
+    /// their messages on connection `generation`.
     pub(crate) fn take_acks(&mut self, payloads: &mut Vec<Payload>, generation: u64) {
         let Some(ack) = &self.ack else { return };
         let in_flight = &mut self.in_flight;
