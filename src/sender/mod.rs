@@ -12,9 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod acks;
+
+use self::acks::Acks;
 use crate::{
     config::EndpointConfig,
-    delivery::{overflow, Accepted, AckConfig, CoalesceConfig, Delivered, Receipt, SendOptions},
+    delivery::{overflow, Accepted, CoalesceConfig, Delivered, Receipt, SendOptions},
     duration::deadline_after,
     monitor::Samples,
     outbox::{Outbox, Outgoing, Pushed, Report},
@@ -56,10 +59,8 @@ pub(crate) enum Due {
 #[derive(Debug)]
 pub(crate) struct Sender {
     outbox: Outbox,
-    /// Written in acknowledged mode, waiting for the ack (oldest first),
-    /// with when each was written.
-    in_flight: VecDeque<(Outgoing, Instant)>,
-    ack: Option<AckConfig>,
+    /// Acknowledged mode: written messages waiting for their ack.
+    acks: Option<Acks>,
     coalesce: Option<CoalesceConfig>,
     max_message_size: usize,
     receive_only: bool,
@@ -72,8 +73,7 @@ impl Sender {
     pub(crate) fn new(config: &EndpointConfig, pushed: Arc<PushQueue>) -> Self {
         Self {
             outbox: Outbox::new(config.outbox_capacity, config.overflow),
-            in_flight: VecDeque::new(),
-            ack: config.ack.clone(),
+            acks: config.ack.clone().map(Acks::new),
             coalesce: config.coalesce.clone(),
             max_message_size: config.max_message_size,
             receive_only: !config.kind.can_send(),
@@ -112,7 +112,7 @@ impl Sender {
     /// waits for an acknowledgement): the frame then needs a copy.
     #[inline]
     pub(crate) fn keeps(&self, options: &SendOptions) -> bool {
-        self.ack.is_some() && options.acknowledged_as().is_some()
+        self.acks.is_some() && options.acknowledged_as().is_some()
     }
 
     /// A send written straight into the socket of connection `generation`;
@@ -129,9 +129,18 @@ impl Sender {
     ) -> Receipt {
         count_written(samples, len);
         let accepted = Accepted::Written { generation };
-        match kept {
-            None => Receipt::new(accepted, None),
-            Some(payload) => self.track(payload, options, now(), accepted),
+        match (kept, &mut self.acks) {
+            (Some(payload), Some(acks)) => {
+                // Kept until its acknowledgement.
+                let now = now();
+                let (report, outcome) = Receipt::channel();
+                acks.track(
+                    Outgoing::new(payload, options, Report::Receipt(report), now),
+                    now,
+                );
+                Receipt::new(accepted, Some(outcome))
+            }
+            _ => Receipt::new(accepted, None),
         }
     }
 
@@ -139,20 +148,6 @@ impl Sender {
     #[inline]
     pub(crate) fn written_plain(&self, len: usize, samples: &mut Samples) {
         count_written(samples, len);
-    }
-
-    /// Keeps a written message until its acknowledgement.
-    fn track(
-        &mut self,
-        payload: Payload,
-        options: SendOptions,
-        now: Instant,
-        accepted: Accepted,
-    ) -> Receipt {
-        let (report, outcome) = Receipt::channel();
-        let msg = Outgoing::new(payload, options, Report::Receipt(report), now);
-        self.in_flight.push_back((msg, now));
-        Receipt::new(accepted, Some(outcome))
     }
 
     /// Queues a send in the outbox.
@@ -201,7 +196,7 @@ impl Sender {
     pub(crate) fn take(&mut self) -> Option<Frame> {
         let Some(co) = &self.coalesce else {
             let msg = self.outbox.pop()?;
-            if self.ack.is_some() && msg.ack_id.is_some() {
+            if self.acks.is_some() && msg.ack_id.is_some() {
                 return Some(Frame {
                     payload: msg.payload.clone(),
                     taken: Taken::Acked(msg),
@@ -265,10 +260,9 @@ impl Sender {
         samples: &mut Samples,
     ) {
         count_written(samples, msg.payload.len());
-        if self.ack.is_some() && msg.ack_id.is_some() {
-            self.in_flight.push_back((msg, now));
-        } else {
-            msg.finish(Ok(Delivered::Written { generation }));
+        match &mut self.acks {
+            Some(acks) if msg.ack_id.is_some() => acks.track(msg, now),
+            _ => msg.finish(Ok(Delivered::Written { generation })),
         }
     }
 
@@ -279,7 +273,7 @@ impl Sender {
 
     /// Whether anything here has a deadline (acknowledgements, batches).
     pub(crate) fn has_deadlines(&self) -> bool {
-        self.ack.is_some() || self.coalesce.is_some()
+        self.acks.is_some() || self.coalesce.is_some()
     }
 
     /// Whether every accepted message and push has been written.
@@ -342,28 +336,15 @@ impl Sender {
     /// acknowledgement matcher is configured).
     #[inline]
     pub(crate) fn takes_acks(&self) -> bool {
-        self.ack.is_some()
+        self.acks.is_some()
     }
 
     /// Consumes the acknowledgements among inbound `payloads`, completing
     /// their messages on connection `generation`.
     pub(crate) fn take_acks(&mut self, payloads: &mut Vec<Payload>, generation: u64) {
-        let Some(ack) = &self.ack else { return };
-        let in_flight = &mut self.in_flight;
-        payloads.retain(|p| {
-            let Some(id) = (ack.matcher)(p) else {
-                return true;
-            };
-            if let Some(pos) = in_flight
-                .iter()
-                .position(|(m, _)| m.ack_id.as_deref() == Some(id.as_str()))
-            {
-                if let Some((msg, _)) = in_flight.remove(pos) {
-                    msg.finish(Ok(Delivered::Acknowledged { generation }));
-                }
-            }
-            false
-        });
+        if let Some(acks) = &mut self.acks {
+            acks.take(payloads, generation);
+        }
     }
 
     /// The next instant something is due: the oldest unacknowledged
@@ -371,12 +352,7 @@ impl Sender {
     /// batch's deadline if it is still ahead of `now` (a due batch waits
     /// for room in the socket, not for a timer).
     pub(crate) fn next_deadline(&self, writing: bool, acks: bool, now: Instant) -> Option<Instant> {
-        let ack = self
-            .ack
-            .as_ref()
-            .filter(|_| acks)
-            .zip(self.in_flight.front())
-            .map(|(ack, (_, written))| deadline_after(*written, ack.timeout));
+        let ack = self.acks.as_ref().filter(|_| acks).and_then(Acks::deadline);
         let batch = match (&self.coalesce, self.outbox.front()) {
             (Some(co), Some(oldest)) if writing && self.outbox.len() < co.max_messages => {
                 Some(deadline_after(oldest.queued_at, co.max_delay)).filter(|at| *at > now)
@@ -392,22 +368,15 @@ impl Sender {
     /// Moves every acknowledgement deadline `by` later: the time reading
     /// was paused, when acknowledgements could not be read.
     pub(crate) fn postpone_acks(&mut self, by: Duration) {
-        for (_, written) in &mut self.in_flight {
-            *written = deadline_after(*written, by);
+        if let Some(acks) = &mut self.acks {
+            acks.postpone(by);
         }
     }
 
     /// Fails the messages whose acknowledgement is overdue at `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
-        let Some(timeout) = self.ack.as_ref().map(|a| a.timeout) else {
-            return;
-        };
-        while let Some((_, written)) = self.in_flight.front() {
-            if deadline_after(*written, timeout) > now {
-                break;
-            }
-            let (msg, _) = self.in_flight.pop_front().expect("checked non-empty");
-            msg.finish(Err(not_acknowledged(timeout)));
+        if let Some(acks) = &mut self.acks {
+            acks.expire(now);
         }
     }
 
@@ -421,9 +390,9 @@ impl Sender {
         )
         .with_recoverable(false);
         let (session, resend): (Vec<_>, Vec<_>) = self
-            .in_flight
-            .drain(..)
-            .map(|(msg, _)| msg)
+            .acks
+            .iter_mut()
+            .flat_map(Acks::drain)
             .partition(|msg| msg.session_scoped);
         for msg in session {
             msg.finish(Err(lost.clone()));
@@ -442,7 +411,7 @@ impl Sender {
 
     /// Reports every queued and unacknowledged message with `error`.
     pub(crate) fn fail_all(&mut self, error: &Error) {
-        for (msg, _) in self.in_flight.drain(..) {
+        for msg in self.acks.iter_mut().flat_map(Acks::drain) {
             msg.finish(Err(error.clone()));
         }
         self.outbox.fail_all(error);
@@ -473,10 +442,6 @@ impl Sender {
 fn count_written(samples: &mut Samples, len: usize) {
     samples.messages_out += 1;
     samples.bytes_out += len as u64;
-}
-
-fn not_acknowledged(timeout: Duration) -> Error {
-    Error::timeout(format!("not acknowledged within {timeout:?}")).with_recoverable(false)
 }
 
 /// Refuses what no endpoint can send: SSE events and comments,
