@@ -13,7 +13,7 @@ mod common;
 
 use std::{io::Write, time::Duration};
 
-use actix_tether::{ConnectionState, Payload, SendPayload};
+use actix_tether::{ConnectionState, GetEndpoint, Payload, SendPayload};
 use common::{
     third_party::{skip, ServerCompression, ServerKind, Start, ThirdPartyServer},
     *,
@@ -89,6 +89,7 @@ async fn interoperate(kind: ServerKind, compression: ServerCompression) {
 
     check_extensions(&test, &supervisor, &mut events, compression).await;
     echo_every_size(&test, &supervisor, &mut events).await;
+    push_every_size(&test, &supervisor, &mut events).await;
     reconnect_after_restart(&test, server, compression, &supervisor, &mut events).await;
 }
 
@@ -155,6 +156,37 @@ async fn echo_every_size(
     for payload in &sent {
         send(supervisor, payload.clone()).await;
     }
+    expect_echoes(test, &sent, events).await;
+}
+
+/// Every size again, and both sides of the size from which messages are
+/// compressed, pushed through an `EndpointHandle` (the writer takes pushes
+/// in batches and encodes them in one go): echoed intact, in order.
+async fn push_every_size(
+    test: &str,
+    supervisor: &actix::Addr<actix_tether::SupervisorActor>,
+    events: &mut Events,
+) {
+    let handle = supervisor
+        .send(GetEndpoint::new("peer"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut sent = Vec::new();
+    for size in SIZES.into_iter().chain([63, 64]) {
+        sent.push(Payload::text(text_of(size)));
+        sent.push(Payload::binary(binary_of(size)));
+    }
+    for payload in &sent {
+        handle.push_wait(payload.clone()).await.unwrap();
+    }
+    expect_echoes(test, &sent, events).await;
+    assert_eq!(handle.pushes_lost(), 0, "{test}: pushes lost");
+}
+
+/// The next messages are the echoes of `sent`, in order, on the first
+/// connection.
+async fn expect_echoes(test: &str, sent: &[Payload], events: &mut Events) {
     for (i, expected) in sent.iter().enumerate() {
         let got = next(&mut events.messages, WAIT).await;
         assert_eq!(got.generation, 1, "{test}: echo {i} on a new connection");

@@ -224,6 +224,53 @@ async fn compressed_messages_inflate_whole_and_fragmented() {
     assert_eq!(traffic.inflated_bytes_in, 10, "{traffic:?}");
 }
 
+/// Pushes written in one go on a connection that agreed to
+/// permessage-deflate: from 64 bytes compressed (RSV1 set, the payload
+/// inflates to the message), below that as they are; in push order.
+#[actix::test]
+async fn pushes_are_compressed_from_64_bytes_when_deflate_was_agreed() {
+    let (mut server, supervisor, _events) =
+        connect_agreeing("permessage-deflate", vec![], |c| c).await;
+    let handle = supervisor
+        .send(actix_tether::GetEndpoint::new("raw"))
+        .await
+        .unwrap()
+        .unwrap();
+    let long = "0123456789".repeat(20);
+    let pushed = [long.clone(), "short".to_owned(), "y".repeat(63), long];
+    for text in &pushed {
+        handle.push_wait(text.clone()).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < pushed.len() {
+        if let RawEvent::Frame {
+            fin: true,
+            rsv1,
+            opcode: 0x1,
+            payload,
+        } = server.next().await
+        {
+            seen.push((rsv1, payload));
+        }
+    }
+    for ((rsv1, payload), text) in seen.into_iter().zip(&pushed) {
+        assert_eq!(rsv1, text.len() >= 64, "RSV1 of a {} B message", text.len());
+        let got = if rsv1 {
+            // RFC 7692 §7.2.2: append the removed 00 00 FF FF, inflate.
+            let mut inflate = flate2::Decompress::new(false);
+            let mut out = Vec::with_capacity(1024);
+            let input = [payload.as_slice(), &[0, 0, 0xFF, 0xFF]].concat();
+            inflate
+                .decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+                .unwrap();
+            out
+        } else {
+            payload
+        };
+        assert_eq!(String::from_utf8(got).unwrap(), *text);
+    }
+}
+
 #[actix::test]
 async fn a_decompression_bomb_stops_at_the_limit_with_close_1009() {
     // 1 MiB of zeros compresses to about a kilobyte.

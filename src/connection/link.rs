@@ -21,7 +21,7 @@ use crate::{
     monitor::Samples,
     push_queue::PushQueue,
     sender::{Due, Sender},
-    transport::{Capabilities, Inbound, Read, Session},
+    transport::{Capabilities, Inbound, Read, Sent, Session},
     Error, Payload,
 };
 
@@ -432,24 +432,10 @@ impl Link {
         let mut taken = std::mem::take(&mut self.pushes);
         let more = out.sender.take_pushes(cx.waker(), &mut taken);
         self.push_taker = true;
-        let mut failure = Ok(());
-        while !taken.is_empty() {
-            match self.session.poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => {
-                    failure = Err(error);
-                    break;
-                }
-                Poll::Pending => break,
-            }
-            let payload = taken.pop_front().expect("checked non-empty");
-            let len = payload.len();
-            match self.session.start_send(payload) {
-                Ok(()) => out.sender.push_written(len, out.samples),
-                // Could not be encoded: counted lost, the connection goes on.
-                Err(_) => out.sender.push_refused(),
-            }
-        }
+        let mut sent = Sent::default();
+        let failure = self.session.start_send_all(cx, &mut taken, &mut sent);
+        // What could not be encoded is counted lost; the connection goes on.
+        out.sender.pushes_sent(&sent, out.samples);
         out.sender.requeue_pushes(taken.drain(..), out.now);
         self.pushes = taken;
         failure.map(|()| more)

@@ -22,6 +22,7 @@ use crate::{
     monitor::Samples,
     outbox::{Outbox, Outgoing, Pushed, Report},
     push_queue::PushQueue,
+    transport::Sent,
     Error, Payload, Result,
 };
 
@@ -311,14 +312,14 @@ impl Sender {
         self.outbox.len() < self.outbox.capacity()
     }
 
-    /// A pushed payload was written.
-    pub(crate) fn push_written(&self, len: usize, samples: &mut Samples) {
-        count_written(samples, len);
-    }
-
-    /// A pushed payload the encoder refused: counted lost.
-    pub(crate) fn push_refused(&self) {
-        self.pushed.note_lost(1);
+    /// Counts pushed payloads the session wrote (and those it refused).
+    pub(crate) fn pushes_sent(&self, sent: &Sent, samples: &mut Samples) {
+        samples.messages_out += sent.messages as u64;
+        samples.bytes_out += sent.bytes;
+        if sent.refused > 0 {
+            // The encoder refused them: counted lost.
+            self.pushed.note_lost(sent.refused as u64);
+        }
     }
 
     /// Files taken pushes the socket had no room for in the outbox, in

@@ -97,6 +97,7 @@ mod watched;
 mod ws;
 
 use std::{
+    collections::VecDeque,
     fmt,
     sync::Arc,
     task::{Context, Poll},
@@ -224,6 +225,26 @@ impl Capabilities {
     }
 }
 
+/// What [`Session::start_send_all`] sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sent {
+    /// Messages encoded into the write buffer.
+    pub messages: usize,
+    /// Their payload bytes.
+    pub bytes: u64,
+    /// Messages the session refused to encode (dropped).
+    pub refused: usize,
+}
+
+impl Sent {
+    /// Counts one message of `len` payload bytes encoded.
+    pub fn written(&mut self, len: usize) {
+        self.messages += 1;
+        self.bytes += len as u64;
+    }
+}
+
 /// How a read ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -279,6 +300,39 @@ pub trait Session: 'static {
     /// This message cannot be sent (the codec refused it); it fails and the
     /// connection goes on.
     fn start_send(&mut self, payload: Payload) -> Result<(), Error>;
+
+    /// Encodes payloads from the front of `queue` while the write buffer
+    /// takes them: [`poll_ready`](Self::poll_ready), then
+    /// [`start_send`](Self::start_send), for each, counted in `sent` (a
+    /// payload `start_send` refuses is dropped and counted in
+    /// [`Sent::refused`]). Stops when the buffer is full (`poll_ready`
+    /// pending) or the queue is empty. The default does exactly that; a
+    /// session may do the same work in one go.
+    ///
+    /// # Errors
+    /// The connection failed (as `poll_ready`); what was sent before
+    /// stays counted.
+    fn start_send_all(
+        &mut self,
+        cx: &mut Context<'_>,
+        queue: &mut VecDeque<Payload>,
+        sent: &mut Sent,
+    ) -> Result<(), Error> {
+        while !queue.is_empty() {
+            if self.poll_ready(cx)?.is_pending() {
+                break;
+            }
+            let Some(payload) = queue.pop_front() else {
+                break;
+            };
+            let len = payload.len();
+            match self.start_send(payload) {
+                Ok(()) => sent.written(len),
+                Err(_) => sent.refused += 1,
+            }
+        }
+        Ok(())
+    }
 
     /// Writes the buffer out.
     ///

@@ -39,9 +39,10 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawEvent {
     Connected,
-    /// A client frame: FIN, opcode and unmasked payload.
+    /// A client frame: FIN, RSV1, opcode and unmasked payload.
     Frame {
         fin: bool,
+        rsv1: bool,
         opcode: u8,
         payload: Vec<u8>,
     },
@@ -189,6 +190,7 @@ async fn serve(
                 reader_seen.lock().unwrap().push(frame.opcode);
                 let _ = reader_events.send(RawEvent::Frame {
                     fin: frame.fin,
+                    rsv1: frame.rsv1,
                     opcode: frame.opcode,
                     payload: frame.payload,
                 });

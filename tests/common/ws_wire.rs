@@ -42,6 +42,8 @@ pub async fn accept(stream: &mut TcpStream, extensions: Option<&str>) -> bool {
 #[derive(Debug)]
 pub struct ClientFrame {
     pub fin: bool,
+    /// RSV1: a compressed message (permessage-deflate).
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
     /// Bytes of the buffer it took.
@@ -78,6 +80,7 @@ pub fn client_frame(buf: &[u8]) -> Option<ClientFrame> {
         .collect();
     Some(ClientFrame {
         fin: first & 0x80 != 0,
+        rsv1: first & 0x40 != 0,
         opcode: first & 0x0F,
         payload,
         used: at + len,

@@ -21,7 +21,7 @@ use crate::{
     close::truncate_close_reason,
     transport::{
         read_buffer::{ReadBufferPolicy, BUSY_CAPACITY, QUIET_CAPACITY},
-        Capabilities, Inbound, Read, Session,
+        Capabilities, Inbound, Read, Sent, Session,
     },
     Error, Payload,
 };
@@ -88,6 +88,12 @@ impl WsSession {
                 frame
             }
         }
+    }
+
+    /// Whether a message of `len` bytes goes out as it is (compression not
+    /// agreed, or the message too short to gain).
+    fn sends_plain(&self, len: usize) -> bool {
+        self.deflate.is_none() || len < COMPRESS_FROM
     }
 
     /// Sends a ping or a pong ahead of every data message. With nothing
@@ -262,6 +268,50 @@ impl Session for WsSession {
     fn start_send(&mut self, payload: Payload) -> Result<(), Error> {
         let frame = self.outgoing(payload);
         self.socket.write(&frame);
+        Ok(())
+    }
+
+    fn start_send_all(
+        &mut self,
+        cx: &mut task::Context<'_>,
+        queue: &mut VecDeque<Payload>,
+        sent: &mut Sent,
+    ) -> Result<(), Error> {
+        if !self.control.is_empty() || self.close_sent {
+            // As `poll_ready`: control frames first, nothing after a close.
+            return Ok(());
+        }
+        while let Some(payload) = queue.front() {
+            if !self.socket.write_ready()
+                && self
+                    .socket
+                    .poll_flush(cx)
+                    .map_err(write_error)?
+                    .is_pending()
+            {
+                break;
+            }
+            let len = payload.len();
+            match payload {
+                // Uncompressed text and binary: one whole frame straight
+                // from the payload's bytes (no `Frame` to build and drop).
+                Payload::Text(text) if self.sends_plain(len) => {
+                    self.socket.write_whole(OpCode::Text, text.as_bytes());
+                }
+                Payload::Binary(bytes) if self.sends_plain(len) => {
+                    self.socket.write_whole(OpCode::Binary, bytes);
+                }
+                _ => {
+                    let payload = queue.pop_front().expect("checked non-empty");
+                    let frame = self.outgoing(payload);
+                    self.socket.write(&frame);
+                    sent.written(len);
+                    continue;
+                }
+            }
+            queue.pop_front();
+            sent.written(len);
+        }
         Ok(())
     }
 
