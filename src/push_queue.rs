@@ -174,6 +174,7 @@ impl PushQueue {
     }
 
     /// Queues `payload` and wakes the writer if it waits for one.
+    #[inline]
     fn enqueue(&self, mut state: MutexGuard<'_, State>, payload: Payload) {
         state.items.push_back(payload);
         self.depth.store(state.items.len(), Ordering::Relaxed);
