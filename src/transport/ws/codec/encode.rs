@@ -23,6 +23,10 @@ pub(crate) fn encode_masked_whole(
     encode_masked_parts(0x80 | opcode.bits(), payload, key, dst);
 }
 
+/// Room for a short frame's payload, zeroed by a copy from here (inlined,
+/// where `resize` is a call).
+static ZEROS: [u8; 125] = [0; 125];
+
 /// Masks a frame with the first header byte `first` and `payload` into `dst`.
 ///
 /// The payload's room is zeroed and then overwritten masked: stores only.
@@ -31,29 +35,31 @@ pub(crate) fn encode_masked_whole(
 /// which stalls the CPU (64 B frames: 8.5-10 ns per frame against 5.0-5.4).
 fn encode_masked_parts(first: u8, payload: &[u8], key: [u8; 4], dst: &mut BytesMut) {
     let len = payload.len();
-    let mut head = [0u8; 14];
-    head[0] = first;
-    let at = match len {
-        0..=125 => {
-            head[1] = 0x80 | u8::try_from(len).expect("below 126");
-            2
-        }
-        126..=0xFFFF => {
+    if let Ok(short @ 0..=125) = u8::try_from(len) {
+        // A short frame's header has a fixed size: copied inline.
+        dst.reserve(6 + len);
+        dst.extend_from_slice(&[first, 0x80 | short, key[0], key[1], key[2], key[3]]);
+    } else {
+        let mut head = [0u8; 14];
+        head[0] = first;
+        let at = if let Ok(medium) = u16::try_from(len) {
             head[1] = 0x80 | 126;
-            head[2..4].copy_from_slice(&u16::try_from(len).expect("below 64 KiB").to_be_bytes());
+            head[2..4].copy_from_slice(&medium.to_be_bytes());
             4
-        }
-        _ => {
+        } else {
             head[1] = 0x80 | 127;
             head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
             10
-        }
-    };
-    head[at..at + 4].copy_from_slice(&key);
-    dst.reserve(at + 4 + len);
-    dst.extend_from_slice(&head[..at + 4]);
+        };
+        head[at..at + 4].copy_from_slice(&key);
+        dst.reserve(at + 4 + len);
+        dst.extend_from_slice(&head[..at + 4]);
+    }
     let start = dst.len();
-    dst.resize(start + len, 0);
+    match ZEROS.get(..len) {
+        Some(zeros) => dst.extend_from_slice(zeros),
+        None => dst.resize(start + len, 0),
+    }
     mask_into(&mut dst[start..], payload, key);
 }
 
