@@ -99,6 +99,8 @@ impl ActorFuture<ConnectionActor> for Drive {
         ctx: &mut Context<ConnectionActor>,
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
+        // The pump's part first (this task stands in for it).
+        act.pump(cx);
         if let Some((generation, end)) = self.as_mut().project().ended.take() {
             // The subscribers have had their turn: now the close, the
             // status change and the reconnect (unless the connection was
@@ -106,7 +108,7 @@ impl ActorFuture<ConnectionActor> for Drive {
             if generation == act.generation && act.link.is_some() {
                 act.ended(end, ctx);
             }
-            return Poll::Ready(());
+            return act.drive_done(ctx);
         }
         act.driving = true;
         let mut deadlines = 0;
@@ -140,7 +142,10 @@ impl ActorFuture<ConnectionActor> for Drive {
             break Poll::Pending;
         };
         act.driving = false;
-        polled
+        match polled {
+            Poll::Ready(()) => act.drive_done(ctx),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -156,7 +161,10 @@ pub(super) enum Driven {
 }
 
 /// The task that moves inbound events on as subscribers' queues drain, and
-/// resumes reading after a pause; one per actor run, dropped on restart.
+/// resumes reading after a pause, while the actor has no drive task (which
+/// does the same on each of its polls: a live connection's wake-up then
+/// polls one task of the actor, not two); cancelled when a drive task
+/// starts, made again on restart.
 pub(super) struct Pump;
 
 impl ActorFuture<ConnectionActor> for Pump {
@@ -168,23 +176,38 @@ impl ActorFuture<ConnectionActor> for Pump {
         _: &mut Context<ConnectionActor>,
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
-        act.fanout.set_pump(cx.waker());
-        if !act.fanout.unsettled() {
-            return Poll::Pending;
-        }
-        if let Some(paused) = act.fanout.settle(Instant::now()) {
-            act.span
-                .in_scope(|| tracing::debug!(?paused, "reading resumed: subscribers caught up"));
-            act.sender.postpone_acks(paused);
-            if let Some(link) = &act.link {
-                link.wake();
-            }
-        }
+        act.pump(cx);
         Poll::Pending
     }
 }
 
 impl ConnectionActor {
+    /// The drive task ends (the link is gone, and the actor restarts in
+    /// the same turn, which drops every task): a pump takes its place
+    /// until then.
+    fn drive_done(&mut self, ctx: &mut Context<Self>) -> Poll<()> {
+        self.pump = Some(ctx.spawn(Pump));
+        Poll::Ready(())
+    }
+
+    /// Moves inbound events on as subscribers' queues drain, and resumes
+    /// reading after a pause (subscribers wake the actor's task).
+    #[inline]
+    fn pump(&mut self, cx: &mut task::Context<'_>) {
+        self.fanout.set_pump(cx.waker());
+        if !self.fanout.unsettled() {
+            return;
+        }
+        if let Some(paused) = self.fanout.settle(Instant::now()) {
+            self.span
+                .in_scope(|| tracing::debug!(?paused, "reading resumed: subscribers caught up"));
+            self.sender.postpone_acks(paused);
+            if let Some(link) = &self.link {
+                link.wake();
+            }
+        }
+    }
+
     /// One pass of the link; what it read is handled, then how it ended.
     fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Driven {
         let now = Instant::now();

@@ -104,6 +104,8 @@ pub struct ConnectionActor {
     close_waiters: Vec<oneshot::Sender<()>>,
     /// What messages still queued when a close we started ends are told.
     closing_error: Option<Error>,
+    /// The pump task, while there is no drive task (which pumps itself).
+    pump: Option<actix::SpawnHandle>,
     /// The inbound queue depth last reported to the monitor.
     reported_depth: Option<(u64, u64)>,
     /// State, up time and round trips, for handles and group routing.
@@ -159,6 +161,7 @@ impl ConnectionActor {
             last_flush: Instant::now(),
             close_waiters: Vec::new(),
             reported_depth: None,
+            pump: None,
             closing_error: None,
             vitals,
             reported_queued: 0,
@@ -366,6 +369,9 @@ impl ConnectionActor {
             self.config.close_timeout,
             now,
         ));
+        if let Some(pump) = self.pump.take() {
+            ctx.cancel_future(pump);
+        }
         ctx.spawn(driver::Drive::new());
         self.transition(ConnectionState::Connected, None, None);
         self.begin_session(now);
@@ -563,7 +569,7 @@ impl Actor for ConnectionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.spawn(driver::Pump);
+        self.pump = Some(ctx.spawn(driver::Pump));
         match self.next {
             Next::Connect(delay) if delay.is_zero() => self.connect(ctx),
             Next::Connect(delay) => {
@@ -581,5 +587,6 @@ impl Supervised for ConnectionActor {
         self.link = None;
         self.deadline = None;
         self.driving = false;
+        self.pump = None;
     }
 }
