@@ -72,41 +72,45 @@ pub(super) enum Beat {
 }
 
 /// One live connection: dropped (with its socket) when the actor restarts.
+// Fields in declaration order (`repr(C)`): what every pass and heartbeat
+// reads first, what only sends, closes and failures read last (see
+// `ConnectionActor`).
 #[derive(Debug)]
+#[repr(C)]
 pub(super) struct Link {
     session: Box<dyn Session>,
-    caps: Capabilities,
-    pulse: Pulse,
-    phase: Phase,
-    /// Authentication, on-connect messages and application pings: written
-    /// after control frames and before the outbox.
-    priority: VecDeque<Payload>,
     /// The drive task's waker, woken when output is queued from outside.
     waker: Option<Waker>,
+    /// The endpoint's push queue: its depth, read without its lock, says
+    /// whether a pass takes from it (an idle pass leaves it alone).
+    pushed: Arc<PushQueue>,
+    max_burst: usize,
+    caps: Capabilities,
     /// A flush is already requested from the drive task (one wake per burst).
     flush_requested: bool,
     /// The write side is shut down.
     shut_down: bool,
     /// The last pass left its writes to the next (see [`poll`](Self::poll)).
     wrote_later: bool,
-    /// The last priority message the session refused to encode.
-    refused: Option<Error>,
     /// The socket is read (false while a subscriber's full queue pauses
     /// reading: the heartbeat then does not blame the peer).
     reading: bool,
-    max_burst: usize,
-    close_timeout: Duration,
     /// The endpoint has an application heartbeat.
     application_heartbeat: bool,
-    /// Pushed payloads taken for the socket (empty between writes; kept
-    /// for its allocation, which trades places with the push queue's).
-    pushes: VecDeque<Payload>,
-    /// The endpoint's push queue: its depth, read without its lock, says
-    /// whether a pass takes from it (an idle pass leaves it alone).
-    pushed: Arc<PushQueue>,
     /// The push queue knows the drive task's waker (taking registers it;
     /// the next push wakes the task and raises the depth).
     push_taker: bool,
+    phase: Phase,
+    pulse: Pulse,
+    /// Authentication, on-connect messages and application pings: written
+    /// after control frames and before the outbox.
+    priority: VecDeque<Payload>,
+    /// The last priority message the session refused to encode.
+    refused: Option<Error>,
+    close_timeout: Duration,
+    /// Pushed payloads taken for the socket (empty between writes; kept
+    /// for its allocation, which trades places with the push queue's).
+    pushes: VecDeque<Payload>,
 }
 
 impl Link {
