@@ -18,7 +18,7 @@ use pin_project_lite::pin_project;
 use super::{
     link::{Beat, End, Outgoing},
     phase::{Expired, Phase},
-    ConnectionActor, MONITOR_FLUSH_PERIOD,
+    ConnectionActor,
 };
 use crate::{
     delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload, Payloads,
@@ -113,7 +113,10 @@ impl ActorFuture<ConnectionActor> for Drive {
         act.driving = true;
         let mut deadlines = 0;
         let polled = 'pass: loop {
-            match act.drive(ctx, cx) {
+            // One clock reading serves the pass and the deadlines met
+            // after it: a timer that fired was due before this poll began.
+            let now = Instant::now();
+            match act.drive(ctx, cx, now) {
                 Driven::Pending => {}
                 Driven::Done => break Poll::Ready(()),
                 Driven::EndedAfterDelivery(end) => {
@@ -134,7 +137,7 @@ impl ActorFuture<ConnectionActor> for Drive {
                 }
                 deadlines += 1;
                 act.deadline = None;
-                act.on_deadline(ctx);
+                act.on_deadline(now, ctx);
                 if act.wants_pass() {
                     continue 'pass;
                 }
@@ -209,8 +212,12 @@ impl ConnectionActor {
     }
 
     /// One pass of the link; what it read is handled, then how it ended.
-    fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Driven {
-        let now = Instant::now();
+    fn drive(
+        &mut self,
+        ctx: &mut Context<Self>,
+        cx: &mut task::Context<'_>,
+        now: Instant,
+    ) -> Driven {
         let Some(link) = self.link.as_mut() else {
             return Driven::Done;
         };
@@ -402,8 +409,7 @@ impl ConnectionActor {
     /// The timer fired (in the drive task, which makes another pass when
     /// [`wants_pass`](Self::wants_pass)): acts on whatever is due, then
     /// re-arms.
-    fn on_deadline(&mut self, ctx: &mut Context<Self>) {
-        let now = Instant::now();
+    fn on_deadline(&mut self, now: Instant, ctx: &mut Context<Self>) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
@@ -468,7 +474,7 @@ impl ConnectionActor {
                 self.spawn_ping(target, ctx);
             }
         }
-        if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
+        if now >= self.flush_due {
             if let Some(link) = &self.link {
                 let ago = now.saturating_duration_since(link.last_seen());
                 self.samples.last_seen = SystemTime::now().checked_sub(ago);

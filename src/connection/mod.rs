@@ -85,7 +85,8 @@ pub struct ConnectionActor {
     /// The next deadline of the link or the sender: the drive task's
     /// timer is set to it.
     deadline: Option<Instant>,
-    last_flush: Instant,
+    /// When the periodic flush of the counters is next due.
+    flush_due: Instant,
     generation: u64,
     /// The outbox depth last written to the vitals (an idle pass then
     /// leaves their cache line alone).
@@ -165,7 +166,7 @@ impl ConnectionActor {
             fanout: Fanout::default(),
             monitor,
             samples: Samples::default(),
-            last_flush: Instant::now(),
+            flush_due: deadline_after(Instant::now(), MONITOR_FLUSH_PERIOD),
             close_waiters: Vec::new(),
             reported_depth: None,
             pump: None,
@@ -307,7 +308,7 @@ impl ConnectionActor {
         for rtt in &self.samples.rtts {
             self.vitals.observe_rtt(*rtt);
         }
-        self.last_flush = now;
+        self.flush_due = deadline_after(now, MONITOR_FLUSH_PERIOD);
         Some(std::mem::take(&mut self.samples))
     }
 
