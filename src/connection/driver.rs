@@ -230,7 +230,8 @@ impl ConnectionActor {
         // An authentication verdict is always read: a pause must not turn
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
-        let mut pass = link.poll(cx, &mut out, read);
+        let mut pass = link.pass();
+        link.poll(cx, &mut out, read, &mut pass);
         link.pongs(&mut pass.inbound, now, &mut self.samples);
         let ending = link.phase().is_ending();
         self.report_queued();

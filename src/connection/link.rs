@@ -237,16 +237,29 @@ impl Link {
         true
     }
 
-    /// One bounded pass: reads a burst into the returned `Inbound` (unless
-    /// `read` is false: a subscriber's queue is full), then writes.
-    /// `Some(End)` when the connection ended; what the burst holds is
-    /// delivered first either way.
+    /// A fresh pass's findings, to give to [`poll`](Self::poll).
+    pub(super) fn pass(&self) -> Pass {
+        Pass {
+            inbound: Inbound::new(self.max_burst),
+            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
+            end: None,
+            refused: None,
+        }
+    }
+
+    /// One bounded pass: reads a burst into `pass` (fresh from
+    /// [`pass`](Self::pass); filled in place, the caller's frame holds
+    /// it: no copy of the burst per pass), unless `read` is false (a
+    /// subscriber's queue is full), then writes. `pass.end` says whether
+    /// the connection ended; what the burst holds is delivered first
+    /// either way.
     pub(super) fn poll(
         &mut self,
         cx: &mut task::Context<'_>,
         out: &mut Outgoing<'_>,
         read: bool,
-    ) -> Pass {
+        pass: &mut Pass,
+    ) {
         if self
             .waker
             .as_ref()
@@ -255,12 +268,6 @@ impl Link {
             self.waker = Some(cx.waker().clone());
         }
         self.flush_requested = false;
-        let mut pass = Pass {
-            inbound: Inbound::new(self.max_burst),
-            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
-            end: None,
-            refused: None,
-        };
         if read != self.reading {
             self.reading = read;
             // Paused or resumed: the silence deadline starts again from
@@ -284,7 +291,7 @@ impl Link {
             let after = self.phase.peer_closed(&close, out.now, self.close_timeout);
             if after == AfterPeerClose::Done {
                 pass.end = Some(End::Finished);
-                return pass;
+                return;
             }
         }
         let later = matches!(read, Ok(Read::Full)) && !pass.inbound.is_empty();
@@ -306,7 +313,6 @@ impl Link {
             pass.end = self.write(cx, out);
         }
         pass.refused = self.refused.take();
-        pass
     }
 
     /// Control frames, priority messages, due data, pushes, our close;
