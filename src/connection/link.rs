@@ -310,9 +310,24 @@ impl Link {
             self.wrote_later = true;
         } else if pass.end.is_none() {
             self.wrote_later = false;
-            pass.end = self.write(cx, out);
+            if self.has_writes(out.sender) {
+                pass.end = self.write(cx, out);
+            }
         }
         pass.refused = self.refused.take();
+    }
+
+    /// Whether a pass has anything to write or flush (else an idle pass,
+    /// a pong's read or a timer's wake-up, leaves the sender and the
+    /// session's write side alone): control frames or unflushed bytes in
+    /// the session, priority messages, the outbox, pushes (or the push
+    /// queue does not know the task yet), a close under way.
+    fn has_writes(&self, sender: &Sender) -> bool {
+        !self.priority.is_empty()
+            || self.phase.is_ending()
+            || sender.queued() > 0
+            || self.takes_pushes()
+            || self.session.has_pending_output()
     }
 
     /// Control frames, priority messages, due data, pushes, our close;
