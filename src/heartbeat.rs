@@ -33,6 +33,9 @@ pub(crate) struct Liveness {
     /// Where silence is measured from: the last inbound traffic, or a
     /// later restart (a pause of our own reading).
     heard: Instant,
+    /// `heard + timeout`, kept so a heartbeat compares instants rather
+    /// than measuring the silence each time.
+    silent_at: Instant,
     /// Pings sent since the last inbound traffic.
     unanswered: u32,
     /// Consecutive pings whose interval passed with no inbound traffic.
@@ -53,6 +56,7 @@ impl Liveness {
             max_missed: max_missed.max(1),
             last_seen: now,
             heard: now,
+            silent_at: crate::duration::deadline_after(now, timeout),
             unanswered: 0,
             missed: 0,
             next_seq: 0,
@@ -80,6 +84,7 @@ impl Liveness {
     #[inline]
     fn restart_silence(&mut self, now: Instant) {
         self.heard = now;
+        self.silent_at = crate::duration::deadline_after(now, self.timeout);
         self.unanswered = 0;
         self.missed = 0;
     }
@@ -96,14 +101,13 @@ impl Liveness {
 
     /// The instant at which silence alone declares the peer dead.
     pub(crate) fn deadline(&self) -> Instant {
-        crate::duration::deadline_after(self.heard, self.timeout)
+        self.silent_at
     }
 
     /// Checks the silence deadline without sending anything.
     pub(crate) fn check(&self, now: Instant) -> Option<Tick> {
-        let silent_for = now.saturating_duration_since(self.heard);
-        (silent_for >= self.timeout || self.missed >= self.max_missed).then_some(Tick::Dead {
-            silent_for,
+        (now >= self.silent_at || self.missed >= self.max_missed).then(|| Tick::Dead {
+            silent_for: now.saturating_duration_since(self.heard),
             missed: self.missed,
         })
     }

@@ -18,7 +18,7 @@ use pin_project_lite::pin_project;
 use super::{
     link::{Beat, End, Outgoing},
     phase::{Expired, Phase},
-    ConnectionActor, MONITOR_FLUSH_PERIOD,
+    ConnectionActor,
 };
 use crate::{
     delivery::AuthReply, transport::http, ConnectionState, Error, ErrorCategory, Payload, Payloads,
@@ -99,6 +99,8 @@ impl ActorFuture<ConnectionActor> for Drive {
         ctx: &mut Context<ConnectionActor>,
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
+        // The pump's part first (this task stands in for it).
+        act.pump(cx);
         if let Some((generation, end)) = self.as_mut().project().ended.take() {
             // The subscribers have had their turn: now the close, the
             // status change and the reconnect (unless the connection was
@@ -106,12 +108,15 @@ impl ActorFuture<ConnectionActor> for Drive {
             if generation == act.generation && act.link.is_some() {
                 act.ended(end, ctx);
             }
-            return Poll::Ready(());
+            return act.drive_done(ctx);
         }
         act.driving = true;
         let mut deadlines = 0;
         let polled = 'pass: loop {
-            match act.drive(ctx, cx) {
+            // One clock reading serves the pass and the deadlines met
+            // after it: a timer that fired was due before this poll began.
+            let now = Instant::now();
+            match act.drive(ctx, cx, now) {
                 Driven::Pending => {}
                 Driven::Done => break Poll::Ready(()),
                 Driven::EndedAfterDelivery(end) => {
@@ -132,7 +137,7 @@ impl ActorFuture<ConnectionActor> for Drive {
                 }
                 deadlines += 1;
                 act.deadline = None;
-                act.on_deadline(ctx);
+                act.on_deadline(now, ctx);
                 if act.wants_pass() {
                     continue 'pass;
                 }
@@ -140,7 +145,10 @@ impl ActorFuture<ConnectionActor> for Drive {
             break Poll::Pending;
         };
         act.driving = false;
-        polled
+        match polled {
+            Poll::Ready(()) => act.drive_done(ctx),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -156,7 +164,10 @@ pub(super) enum Driven {
 }
 
 /// The task that moves inbound events on as subscribers' queues drain, and
-/// resumes reading after a pause; one per actor run, dropped on restart.
+/// resumes reading after a pause, while the actor has no drive task (which
+/// does the same on each of its polls: a live connection's wake-up then
+/// polls one task of the actor, not two); cancelled when a drive task
+/// starts, made again on restart.
 pub(super) struct Pump;
 
 impl ActorFuture<ConnectionActor> for Pump {
@@ -168,26 +179,45 @@ impl ActorFuture<ConnectionActor> for Pump {
         _: &mut Context<ConnectionActor>,
         cx: &mut task::Context<'_>,
     ) -> Poll<()> {
-        act.fanout.set_pump(cx.waker());
-        if !act.fanout.unsettled() {
-            return Poll::Pending;
-        }
-        if let Some(paused) = act.fanout.settle(Instant::now()) {
-            act.span
-                .in_scope(|| tracing::debug!(?paused, "reading resumed: subscribers caught up"));
-            act.sender.postpone_acks(paused);
-            if let Some(link) = &act.link {
-                link.wake();
-            }
-        }
+        act.pump(cx);
         Poll::Pending
     }
 }
 
 impl ConnectionActor {
+    /// The drive task ends (the link is gone, and the actor restarts in
+    /// the same turn, which drops every task): a pump takes its place
+    /// until then.
+    fn drive_done(&mut self, ctx: &mut Context<Self>) -> Poll<()> {
+        self.pump = Some(ctx.spawn(Pump));
+        Poll::Ready(())
+    }
+
+    /// Moves inbound events on as subscribers' queues drain, and resumes
+    /// reading after a pause (subscribers wake the actor's task).
+    #[inline]
+    fn pump(&mut self, cx: &mut task::Context<'_>) {
+        self.fanout.set_pump(cx.waker());
+        if !self.fanout.unsettled() {
+            return;
+        }
+        if let Some(paused) = self.fanout.settle(Instant::now()) {
+            self.span
+                .in_scope(|| tracing::debug!(?paused, "reading resumed: subscribers caught up"));
+            self.sender.postpone_acks(paused);
+            if let Some(link) = &self.link {
+                link.wake();
+            }
+        }
+    }
+
     /// One pass of the link; what it read is handled, then how it ended.
-    fn drive(&mut self, ctx: &mut Context<Self>, cx: &mut task::Context<'_>) -> Driven {
-        let now = Instant::now();
+    fn drive(
+        &mut self,
+        ctx: &mut Context<Self>,
+        cx: &mut task::Context<'_>,
+        now: Instant,
+    ) -> Driven {
         let Some(link) = self.link.as_mut() else {
             return Driven::Done;
         };
@@ -200,7 +230,8 @@ impl ConnectionActor {
         // An authentication verdict is always read: a pause must not turn
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
-        let mut pass = link.poll(cx, &mut out, read);
+        let mut pass = link.pass();
+        link.poll(cx, &mut out, read, &mut pass);
         link.pongs(&mut pass.inbound, now, &mut self.samples);
         let ending = link.phase().is_ending();
         self.report_queued();
@@ -379,8 +410,7 @@ impl ConnectionActor {
     /// The timer fired (in the drive task, which makes another pass when
     /// [`wants_pass`](Self::wants_pass)): acts on whatever is due, then
     /// re-arms.
-    fn on_deadline(&mut self, ctx: &mut Context<Self>) {
-        let now = Instant::now();
+    fn on_deadline(&mut self, now: Instant, ctx: &mut Context<Self>) {
         let Some(link) = self.link.as_ref() else {
             return;
         };
@@ -445,7 +475,7 @@ impl ConnectionActor {
                 self.spawn_ping(target, ctx);
             }
         }
-        if now.saturating_duration_since(self.last_flush) >= MONITOR_FLUSH_PERIOD {
+        if now >= self.flush_due {
             if let Some(link) = &self.link {
                 let ago = now.saturating_duration_since(link.last_seen());
                 self.samples.last_seen = SystemTime::now().checked_sub(ago);

@@ -72,41 +72,45 @@ pub(super) enum Beat {
 }
 
 /// One live connection: dropped (with its socket) when the actor restarts.
+// Fields in declaration order (`repr(C)`): what every pass and heartbeat
+// reads first, what only sends, closes and failures read last (see
+// `ConnectionActor`).
 #[derive(Debug)]
+#[repr(C)]
 pub(super) struct Link {
     session: Box<dyn Session>,
-    caps: Capabilities,
-    pulse: Pulse,
-    phase: Phase,
-    /// Authentication, on-connect messages and application pings: written
-    /// after control frames and before the outbox.
-    priority: VecDeque<Payload>,
     /// The drive task's waker, woken when output is queued from outside.
     waker: Option<Waker>,
+    /// The endpoint's push queue: its depth, read without its lock, says
+    /// whether a pass takes from it (an idle pass leaves it alone).
+    pushed: Arc<PushQueue>,
+    max_burst: usize,
+    caps: Capabilities,
     /// A flush is already requested from the drive task (one wake per burst).
     flush_requested: bool,
     /// The write side is shut down.
     shut_down: bool,
     /// The last pass left its writes to the next (see [`poll`](Self::poll)).
     wrote_later: bool,
-    /// The last priority message the session refused to encode.
-    refused: Option<Error>,
     /// The socket is read (false while a subscriber's full queue pauses
     /// reading: the heartbeat then does not blame the peer).
     reading: bool,
-    max_burst: usize,
-    close_timeout: Duration,
     /// The endpoint has an application heartbeat.
     application_heartbeat: bool,
-    /// Pushed payloads taken for the socket (empty between writes; kept
-    /// for its allocation, which trades places with the push queue's).
-    pushes: VecDeque<Payload>,
-    /// The endpoint's push queue: its depth, read without its lock, says
-    /// whether a pass takes from it (an idle pass leaves it alone).
-    pushed: Arc<PushQueue>,
     /// The push queue knows the drive task's waker (taking registers it;
     /// the next push wakes the task and raises the depth).
     push_taker: bool,
+    phase: Phase,
+    pulse: Pulse,
+    /// Authentication, on-connect messages and application pings: written
+    /// after control frames and before the outbox.
+    priority: VecDeque<Payload>,
+    /// The last priority message the session refused to encode.
+    refused: Option<Error>,
+    close_timeout: Duration,
+    /// Pushed payloads taken for the socket (empty between writes; kept
+    /// for its allocation, which trades places with the push queue's).
+    pushes: VecDeque<Payload>,
 }
 
 impl Link {
@@ -233,16 +237,29 @@ impl Link {
         true
     }
 
-    /// One bounded pass: reads a burst into the returned `Inbound` (unless
-    /// `read` is false: a subscriber's queue is full), then writes.
-    /// `Some(End)` when the connection ended; what the burst holds is
-    /// delivered first either way.
+    /// A fresh pass's findings, to give to [`poll`](Self::poll).
+    pub(super) fn pass(&self) -> Pass {
+        Pass {
+            inbound: Inbound::new(self.max_burst),
+            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
+            end: None,
+            refused: None,
+        }
+    }
+
+    /// One bounded pass: reads a burst into `pass` (fresh from
+    /// [`pass`](Self::pass); filled in place, the caller's frame holds
+    /// it: no copy of the burst per pass), unless `read` is false (a
+    /// subscriber's queue is full), then writes. `pass.end` says whether
+    /// the connection ended; what the burst holds is delivered first
+    /// either way.
     pub(super) fn poll(
         &mut self,
         cx: &mut task::Context<'_>,
         out: &mut Outgoing<'_>,
         read: bool,
-    ) -> Pass {
+        pass: &mut Pass,
+    ) {
         if self
             .waker
             .as_ref()
@@ -251,12 +268,6 @@ impl Link {
             self.waker = Some(cx.waker().clone());
         }
         self.flush_requested = false;
-        let mut pass = Pass {
-            inbound: Inbound::new(self.max_burst),
-            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
-            end: None,
-            refused: None,
-        };
         if read != self.reading {
             self.reading = read;
             // Paused or resumed: the silence deadline starts again from
@@ -280,7 +291,7 @@ impl Link {
             let after = self.phase.peer_closed(&close, out.now, self.close_timeout);
             if after == AfterPeerClose::Done {
                 pass.end = Some(End::Finished);
-                return pass;
+                return;
             }
         }
         let later = matches!(read, Ok(Read::Full)) && !pass.inbound.is_empty();
@@ -299,10 +310,24 @@ impl Link {
             self.wrote_later = true;
         } else if pass.end.is_none() {
             self.wrote_later = false;
-            pass.end = self.write(cx, out);
+            if self.has_writes(out.sender) {
+                pass.end = self.write(cx, out);
+            }
         }
         pass.refused = self.refused.take();
-        pass
+    }
+
+    /// Whether a pass has anything to write or flush (else an idle pass,
+    /// a pong's read or a timer's wake-up, leaves the sender and the
+    /// session's write side alone): control frames or unflushed bytes in
+    /// the session, priority messages, the outbox, pushes (or the push
+    /// queue does not know the task yet), a close under way.
+    fn has_writes(&self, sender: &Sender) -> bool {
+        !self.priority.is_empty()
+            || self.phase.is_ending()
+            || sender.queued() > 0
+            || self.takes_pushes()
+            || self.session.has_pending_output()
     }
 
     /// Control frames, priority messages, due data, pushes, our close;

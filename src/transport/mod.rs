@@ -340,6 +340,16 @@ pub trait Session: 'static {
     /// The connection failed.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>>;
 
+    /// Whether anything written or queued here (control frames, bytes
+    /// not yet flushed through the socket's layers) still waits for
+    /// [`poll_control`](Self::poll_control) or
+    /// [`poll_flush`](Self::poll_flush). A pass with nothing else to write
+    /// skips its writes when this is false. Default: `true` (every pass
+    /// writes and flushes).
+    fn has_pending_output(&self) -> bool {
+        true
+    }
+
     /// Closes the write side once everything is flushed (after the answer
     /// to a peer's close, or to end a connection without a handshake).
     ///

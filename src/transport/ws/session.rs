@@ -319,6 +319,10 @@ impl Session for WsSession {
         self.socket.poll_flush(cx).map_err(write_error)
     }
 
+    fn has_pending_output(&self) -> bool {
+        !self.control.is_empty() || !self.socket.is_flushed()
+    }
+
     fn poll_shutdown(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), Error>> {
         self.socket.poll_shutdown(cx).map_err(write_error)
     }

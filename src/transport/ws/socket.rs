@@ -223,9 +223,15 @@ impl WsSocket {
         codec::encode_masked_whole(opcode, payload, self.keys.next(), &mut self.write_buf);
     }
 
+    /// Whether everything written has gone through the socket (nothing
+    /// buffered, nothing held by its layers).
+    pub(super) fn is_flushed(&self) -> bool {
+        self.flushed && self.write_buf.is_empty()
+    }
+
     /// Writes the buffer to the socket and flushes it.
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.flushed && self.write_buf.is_empty() {
+        if self.is_flushed() {
             return Poll::Ready(Ok(()));
         }
         while !self.write_buf.is_empty() {
