@@ -126,7 +126,7 @@ impl BurstBuilder {
     pub(crate) fn finish(mut self) -> Payloads {
         let form = match self.first.take() {
             Some(first) if self.spans.side.is_empty() && self.spans.spans.is_empty() => {
-                Form::One(first)
+                return Payloads::one(first);
             }
             first => {
                 self.spans.side.extend(first);
