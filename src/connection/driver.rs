@@ -201,7 +201,8 @@ impl ConnectionActor {
         // into a false authentication timeout.
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.poll(cx, &mut out, read);
-        link.pongs(&mut pass.inbound, now, &mut self.samples);
+        let burst = link.take_burst();
+        link.pongs(now, &mut self.samples);
         let ending = link.phase().is_ending();
         self.report_queued();
         if let Some(error) = pass.refused.take() {
@@ -209,7 +210,6 @@ impl ConnectionActor {
                 tracing::warn!(error = %error, "a message sent ahead of the outbox was refused and dropped")
             });
         }
-        let burst = pass.inbound.take_burst();
         let delivered = burst.is_some();
         if let Some(burst) = burst {
             self.receive(burst, pass.authenticating, now, ctx);
