@@ -155,7 +155,7 @@ impl Inbound {
 
     /// The burst read, `None` if it holds no message.
     pub(crate) fn take_burst(&mut self) -> Option<crate::Payloads> {
-        (!self.messages.is_empty()).then(|| std::mem::take(&mut self.messages).finish())
+        (!self.messages.is_empty()).then(|| self.messages.take())
     }
 
     /// Hands each pong's payload to `each`, in the order they arrived.
