@@ -260,6 +260,11 @@ impl FrameCodec {
         }
         let bytes = if at == 0 {
             Bytes::new()
+        } else if at == src.capacity() {
+            // The frames fill the buffer to its end (a quiet connection's
+            // read holds just what arrived): no room is left to keep, so
+            // the buffer goes whole, without a split.
+            std::mem::take(src).freeze()
         } else {
             src.split_to(at).freeze()
         };
