@@ -159,6 +159,7 @@ impl Inbound {
     }
 
     /// Hands each pong's payload to `each`, in the order they arrived.
+    #[inline]
     pub(crate) fn drain_pongs(&mut self, mut each: impl FnMut(&[u8])) {
         let Some(first) = self.pong.take() else {
             return;
