@@ -12,7 +12,7 @@ mod encode;
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 #[cfg(test)]
 use self::encode::apply_mask;
@@ -296,6 +296,21 @@ impl Head {
             rsv1: self.rsv1,
             opcode: self.opcode,
             payload: bytes.slice(self.start..self.end),
+        }
+    }
+
+    /// The burst's last frame, taking the burst's `bytes` (its payload
+    /// runs to their end): no reference count to raise and drop, as a
+    /// slice would.
+    #[inline]
+    pub(crate) fn last_frame(&self, mut bytes: Bytes) -> Frame {
+        debug_assert_eq!(self.end, bytes.len(), "not the burst's last frame");
+        bytes.advance(self.start);
+        Frame {
+            fin: self.fin,
+            rsv1: self.rsv1,
+            opcode: self.opcode,
+            payload: bytes,
         }
     }
 }
