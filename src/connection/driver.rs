@@ -232,22 +232,25 @@ impl ConnectionActor {
         let read = !self.fanout.is_paused() || matches!(link.phase(), Phase::Authenticating { .. });
         let mut pass = link.pass();
         link.poll(cx, &mut out, read, &mut pass);
-        link.pongs(&mut pass.inbound, now, &mut self.samples);
         let ending = link.phase().is_ending();
-        self.report_queued();
+        // The burst goes out first: the subscribers' tasks are woken
+        // before the pass's bookkeeping (on a shared thread they run
+        // right after this task).
+        let burst = link.take_burst();
+        let delivered = burst.is_some();
+        if let Some(burst) = burst {
+            self.receive(burst, pass.authenticating, now, ctx);
+        }
         if let Some(error) = pass.refused.take() {
             self.span.in_scope(|| {
                 tracing::warn!(error = %error, "a message sent ahead of the outbox was refused and dropped")
             });
         }
-        let burst = pass.inbound.take_burst();
-        let delivered = burst.is_some();
-        if let Some(burst) = burst {
-            self.receive(burst, pass.authenticating, now, ctx);
-        }
-        if self.link.is_none() {
+        let Some(link) = self.link.as_mut() else {
             return Driven::Done;
-        }
+        };
+        link.pongs(now, &mut self.samples);
+        self.report_queued();
         match pass.end {
             Some(end) if delivered => Driven::EndedAfterDelivery(end),
             Some(end) => {

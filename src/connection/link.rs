@@ -38,11 +38,10 @@ pub(super) struct Outgoing<'a> {
     pub(super) now: Instant,
 }
 
-/// What one drive pass found.
+/// What one drive pass found (the burst it read is the link's
+/// [`take_burst`](Link::take_burst)).
 #[derive(Debug)]
 pub(super) struct Pass {
-    /// The burst read.
-    pub(super) inbound: Inbound,
     /// Whether the link was waiting for an authentication verdict when the
     /// burst was read (a verdict in it counts even if the peer closed after).
     pub(super) authenticating: bool,
@@ -84,7 +83,6 @@ pub(super) struct Link {
     /// The endpoint's push queue: its depth, read without its lock, says
     /// whether a pass takes from it (an idle pass leaves it alone).
     pushed: Arc<PushQueue>,
-    max_burst: usize,
     caps: Capabilities,
     /// A flush is already requested from the drive task (one wake per burst).
     flush_requested: bool,
@@ -95,6 +93,9 @@ pub(super) struct Link {
     /// The socket is read (false while a subscriber's full queue pauses
     /// reading: the heartbeat then does not blame the peer).
     reading: bool,
+    /// What the last read found, until the driver takes it; kept between
+    /// passes, so a pass makes and drops no `Inbound` of its own.
+    inbound: Inbound,
     /// The endpoint has an application heartbeat.
     application_heartbeat: bool,
     /// The push queue knows the drive task's waker (taking registers it;
@@ -134,7 +135,7 @@ impl Link {
             wrote_later: false,
             refused: None,
             reading: true,
-            max_burst,
+            inbound: Inbound::new(max_burst),
             close_timeout,
             application_heartbeat: heartbeat.application.is_some(),
             pushes: VecDeque::new(),
@@ -240,19 +241,19 @@ impl Link {
     /// A fresh pass's findings, to give to [`poll`](Self::poll).
     pub(super) fn pass(&self) -> Pass {
         Pass {
-            inbound: Inbound::new(self.max_burst),
             authenticating: matches!(self.phase, Phase::Authenticating { .. }),
             end: None,
             refused: None,
         }
     }
 
-    /// One bounded pass: reads a burst into `pass` (fresh from
-    /// [`pass`](Self::pass); filled in place, the caller's frame holds
-    /// it: no copy of the burst per pass), unless `read` is false (a
-    /// subscriber's queue is full), then writes. `pass.end` says whether
-    /// the connection ended; what the burst holds is delivered first
-    /// either way.
+    /// One bounded pass: reads a burst (unless `read` is false: a
+    /// subscriber's queue is full), then writes; what it found goes into
+    /// `pass` (fresh from [`pass`](Self::pass), in the caller's frame).
+    /// The driver takes the burst ([`take_burst`](Self::take_burst)) and
+    /// the pongs ([`pongs`](Self::pongs)) after each pass. `pass.end`
+    /// says whether the connection ended; what the burst holds is
+    /// delivered first either way.
     pub(super) fn poll(
         &mut self,
         cx: &mut task::Context<'_>,
@@ -268,6 +269,7 @@ impl Link {
             self.waker = Some(cx.waker().clone());
         }
         self.flush_requested = false;
+        self.inbound.restart();
         if read != self.reading {
             self.reading = read;
             // Paused or resumed: the silence deadline starts again from
@@ -275,26 +277,26 @@ impl Link {
             self.pulse.hold(out.now);
         }
         let read = if read {
-            self.session.read(cx, &mut pass.inbound)
+            self.session.read(cx, &mut self.inbound)
         } else {
             Ok(Read::Pending)
         };
-        if pass.inbound.saw_traffic() {
+        if self.inbound.saw_traffic() {
             self.pulse.alive(out.now);
         }
-        let (wire, inflated) = pass.inbound.take_compressed();
+        let (wire, inflated) = self.inbound.take_compressed();
         out.samples.compressed_in += wire;
         out.samples.inflated_in += inflated;
         // The peer's close counts even when the stream ended (or failed)
         // right after it in the same read.
-        if let Some(close) = pass.inbound.take_close() {
+        if let Some(close) = self.inbound.take_close() {
             let after = self.phase.peer_closed(&close, out.now, self.close_timeout);
             if after == AfterPeerClose::Done {
                 pass.end = Some(End::Finished);
                 return;
             }
         }
-        let later = matches!(read, Ok(Read::Full)) && !pass.inbound.is_empty();
+        let later = matches!(read, Ok(Read::Full)) && !self.inbound.is_empty();
         match read {
             Ok(Read::Pending) => {}
             // More may be ready: deliver this burst, then come back.
@@ -555,9 +557,16 @@ impl Link {
     }
 
     /// The burst's pongs answered pings: round trips for the monitor.
-    pub(super) fn pongs(&mut self, inbound: &mut Inbound, now: Instant, samples: &mut Samples) {
+    pub(super) fn pongs(&mut self, now: Instant, samples: &mut Samples) {
         let pulse = &mut self.pulse;
-        inbound.drain_pongs(|pong| pulse.pong(pong, now, samples));
+        self.inbound
+            .drain_pongs(|pong| pulse.pong(pong, now, samples));
+    }
+
+    /// The burst the last pass read, `None` if it holds no message.
+    #[inline]
+    pub(super) fn take_burst(&mut self) -> Option<crate::Payloads> {
+        self.inbound.take_burst()
     }
 
     /// An application heartbeat reply arrived.

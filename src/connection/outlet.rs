@@ -152,6 +152,9 @@ where
     /// with events still waiting, asks `waker` to be woken when the
     /// mailbox drains (bounded: each round hands one event over or arms).
     pub(super) fn pump(&mut self, waker: Option<&Waker>) {
+        if self.waiting.is_empty() {
+            return;
+        }
         let share = self.limits.mailbox_share();
         let resume = share.below_half();
         for _ in 0..=self.waiting.len() {

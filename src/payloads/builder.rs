@@ -122,11 +122,24 @@ impl BurstBuilder {
         })
     }
 
+    /// The burst read so far, leaving this builder empty (and, after a
+    /// burst of one, untouched but for that payload: nothing else moves).
+    #[inline]
+    pub(crate) fn take(&mut self) -> Payloads {
+        if self.spans.side.is_empty() && self.spans.spans.is_empty() {
+            if let Some(first) = self.first.take() {
+                self.bytes = 0;
+                return Payloads::one(first);
+            }
+        }
+        std::mem::take(self).finish()
+    }
+
     /// The burst, shared from here on.
     pub(crate) fn finish(mut self) -> Payloads {
         let form = match self.first.take() {
             Some(first) if self.spans.side.is_empty() && self.spans.spans.is_empty() => {
-                Form::One(first)
+                return Payloads::one(first);
             }
             first => {
                 self.spans.side.extend(first);

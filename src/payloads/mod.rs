@@ -23,8 +23,9 @@ use crate::{sse::EventMeta, EventTypes, Payload};
 /// The messages of one burst, oldest first (see
 /// [`BurstReceived`](crate::BurstReceived)).
 ///
-/// Cloning one copies nothing (it is one reference count), so every
-/// subscriber of a burst shares it. A WebSocket or TCP burst holds its
+/// Cloning one copies no bytes (it is one reference count: the burst's, or
+/// for a burst of one, held inline with no allocation, its payload's), so
+/// every subscriber of a burst shares it. A WebSocket or TCP burst holds its
 /// [`Payload`]s; an SSE burst holds the read buffers its events came from
 /// and each event as a place in them, so a stream of small events costs no
 /// allocation or reference count per event, and dropping the burst does no
@@ -48,7 +49,17 @@ use crate::{sse::EventMeta, EventTypes, Payload};
 /// assert_eq!(payloads.as_slice()[1], Payload::text("hello"));
 /// ```
 #[derive(Clone)]
-pub struct Payloads(Arc<Inner>);
+pub struct Payloads(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// A burst of one (the usual burst of a connection that is not busy):
+    /// held inline, so making, handing over and dropping it allocates
+    /// nothing (cloning it is its payload's reference count).
+    One(Payload),
+    /// Two or more, shared by every holder.
+    Shared(Arc<Inner>),
+}
 
 struct Inner {
     form: Form,
@@ -59,23 +70,8 @@ struct Inner {
 }
 
 enum Form {
-    /// A burst of one (the usual burst of a connection that is not busy):
-    /// no vector to allocate.
-    One(Payload),
     Owned(Vec<Payload>),
     Spans(Spans),
-}
-
-impl Form {
-    /// The payloads of an owned form.
-    #[inline]
-    fn owned(&self) -> Option<&[Payload]> {
-        match self {
-            Self::One(payload) => Some(std::slice::from_ref(payload)),
-            Self::Owned(payloads) => Some(payloads),
-            Self::Spans(_) => None,
-        }
-    }
 }
 
 /// Messages as spans: plain events as places in checked text, the rest
@@ -139,20 +135,52 @@ impl Spans {
 
 impl Payloads {
     fn new(form: Form, bytes: usize) -> Self {
-        Self(Arc::new(Inner {
+        Self(Repr::Shared(Arc::new(Inner {
             form,
             bytes,
             owned: OnceLock::new(),
-        }))
+        })))
+    }
+
+    /// A burst of one, held inline.
+    #[inline]
+    fn one(payload: Payload) -> Self {
+        Self(Repr::One(payload))
+    }
+
+    /// The payloads of an owned form.
+    #[inline]
+    fn owned(&self) -> Option<&[Payload]> {
+        match &self.0 {
+            Repr::One(payload) => Some(std::slice::from_ref(payload)),
+            Repr::Shared(inner) => match &inner.form {
+                Form::Owned(payloads) => Some(payloads),
+                Form::Spans(_) => None,
+            },
+        }
+    }
+
+    /// The spans of a compact burst.
+    #[inline]
+    fn spans(&self) -> Option<&Spans> {
+        match &self.0 {
+            Repr::Shared(inner) => match &inner.form {
+                Form::Spans(spans) => Some(spans),
+                Form::Owned(_) => None,
+            },
+            Repr::One(_) => None,
+        }
     }
 
     /// How many messages the burst holds.
     #[inline]
     pub fn len(&self) -> usize {
-        match &self.0.form {
-            Form::One(_) => 1,
-            Form::Owned(payloads) => payloads.len(),
-            Form::Spans(spans) => spans.spans.len(),
+        match &self.0 {
+            Repr::One(_) => 1,
+            Repr::Shared(inner) => match &inner.form {
+                Form::Owned(payloads) => payloads.len(),
+                Form::Spans(spans) => spans.spans.len(),
+            },
         }
     }
 
@@ -167,26 +195,29 @@ impl Payloads {
     /// when the burst was made.
     #[inline]
     pub fn byte_len(&self) -> usize {
-        self.0.bytes
+        match &self.0 {
+            Repr::One(payload) => payload.len(),
+            Repr::Shared(inner) => inner.bytes,
+        }
     }
 
     /// The messages in order, each borrowed as a [`PayloadRef`]: no copy,
     /// no reference count.
     #[inline]
     pub fn iter(&self) -> Iter<'_> {
-        match (&self.0.form, self.0.form.owned()) {
-            (_, Some(payloads)) => Iter::owned(payloads),
-            (Form::Spans(spans), None) => Iter::spans(spans),
-            (_, None) => unreachable!("only spans are not owned"),
+        match (self.owned(), self.spans()) {
+            (Some(payloads), _) => Iter::owned(payloads),
+            (None, Some(spans)) => Iter::spans(spans),
+            (None, None) => unreachable!("only spans are not owned"),
         }
     }
 
     /// The message at `index`, borrowed.
     pub fn get(&self, index: usize) -> Option<PayloadRef<'_>> {
-        match (&self.0.form, self.0.form.owned()) {
-            (_, Some(payloads)) => payloads.get(index).map(PayloadRef::from),
-            (Form::Spans(spans), None) => spans.spans.get(index).map(|span| spans.view(*span)),
-            (_, None) => unreachable!("only spans are not owned"),
+        match (self.owned(), self.spans()) {
+            (Some(payloads), _) => payloads.get(index).map(PayloadRef::from),
+            (None, Some(spans)) => spans.spans.get(index).map(|span| spans.view(*span)),
+            (None, None) => unreachable!("only spans are not owned"),
         }
     }
 
@@ -195,20 +226,20 @@ impl Payloads {
     /// shares them with every other holder of this burst; prefer
     /// [`iter`](Self::iter) on a hot path.
     pub fn as_slice(&self) -> &[Payload] {
-        match self.0.form.owned() {
-            Some(payloads) => payloads,
-            None => self.0.owned.get_or_init(|| self.to_vec()),
+        match (&self.0, self.owned()) {
+            (_, Some(payloads)) => payloads,
+            (Repr::Shared(inner), None) => inner.owned.get_or_init(|| self.to_vec()),
+            (Repr::One(_), None) => unreachable!("one payload is owned"),
         }
     }
 
     /// The messages as a new vector of owned [`Payload`]s.
     pub fn to_vec(&self) -> Vec<Payload> {
-        match self
-            .0
-            .form
-            .owned()
-            .or(self.0.owned.get().map(Vec::as_slice))
-        {
+        let built = match &self.0 {
+            Repr::Shared(inner) => inner.owned.get().map(Vec::as_slice),
+            Repr::One(_) => None,
+        };
+        match self.owned().or(built) {
             Some(payloads) => payloads.to_vec(),
             None => self.iter().map(|p| p.to_payload()).collect(),
         }
@@ -217,40 +248,38 @@ impl Payloads {
     /// The messages as owned payloads, moved out when this is their only
     /// holder.
     pub(crate) fn into_vec(self) -> Vec<Payload> {
-        match Arc::try_unwrap(self.0) {
-            Ok(Inner {
-                form: Form::Owned(payloads),
-                ..
-            }) => payloads,
-            Ok(Inner {
-                form: Form::One(payload),
-                ..
-            }) => vec![payload],
-            Ok(inner) => Self(Arc::new(inner)).to_vec(),
-            Err(shared) => Self(shared).to_vec(),
+        match self.0 {
+            Repr::One(payload) => vec![payload],
+            Repr::Shared(inner) => match Arc::try_unwrap(inner) {
+                Ok(Inner {
+                    form: Form::Owned(payloads),
+                    ..
+                }) => payloads,
+                Ok(inner) => Self(Repr::Shared(Arc::new(inner))).to_vec(),
+                Err(shared) => Self(Repr::Shared(shared)).to_vec(),
+            },
         }
     }
 
     /// The events of `types` among these, in order, sharing this burst's
     /// buffers; `None` when there are none.
     pub(crate) fn select(&self, types: &EventTypes) -> Option<Self> {
-        match (&self.0.form, self.0.form.owned()) {
+        match (&self.0, self.owned(), self.spans()) {
             // One that matches is shared as it is.
-            (Form::One(payload), _) => types.matches(payload).then(|| self.clone()),
-            (_, Some(payloads)) => {
+            (Repr::One(payload), _, _) => types.matches(payload).then(|| self.clone()),
+            (_, Some(payloads), _) => {
                 let chosen: Vec<Payload> = payloads
                     .iter()
                     .filter(|p| types.matches(p))
                     .cloned()
                     .collect();
-                let bytes = chosen.iter().map(Payload::len).sum();
-                (!chosen.is_empty()).then(|| Self::new(Form::Owned(chosen), bytes))
+                (!chosen.is_empty()).then(|| Self::from(chosen))
             }
-            (Form::Spans(spans), None) => {
+            (_, None, Some(spans)) => {
                 let (chosen, bytes) = spans.select(types);
                 (!chosen.spans.is_empty()).then(|| Self::new(Form::Spans(chosen), bytes))
             }
-            (_, None) => unreachable!("only spans are not owned"),
+            (_, None, None) => unreachable!("only spans are not owned"),
         }
     }
 }
@@ -295,7 +324,12 @@ impl Spans {
 }
 
 impl From<Vec<Payload>> for Payloads {
-    fn from(payloads: Vec<Payload>) -> Self {
+    fn from(mut payloads: Vec<Payload>) -> Self {
+        if payloads.len() == 1 {
+            if let Some(one) = payloads.pop() {
+                return Self::one(one);
+            }
+        }
         let bytes = payloads.iter().map(Payload::len).sum();
         Self::new(Form::Owned(payloads), bytes)
     }

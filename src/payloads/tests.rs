@@ -6,7 +6,7 @@ use std::sync::{
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use super::{BurstBuilder, Form, PayloadRef, Payloads, SpanRun};
+use super::{BurstBuilder, Form, PayloadRef, Payloads, Repr, SpanRun};
 use crate::{
     sse::{EventMeta, ItemSink, SseEvent, SseItem, SseParser},
     EventTypes, Payload,
@@ -17,14 +17,22 @@ fn event(event: &str, data: &str, id: Option<&str>) -> Payload {
 }
 
 fn is_compact(payloads: &Payloads) -> bool {
-    matches!(payloads.0.form, Form::Spans(_))
+    payloads.spans().is_some()
+}
+
+/// The shared form of a burst of more than one.
+fn form(payloads: &Payloads) -> &Form {
+    match &payloads.0 {
+        Repr::Shared(inner) => &inner.form,
+        Repr::One(_) => panic!("a burst of one"),
+    }
 }
 
 /// The burst's pieces, metas and side payloads (a compact burst).
 fn tables(payloads: &Payloads) -> (usize, usize, usize) {
-    match &payloads.0.form {
-        Form::Spans(spans) => (spans.pieces.len(), spans.metas.len(), spans.side.len()),
-        Form::One(_) | Form::Owned(_) => panic!("not compact"),
+    match payloads.spans() {
+        Some(spans) => (spans.pieces.len(), spans.metas.len(), spans.side.len()),
+        None => panic!("not compact"),
     }
 }
 
@@ -167,7 +175,7 @@ fn a_burst_of_one_needs_no_vector_and_becomes_one_when_a_second_comes() {
     one.push(Payload::text("only"));
     assert_eq!(one.len(), 1);
     let payloads = one.finish();
-    assert!(matches!(payloads.0.form, Form::One(_)));
+    assert!(matches!(payloads.0, Repr::One(_)));
     assert_eq!(payloads.byte_len(), 4);
     assert_reads_as(&payloads, &[Payload::text("only")]);
     let types = EventTypes::new(["message"]);
@@ -188,7 +196,7 @@ fn a_burst_of_one_needs_no_vector_and_becomes_one_when_a_second_comes() {
     two.push(Payload::text("b"));
     assert_eq!(two.len(), 2);
     let payloads = two.finish();
-    assert!(matches!(payloads.0.form, Form::Owned(_)));
+    assert!(matches!(form(&payloads), Form::Owned(_)));
     assert_reads_as(&payloads, &[Payload::text("a"), Payload::text("b")]);
     let mut reserved = BurstBuilder::default();
     reserved.push(Payload::text("a"));
@@ -299,7 +307,7 @@ fn selecting_types_keeps_the_burst_compact() {
     assert_eq!(expected.len(), 3);
     assert_reads_as(&chosen, &expected);
     // The selection shares the burst's buffers.
-    let (Form::Spans(all), Form::Spans(some)) = (&payloads.0.form, &chosen.0.form) else {
+    let (Form::Spans(all), Form::Spans(some)) = (form(&payloads), form(&chosen)) else {
         unreachable!()
     };
     assert_eq!(all.pieces[0].as_ptr(), some.pieces[0].as_ptr());

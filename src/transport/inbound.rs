@@ -45,6 +45,14 @@ impl Inbound {
         }
     }
 
+    /// Starts another read into this one (kept between reads): what the
+    /// last read found was taken.
+    #[inline]
+    pub(crate) fn restart(&mut self) {
+        debug_assert!(self.messages.is_empty() && self.pong.is_none() && self.close.is_none());
+        self.alive = false;
+    }
+
     /// Reports a compressed payload: `wire` bytes read that inflated to
     /// `inflated` bytes (the monitor shows both; message sizes elsewhere are
     /// after inflation).
@@ -147,10 +155,11 @@ impl Inbound {
 
     /// The burst read, `None` if it holds no message.
     pub(crate) fn take_burst(&mut self) -> Option<crate::Payloads> {
-        (!self.messages.is_empty()).then(|| std::mem::take(&mut self.messages).finish())
+        (!self.messages.is_empty()).then(|| self.messages.take())
     }
 
     /// Hands each pong's payload to `each`, in the order they arrived.
+    #[inline]
     pub(crate) fn drain_pongs(&mut self, mut each: impl FnMut(&[u8])) {
         let Some(first) = self.pong.take() else {
             return;

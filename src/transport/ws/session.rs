@@ -167,10 +167,16 @@ impl WsSession {
         let (mut frames, mut bytes) = (0, 0);
         let status = loop {
             // The whole frames already read, in one burst.
-            let burst = self.socket.burst(limit - frames);
-            inbound.reserve(self.socket.heads().len());
-            for i in 0..self.socket.heads().len() {
-                let frame = self.socket.heads()[i].frame(&burst.bytes);
+            let mut burst = self.socket.burst(limit - frames);
+            let count = self.socket.heads().len();
+            inbound.reserve(count);
+            for i in 0..count {
+                let head = self.socket.heads()[i];
+                let frame = if i + 1 == count {
+                    head.last_frame(std::mem::take(&mut burst.bytes))
+                } else {
+                    head.frame(&burst.bytes)
+                };
                 frames += 1;
                 if !frame.opcode.is_control() {
                     bytes += frame.payload.len();

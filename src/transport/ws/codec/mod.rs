@@ -12,7 +12,7 @@ mod encode;
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 pub(crate) use self::encode::{encode_masked, encode_masked_whole, MaskKeys};
 use crate::Error;
@@ -258,6 +258,11 @@ impl FrameCodec {
         }
         let bytes = if at == 0 {
             Bytes::new()
+        } else if at == src.capacity() {
+            // The frames fill the buffer to its end (a quiet connection's
+            // read holds just what arrived): no room is left to keep, so
+            // the buffer goes whole, without a split.
+            std::mem::take(src).freeze()
         } else {
             src.split_to(at).freeze()
         };
@@ -289,6 +294,21 @@ impl Head {
             rsv1: self.rsv1,
             opcode: self.opcode,
             payload: bytes.slice(self.start..self.end),
+        }
+    }
+
+    /// The burst's last frame, taking the burst's `bytes` (its payload
+    /// runs to their end): no reference count to raise and drop, as a
+    /// slice would.
+    #[inline]
+    pub(crate) fn last_frame(&self, mut bytes: Bytes) -> Frame {
+        debug_assert_eq!(self.end, bytes.len(), "not the burst's last frame");
+        bytes.advance(self.start);
+        Frame {
+            fin: self.fin,
+            rsv1: self.rsv1,
+            opcode: self.opcode,
+            payload: bytes,
         }
     }
 }
