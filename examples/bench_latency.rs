@@ -6,7 +6,10 @@
 //! round every client in turn, so that drift of a busy machine reaches all
 //! clients alike; a figure is the median of the rounds' figures. The
 //! server runs on the main thread and raw awc's reading loop on an arbiter
-//! thread of its own;
+//! thread of its own, once handling each frame in the loop and once
+//! handing each to an actor on that thread with `do_send` (a context row:
+//! the cost of the one actix mailbox hop every `Recipient` subscriber
+//! pays);
 //! actix-tether runs twice: with the connection and the subscriber on one
 //! arbiter thread (`SupervisorConfig::arbiters(0)`, as the raw loop), and
 //! with each on a thread of its own (the supervisor's default arbiters). No
@@ -171,6 +174,48 @@ impl Handler<BurstReceived> for Recorder {
             samples.record(p.as_bytes());
         }
     }
+}
+
+/// One frame a raw awc loop hands to an actor.
+struct RawFrame(bytes::Bytes);
+
+impl Message for RawFrame {
+    type Result = ();
+}
+
+impl Handler<RawFrame> for Recorder {
+    type Result = ();
+    fn handle(&mut self, RawFrame(bytes): RawFrame, _: &mut Context<Self>) {
+        self.0.lock().unwrap().record(&bytes);
+    }
+}
+
+/// Raw awc's reading loop handing each frame to an actor on its own
+/// thread (`do_send`), as hand-written awc code in an actix service does:
+/// the cost of one actix mailbox hop, which every `Recipient` subscriber
+/// pays.
+async fn raw_awc_to_actor(port: u16, secs: u64) -> Samples {
+    let shared = Shared::default();
+    let recorder = Recorder(shared.clone()).start();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let client = awc::Client::builder().disable_timeout().finish();
+    while Instant::now() < until {
+        let Ok((_, mut framed)) = client.ws(format!("ws://127.0.0.1:{port}/")).connect().await
+        else {
+            continue;
+        };
+        while let Some(Ok(frame)) = framed.next().await {
+            match frame {
+                awc::ws::Frame::Text(bytes) => recorder.do_send(RawFrame(bytes)),
+                awc::ws::Frame::Close(_) => break,
+                _ => {}
+            }
+        }
+    }
+    // Everything sent before this is handled before it.
+    let _ = recorder.send(RawFrame(bytes::Bytes::new())).await;
+    let samples = std::mem::take(&mut *shared.lock().unwrap());
+    samples
 }
 
 async fn raw_awc(port: u16, secs: u64) -> Samples {
@@ -344,6 +389,7 @@ fn main() {
             ("actix-tether, per message, own threads", false, OwnThreads),
         ];
         let mut raw = Vec::new();
+        let mut raw_to_actor = Vec::new();
         let mut ours = vec![Vec::new(); clients.len()];
         for _ in 0..rounds {
             // On its own thread, as the library's connections are.
@@ -354,11 +400,23 @@ fn main() {
                 });
             });
             raw.push(Figures::of(rx.await.expect("raw awc run")));
+            let (tx, rx) = futures::channel::oneshot::channel();
+            Arbiter::new().spawn_fn(move || {
+                actix_rt::spawn(async move {
+                    let _ = tx.send(raw_awc_to_actor(port, secs).await);
+                });
+            });
+            raw_to_actor.push(Figures::of(rx.await.expect("raw awc to an actor")));
             for ((_, bursts, placement), figures) in clients.iter().zip(&mut ours) {
                 figures.push(Figures::of(tether(port, secs, *bursts, *placement).await));
             }
         }
         row("raw awc (reading loop)", &raw, &raw);
+        row(
+            "raw awc, each frame to an actor, same thread (context)",
+            &raw_to_actor,
+            &raw,
+        );
         for ((name, _, _), figures) in clients.iter().zip(&ours) {
             row(name, figures, &raw);
         }
