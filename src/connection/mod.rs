@@ -305,8 +305,8 @@ impl ConnectionActor {
         if self.samples.is_empty() {
             return None;
         }
-        for rtt in &self.samples.rtts {
-            self.vitals.observe_rtt(*rtt);
+        for rtt in self.samples.rtts.iter() {
+            self.vitals.observe_rtt(rtt);
         }
         self.flush_due = deadline_after(now, MONITOR_FLUSH_PERIOD);
         Some(std::mem::take(&mut self.samples))

@@ -8,6 +8,10 @@ use std::{
 use super::health::{self, HealthInputs};
 use crate::{ConnectionState, ErrorCategory, StatusChanged};
 
+mod rtts;
+
+pub(crate) use self::rtts::Rtts;
+
 /// RTT samples kept per endpoint for percentiles.
 pub const LATENCY_WINDOW: usize = 256;
 /// The newest RTT samples a report lists, for sparklines.
@@ -76,7 +80,7 @@ pub struct LastError {
 /// Counters a connection actor accumulates between two flushes to the monitor.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Samples {
-    pub(crate) rtts: Vec<Duration>,
+    pub(crate) rtts: Rtts,
     pub(crate) heartbeats_sent: u64,
     pub(crate) heartbeats_acked: u64,
     pub(crate) heartbeats_missed: u64,
@@ -323,7 +327,7 @@ impl EndpointStats {
     }
 
     pub(crate) fn on_samples(&mut self, samples: Samples, now: Instant) {
-        for rtt in samples.rtts {
+        for rtt in samples.rtts.iter() {
             self.rtt_histogram.observe(rtt);
             if self.latency.len() == LATENCY_WINDOW {
                 self.latency.pop_front();
