@@ -78,12 +78,15 @@ pub struct LastError {
 }
 
 /// Counters a connection actor accumulates between two flushes to the monitor.
+// Fields in declaration order (`repr(C)`): what every heartbeat writes
+// first, the traffic counters an idle connection leaves alone after.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[repr(C)]
 pub(crate) struct Samples {
-    pub(crate) rtts: Rtts,
     pub(crate) heartbeats_sent: u64,
     pub(crate) heartbeats_acked: u64,
     pub(crate) heartbeats_missed: u64,
+    pub(crate) rtts: Rtts,
     pub(crate) messages_in: u64,
     pub(crate) bytes_in: u64,
     /// Compressed payload bytes read, and what they inflated to.

@@ -10,7 +10,9 @@ const INLINE: usize = 8;
 /// Round trips in the order measured. The first [`INLINE`] are kept in the
 /// value itself (as nanoseconds), so a heartbeat's sample touches no
 /// allocation of its own and the flush frees none; more go to a `Vec`.
+// `repr(C)`: the count beside the first slots.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct Rtts {
     len: u8,
     inline: [u64; INLINE],
