@@ -280,7 +280,7 @@ impl ConnectionActor {
         match (link.phase(), end) {
             (Phase::ClosingByUs { .. }, _) => self.finish_close(None, ctx),
             (Phase::ClosedByPeer { error, .. }, _) => {
-                let error = error.clone();
+                let error = Error::clone(error);
                 self.connection_lost(error, ctx);
             }
             (_, End::Failed(error)) => self.connection_lost(error, ctx),
