@@ -40,8 +40,10 @@ pin_project! {
     /// deadline queued is written in the same poll.
     pub(super) struct Drive {
         // How the link ended, held for one turn after its last burst was
-        // delivered, with the connection's generation.
-        ended: Option<(u64, End)>,
+        // delivered, with the connection's generation. Boxed: this cold
+        // field would otherwise be most of the task, and widen the span of
+        // cache lines every poll touches (an error is about 50 bytes).
+        ended: Option<Box<(u64, End)>>,
         // The instant the timer is set to (`None`: not set yet).
         at: Option<Instant>,
         // The timer was polled at `at` and is pending: its wake-up is
@@ -101,7 +103,8 @@ impl ActorFuture<ConnectionActor> for Drive {
     ) -> Poll<()> {
         // The pump's part first (this task stands in for it).
         act.pump(cx);
-        if let Some((generation, end)) = self.as_mut().project().ended.take() {
+        if let Some(ended) = self.as_mut().project().ended.take() {
+            let (generation, end) = *ended;
             // The subscribers have had their turn: now the close, the
             // status change and the reconnect (unless the connection was
             // replaced meanwhile).
@@ -124,7 +127,7 @@ impl ActorFuture<ConnectionActor> for Drive {
                     // tasks were woken by the delivery: they run before this
                     // task's next turn, so they get the messages before the
                     // cold path of a close and a reconnect runs.
-                    *self.as_mut().project().ended = Some((act.generation, end));
+                    *self.as_mut().project().ended = Some(Box::new((act.generation, end)));
                     cx.waker().wake_by_ref();
                     break Poll::Pending;
                 }
@@ -280,7 +283,7 @@ impl ConnectionActor {
         match (link.phase(), end) {
             (Phase::ClosingByUs { .. }, _) => self.finish_close(None, ctx),
             (Phase::ClosedByPeer { error, .. }, _) => {
-                let error = error.clone();
+                let error = Error::clone(error);
                 self.connection_lost(error, ctx);
             }
             (_, End::Failed(error)) => self.connection_lost(error, ctx),

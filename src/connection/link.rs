@@ -106,8 +106,9 @@ pub(super) struct Link {
     /// Authentication, on-connect messages and application pings: written
     /// after control frames and before the outbox.
     priority: VecDeque<Payload>,
-    /// The last priority message the session refused to encode.
-    refused: Option<Error>,
+    /// The last priority message the session refused to encode (boxed:
+    /// read by every pass, rarely set).
+    refused: Option<Box<Error>>,
     close_timeout: Duration,
     /// Pushed payloads taken for the socket (empty between writes; kept
     /// for its allocation, which trades places with the push queue's).
@@ -316,7 +317,7 @@ impl Link {
                 pass.end = self.write(cx, out);
             }
         }
-        pass.refused = self.refused.take();
+        pass.refused = self.refused.take().map(|error| *error);
     }
 
     /// Whether a pass has anything to write or flush (else an idle pass,
@@ -421,7 +422,7 @@ impl Link {
             // Refused by the encoder: this message is dropped (and
             // reported), the connection goes on.
             if let Err(error) = self.session.start_send(payload) {
-                self.refused = Some(error);
+                self.refused = Some(Box::new(error));
             }
         }
         Ok(true)
@@ -588,7 +589,7 @@ impl Link {
     /// Takes the peer's close error (the connection ends with it).
     pub(super) fn peer_close_error(&self) -> Option<Error> {
         match &self.phase {
-            Phase::ClosedByPeer { error, .. } => Some(error.clone()),
+            Phase::ClosedByPeer { error, .. } => Some(Error::clone(error)),
             _ => None,
         }
     }

@@ -28,8 +28,13 @@ pub(super) enum Phase {
         deadline: Instant,
     },
     /// The peer closed with this; our answer goes out and the socket
-    /// finishes, or `deadline` passes.
-    ClosedByPeer { error: Error, deadline: Instant },
+    /// finishes, or `deadline` passes. The error is boxed: inline it would
+    /// make up most of the phase, which lies among the fields every pass
+    /// of a live connection reads.
+    ClosedByPeer {
+        error: Box<Error>,
+        deadline: Instant,
+    },
 }
 
 /// A deadline of the phase that passed.
@@ -170,7 +175,7 @@ impl Phase {
             (_, reason) => format!("peer closed with code {code}: {reason}"),
         };
         *self = Self::ClosedByPeer {
-            error: Error::new(close_category(code), detail).with_close_code(Some(code)),
+            error: Box::new(Error::new(close_category(code), detail).with_close_code(Some(code))),
             deadline: deadline_after(now, close_timeout),
         };
         AfterPeerClose::Closing

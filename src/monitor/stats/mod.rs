@@ -8,6 +8,10 @@ use std::{
 use super::health::{self, HealthInputs};
 use crate::{ConnectionState, ErrorCategory, StatusChanged};
 
+mod rtts;
+
+pub(crate) use self::rtts::Rtts;
+
 /// RTT samples kept per endpoint for percentiles.
 pub const LATENCY_WINDOW: usize = 256;
 /// The newest RTT samples a report lists, for sparklines.
@@ -74,12 +78,15 @@ pub struct LastError {
 }
 
 /// Counters a connection actor accumulates between two flushes to the monitor.
+// Fields in declaration order (`repr(C)`): what every heartbeat writes
+// first, the traffic counters an idle connection leaves alone after.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[repr(C)]
 pub(crate) struct Samples {
-    pub(crate) rtts: Vec<Duration>,
     pub(crate) heartbeats_sent: u64,
     pub(crate) heartbeats_acked: u64,
     pub(crate) heartbeats_missed: u64,
+    pub(crate) rtts: Rtts,
     pub(crate) messages_in: u64,
     pub(crate) bytes_in: u64,
     /// Compressed payload bytes read, and what they inflated to.
@@ -323,7 +330,7 @@ impl EndpointStats {
     }
 
     pub(crate) fn on_samples(&mut self, samples: Samples, now: Instant) {
-        for rtt in samples.rtts {
+        for rtt in samples.rtts.iter() {
             self.rtt_histogram.observe(rtt);
             if self.latency.len() == LATENCY_WINDOW {
                 self.latency.pop_front();

@@ -18,7 +18,7 @@ use actix_codec::AsyncWrite;
 use awc::BoxedSocket;
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::codec::{self, Burst, Frame, FrameCodec, Head, MaskKeys, OpCode};
+use super::codec::{self, Burst, Frame, FrameCodec, Head, HeadList, Heads, MaskKeys, OpCode};
 use crate::transport::read_buffer::QUIET_CAPACITY;
 
 /// A read with less room than this first makes room for the read
@@ -54,7 +54,7 @@ pub(super) struct WsSocket {
     keys: MaskKeys,
     codec: FrameCodec,
     /// The heads of the last burst (kept for their allocation).
-    heads: Vec<Head>,
+    heads: Heads,
     /// What the incomplete frame in the read buffer still lacks.
     missing: usize,
     /// The peer closed its side of TCP.
@@ -85,7 +85,7 @@ impl WsSocket {
             write_buf: BytesMut::new(),
             keys: MaskKeys::new(),
             codec,
-            heads: Vec::new(),
+            heads: Heads::default(),
             missing: 0,
             eof: false,
             drained: false,
@@ -119,7 +119,7 @@ impl WsSocket {
 
     /// The heads of the last burst.
     pub(super) fn heads(&self) -> &[Head] {
-        &self.heads
+        self.heads.as_slice()
     }
 
     /// Reads more from the socket: `Ready(Ok(0))` at the end of the

@@ -234,7 +234,7 @@ impl FrameCodec {
         &self,
         src: &mut BytesMut,
         max_frames: usize,
-        heads: &mut Vec<Head>,
+        heads: &mut impl HeadList,
     ) -> Burst {
         heads.clear();
         let (mut at, mut missing, mut error) = (0, 0, None);
@@ -310,6 +310,75 @@ impl Head {
             opcode: self.opcode,
             payload: bytes,
         }
+    }
+}
+
+/// Where [`FrameCodec::split_burst`] puts a burst's heads.
+pub(crate) trait HeadList {
+    /// Forgets the heads held.
+    fn clear(&mut self);
+    /// Adds one.
+    fn push(&mut self, head: Head);
+    /// How many are held.
+    fn len(&self) -> usize;
+}
+
+impl HeadList for Vec<Head> {
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    fn push(&mut self, head: Head) {
+        Vec::push(self, head);
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// A burst's heads: a burst of one frame (a quiet connection's pong) is
+/// held inline, touching no allocation; longer bursts use a `Vec` kept for
+/// its allocation.
+#[derive(Debug, Default)]
+pub(crate) struct Heads {
+    len: usize,
+    first: Option<Head>,
+    /// Every head, the first included, once there are two or more.
+    all: Vec<Head>,
+}
+
+impl Heads {
+    /// The heads, in order.
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[Head] {
+        match (self.len, &self.first) {
+            (1, Some(first)) => std::slice::from_ref(first),
+            (0, _) => &[],
+            _ => &self.all,
+        }
+    }
+}
+
+impl HeadList for Heads {
+    #[inline]
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+    #[inline]
+    fn push(&mut self, head: Head) {
+        match self.len {
+            0 => self.first = Some(head),
+            1 => {
+                self.all.clear();
+                self.all.extend(self.first);
+                self.all.push(head);
+            }
+            _ => self.all.push(head),
+        }
+        self.len += 1;
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
     }
 }
 

@@ -38,16 +38,17 @@ fn decode_all_by(
     per_burst: usize,
 ) -> Result<Vec<Frame>, String> {
     let mut buf = BytesMut::new();
-    let mut heads = Vec::new();
+    // The socket's list: one head inline, more in its `Vec`.
+    let mut heads = Heads::default();
     let mut out = Vec::new();
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         loop {
             let burst = codec.split_burst(&mut buf, per_burst, &mut heads);
-            out.extend(heads.iter().map(|h| h.frame(&burst.bytes)));
+            out.extend(heads.as_slice().iter().map(|h| h.frame(&burst.bytes)));
             match burst.error {
                 Some(e) => return Err(e.to_string()),
-                None if heads.is_empty() => break,
+                None if heads.as_slice().is_empty() => break,
                 None => {}
             }
         }
