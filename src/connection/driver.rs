@@ -239,7 +239,7 @@ impl ConnectionActor {
         // The burst goes out first: the subscribers' tasks are woken
         // before the pass's bookkeeping (on a shared thread they run
         // right after this task).
-        let burst = link.take_burst();
+        let burst = pass.inbound.take_burst();
         let delivered = burst.is_some();
         if let Some(burst) = burst {
             self.receive(burst, pass.authenticating, now, ctx);
@@ -252,7 +252,7 @@ impl ConnectionActor {
         let Some(link) = self.link.as_mut() else {
             return Driven::Done;
         };
-        link.pongs(now, &mut self.samples);
+        link.pongs(&mut pass.inbound, now, &mut self.samples);
         self.report_queued();
         match pass.end {
             Some(end) if delivered => Driven::EndedAfterDelivery(end),

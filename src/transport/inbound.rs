@@ -45,14 +45,6 @@ impl Inbound {
         }
     }
 
-    /// Starts another read into this one (kept between reads): what the
-    /// last read found was taken.
-    #[inline]
-    pub(crate) fn restart(&mut self) {
-        debug_assert!(self.messages.is_empty() && self.pong.is_none() && self.close.is_none());
-        self.alive = false;
-    }
-
     /// Reports a compressed payload: `wire` bytes read that inflated to
     /// `inflated` bytes (the monitor shows both; message sizes elsewhere are
     /// after inflation).
