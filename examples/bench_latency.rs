@@ -190,6 +190,26 @@ impl Handler<RawFrame> for Recorder {
     }
 }
 
+/// Raw awc's reading loop for `secs`, reconnecting after each close:
+/// `each` gets every text frame's bytes.
+async fn raw_awc_loop(port: u16, secs: u64, mut each: impl FnMut(bytes::Bytes)) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let client = awc::Client::builder().disable_timeout().finish();
+    while Instant::now() < until {
+        let Ok((_, mut framed)) = client.ws(format!("ws://127.0.0.1:{port}/")).connect().await
+        else {
+            continue;
+        };
+        while let Some(Ok(frame)) = framed.next().await {
+            match frame {
+                awc::ws::Frame::Text(bytes) => each(bytes),
+                awc::ws::Frame::Close(_) => break,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Raw awc's reading loop handing each frame to an actor on its own
 /// thread (`do_send`), as hand-written awc code in an actix service does:
 /// the cost of one actix mailbox hop, which every `Recipient` subscriber
@@ -197,44 +217,17 @@ impl Handler<RawFrame> for Recorder {
 async fn raw_awc_to_actor(port: u16, secs: u64) -> Samples {
     let shared = Shared::default();
     let recorder = Recorder(shared.clone()).start();
-    let until = Instant::now() + Duration::from_secs(secs);
-    let client = awc::Client::builder().disable_timeout().finish();
-    while Instant::now() < until {
-        let Ok((_, mut framed)) = client.ws(format!("ws://127.0.0.1:{port}/")).connect().await
-        else {
-            continue;
-        };
-        while let Some(Ok(frame)) = framed.next().await {
-            match frame {
-                awc::ws::Frame::Text(bytes) => recorder.do_send(RawFrame(bytes)),
-                awc::ws::Frame::Close(_) => break,
-                _ => {}
-            }
-        }
-    }
+    raw_awc_loop(port, secs, |bytes| recorder.do_send(RawFrame(bytes))).await;
     // Everything sent before this is handled before it.
     let _ = recorder.send(RawFrame(bytes::Bytes::new())).await;
     let samples = std::mem::take(&mut *shared.lock().unwrap());
     samples
 }
 
+/// Raw awc's reading loop handling each frame itself.
 async fn raw_awc(port: u16, secs: u64) -> Samples {
     let mut samples = Samples::default();
-    let until = Instant::now() + Duration::from_secs(secs);
-    let client = awc::Client::builder().disable_timeout().finish();
-    while Instant::now() < until {
-        let Ok((_, mut framed)) = client.ws(format!("ws://127.0.0.1:{port}/")).connect().await
-        else {
-            continue;
-        };
-        while let Some(Ok(frame)) = framed.next().await {
-            match frame {
-                awc::ws::Frame::Text(bytes) => samples.record(&bytes),
-                awc::ws::Frame::Close(_) => break,
-                _ => {}
-            }
-        }
-    }
+    raw_awc_loop(port, secs, |bytes| samples.record(&bytes)).await;
     samples
 }
 
