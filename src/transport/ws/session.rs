@@ -287,18 +287,18 @@ impl Session for WsSession {
             // As `poll_ready`: control frames first, nothing after a close.
             return Ok(());
         }
-        while let Some(payload) = queue.front() {
-            if !self.socket.write_ready()
-                && self
-                    .socket
-                    .poll_flush(cx)
-                    .map_err(write_error)?
-                    .is_pending()
+        while !queue.is_empty() {
+            if self
+                .socket
+                .poll_ready(cx)
+                .map_err(write_error)?
+                .is_pending()
             {
                 break;
             }
+            let payload = queue.pop_front().expect("checked non-empty");
             let len = payload.len();
-            match payload {
+            match &payload {
                 // Uncompressed text and binary: one whole frame straight
                 // from the payload's bytes (no `Frame` to build and drop).
                 Payload::Text(text) if self.sends_plain(len) => {
@@ -308,14 +308,10 @@ impl Session for WsSession {
                     self.socket.write_whole(OpCode::Binary, bytes);
                 }
                 _ => {
-                    let payload = queue.pop_front().expect("checked non-empty");
                     let frame = self.outgoing(payload);
                     self.socket.write(&frame);
-                    sent.written(len);
-                    continue;
                 }
             }
-            queue.pop_front();
             sent.written(len);
         }
         Ok(())
