@@ -5,12 +5,16 @@
 //! send-to-handler latency, in the same run. A run is several rounds, each
 //! round every client in turn, so that drift of a busy machine reaches all
 //! clients alike; a figure is the median of the rounds' figures. The
-//! server runs on the main thread and raw awc's reading loop on an arbiter
+//! server accepts on the main thread and paces each connection's frames
+//! on a thread of its own (a spin wait to each frame's due time: tokio's
+//! 1 ms timer would send bursts of 50); raw awc's reading loop runs on an arbiter
 //! thread of its own, once handling each frame in the loop and once
 //! handing each to an actor on that thread with `do_send` (a context row:
 //! the cost of the one actix mailbox hop every `Recipient` subscriber
 //! pays);
-//! actix-tether runs twice: with the connection and the subscriber on one
+//! actix-tether runs with an `InlineHandler` (called in the connection's
+//! task, as the raw loop handles each frame), and with `Recipient`
+//! subscribers twice: with the connection and the subscriber on one
 //! arbiter thread (`SupervisorConfig::arbiters(0)`, as the raw loop), and
 //! with each on a thread of its own (the supervisor's default arbiters). No
 //! thread is pinned. The server sets `TCP_NODELAY`, as streaming servers
@@ -18,7 +22,7 @@
 //! write before a close for up to 40 ms).
 //!
 //! ```text
-//! cargo run --release --example bench_latency [-- --secs 5] [-- --rounds 3] [-- --quick]
+//! cargo run --release --example bench_latency [-- --secs 5] [-- --rounds 3] [-- --quick] [-- --only TEXT]
 //! ```
 //!
 //! Prints a markdown row per client: p50, its distance from raw awc's p50
@@ -38,11 +42,10 @@ use std::{
 
 use actix::prelude::*;
 use actix_tether::{
-    AddEndpoint, BurstReceived, EndpointConfig, MessageReceived, RemoveEndpoint, Subscribe,
-    Subscriber, SupervisorActor, SupervisorConfig,
+    AddEndpoint, BurstReceived, EndpointConfig, InlineBurst, InlineHandler, MessageReceived,
+    RemoveEndpoint, Subscribe, Subscriber, SupervisorActor, SupervisorConfig,
 };
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RATE: u64 = 50_000;
 const FRAME: usize = 64;
@@ -109,28 +112,52 @@ async fn serve(mut stream: tokio::net::TcpStream) {
     if !bench_common::accept_ws_upgrade(&mut stream).await {
         return;
     }
-    let (mut reader, mut writer) = stream.into_split();
-    actix_rt::spawn(async move {
+    let Ok(stream) = stream.into_std() else {
+        return;
+    };
+    // Paced on a thread of its own: tokio's timer has a 1 ms resolution,
+    // which would send the frames in bursts of 50 and measure how long a
+    // frame waits behind the burst's earlier ones rather than delivery.
+    std::thread::spawn(move || pace(stream));
+}
+
+/// Sends stamped frames at `RATE`/s on a blocking socket, each at its due
+/// time (a spin wait: the gaps are 20 µs), for `CLOSE_EVERY`; then a last
+/// stamped frame and a Close in one write, and 50 ms later the socket
+/// closes.
+fn pace(stream: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    if stream.set_nonblocking(false).is_err() {
+        return;
+    }
+    let Ok(mut reader) = stream.try_clone() else {
+        return;
+    };
+    // Whatever the client sends (pongs, its close) is read and dropped.
+    std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
-        while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
     });
+    let mut writer = stream;
     let started = Instant::now();
     let period = Duration::from_nanos(1_000_000_000 / RATE);
-    let mut sent: u64 = 0;
+    let mut sent: u32 = 0;
     while started.elapsed() < CLOSE_EVERY {
-        if writer.write_all(&stamped(false)).await.is_err() {
+        if writer.write_all(&stamped(false)).is_err() {
             return;
         }
         sent += 1;
-        let due = period * u32::try_from(sent).unwrap_or(u32::MAX);
-        if let Some(ahead) = due.checked_sub(started.elapsed()) {
-            actix_rt::time::sleep(ahead).await;
+        let due = started + period * sent;
+        while Instant::now() < due {
+            std::thread::yield_now();
         }
     }
     let mut goodbye = stamped(true);
     goodbye.extend_from_slice(&[0x88, 0x02, 0x03, 0xE8]);
-    let _ = writer.write_all(&goodbye).await;
-    actix_rt::time::sleep(Duration::from_millis(50)).await;
+    let _ = writer.write_all(&goodbye);
+    std::thread::sleep(Duration::from_millis(50));
+    // The reading thread's clone would keep the socket open.
+    let _ = writer.shutdown(std::net::Shutdown::Both);
 }
 
 /// Collected latencies: all, and those of the last message before a close.
@@ -243,15 +270,34 @@ enum Placement {
     SameThread,
 }
 
-async fn tether(port: u16, secs: u64, bursts: bool, placement: Placement) -> Samples {
+/// How an actix-tether client hears of its messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// A `Recipient<BurstReceived>` subscriber.
+    Bursts,
+    /// A `Recipient<MessageReceived>` subscriber.
+    Messages,
+    /// An `InlineHandler`, in the connection's task.
+    Inline,
+}
+
+async fn tether(port: u16, secs: u64, delivery: Delivery, placement: Placement) -> Samples {
     let shared = Shared::default();
     let thread = Arbiter::new();
     let recorder_shared = shared.clone();
     let recorder = Recorder::start_in_arbiter(&thread.handle(), move |_| Recorder(recorder_shared));
-    let subscriber = if bursts {
-        Subscriber::Bursts(recorder.recipient())
-    } else {
-        Subscriber::Messages(recorder.recipient())
+    let subscriber = match delivery {
+        Delivery::Bursts => Subscriber::Bursts(recorder.recipient()),
+        Delivery::Messages => Subscriber::Messages(recorder.recipient()),
+        Delivery::Inline => {
+            let shared = shared.clone();
+            Subscriber::Inline(InlineHandler::new(move |burst: InlineBurst<'_>| {
+                let mut samples = shared.lock().unwrap();
+                for p in burst.payloads.iter() {
+                    samples.record(p.as_bytes());
+                }
+            }))
+        }
     };
     let config = EndpointConfig::websocket(format!("ws://127.0.0.1:{port}/"))
         .backoff(actix_tether::BackoffConfig::Constant {
@@ -364,6 +410,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 })
         .clamp(1, 20);
+    // `--only TEXT[,TEXT]`: just the clients whose name holds a TEXT (for a
+    // profiler); the rows against raw awc then read +0.0 unless raw awc
+    // runs too.
+    let only = arg("--only");
+    let runs = move |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|o| name.contains(o)))
+    };
     let _ = epoch();
     actix_rt::System::new().block_on(async move {
         let port = server().await;
@@ -374,18 +428,23 @@ fn main() {
         println!();
         println!("| client | messages | p50 | p50 vs raw awc | p99 | p99.9 | max | last before a close, p50 | last before a close, max | closes | rounds with a close outlier |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        use Delivery::{Bursts, Inline, Messages};
         use Placement::{OwnThreads, SameThread};
         let clients = [
-            ("actix-tether, bursts, same thread", true, SameThread),
-            ("actix-tether, per message, same thread", false, SameThread),
-            ("actix-tether, bursts, own threads", true, OwnThreads),
-            ("actix-tether, per message, own threads", false, OwnThreads),
+            ("actix-tether, inline handler", Inline, SameThread),
+            ("actix-tether, bursts, same thread", Bursts, SameThread),
+            ("actix-tether, per message, same thread", Messages, SameThread),
+            ("actix-tether, bursts, own threads", Bursts, OwnThreads),
+            ("actix-tether, per message, own threads", Messages, OwnThreads),
         ];
         let mut raw = Vec::new();
         let mut raw_to_actor = Vec::new();
         let mut ours = vec![Vec::new(); clients.len()];
+        const RAW: &str = "raw awc (reading loop)";
+        const RAW_TO_ACTOR: &str = "raw awc, each frame to an actor, same thread (context)";
         for _ in 0..rounds {
             // On its own thread, as the library's connections are.
+            if runs(RAW) {
             let (tx, rx) = futures::channel::oneshot::channel();
             Arbiter::new().spawn_fn(move || {
                 actix_rt::spawn(async move {
@@ -393,6 +452,8 @@ fn main() {
                 });
             });
             raw.push(Figures::of(rx.await.expect("raw awc run")));
+            }
+            if runs(RAW_TO_ACTOR) {
             let (tx, rx) = futures::channel::oneshot::channel();
             Arbiter::new().spawn_fn(move || {
                 actix_rt::spawn(async move {
@@ -400,17 +461,16 @@ fn main() {
                 });
             });
             raw_to_actor.push(Figures::of(rx.await.expect("raw awc to an actor")));
-            for ((_, bursts, placement), figures) in clients.iter().zip(&mut ours) {
-                figures.push(Figures::of(tether(port, secs, *bursts, *placement).await));
+            }
+            for ((name, delivery, placement), figures) in clients.iter().zip(&mut ours) {
+                if runs(name) {
+                    figures.push(Figures::of(tether(port, secs, *delivery, *placement).await));
+                }
             }
         }
-        row("raw awc (reading loop)", &raw, &raw);
-        row(
-            "raw awc, each frame to an actor, same thread (context)",
-            &raw_to_actor,
-            &raw,
-        );
-        for ((name, _, _), figures) in clients.iter().zip(&ours) {
+        let rows = [(RAW, &raw), (RAW_TO_ACTOR, &raw_to_actor)].into_iter();
+        let rows = rows.chain(clients.iter().map(|(name, _, _)| *name).zip(&ours));
+        for (name, figures) in rows.filter(|(_, figures)| !figures.is_empty()) {
             row(name, figures, &raw);
         }
     });

@@ -126,6 +126,7 @@ mod failure;
 mod group;
 mod heartbeat;
 mod http1;
+mod inline;
 mod message;
 pub mod monitor;
 #[cfg(any(feature = "prometheus", feature = "web"))]
@@ -174,6 +175,7 @@ pub use crate::{
     error::{ConfigError, Error, ErrorCategory, Result},
     event_types::EventTypes,
     group::{GroupHandle, Lease, Members, NoneUp, PoolStats, Routed, Strategy},
+    inline::{InlineBurst, InlineHandler},
     message::{BurstReceived, MessageReceived, Payload},
     monitor::{
         EndpointHealth, GetHealthReport, GroupHealth, GroupStatusChanged, HealthBand, HealthReport,

@@ -3,37 +3,70 @@
 
 mod common;
 
-use actix_tether::{ConnectionState, Payload, SendPayload, Subscribe};
+use actix_tether::{
+    ConnectionState, ErrorCategory, InlineBurst, InlineHandler, Payload, SendPayload, Subscribe,
+    Unsubscribe,
+};
 use common::*;
+use tokio::sync::mpsc::unbounded_channel;
+
+/// A harness with `subscription` made and the endpoint "feed" connected
+/// to its server (generation 1).
+async fn feed_with(subscription: impl FnOnce(&Events) -> Subscribe) -> Harness {
+    let mut harness = Harness::start().await;
+    let subscription = subscription(&harness.events);
+    harness
+        .supervisor
+        .send(subscription)
+        .await
+        .unwrap()
+        .unwrap();
+    let config = fast(&harness.server.url()).build().unwrap();
+    add(&harness.supervisor, "feed", config).await;
+    let seen = harness.events.until_state(ConnectionState::Connected).await;
+    assert_eq!(seen.last().unwrap().generation, 1);
+    harness
+        .server
+        .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
+        .await;
+    harness
+}
+
+/// Asks the server to send "0" to "n-1" on "feed".
+fn count(n: usize) -> SendPayload {
+    SendPayload::new("feed", Payload::text(format!("count {n}")))
+}
+
+/// An inline handler that forwards every text it is called with, with its
+/// endpoint and generation, into a channel (panicking at `panic_at`).
+fn forwarding(
+    panic_at: Option<&'static str>,
+) -> (
+    InlineHandler,
+    tokio::sync::mpsc::UnboundedReceiver<(String, u64, String)>,
+) {
+    let (tx, rx) = unbounded_channel();
+    let handler = InlineHandler::new(move |burst: InlineBurst<'_>| {
+        assert!(!burst.payloads.is_empty(), "an empty burst");
+        for payload in burst.payloads.iter() {
+            let text = payload.as_text().expect("text").to_owned();
+            let panics = panic_at == Some(text.as_str());
+            let _ = tx.send((burst.endpoint.to_string(), burst.generation, text));
+            assert!(!panics, "boom at the chosen message");
+        }
+    });
+    (handler, rx)
+}
 
 #[actix::test]
 async fn receives_every_message_in_order_one_by_one_and_in_batches() {
     let Harness {
-        mut server,
         supervisor,
         mut events,
-    } = Harness::start().await;
-    supervisor
-        .send(Subscribe::bursts(events.addr.clone().recipient()))
-        .await
-        .unwrap()
-        .unwrap();
-    add(&supervisor, "feed", fast(&server.url()).build().unwrap()).await;
-    let seen = events.until_state(ConnectionState::Connected).await;
-    assert_eq!(seen.last().unwrap().generation, 1);
-    server
-        .wait_for("connect", |e| matches!(e, ServerEvent::Connected { .. }))
-        .await;
-
+        ..
+    } = feed_with(|events| Subscribe::bursts(events.addr.clone().recipient())).await;
     const N: usize = 2000;
-    supervisor
-        .send(SendPayload::new(
-            "feed",
-            Payload::text(format!("count {N}")),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    supervisor.send(count(N)).await.unwrap().unwrap();
     for i in 0..N {
         let (generation, text) = events.next_text().await;
         assert_eq!((generation, text), (1, i.to_string()));
@@ -233,4 +266,76 @@ async fn connections_can_run_on_the_supervisors_own_arbiter() {
     server
         .wait_for("command", |e| matches!(e, ServerEvent::Text { .. }))
         .await;
+}
+
+/// An inline handler runs in the connection's task: it sees every message
+/// in order, with its endpoint and generation, and a clone of it
+/// unsubscribes it.
+#[actix::test]
+async fn an_inline_handler_sees_every_message_in_order_until_unsubscribed() {
+    let (handler, mut inline) = forwarding(None);
+    let subscription = Subscribe::inline(handler.clone());
+    let Harness {
+        supervisor,
+        mut events,
+        ..
+    } = feed_with(|_| subscription).await;
+    const N: usize = 2000;
+    supervisor.send(count(N)).await.unwrap().unwrap();
+    for i in 0..N {
+        let seen = next(&mut inline, WAIT).await;
+        assert_eq!(seen, ("feed".to_owned(), 1, i.to_string()));
+    }
+
+    for i in 0..N {
+        assert_eq!(events.next_text().await, (1, i.to_string()));
+    }
+
+    // Unsubscribed with a clone: the next messages reach the mailbox
+    // subscriber only.
+    supervisor
+        .send(Unsubscribe::to(actix_tether::Subscriber::Inline(handler)).endpoint("feed"))
+        .await
+        .unwrap()
+        .unwrap();
+    supervisor.send(count(3)).await.unwrap().unwrap();
+    for i in 0..3 {
+        assert_eq!(events.next_text().await, (1, i.to_string()));
+    }
+    assert!(inline.try_recv().is_err(), "called after unsubscribing");
+}
+
+/// A handler that panics is removed: the connection stays up, the status
+/// subscribers are told why, and the other subscribers miss nothing.
+#[actix::test]
+async fn an_inline_handler_that_panics_is_removed_and_the_connection_goes_on() {
+    let (handler, mut inline) = forwarding(Some("5"));
+    let Harness {
+        supervisor,
+        mut events,
+        ..
+    } = feed_with(|_| Subscribe::inline(handler)).await;
+    const N: usize = 50;
+    supervisor.send(count(N)).await.unwrap().unwrap();
+    for i in 0..N {
+        assert_eq!(events.next_text().await, (1, i.to_string()));
+    }
+    let notice = events.next_status().await;
+    assert_eq!(
+        (notice.from, notice.to),
+        (ConnectionState::Connected, ConnectionState::Connected)
+    );
+    let reason = notice.reason.expect("a reason");
+    assert_eq!(reason.category(), ErrorCategory::Endpoint);
+    assert!(
+        reason.to_string().contains("inline handler panicked")
+            && reason.to_string().contains("boom at the chosen message"),
+        "{reason}"
+    );
+    let mut called = Vec::new();
+    while let Ok((_, _, text)) = inline.try_recv() {
+        called.push(text);
+    }
+    let expected: Vec<String> = (0..=5).map(|i| i.to_string()).collect();
+    assert_eq!(called, expected, "called after it panicked");
 }

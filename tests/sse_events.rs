@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use actix_tether::{Payload, PayloadRef, Subscribe, Subscriber};
+use actix_tether::{InlineBurst, InlineHandler, Payload, PayloadRef, Subscribe, Subscriber};
 use common::{raw_http::*, sse_server::fast_sse, *};
 
 /// A stream with comments and several event types, in four writes, then
@@ -117,6 +117,16 @@ async fn a_subscription_takes_only_the_event_types_it_names() {
     for subscription in filtered {
         supervisor.send(subscription).await.unwrap().unwrap();
     }
+    // An inline handler takes a filter too, and is never called with none.
+    let (tx, mut inline) = tokio::sync::mpsc::unbounded_channel();
+    let handler = InlineHandler::new(move |burst: InlineBurst<'_>| {
+        assert!(!burst.payloads.is_empty(), "an empty burst");
+        for payload in burst.payloads.iter() {
+            let _ = tx.send(show(&payload.to_payload()));
+        }
+    });
+    let inline_filtered = Subscribe::inline(handler).event_types(["tool-request", "done"]);
+    supervisor.send(inline_filtered).await.unwrap().unwrap();
     let config = fast_sse(&server.url("/run"))
         .heartbeat_interval(Duration::from_secs(10))
         .comments(true)
@@ -154,6 +164,14 @@ async fn a_subscription_takes_only_the_event_types_it_names() {
     }
     assert_eq!(
         in_bursts,
+        ["tool-request=search", "tool-request=fetch", "done=end"]
+    );
+    let mut called = Vec::new();
+    for _ in 0..3 {
+        called.push(next(&mut inline, WAIT).await);
+    }
+    assert_eq!(
+        called,
         ["tool-request=search", "tool-request=fetch", "done=end"]
     );
 }

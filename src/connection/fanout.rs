@@ -13,11 +13,13 @@ use super::outlet::{offer_all, Outlet, Queued};
 use crate::{
     backlog::{Level, QueueLimits},
     subscribers::Subscribers,
-    BurstReceived, EndpointId, EventTypes, MessageReceived, Payloads, QueueSlot, StatusChanged,
+    BurstReceived, EndpointId, EventTypes, InlineBurst, InlineHandler, MessageReceived, Payloads,
+    QueueSlot, StatusChanged,
 };
 
 /// A subscriber of one kind of event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Subscriber {
     /// Receives every [`StatusChanged`].
     Status(Recipient<StatusChanged>),
@@ -26,6 +28,10 @@ pub enum Subscriber {
     /// Receives inbound messages in [`BurstReceived`] bursts: everything
     /// that was ready at once, in one mailbox hop (the fast path).
     Bursts(Recipient<BurstReceived>),
+    /// Runs on every burst inside the connection's task, before the other
+    /// subscribers hear of it (no mailbox hop, no queue; see
+    /// [`InlineHandler`]).
+    Inline(InlineHandler),
 }
 
 /// What an inbound subscriber asked for besides being told.
@@ -37,11 +43,13 @@ pub(crate) struct Terms {
     pub(crate) types: Option<EventTypes>,
 }
 
-/// A subscriber removed for overflowing its queue.
+/// An inbound subscriber the fanout removed.
 #[derive(Debug)]
-pub(super) struct Overflowed {
-    /// What it had waiting.
-    pub(super) depth: Level,
+pub(super) enum Dropped {
+    /// It overflowed its queue, which held this much.
+    Overflowed(Level),
+    /// An inline handler panicked, with this message.
+    Panicked(String),
 }
 
 /// Inbound figures the fanout accumulates for the monitor.
@@ -61,6 +69,8 @@ pub(super) struct Fanout {
     status: Subscribers<StatusChanged>,
     messages: Vec<Outlet<MessageReceived>>,
     bursts: Vec<Outlet<BurstReceived>>,
+    /// Inline handlers and the event types each takes (`None`: all).
+    inline: Vec<(InlineHandler, Option<EventTypes>)>,
     /// The pump task's waker: woken when a queue drains enough to resume
     /// reading or to move waiting events on.
     pump: Option<Waker>,
@@ -93,6 +103,12 @@ impl Fanout {
             Subscriber::Status(r) => self.status.add(r),
             Subscriber::Messages(r) => upsert(&mut self.messages, r, terms),
             Subscriber::Bursts(r) => upsert(&mut self.bursts, r, terms),
+            Subscriber::Inline(handler) => {
+                match self.inline.iter_mut().find(|(h, _)| *h == handler) {
+                    Some((_, types)) => *types = terms.types,
+                    None => self.inline.push((handler, terms.types)),
+                }
+            }
         }
     }
 
@@ -101,6 +117,7 @@ impl Fanout {
             Subscriber::Status(r) => self.status.remove(r),
             Subscriber::Messages(r) => self.messages.retain(|o| o.recipient != *r),
             Subscriber::Bursts(r) => self.bursts.retain(|o| o.recipient != *r),
+            Subscriber::Inline(handler) => self.inline.retain(|(h, _)| h != handler),
         }
     }
 
@@ -110,18 +127,22 @@ impl Fanout {
     }
 
     /// Delivers a burst of inbound payloads, in order (hot path: once per
-    /// burst): burst subscribers share it as it is; per-message
+    /// burst): inline handlers first, in this task; burst subscribers share it as it is; per-message
     /// subscribers get owned payloads (moved out when no burst subscriber
     /// shares them). Subscribers with a type filter get their own
     /// selection first; a selection that is empty costs them nothing.
-    /// Returns the subscribers removed for overflowing.
+    /// Returns the subscribers removed (overflowed, or panicked).
     pub(super) fn publish(
         &mut self,
         endpoint: &EndpointId,
         (generation, epoch): (u64, Option<u64>),
         payloads: Payloads,
         now: Instant,
-    ) -> Vec<Overflowed> {
+    ) -> Vec<Dropped> {
+        let mut panicked = Vec::new();
+        if !self.inline.is_empty() {
+            panicked = self.call_inline(endpoint, (generation, epoch), &payloads);
+        }
         self.messages.retain(|o| o.recipient.connected());
         self.bursts.retain(|o| o.recipient.connected());
         let message = |payload| MessageReceived {
@@ -165,7 +186,7 @@ impl Fanout {
             if bursts.is_empty() {
                 let owned = payloads.into_vec().into_iter().map(message);
                 dropped += offer_all(messages, total, owned);
-                return self.after_publish(dropped, now);
+                return self.after_publish(dropped, panicked, now);
             }
             let owned = payloads.iter().map(|p| message(p.to_payload()));
             dropped += offer_all(messages, total, owned);
@@ -173,27 +194,66 @@ impl Fanout {
         if !bursts.is_empty() {
             dropped += offer_all(bursts, total, std::iter::once(burst(payloads)));
         }
-        self.after_publish(dropped, now)
+        self.after_publish(dropped, panicked, now)
     }
 
-    fn after_publish(&mut self, dropped: u64, now: Instant) -> Vec<Overflowed> {
+    /// Calls every inline handler with its share of `payloads`; removes
+    /// those that panic.
+    fn call_inline(
+        &mut self,
+        endpoint: &EndpointId,
+        (generation, epoch): (u64, Option<u64>),
+        payloads: &Payloads,
+    ) -> Vec<Dropped> {
+        let mut panicked = Vec::new();
+        self.inline.retain(|(handler, types)| {
+            let chosen;
+            let payloads = match types {
+                None => payloads,
+                Some(types) => match payloads.select(types) {
+                    Some(selection) => {
+                        chosen = selection;
+                        &chosen
+                    }
+                    None => return true,
+                },
+            };
+            let burst = InlineBurst {
+                endpoint,
+                generation,
+                epoch,
+                payloads,
+            };
+            handler
+                .call(burst)
+                .map_err(|message| panicked.push(Dropped::Panicked(message)))
+                .is_ok()
+        });
+        panicked
+    }
+
+    fn after_publish(
+        &mut self,
+        dropped: u64,
+        mut overflowed: Vec<Dropped>,
+        now: Instant,
+    ) -> Vec<Dropped> {
         self.figures.dropped += dropped;
-        let mut overflowed = Vec::new();
         if self.messages.iter().any(Outlet::overflowed)
             || self.bursts.iter().any(Outlet::overflowed)
         {
             overflowed.extend(
                 self.messages
                     .extract_if(.., |o| o.overflowed())
-                    .map(|o| Overflowed { depth: o.depth() }),
+                    .map(|o| Dropped::Overflowed(o.depth())),
             );
             overflowed.extend(
                 self.bursts
                     .extract_if(.., |o| o.overflowed())
-                    .map(|o| Overflowed { depth: o.depth() }),
+                    .map(|o| Dropped::Overflowed(o.depth())),
             );
-            self.figures.subscribers_dropped += overflowed.len() as u64;
         }
+        self.figures.subscribers_dropped += overflowed.len() as u64;
         if let Some(paused) = self.settle(now) {
             // Resumed while publishing (an authentication reply is read
             // even while paused): the driver hears of it.

@@ -222,18 +222,25 @@ impl ConnectionActor {
         self.fanout.status(event);
     }
 
-    /// A subscriber was removed for overflowing its queue: logged, and
-    /// status subscribers get a notice (`from == to`, no transition).
-    fn subscriber_dropped(&mut self, dropped: &fanout::Overflowed) {
-        let reason = Error::new(
-            ErrorCategory::Overflow,
-            format!(
-                "an inbound subscriber was dropped: its queue held {} messages ({} bytes)",
-                dropped.depth.messages, dropped.depth.bytes
+    /// An inbound subscriber was removed (it overflowed its queue, or an
+    /// inline handler panicked): logged, and status subscribers get a
+    /// notice (`from == to`, no transition).
+    fn subscriber_dropped(&mut self, dropped: &fanout::Dropped) {
+        let reason = match dropped {
+            fanout::Dropped::Overflowed(depth) => Error::new(
+                ErrorCategory::Overflow,
+                format!(
+                    "an inbound subscriber was dropped: its queue held {} messages ({} bytes)",
+                    depth.messages, depth.bytes
+                ),
             ),
-        );
+            fanout::Dropped::Panicked(message) => Error::new(
+                ErrorCategory::Endpoint,
+                format!("an inline handler panicked and was removed: {message}"),
+            ),
+        };
         self.span
-            .in_scope(|| tracing::warn!(error = %reason, "subscriber dropped for falling behind"));
+            .in_scope(|| tracing::warn!(error = %reason, "subscriber dropped"));
         let event = StatusChanged {
             endpoint: self.id.clone(),
             from: self.state,

@@ -6,8 +6,8 @@ use actix::{Context, Handler, Message, Recipient};
 use super::SupervisorActor;
 use crate::{
     connection::{Subscribe as SubscribeConnection, Terms, Unsubscribe as UnsubscribeConnection},
-    BurstReceived, ConfigError, EndpointHandle, EndpointId, EventTypes, MessageReceived,
-    QueueLimits, Result, StatusChanged, Subscriber,
+    BurstReceived, ConfigError, EndpointHandle, EndpointId, EventTypes, InlineHandler,
+    MessageReceived, QueueLimits, Result, StatusChanged, Subscriber,
 };
 
 /// Subscribes to one endpoint's events, or to every endpoint's (including
@@ -53,6 +53,27 @@ impl Subscribe {
     /// [`BurstReceived`] per burst (the fast path).
     pub fn bursts(recipient: Recipient<BurstReceived>) -> Self {
         Self::to(Subscriber::Bursts(recipient))
+    }
+
+    /// Subscribes an [`InlineHandler`] to inbound messages: called with each
+    /// burst inside the connection's task, before the other subscribers
+    /// (the lowest latency; it must not block). Not queued:
+    /// [`queue`](Self::queue) does not apply to it.
+    ///
+    /// ```no_run
+    /// # use actix::prelude::*;
+    /// # use actix_tether::*;
+    /// # async fn run(supervisor: Addr<SupervisorActor>, book: std::sync::mpsc::Sender<Payload>) -> Result<()> {
+    /// let handler = InlineHandler::new(move |burst: InlineBurst<'_>| {
+    ///     for payload in burst.payloads.iter() {
+    ///         let _ = book.send(payload.to_payload());
+    ///     }
+    /// });
+    /// supervisor.send(Subscribe::inline(handler).endpoint("ticker")).await??;
+    /// # Ok(()) }
+    /// ```
+    pub fn inline(handler: InlineHandler) -> Self {
+        Self::to(Subscriber::Inline(handler))
     }
 
     /// A subscription of `subscriber` to every endpoint.
