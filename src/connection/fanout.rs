@@ -64,8 +64,23 @@ pub(crate) struct InboundFigures {
 }
 
 /// The subscriber lists of one endpoint.
+// What every pass reads (is reading paused, is there a queue to settle)
+// lies inline, beside the actor's other hot fields; the lists are boxed:
+// an idle pass of a connection without queued subscribers leaves them
+// alone.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(super) struct Fanout {
+    /// Since when reading waits for a pausing subscriber.
+    paused_since: Option<Instant>,
+    /// Some message or burst subscriber (one with a queue) is here: the
+    /// pump has work only then.
+    queues: bool,
+    lists: Box<Lists>,
+}
+
+#[derive(Debug, Default)]
+struct Lists {
     status: Subscribers<StatusChanged>,
     messages: Vec<Outlet<MessageReceived>>,
     bursts: Vec<Outlet<BurstReceived>>,
@@ -74,8 +89,6 @@ pub(super) struct Fanout {
     /// The pump task's waker: woken when a queue drains enough to resume
     /// reading or to move waiting events on.
     pump: Option<Waker>,
-    /// Since when reading waits for a pausing subscriber.
-    paused_since: Option<Instant>,
     /// A pause that ended while publishing, not yet taken by the driver.
     resumed: Option<Duration>,
     figures: InboundFigures,
@@ -100,30 +113,37 @@ impl Fanout {
             outlets.sort_by_key(|o| o.types.is_some());
         }
         match subscriber {
-            Subscriber::Status(r) => self.status.add(r),
-            Subscriber::Messages(r) => upsert(&mut self.messages, r, terms),
-            Subscriber::Bursts(r) => upsert(&mut self.bursts, r, terms),
+            Subscriber::Status(r) => self.lists.status.add(r),
+            Subscriber::Messages(r) => upsert(&mut self.lists.messages, r, terms),
+            Subscriber::Bursts(r) => upsert(&mut self.lists.bursts, r, terms),
             Subscriber::Inline(handler) => {
-                match self.inline.iter_mut().find(|(h, _)| *h == handler) {
+                match self.lists.inline.iter_mut().find(|(h, _)| *h == handler) {
                     Some((_, types)) => *types = terms.types,
-                    None => self.inline.push((handler, terms.types)),
+                    None => self.lists.inline.push((handler, terms.types)),
                 }
             }
         }
+        self.recount();
     }
 
     pub(super) fn remove(&mut self, subscriber: &Subscriber) {
         match subscriber {
-            Subscriber::Status(r) => self.status.remove(r),
-            Subscriber::Messages(r) => self.messages.retain(|o| o.recipient != *r),
-            Subscriber::Bursts(r) => self.bursts.retain(|o| o.recipient != *r),
-            Subscriber::Inline(handler) => self.inline.retain(|(h, _)| h != handler),
+            Subscriber::Status(r) => self.lists.status.remove(r),
+            Subscriber::Messages(r) => self.lists.messages.retain(|o| o.recipient != *r),
+            Subscriber::Bursts(r) => self.lists.bursts.retain(|o| o.recipient != *r),
+            Subscriber::Inline(handler) => self.lists.inline.retain(|(h, _)| h != handler),
         }
+        self.recount();
+    }
+
+    /// Notes whether a subscriber with a queue is here.
+    fn recount(&mut self) {
+        self.queues = !(self.lists.messages.is_empty() && self.lists.bursts.is_empty());
     }
 
     /// Tells every status subscriber.
     pub(super) fn status(&mut self, event: StatusChanged) {
-        self.status.deliver(event);
+        self.lists.status.deliver(event);
     }
 
     /// Delivers a burst of inbound payloads, in order (hot path: once per
@@ -140,11 +160,11 @@ impl Fanout {
         now: Instant,
     ) -> Vec<Dropped> {
         let mut panicked = Vec::new();
-        if !self.inline.is_empty() {
+        if !self.lists.inline.is_empty() {
             panicked = self.call_inline(endpoint, (generation, epoch), &payloads);
         }
-        self.messages.retain(|o| o.recipient.connected());
-        self.bursts.retain(|o| o.recipient.connected());
+        self.lists.messages.retain(|o| o.recipient.connected());
+        self.lists.bursts.retain(|o| o.recipient.connected());
         let message = |payload| MessageReceived {
             endpoint: endpoint.clone(),
             generation,
@@ -159,16 +179,16 @@ impl Fanout {
             payloads,
             slot: QueueSlot::detached(),
         };
-        let plain_messages = self.messages.partition_point(|o| o.types.is_none());
-        let plain_bursts = self.bursts.partition_point(|o| o.types.is_none());
+        let plain_messages = self.lists.messages.partition_point(|o| o.types.is_none());
+        let plain_bursts = self.lists.bursts.partition_point(|o| o.types.is_none());
         let mut dropped = 0;
-        for outlet in &mut self.messages[plain_messages..] {
+        for outlet in &mut self.lists.messages[plain_messages..] {
             if let Some((chosen, total)) = outlet.choose(&payloads) {
                 let outlet = std::slice::from_mut(outlet);
                 dropped += offer_all(outlet, total, chosen.into_vec().into_iter().map(message));
             }
         }
-        for outlet in &mut self.bursts[plain_bursts..] {
+        for outlet in &mut self.lists.bursts[plain_bursts..] {
             if let Some((chosen, total)) = outlet.choose(&payloads) {
                 let outlet = std::slice::from_mut(outlet);
                 dropped += offer_all(outlet, total, std::iter::once(burst(chosen)));
@@ -179,8 +199,8 @@ impl Fanout {
             bytes: payloads.byte_len(),
         };
         let (messages, bursts) = (
-            &mut self.messages[..plain_messages],
-            &mut self.bursts[..plain_bursts],
+            &mut self.lists.messages[..plain_messages],
+            &mut self.lists.bursts[..plain_bursts],
         );
         if !messages.is_empty() {
             if bursts.is_empty() {
@@ -206,7 +226,7 @@ impl Fanout {
         payloads: &Payloads,
     ) -> Vec<Dropped> {
         let mut panicked = Vec::new();
-        self.inline.retain(|(handler, types)| {
+        self.lists.inline.retain(|(handler, types)| {
             let chosen;
             let payloads = match types {
                 None => payloads,
@@ -238,26 +258,29 @@ impl Fanout {
         mut overflowed: Vec<Dropped>,
         now: Instant,
     ) -> Vec<Dropped> {
-        self.figures.dropped += dropped;
-        if self.messages.iter().any(Outlet::overflowed)
-            || self.bursts.iter().any(Outlet::overflowed)
+        self.lists.figures.dropped += dropped;
+        if self.lists.messages.iter().any(Outlet::overflowed)
+            || self.lists.bursts.iter().any(Outlet::overflowed)
         {
             overflowed.extend(
-                self.messages
+                self.lists
+                    .messages
                     .extract_if(.., |o| o.overflowed())
                     .map(|o| Dropped::Overflowed(o.depth())),
             );
             overflowed.extend(
-                self.bursts
+                self.lists
+                    .bursts
                     .extract_if(.., |o| o.overflowed())
                     .map(|o| Dropped::Overflowed(o.depth())),
             );
         }
-        self.figures.subscribers_dropped += overflowed.len() as u64;
+        self.lists.figures.subscribers_dropped += overflowed.len() as u64;
+        self.recount();
         if let Some(paused) = self.settle(now) {
             // Resumed while publishing (an authentication reply is read
             // even while paused): the driver hears of it.
-            *self.resumed.get_or_insert_default() += paused;
+            *self.lists.resumed.get_or_insert_default() += paused;
         }
         overflowed
     }
@@ -266,19 +289,20 @@ impl Fanout {
     /// reading waits, and asks to be woken when that may change. When a
     /// pause ends, how long it lasted.
     pub(super) fn settle(&mut self, now: Instant) -> Option<Duration> {
-        let waker = self.pump.as_ref();
-        for outlet in &mut self.messages {
+        let lists = &mut *self.lists;
+        let waker = lists.pump.as_ref();
+        for outlet in &mut lists.messages {
             outlet.pump(waker);
         }
-        for outlet in &mut self.bursts {
+        for outlet in &mut lists.bursts {
             outlet.pump(waker);
         }
         let was_paused = self.paused_since.is_some();
-        let paused = self
+        let paused = lists
             .messages
             .iter()
             .any(|o| o.holds_reading(was_paused, waker))
-            | self
+            | lists
                 .bursts
                 .iter()
                 .any(|o| o.holds_reading(was_paused, waker));
@@ -287,7 +311,7 @@ impl Fanout {
             (true, false) => {
                 let since = self.paused_since.take()?;
                 let paused = now.saturating_duration_since(since);
-                self.figures.paused += paused;
+                self.lists.figures.paused += paused;
                 return Some(paused);
             }
             _ => {}
@@ -297,25 +321,30 @@ impl Fanout {
 
     /// Whether [`settle`](Self::settle) has anything to do when the pump
     /// wakes: a pause to end, or drop-oldest events waiting.
+    #[inline]
     pub(super) fn unsettled(&self) -> bool {
         self.paused_since.is_some()
-            || self.messages.iter().any(Outlet::unsettled)
-            || self.bursts.iter().any(Outlet::unsettled)
+            || (self.queues
+                && (self.lists.messages.iter().any(Outlet::unsettled)
+                    || self.lists.bursts.iter().any(Outlet::unsettled)))
     }
 
     /// A pause that ended while publishing: its length.
     pub(super) fn take_resumed(&mut self) -> Option<Duration> {
-        self.resumed.take()
+        self.lists.resumed.take()
     }
 
-    /// Records the pump task's waker.
+    /// Records the pump task's waker (only subscriber queues wake it).
+    #[inline]
     pub(super) fn set_pump(&mut self, waker: &Waker) {
-        if self
-            .pump
-            .as_ref()
-            .is_none_or(|known| !known.will_wake(waker))
+        let lists = &mut *self.lists;
+        if self.queues
+            && lists
+                .pump
+                .as_ref()
+                .is_none_or(|known| !known.will_wake(waker))
         {
-            self.pump = Some(waker.clone());
+            lists.pump = Some(waker.clone());
         }
     }
 
@@ -327,9 +356,12 @@ impl Fanout {
 
     /// The deepest subscriber queue now.
     pub(super) fn depth(&self) -> Level {
-        let depths = self.messages.iter().map(Outlet::depth);
+        if !self.queues {
+            return Level::default();
+        }
+        let depths = self.lists.messages.iter().map(Outlet::depth);
         depths
-            .chain(self.bursts.iter().map(Outlet::depth))
+            .chain(self.lists.bursts.iter().map(Outlet::depth))
             .fold(Level::default(), |deepest, d| {
                 if d.messages > deepest.messages {
                     d
@@ -343,9 +375,9 @@ impl Fanout {
     /// `now`).
     pub(super) fn take_figures(&mut self, now: Instant) -> InboundFigures {
         if let Some(since) = self.paused_since.as_mut() {
-            self.figures.paused += now.saturating_duration_since(*since);
+            self.lists.figures.paused += now.saturating_duration_since(*since);
             *since = now;
         }
-        std::mem::take(&mut self.figures)
+        std::mem::take(&mut self.lists.figures)
     }
 }

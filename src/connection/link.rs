@@ -288,8 +288,12 @@ impl Link {
             self.pulse.alive(out.now);
         }
         let (wire, inflated) = pass.inbound.take_compressed();
-        out.samples.compressed_in += wire;
-        out.samples.inflated_in += inflated;
+        if wire | inflated != 0 {
+            // The traffic counters' line is left alone by a pass that
+            // inflated nothing (every pass of an idle connection).
+            out.samples.compressed_in += wire;
+            out.samples.inflated_in += inflated;
+        }
         // The peer's close counts even when the stream ended (or failed)
         // right after it in the same read.
         if let Some(close) = pass.inbound.take_close() {

@@ -87,6 +87,9 @@ pub struct ConnectionActor {
     deadline: Option<Instant>,
     /// When the periodic flush of the counters is next due.
     flush_due: Instant,
+    /// Its hot part inline (is reading paused, is there a queue), its
+    /// lists boxed.
+    fanout: Fanout,
     generation: u64,
     /// The outbox depth last written to the vitals (an idle pass then
     /// leaves their cache line alone).
@@ -95,7 +98,6 @@ pub struct ConnectionActor {
     driving: bool,
     state: ConnectionState,
     sender: Sender,
-    fanout: Fanout,
     /// Its heartbeat counters first: the traffic counters after them are
     /// left alone by an idle connection, so they come last.
     samples: Samples,
