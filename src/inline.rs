@@ -1,7 +1,13 @@
 //! Inline handlers: inbound subscribers that run inside the connection's
 //! own task, with no mailbox hop.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use crate::{EndpointId, Payloads};
 
@@ -24,6 +30,12 @@ pub struct InlineBurst<'a> {
 
 type Handle = dyn Fn(InlineBurst<'_>) + Send + Sync;
 
+/// The function, and whether it ever panicked (on any endpoint).
+struct Inner {
+    handle: Box<Handle>,
+    panicked: AtomicBool,
+}
+
 /// An inbound subscriber that is a function, called inside the
 /// connection's task as each burst is read, before any other subscriber
 /// hears of it: no actix mailbox hop, no queue, no allocation per burst.
@@ -36,12 +48,17 @@ type Handle = dyn Fn(InlineBurst<'_>) + Send + Sync;
 /// the other connections on its arbiter thread wait too. Hand heavy work
 /// to another task (a channel send, a `do_send`). It may be called from
 /// several arbiter threads at once (one per connection it subscribes to),
-/// hence `Sync`. A handler that panics is removed from that endpoint, and
-/// the endpoint's status subscribers are told (a [`StatusChanged`] with
-/// `from == to` and the panic as its reason); the connection goes on.
+/// hence `Sync`. A handler that panics is not called again on any
+/// endpoint: each endpoint removes it (at once where it panicked, at its
+/// next burst elsewhere; an endpoint added later does not take it on) and
+/// tells its status subscribers (a [`StatusChanged`] with `from == to`
+/// and the panic as its reason); the connections go on.
 ///
 /// Two handlers are the same subscriber when they are clones of one
 /// [`InlineHandler`] (so [`Unsubscribe`](crate::Unsubscribe) takes a clone).
+/// An unsubscription reaches each connection through its mailbox: a
+/// connection may call the handler with a burst it read before the
+/// request arrived there, after the supervisor has answered it.
 ///
 /// ```no_run
 /// # use actix::prelude::*;
@@ -59,25 +76,42 @@ type Handle = dyn Fn(InlineBurst<'_>) + Send + Sync;
 ///
 /// [`StatusChanged`]: crate::StatusChanged
 #[derive(Clone)]
-pub struct InlineHandler(Arc<Handle>);
+pub struct InlineHandler(Arc<Inner>);
 
 impl InlineHandler {
     /// Wraps `handle`, called once per burst.
     pub fn new(handle: impl Fn(InlineBurst<'_>) + Send + Sync + 'static) -> Self {
-        Self(Arc::new(handle))
+        Self(Arc::new(Inner {
+            handle: Box::new(handle),
+            panicked: AtomicBool::new(false),
+        }))
     }
 
-    /// Calls the function; when it panics, the panic's message.
+    /// Whether it panicked (on any endpoint).
+    pub(crate) fn panicked(&self) -> bool {
+        self.0.panicked.load(Ordering::Relaxed)
+    }
+
+    /// Calls the function; when it panics (now, or before on any
+    /// endpoint: then it is not called), the panic's message.
     pub(crate) fn call(&self, burst: InlineBurst<'_>) -> Result<(), String> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)(burst))).map_err(
-            |panic| {
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".to_owned())
-            },
-        )
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        if self.panicked() {
+            return Err("it panicked before, on another endpoint".to_owned());
+        }
+        let panic = match catch_unwind(AssertUnwindSafe(|| (self.0.handle)(burst))) {
+            Ok(()) => return Ok(()),
+            Err(panic) => panic,
+        };
+        self.0.panicked.store(true, Ordering::Relaxed);
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        // A payload whose own drop panics stays here too.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(panic)));
+        Err(message)
     }
 }
 
@@ -130,7 +164,12 @@ mod tests {
             payloads,
         };
         assert_eq!(handler.call(burst(&one)), Ok(()));
+        assert!(!handler.panicked());
         assert_eq!(handler.call(burst(&two)), Err("two is too many".to_owned()));
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        // Never called again, through any clone.
+        assert!(handler.clone().panicked());
+        assert!(handler.clone().call(burst(&one)).is_err());
         assert_eq!(calls.load(Ordering::Relaxed), 2);
     }
 }

@@ -339,3 +339,40 @@ async fn an_inline_handler_that_panics_is_removed_and_the_connection_goes_on() {
     let expected: Vec<String> = (0..=5).map(|i| i.to_string()).collect();
     assert_eq!(called, expected, "called after it panicked");
 }
+
+/// A handler that panicked on one endpoint is not called on another: that
+/// endpoint removes it at its next burst and tells its status subscribers.
+#[actix::test]
+async fn an_inline_handler_that_panicked_on_one_endpoint_is_dropped_by_the_others() {
+    let (handler, mut inline) = forwarding(Some("5"));
+    let Harness {
+        supervisor,
+        mut events,
+        server,
+    } = feed_with(|_| Subscribe::inline(handler)).await;
+    add(&supervisor, "other", fast(&server.url()).build().unwrap()).await;
+    events.until_state(ConnectionState::Connected).await;
+    supervisor.send(count(10)).await.unwrap().unwrap();
+    for i in 0..10 {
+        assert_eq!(events.next_text().await, (1, i.to_string()));
+    }
+    let notice = events.next_status().await;
+    assert_eq!(notice.endpoint.as_str(), "feed");
+    assert!(notice.reason.unwrap().to_string().contains("boom"));
+
+    let other = SendPayload::new("other", Payload::text("count 3"));
+    supervisor.send(other).await.unwrap().unwrap();
+    for i in 0..3 {
+        assert_eq!(events.next_text().await, (1, i.to_string()));
+    }
+    let notice = events.next_status().await;
+    assert_eq!(notice.endpoint.as_str(), "other");
+    let reason = notice.reason.expect("a reason").to_string();
+    assert!(reason.contains("panicked before"), "{reason}");
+    let mut called = Vec::new();
+    while let Ok((endpoint, _, text)) = inline.try_recv() {
+        called.push(format!("{endpoint}:{text}"));
+    }
+    let expected: Vec<String> = (0..=5).map(|i| format!("feed:{i}")).collect();
+    assert_eq!(called, expected);
+}

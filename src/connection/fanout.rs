@@ -59,7 +59,8 @@ pub(crate) struct InboundFigures {
     pub(crate) paused: Duration,
     /// Messages dropped by drop-oldest subscribers.
     pub(crate) dropped: u64,
-    /// Subscribers removed for overflowing.
+    /// Subscribers removed for overflowing, and inline handlers for
+    /// panicking.
     pub(crate) subscribers_dropped: u64,
 }
 
@@ -116,6 +117,9 @@ impl Fanout {
             Subscriber::Status(r) => self.lists.status.add(r),
             Subscriber::Messages(r) => upsert(&mut self.lists.messages, r, terms),
             Subscriber::Bursts(r) => upsert(&mut self.lists.bursts, r, terms),
+            // One that panicked elsewhere is not taken on (a later
+            // endpoint of a subscription to all).
+            Subscriber::Inline(handler) if handler.panicked() => {}
             Subscriber::Inline(handler) => {
                 match self.lists.inline.iter_mut().find(|(h, _)| *h == handler) {
                     Some((_, types)) => *types = terms.types,

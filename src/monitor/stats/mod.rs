@@ -197,7 +197,8 @@ pub struct Inbound {
     /// Messages dropped by [`Overflow::DropOldest`](crate::Overflow::DropOldest)
     /// subscribers.
     pub dropped: u64,
-    /// Subscribers removed by [`Overflow::Disconnect`](crate::Overflow::Disconnect).
+    /// Subscribers removed by [`Overflow::Disconnect`](crate::Overflow::Disconnect),
+    /// and [`InlineHandler`](crate::InlineHandler)s removed for panicking.
     pub subscribers_dropped: u64,
 }
 
