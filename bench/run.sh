@@ -2,7 +2,7 @@
 # Builds the benchmarks in release mode and prints their markdown tables.
 #
 #   bench/run.sh            full counts, median of 5 runs per throughput figure
-#                           and of 3 for the others (about thirteen minutes,
+#                           and of 3 for the others (about sixteen minutes,
 #                           most of it the 10,000-endpoint runs)
 #   bench/run.sh --quick    smaller counts, one run per figure (under two minutes)
 #
