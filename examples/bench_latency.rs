@@ -258,6 +258,22 @@ async fn raw_awc(port: u16, secs: u64) -> Samples {
     samples
 }
 
+/// Runs a raw client on an arbiter thread of its own, as the library's
+/// connections are, and returns what it recorded.
+async fn on_own_arbiter<F, Fut>(run: F) -> Samples
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Samples> + 'static,
+{
+    let (tx, rx) = futures::channel::oneshot::channel();
+    Arbiter::new().spawn_fn(move || {
+        actix_rt::spawn(async move {
+            let _ = tx.send(run().await);
+        });
+    });
+    rx.await.expect("a raw client's run")
+}
+
 /// Where the subscriber runs relative to the connection.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Placement {
@@ -443,24 +459,12 @@ fn main() {
         const RAW: &str = "raw awc (reading loop)";
         const RAW_TO_ACTOR: &str = "raw awc, each frame to an actor, same thread (context)";
         for _ in 0..rounds {
-            // On its own thread, as the library's connections are.
             if runs(RAW) {
-            let (tx, rx) = futures::channel::oneshot::channel();
-            Arbiter::new().spawn_fn(move || {
-                actix_rt::spawn(async move {
-                    let _ = tx.send(raw_awc(port, secs).await);
-                });
-            });
-            raw.push(Figures::of(rx.await.expect("raw awc run")));
+                raw.push(Figures::of(on_own_arbiter(move || raw_awc(port, secs)).await));
             }
             if runs(RAW_TO_ACTOR) {
-            let (tx, rx) = futures::channel::oneshot::channel();
-            Arbiter::new().spawn_fn(move || {
-                actix_rt::spawn(async move {
-                    let _ = tx.send(raw_awc_to_actor(port, secs).await);
-                });
-            });
-            raw_to_actor.push(Figures::of(rx.await.expect("raw awc to an actor")));
+                let samples = on_own_arbiter(move || raw_awc_to_actor(port, secs)).await;
+                raw_to_actor.push(Figures::of(samples));
             }
             for ((name, delivery, placement), figures) in clients.iter().zip(&mut ours) {
                 if runs(name) {

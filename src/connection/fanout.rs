@@ -256,37 +256,40 @@ impl Fanout {
         panicked
     }
 
+    /// Counts the dropped messages, removes the subscribers that
+    /// overflowed (added to `removed`, the panicked inline handlers) and
+    /// settles the queues.
     fn after_publish(
         &mut self,
         dropped: u64,
-        mut overflowed: Vec<Dropped>,
+        mut removed: Vec<Dropped>,
         now: Instant,
     ) -> Vec<Dropped> {
         self.lists.figures.dropped += dropped;
         if self.lists.messages.iter().any(Outlet::overflowed)
             || self.lists.bursts.iter().any(Outlet::overflowed)
         {
-            overflowed.extend(
+            removed.extend(
                 self.lists
                     .messages
                     .extract_if(.., |o| o.overflowed())
                     .map(|o| Dropped::Overflowed(o.depth())),
             );
-            overflowed.extend(
+            removed.extend(
                 self.lists
                     .bursts
                     .extract_if(.., |o| o.overflowed())
                     .map(|o| Dropped::Overflowed(o.depth())),
             );
         }
-        self.lists.figures.subscribers_dropped += overflowed.len() as u64;
+        self.lists.figures.subscribers_dropped += removed.len() as u64;
         self.recount();
         if let Some(paused) = self.settle(now) {
             // Resumed while publishing (an authentication reply is read
             // even while paused): the driver hears of it.
             *self.lists.resumed.get_or_insert_default() += paused;
         }
-        overflowed
+        removed
     }
 
     /// Re-reads every queue: moves waiting events on, decides whether
